@@ -1,0 +1,1 @@
+"""kefu, the service: configuration, wiring, domain services and the command line."""

@@ -1,0 +1,22 @@
+"""The data carried by inline buttons."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class EntryCallback(CallbackData, prefix="faq"):
+    entry_id: str
+
+
+class VoteCallback(CallbackData, prefix="vote"):
+    message_id: int
+    helpful: bool
+
+
+class LanguageCallback(CallbackData, prefix="lang"):
+    language: str
+
+
+class HumanCallback(CallbackData, prefix="human"):
+    pass

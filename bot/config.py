@@ -1,0 +1,184 @@
+"""The service's configuration: read once at start from TOML, validated, then passed down."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+CONFIG_ENV = "KEFU_CONFIG"
+DEFAULT_CONFIG_FILES = ("config.toml", "config.example.toml")
+PACKAGED_SAMPLE_KB = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
+
+# Environment variables that override a config key, so that secrets need not live in files.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "KEFU_TELEGRAM_TOKEN": ("telegram", "token"),
+    "KEFU_TELEGRAM_API_SERVER": ("telegram", "api_server"),
+    "KEFU_DATABASE_URL": ("database", "url"),
+}
+
+
+class ConfigError(Exception):
+    """A configuration mistake, with a message meant for the person who wrote the file."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramConfig(Section):
+    token: SecretStr | None = None
+    api_server: str | None = None
+    drop_pending_updates: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token and self.token.get_secret_value())
+
+
+class BusinessConfig(Section):
+    shop_name: str
+    hours: str = ""
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    website: str = ""
+
+    def placeholders(self) -> dict[str, str]:
+        return {
+            "shop_name": self.shop_name,
+            "business_hours": self.hours,
+            "phone": self.phone,
+            "email": self.email,
+            "address": self.address,
+            "website": self.website,
+        }
+
+
+class KnowledgeConfig(Section):
+    path: Path = PACKAGED_SAMPLE_KB
+
+
+class MatchingConfig(Section):
+    answer_threshold: float = Field(default=72.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=45.0, ge=0, le=100)
+    answer_margin: float = Field(default=4.0, ge=0, le=100)
+    suggestions: int = Field(default=3, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> MatchingConfig:
+        if self.suggest_threshold > self.answer_threshold:
+            raise ValueError("suggest_threshold must not be above answer_threshold")
+        return self
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite+aiosqlite:///data/kefu.db"
+
+
+class BotConfig(Section):
+    default_language: Literal["zh", "en"] = "zh"
+    menu_size: int = Field(default=6, ge=1, le=12)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Section):
+    telegram: TelegramConfig = TelegramConfig()
+    business: BusinessConfig
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    matching: MatchingConfig = MatchingConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    bot: BotConfig = BotConfig()
+    logging: LoggingConfig = LoggingConfig()
+    source: Path | None = Field(default=None, exclude=True)
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The file to read: the one named, else $KEFU_CONFIG, else config.toml, else the example."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    for name in DEFAULT_CONFIG_FILES:
+        if Path(name).exists():
+            return Path(name)
+    raise ConfigError(
+        "no configuration found: copy config.example.toml to config.toml, "
+        f"or name a file with --config PATH or ${CONFIG_ENV}"
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    config_path = find_config_file(path)
+    environ = dict(os.environ) if environ is None else environ
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{config_path}: not valid TOML: {error}") from None
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            section_values = raw.setdefault(section, {})
+            if isinstance(section_values, dict):
+                section_values[key] = environ[variable]
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe_errors(config_path, error)) from None
+    return _resolve_paths(config, config_path)
+
+
+def _resolve_paths(config: Config, config_path: Path) -> Config:
+    base = config_path.resolve().parent
+    kb_path = config.knowledge.path
+    if not kb_path.is_absolute():
+        kb_path = base / kb_path
+    url = config.database.url
+    sqlite_prefix = "sqlite+aiosqlite:///"
+    if url.startswith(sqlite_prefix) and not url.startswith(sqlite_prefix + "/"):
+        relative = url.removeprefix(sqlite_prefix)
+        if relative and relative != ":memory:":
+            url = sqlite_prefix + str(base / relative)
+    return config.model_copy(
+        update={
+            "knowledge": KnowledgeConfig(path=kb_path),
+            "database": DatabaseConfig(url=url),
+            "source": config_path,
+        }
+    )
+
+
+def _describe_errors(config_path: Path, error: ValidationError) -> str:
+    lines = [f"{config_path}: invalid configuration"]
+    for problem in error.errors():
+        location = [str(part) for part in problem["loc"]]
+        if location and len(location) > 1:
+            where = f"[{location[0]}] {'.'.join(location[1:])}"
+        elif location:
+            where = f"[{location[0]}]" if problem["type"] != "extra_forbidden" else location[0]
+        else:
+            where = "(top level)"
+        lines.append(f"  {where}: {_explain(problem)}")
+    return "\n".join(lines)
+
+
+def _explain(problem: Any) -> str:
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing required value"
+    given = problem.get("input")
+    message = problem["msg"]
+    if kind.startswith("value_error"):
+        message = message.removeprefix("Value error, ")
+    return f"{message} (got {given!r})"

@@ -1,0 +1,50 @@
+"""Cross-cutting work around every update: a database session and the customer behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import Chat, TelegramObject, User
+
+from bot.clock import Clock
+from bot.language import language_from_code
+from storage.customers import touch_customer
+from storage.database import SessionFactory
+
+
+class DatabaseMiddleware(BaseMiddleware):
+    """Opens one session per update and commits it when the handlers are done.
+
+    For updates from a private chat it also finds (or creates) the customer and passes it on as
+    `customer`.
+    """
+
+    def __init__(self, session_factory: SessionFactory, clock: Clock, channel: str) -> None:
+        self.session_factory = session_factory
+        self.clock = clock
+        self.channel = channel
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        async with self.session_factory() as session:
+            data["session"] = session
+            user: User | None = data.get("event_from_user")
+            chat: Chat | None = data.get("event_chat")
+            if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
+                data["customer"] = await touch_customer(
+                    session,
+                    self.channel,
+                    str(user.id),
+                    now=self.clock.now(),
+                    first_name=user.first_name,
+                    language=language_from_code(user.language_code),
+                )
+            result = await handler(event, data)
+            await session.commit()
+            return result

@@ -1,0 +1,1 @@
+"""aiogram routers: read the event, call one service, render the reply."""

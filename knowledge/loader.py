@@ -1,0 +1,367 @@
+"""Reads the knowledge base's YAML files and validates every entry, naming file and line."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.normalize import normalize
+from knowledge.schema import ACTIONS, LANGUAGES, Button, Entry, KnowledgeBase
+
+ENTRY_KEYS = {"id", "category", "questions", "answer", "buttons", "related", "action", "menu"}
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class KnowledgeBaseError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+class _Node:
+    """A YAML value with the line it starts on (1-based)."""
+
+    __slots__ = ("line", "value")
+
+    def __init__(self, value: Any, line: int) -> None:
+        self.value = value
+        self.line = line
+
+
+def _to_nodes(node: yaml.Node) -> _Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        pairs: dict[Any, _Node] = {}
+        for key_node, value_node in node.value:
+            key = _to_nodes(key_node).value
+            pairs[key] = _to_nodes(value_node)
+        return _Node(pairs, line)
+    if isinstance(node, yaml.SequenceNode):
+        return _Node([_to_nodes(item) for item in node.value], line)
+    return _Node(_scalar_value(node), line)
+
+
+def _scalar_value(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def knowledge_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_knowledge_base(
+    path: str | Path,
+    placeholders: Mapping[str, str] | None = None,
+    actions: Collection[str] = ACTIONS,
+) -> KnowledgeBase:
+    """Load and validate a knowledge base folder (or one file); raise KnowledgeBaseError on any
+    problem, so that a knowledge base is never used in part."""
+    root = Path(path)
+    if not root.exists():
+        raise KnowledgeBaseError([Problem(str(root), 0, "no such file or folder")])
+    files = knowledge_files(root)
+    if not files:
+        raise KnowledgeBaseError([Problem(str(root), 0, "no .yaml files found")])
+    reader = _Reader(placeholders, actions)
+    for file in files:
+        reader.read_file(file)
+    reader.check_references()
+    if reader.problems:
+        raise KnowledgeBaseError(reader.problems)
+    return KnowledgeBase(entries=reader.entries, files=tuple(str(f) for f in files))
+
+
+class _Reader:
+    def __init__(self, placeholders: Mapping[str, str] | None, actions: Collection[str]) -> None:
+        self.placeholders = dict(placeholders) if placeholders is not None else None
+        self.actions = actions
+        self.problems: list[Problem] = []
+        self.entries: dict[str, Entry] = {}
+        self.entry_lines: dict[str, tuple[str, int]] = {}
+        self.variant_owner: dict[str, tuple[str, str, int]] = {}
+        self.seen_ids: set[str] = set()
+        self.references: list[tuple[str, int, str, str]] = []
+        self.file = ""
+
+    def problem(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.file, line, message))
+
+    def read_file(self, file: Path) -> None:
+        self.file = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            self.problem(0, f"not UTF-8 text: {error.reason}")
+            return
+        try:
+            document = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = _to_nodes(document) if document is not None else None
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line = mark.line + 1 if mark else 0
+            self.problem(line, f"not valid YAML: {error.problem or error.context}")
+            return
+        except yaml.YAMLError as error:
+            self.problem(0, f"not valid YAML: {error}")
+            return
+        if root is None:
+            self.problem(1, "the file is empty: expected a mapping with the key 'entries'")
+            return
+        if not isinstance(root.value, dict) or "entries" not in root.value:
+            self.problem(root.line, "expected a mapping with the key 'entries'")
+            return
+        unknown = set(root.value) - {"entries"}
+        for key in sorted(map(str, unknown)):
+            self.problem(root.value[key].line, f"unknown key '{key}' (expected: entries)")
+        entries = root.value["entries"]
+        if not isinstance(entries.value, list):
+            self.problem(entries.line, "'entries' must be a list of entries")
+            return
+        for node in entries.value:
+            self.read_entry(node)
+
+    def read_entry(self, node: _Node) -> None:
+        if not isinstance(node.value, dict):
+            self.problem(node.line, "an entry must be a mapping with id, category, questions...")
+            return
+        fields: dict[str, _Node] = node.value
+        before = len(self.problems)
+        for key in sorted(set(map(str, fields)) - ENTRY_KEYS):
+            self.problem(
+                fields[key].line,
+                f"unknown key '{key}' (expected one of: {', '.join(sorted(ENTRY_KEYS))})",
+            )
+        entry_id = self.read_id(node)
+        if entry_id:
+            self.seen_ids.add(entry_id)
+        where = f"entry '{entry_id}'" if entry_id else "entry"
+        category = self.read_text(fields.get("category"), node.line, f"{where}: 'category'")
+        questions = self.read_questions(fields.get("questions"), node.line, where)
+        action = self.read_action(fields.get("action"), where)
+        answer = self.read_answer(fields.get("answer"), node.line, where, required=not action)
+        buttons = self.read_buttons(fields.get("buttons"), where, entry_id)
+        related = self.read_related(fields.get("related"), where, entry_id)
+        menu = fields.get("menu")
+        if menu is not None and not isinstance(menu.value, bool):
+            self.problem(menu.line, f"{where}: 'menu' must be true or false")
+        if entry_id is None or len(self.problems) > before:
+            return
+        if entry_id in self.entries:
+            first_file, first_line = self.entry_lines[entry_id]
+            self.problem(
+                fields["id"].line,
+                f"duplicate id '{entry_id}' (first defined at {first_file}:{first_line})",
+            )
+            return
+        self.entry_lines[entry_id] = (self.file, node.line)
+        self.entries[entry_id] = Entry(
+            id=entry_id,
+            category=category or "",
+            questions=questions,
+            answer=answer,
+            buttons=buttons,
+            related=related,
+            action=action,
+            menu=bool(menu.value) if menu else False,
+            source=f"{self.file}:{node.line}",
+        )
+
+    def read_id(self, node: _Node) -> str | None:
+        id_node = node.value.get("id")
+        if id_node is None:
+            self.problem(node.line, "entry without 'id'")
+            return None
+        value = id_node.value
+        if not isinstance(value, str) or not ID_PATTERN.match(value):
+            self.problem(
+                id_node.line,
+                f"id {value!r} must be lowercase letters, digits and '_', starting with a letter "
+                "or digit",
+            )
+            return None
+        return value
+
+    def read_text(self, node: _Node | None, line: int, what: str) -> str | None:
+        if node is None:
+            self.problem(line, f"{what} is missing")
+            return None
+        if not isinstance(node.value, str) or not node.value.strip():
+            self.problem(node.line, f"{what} must be non-empty text")
+            return None
+        return node.value.strip()
+
+    def read_languages(self, node: _Node, where: str, what: str) -> dict[str, _Node] | None:
+        if not isinstance(node.value, dict) or not node.value:
+            self.problem(node.line, f"{where}: '{what}' must map languages (zh, en) to values")
+            return None
+        result: dict[str, _Node] = {}
+        for language, value in node.value.items():
+            if language not in LANGUAGES:
+                self.problem(
+                    value.line,
+                    f"{where}: unknown language '{language}' in '{what}' (expected zh or en)",
+                )
+                continue
+            result[language] = value
+        return result
+
+    def read_questions(
+        self, node: _Node | None, line: int, where: str
+    ) -> dict[str, tuple[str, ...]]:
+        if node is None:
+            self.problem(line, f"{where}: 'questions' is missing")
+            return {}
+        by_language = self.read_languages(node, where, "questions")
+        questions: dict[str, tuple[str, ...]] = {}
+        for language, items in (by_language or {}).items():
+            if not isinstance(items.value, list) or not items.value:
+                self.problem(items.line, f"{where}: questions.{language} must be a list of text")
+                continue
+            texts: list[str] = []
+            for item in items.value:
+                if not isinstance(item.value, str | int | float) or not str(item.value).strip():
+                    self.problem(item.line, f"{where}: a question must be non-empty text")
+                    continue
+                text = str(item.value).strip()
+                self.claim_variant(text, item.line, where)
+                texts.append(text)
+            questions[language] = tuple(texts)
+        return questions
+
+    def claim_variant(self, text: str, line: int, where: str) -> None:
+        key = normalize(text)
+        if not key:
+            self.problem(line, f"{where}: question {text!r} has no letters or characters left")
+            return
+        owner = self.variant_owner.get(key)
+        if owner is not None:
+            other, file, other_line = owner
+            self.problem(
+                line,
+                f"{where}: question {text!r} is also a question of entry '{other}' "
+                f"({file}:{other_line})",
+            )
+            return
+        self.variant_owner[key] = (where.removeprefix("entry ").strip("'"), self.file, line)
+
+    def read_answer(
+        self, node: _Node | None, line: int, where: str, *, required: bool
+    ) -> dict[str, str]:
+        if node is None:
+            if required:
+                self.problem(line, f"{where}: 'answer' is missing (or give an 'action')")
+            return {}
+        by_language = self.read_languages(node, where, "answer")
+        answers: dict[str, str] = {}
+        for language, text in (by_language or {}).items():
+            if not isinstance(text.value, str) or not text.value.strip():
+                self.problem(text.line, f"{where}: answer.{language} must be non-empty text")
+                continue
+            rendered = self.fill_placeholders(text.value.strip(), text.line, where)
+            if rendered is not None:
+                answers[language] = rendered
+        return answers
+
+    def fill_placeholders(self, text: str, line: int, where: str) -> str | None:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        except ValueError as error:
+            self.problem(line, f"{where}: broken braces in answer ({error}); write {{{{ for {{")
+            return None
+        if self.placeholders is None:
+            return text
+        unknown = [name for name in names if name not in self.placeholders]
+        if unknown:
+            known = ", ".join("{" + name + "}" for name in sorted(self.placeholders))
+            self.problem(line, f"{where}: unknown placeholder {{{unknown[0]}}} (known: {known})")
+            return None
+        return text.format_map(self.placeholders)
+
+    def read_action(self, node: _Node | None, where: str) -> str | None:
+        if node is None:
+            return None
+        if node.value not in self.actions:
+            known = ", ".join(sorted(self.actions))
+            self.problem(node.line, f"{where}: unknown action {node.value!r} (known: {known})")
+            return None
+        return str(node.value)
+
+    def read_buttons(
+        self, node: _Node | None, where: str, entry_id: str | None
+    ) -> tuple[Button, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node.value, list):
+            self.problem(node.line, f"{where}: 'buttons' must be a list")
+            return ()
+        buttons: list[Button] = []
+        for item in node.value:
+            button = self.read_button(item, where, entry_id)
+            if button:
+                buttons.append(button)
+        return tuple(buttons)
+
+    def read_button(self, item: _Node, where: str, entry_id: str | None) -> Button | None:
+        fields = item.value
+        if not isinstance(fields, dict) or ("entry" in fields) == ("url" in fields):
+            self.problem(item.line, f"{where}: a button has either 'entry: ID' or 'url' + 'label'")
+            return None
+        unknown = set(map(str, fields)) - {"entry", "url", "label"}
+        if unknown:
+            self.problem(item.line, f"{where}: unknown button key '{sorted(unknown)[0]}'")
+            return None
+        if "entry" in fields:
+            target = fields["entry"]
+            self.references.append((self.file, target.line, where, str(target.value)))
+            return Button(entry=str(target.value))
+        url = fields["url"]
+        if not isinstance(url.value, str) or not url.value.startswith(("https://", "http://")):
+            self.problem(url.line, f"{where}: button url must start with https:// or http://")
+            return None
+        label_node = fields.get("label")
+        if label_node is None:
+            self.problem(item.line, f"{where}: a url button needs a 'label' (zh, en)")
+            return None
+        labels = self.read_languages(label_node, where, "label") or {}
+        return Button(url=url.value, label={k: str(v.value) for k, v in labels.items()})
+
+    def read_related(
+        self, node: _Node | None, where: str, entry_id: str | None
+    ) -> tuple[str, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node.value, list):
+            self.problem(node.line, f"{where}: 'related' must be a list of entry ids")
+            return ()
+        related = []
+        for item in node.value:
+            self.references.append((self.file, item.line, where, str(item.value)))
+            related.append(str(item.value))
+        return tuple(related)
+
+    def check_references(self) -> None:
+        for file, line, where, target in self.references:
+            if target not in self.seen_ids:
+                self.problems.append(Problem(file, line, f"{where}: no entry with id '{target}'"))

@@ -1,0 +1,166 @@
+"""Finds the knowledge-base entries that answer a customer's message.
+
+Two stages: an inverted index of weighted features (Chinese characters and character pairs,
+English words and their letter trigrams, so that typos still share most features) retrieves and
+ranks variants by cosine similarity; rapidfuzz then re-scores the few best variants on their
+whole text. An entry scores as its best variant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+
+from knowledge.normalize import is_cjk, normalize, segments
+from knowledge.schema import KnowledgeBase
+
+RERANK_VARIANTS = 40
+FEATURE_WEIGHT = 0.7
+FUZZ_WEIGHT = 1.0 - FEATURE_WEIGHT
+
+
+class Decision(StrEnum):
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    answer_threshold: float = 72.0
+    suggest_threshold: float = 45.0
+    answer_margin: float = 4.0
+    suggestions: int = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    score: float
+    variant: str
+
+
+@dataclass(frozen=True)
+class Match:
+    decision: Decision
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def entry_id(self) -> str | None:
+        return self.best.entry_id if self.best else None
+
+    @property
+    def score(self) -> float:
+        return self.best.score if self.best else 0.0
+
+
+def features(normalized: str) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for segment in segments(normalized):
+        if is_cjk(segment):
+            found.update(segment)
+            found.update(segment[i : i + 2] for i in range(len(segment) - 1))
+        else:
+            found["w:" + segment] += 1
+            padded = f"<{segment}>"
+            if len(padded) > 4:
+                found.update("t:" + padded[i : i + 3] for i in range(len(padded) - 2))
+    return found
+
+
+class Matcher:
+    def __init__(self, knowledge_base: KnowledgeBase, settings: MatchSettings | None = None):
+        self.knowledge_base = knowledge_base
+        self.settings = settings or MatchSettings()
+        self._variant_entry: list[str] = []
+        self._variant_text: list[str] = []
+        self._variant_original: list[str] = []
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        self._idf: dict[str, float] = {}
+        self._build()
+
+    def _build(self) -> None:
+        counted: list[Counter[str]] = []
+        document_frequency: Counter[str] = Counter()
+        for entry in self.knowledge_base.entries.values():
+            for _language, question in entry.variants():
+                normalized = normalize(question)
+                found = features(normalized)
+                self._variant_entry.append(entry.id)
+                self._variant_text.append(normalized)
+                self._variant_original.append(question)
+                counted.append(found)
+                document_frequency.update(found.keys())
+        total = len(counted)
+        self._unknown_idf = math.log(total + 1) + 1.0
+        self._idf = {
+            feature: math.log((total + 1) / (frequency + 1)) + 1.0
+            for feature, frequency in document_frequency.items()
+        }
+        postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+        for index, found in enumerate(counted):
+            weights = self._weigh(found)
+            for feature, weight in weights.items():
+                postings[feature].append((index, weight))
+        self._postings = dict(postings)
+
+    def _weigh(self, found: Counter[str]) -> dict[str, float]:
+        weights = {
+            feature: (1.0 + math.log(count)) * self._idf.get(feature, self._unknown_idf)
+            for feature, count in found.items()
+        }
+        norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
+        return {feature: weight / norm for feature, weight in weights.items()}
+
+    def rank(self, text: str, limit: int = 5) -> list[Candidate]:
+        """The best entries for a message, best first, with scores from 0 to 100."""
+        query = normalize(text)
+        if not query:
+            return []
+        similarity: defaultdict[int, float] = defaultdict(float)
+        for feature, weight in self._weigh(features(query)).items():
+            for index, variant_weight in self._postings.get(feature, ()):
+                similarity[index] += weight * variant_weight
+        if not similarity:
+            return []
+        shortlist = sorted(similarity, key=similarity.__getitem__, reverse=True)[:RERANK_VARIANTS]
+        best_by_entry: dict[str, Candidate] = {}
+        for index in shortlist:
+            score = 100.0 * FEATURE_WEIGHT * similarity[index] + FUZZ_WEIGHT * fuzz.ratio(
+                query, self._variant_text[index]
+            )
+            entry_id = self._variant_entry[index]
+            current = best_by_entry.get(entry_id)
+            if current is None or score > current.score:
+                best_by_entry[entry_id] = Candidate(
+                    entry_id, round(min(score, 100.0), 1), self._variant_original[index]
+                )
+        ranked = sorted(best_by_entry.values(), key=lambda c: c.score, reverse=True)
+        return ranked[:limit]
+
+    def match(self, text: str) -> Match:
+        settings = self.settings
+        ranked = self.rank(text, limit=max(settings.suggestions, 2))
+        if not ranked or ranked[0].score < settings.suggest_threshold:
+            return Match(Decision.FALLBACK, tuple(ranked))
+        best = ranked[0]
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        confident = best.score >= settings.answer_threshold and (
+            best.score - runner_up >= settings.answer_margin or best.score >= 99.0
+        )
+        if confident:
+            return Match(Decision.ANSWER, tuple(ranked))
+        suggestions = tuple(
+            candidate
+            for candidate in ranked[: settings.suggestions]
+            if candidate.score >= settings.suggest_threshold * 0.8
+        )
+        return Match(Decision.SUGGEST, suggestions)

@@ -1,0 +1,1 @@
+"""Persistence: sqlmodel models, the engine and sessions, queries, and Alembic migrations."""

@@ -1,0 +1,111 @@
+"""Conversations and the messages in them, unanswered questions, and answer votes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import AnswerVote, Conversation, Customer, Message, UnansweredQuestion
+
+# A customer who writes again after this long starts a new conversation.
+CONVERSATION_IDLE = timedelta(minutes=30)
+
+
+async def current_conversation(
+    session: AsyncSession, customer: Customer, now: datetime
+) -> Conversation:
+    statement = (
+        select(Conversation)
+        .where(Conversation.customer_id == customer.id)
+        .order_by(col(Conversation.last_message_at).desc())
+        .limit(1)
+    )
+    conversation = (await session.exec(statement)).first()
+    if conversation is None or now - conversation.last_message_at > CONVERSATION_IDLE:
+        assert customer.id is not None
+        conversation = Conversation(customer_id=customer.id, started_at=now, last_message_at=now)
+    conversation.last_message_at = now
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def record_message(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    direction: str,
+    text: str,
+    now: datetime,
+    entry_id: str | None = None,
+    score: float | None = None,
+    decision: str | None = None,
+) -> Message:
+    conversation = await current_conversation(session, customer, now)
+    assert conversation.id is not None and customer.id is not None
+    message = Message(
+        conversation_id=conversation.id,
+        customer_id=customer.id,
+        direction=direction,
+        text=text,
+        entry_id=entry_id,
+        score=score,
+        decision=decision,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def record_unanswered(
+    session: AsyncSession,
+    customer: Customer,
+    message: Message,
+    *,
+    now: datetime,
+    best_entry_id: str | None,
+    best_score: float | None,
+) -> UnansweredQuestion:
+    assert customer.id is not None and message.id is not None
+    question = UnansweredQuestion(
+        customer_id=customer.id,
+        message_id=message.id,
+        text=message.text,
+        best_entry_id=best_entry_id,
+        best_score=best_score,
+        created_at=now,
+    )
+    session.add(question)
+    await session.flush()
+    return question
+
+
+async def record_vote(
+    session: AsyncSession, customer: Customer, message_id: int, *, helpful: bool, now: datetime
+) -> AnswerVote | None:
+    """Store (or change) the customer's vote on one of the bot's answers to them.
+
+    Returns None when the message is not an answer the bot sent to this customer.
+    """
+    message = await session.get(Message, message_id)
+    if message is None or message.customer_id != customer.id or message.direction != "out":
+        return None
+    statement = select(AnswerVote).where(AnswerVote.message_id == message_id)
+    vote = (await session.exec(statement)).first()
+    if vote is None:
+        assert customer.id is not None
+        vote = AnswerVote(
+            message_id=message_id,
+            customer_id=customer.id,
+            entry_id=message.entry_id,
+            helpful=helpful,
+            created_at=now,
+        )
+    vote.helpful = helpful
+    vote.created_at = now
+    session.add(vote)
+    await session.flush()
+    return vote

@@ -1,0 +1,85 @@
+"""The tables. Times are stored in UTC; every datetime read back is timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """SQLite forgets time zones; this keeps every stored time in UTC and gives it back aware."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Customer(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=64)
+    first_name: str | None = Field(default=None, max_length=128)
+    language: str | None = Field(default=None, max_length=8)
+    language_chosen: bool = False
+    first_seen: datetime = _time()
+    last_seen: datetime = _time()
+
+
+class Conversation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    started_at: datetime = _time()
+    last_message_at: datetime = _time()
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    direction: str = Field(max_length=3)  # "in" from the customer, "out" from the bot
+    text: str
+    entry_id: str | None = Field(default=None, max_length=64)
+    score: float | None = None
+    decision: str | None = Field(default=None, max_length=16)
+    created_at: datetime = _time(index=True)
+
+
+class UnansweredQuestion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    message_id: int = Field(foreign_key="message.id")
+    text: str
+    best_entry_id: str | None = Field(default=None, max_length=64)
+    best_score: float | None = None
+    created_at: datetime = _time(index=True)
+
+
+class AnswerVote(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id")
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    entry_id: str | None = Field(default=None, max_length=64)
+    helpful: bool
+    created_at: datetime = _time()
