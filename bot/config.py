@@ -168,7 +168,20 @@ def _describe_errors(config_path: Path, error: ValidationError) -> str:
         else:
             where = "(top level)"
         lines.append(f"  {where}: {_explain(problem)}")
+        if problem["type"] == "extra_forbidden":
+            known = _known_keys(problem["loc"][:-1])
+            lines[-1] += f" (expected one of: {', '.join(known)})"
     return "\n".join(lines)
+
+
+def _known_keys(location: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in location:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name != "source"]
 
 
 def _explain(problem: Any) -> str:

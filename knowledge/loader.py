@@ -37,21 +37,24 @@ class KnowledgeBaseError(Exception):
 class _Node:
     """A YAML value with the line it starts on (1-based)."""
 
-    __slots__ = ("line", "value")
+    __slots__ = ("key_lines", "line", "value")
 
-    def __init__(self, value: Any, line: int) -> None:
+    def __init__(self, value: Any, line: int, key_lines: dict[Any, int] | None = None) -> None:
         self.value = value
         self.line = line
+        self.key_lines = key_lines or {}
 
 
 def _to_nodes(node: yaml.Node) -> _Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         pairs: dict[Any, _Node] = {}
+        key_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = _to_nodes(key_node).value
             pairs[key] = _to_nodes(value_node)
-        return _Node(pairs, line)
+            key_lines[key] = key_node.start_mark.line + 1
+        return _Node(pairs, line, key_lines)
     if isinstance(node, yaml.SequenceNode):
         return _Node([_to_nodes(item) for item in node.value], line)
     return _Node(_scalar_value(node), line)
@@ -134,7 +137,7 @@ class _Reader:
             return
         unknown = set(root.value) - {"entries"}
         for key in sorted(map(str, unknown)):
-            self.problem(root.value[key].line, f"unknown key '{key}' (expected: entries)")
+            self.problem(root.key_lines[key], f"unknown key '{key}' (expected: entries)")
         entries = root.value["entries"]
         if not isinstance(entries.value, list):
             self.problem(entries.line, "'entries' must be a list of entries")
@@ -150,7 +153,7 @@ class _Reader:
         before = len(self.problems)
         for key in sorted(set(map(str, fields)) - ENTRY_KEYS):
             self.problem(
-                fields[key].line,
+                node.key_lines[key],
                 f"unknown key '{key}' (expected one of: {', '.join(sorted(ENTRY_KEYS))})",
             )
         entry_id = self.read_id(node)
@@ -160,7 +163,9 @@ class _Reader:
         category = self.read_text(fields.get("category"), node.line, f"{where}: 'category'")
         questions = self.read_questions(fields.get("questions"), node.line, where)
         action = self.read_action(fields.get("action"), where)
-        answer = self.read_answer(fields.get("answer"), node.line, where, required=not action)
+        answer = self.read_answer(
+            fields.get("answer"), node.line, where, required="action" not in fields
+        )
         buttons = self.read_buttons(fields.get("buttons"), where, entry_id)
         related = self.read_related(fields.get("related"), where, entry_id)
         menu = fields.get("menu")

@@ -1,0 +1,78 @@
+"""A bot whose session records every API call and answers like Telegram would, without network."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetMe,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
+
+BOT_USER = User(id=42, is_bot=True, first_name="kefu", username="kefu_test_bot")
+
+
+class RecordingSession(BaseSession):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[TelegramMethod[Any]] = []
+        self._message_ids = itertools.count(100)
+
+    async def close(self) -> None:
+        return None
+
+    async def stream_content(
+        self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
+        chunk_size: int = 65536, raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        yield b""
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        self.requests.append(method)
+        result: Any = True
+        if isinstance(method, GetMe):
+            result = BOT_USER
+        elif isinstance(method, SendMessage | EditMessageText):
+            chat_id = int(method.chat_id) if method.chat_id is not None else 0
+            result = Message(
+                message_id=next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=chat_id, type="private"),
+                from_user=BOT_USER,
+                text=method.text,
+                reply_markup=method.reply_markup
+                if isinstance(method.reply_markup, InlineKeyboardMarkup)
+                else None,
+            )
+        elif isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
+            result = True
+        return result  # type: ignore[no-any-return]
+
+    def of_type(self, kind: type[TelegramMethod[Any]]) -> list[Any]:
+        return [request for request in self.requests if isinstance(request, kind)]
+
+    def sent_messages(self) -> list[SendMessage]:
+        return self.of_type(SendMessage)
+
+
+class MockedBot(Bot):
+    def __init__(self) -> None:
+        super().__init__("42:TEST", session=RecordingSession())
+
+    @property
+    def recorder(self) -> RecordingSession:
+        assert isinstance(self.session, RecordingSession)
+        return self.session
