@@ -2,8 +2,9 @@
 
 Two stages: an inverted index of weighted features (Chinese characters and character pairs,
 English words and their letter trigrams, so that typos still share most features) retrieves and
-ranks variants by cosine similarity; rapidfuzz then re-scores the few best variants on their
-whole text. An entry scores as its best variant.
+ranks variants by cosine similarity. The entries of the best variants are then scored on three
+things: how much of the message (by feature weight) the entry's questions cover together, the
+best variant's similarity, and rapidfuzz's ratio on the whole text.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from knowledge.normalize import is_cjk, normalize, segments
 from knowledge.schema import KnowledgeBase
 
 RERANK_VARIANTS = 40
-FEATURE_WEIGHT = 0.7
-FUZZ_WEIGHT = 1.0 - FEATURE_WEIGHT
+# How the final score (0 to 100) is made: how much of the message the entry's questions cover
+# as a whole, how close its best single question is, and rapidfuzz's edit-distance ratio.
+COVERAGE_WEIGHT = 0.4
+VARIANT_WEIGHT = 0.4
+FUZZ_WEIGHT = 0.2
 
 
 class Decision(StrEnum):
@@ -83,6 +87,7 @@ class Matcher:
         self._variant_entry: list[str] = []
         self._variant_text: list[str] = []
         self._variant_original: list[str] = []
+        self._entry_features: dict[str, set[str]] = defaultdict(set)
         self._postings: dict[str, list[tuple[int, float]]] = {}
         self._idf: dict[str, float] = {}
         self._build()
@@ -98,6 +103,7 @@ class Matcher:
                 self._variant_text.append(normalized)
                 self._variant_original.append(question)
                 counted.append(found)
+                self._entry_features[entry.id].update(found)
                 document_frequency.update(found.keys())
         total = len(counted)
         self._unknown_idf = math.log(total + 1) + 1.0
@@ -125,19 +131,26 @@ class Matcher:
         query = normalize(text)
         if not query:
             return []
+        weights = self._weigh(features(query))
         similarity: defaultdict[int, float] = defaultdict(float)
-        for feature, weight in self._weigh(features(query)).items():
+        for feature, weight in weights.items():
             for index, variant_weight in self._postings.get(feature, ()):
                 similarity[index] += weight * variant_weight
         if not similarity:
             return []
         shortlist = sorted(similarity, key=similarity.__getitem__, reverse=True)[:RERANK_VARIANTS]
+        coverage: dict[str, float] = {}
         best_by_entry: dict[str, Candidate] = {}
         for index in shortlist:
-            score = 100.0 * FEATURE_WEIGHT * similarity[index] + FUZZ_WEIGHT * fuzz.ratio(
-                query, self._variant_text[index]
-            )
             entry_id = self._variant_entry[index]
+            if entry_id not in coverage:
+                known = self._entry_features[entry_id]
+                coverage[entry_id] = sum(w * w for f, w in weights.items() if f in known)
+            score = 100.0 * (
+                COVERAGE_WEIGHT * coverage[entry_id]
+                + VARIANT_WEIGHT * similarity[index]
+                + FUZZ_WEIGHT * fuzz.ratio(query, self._variant_text[index]) / 100.0
+            )
             current = best_by_entry.get(entry_id)
             if current is None or score > current.score:
                 best_by_entry[entry_id] = Candidate(

@@ -1,0 +1,242 @@
+"""The customer's side through the real dispatcher, with a bot session that records requests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Dispatcher
+from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMessage
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    Message,
+    MessageEntity,
+    PhotoSize,
+    Update,
+    User,
+)
+from sqlmodel import select
+
+from bot.app import Services, create_dispatcher, create_services
+from bot.clock import ManualClock
+from bot.config import load_config
+from storage.models import AnswerVote, Customer, Message as StoredMessage, UnansweredQuestion
+from tests.mocked_bot import MockedBot
+
+KB = Path(__file__).parent / "data" / "kb"
+
+
+class Customer_:
+    """One Telegram user writing to the bot in a private chat."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: MockedBot, user_id: int, language: str | None):
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.user = User(id=user_id, is_bot=False, first_name="Mei", language_code=language)
+        self.chat = Chat(id=user_id, type="private", first_name="Mei")
+        self.ids = itertools.count(1)
+
+    async def say(self, text: str) -> list[SendMessage]:
+        entities = None
+        if text.startswith("/"):
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
+        message = Message(
+            message_id=next(self.ids), date=datetime.now(UTC), chat=self.chat,
+            from_user=self.user, text=text, entities=entities,
+        )
+        return await self._feed(Update(update_id=next(self.ids), message=message))
+
+    async def send_photo(self) -> list[SendMessage]:
+        message = Message(
+            message_id=next(self.ids), date=datetime.now(UTC), chat=self.chat,
+            from_user=self.user,
+            photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
+        )
+        return await self._feed(Update(update_id=next(self.ids), message=message))
+
+    async def press(self, reply: SendMessage, label: str) -> list[SendMessage]:
+        assert reply.reply_markup is not None
+        buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]  # type: ignore[union-attr]
+        button = next((b for b in buttons if b.text == label), None)
+        assert button is not None, f"no button {label!r} in {[b.text for b in buttons]}"
+        shown = Message(
+            message_id=500, date=datetime.now(UTC), chat=self.chat, text=reply.text,
+            reply_markup=reply.reply_markup,
+        )
+        query = CallbackQuery(
+            id=str(next(self.ids)), from_user=self.user, chat_instance="1", message=shown,
+            data=button.callback_data,
+        )
+        return await self._feed(Update(update_id=next(self.ids), callback_query=query))
+
+    async def _feed(self, update: Update) -> list[SendMessage]:
+        before = len(self.bot.recorder.requests)
+        await self.dispatcher.feed_update(self.bot, update)
+        new = self.bot.recorder.requests[before:]
+        return [r for r in new if isinstance(r, SendMessage)]
+
+
+@pytest.fixture
+async def services(
+    write_config: Callable[..., Path], clock: ManualClock
+) -> AsyncIterator[Services]:
+    config = load_config(write_config(kb=KB), environ={})
+    services = await create_services(config, clock=clock)
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+def bot() -> MockedBot:
+    return MockedBot()
+
+
+@pytest.fixture
+def customer(services: Services, bot: MockedBot) -> Callable[..., Customer_]:
+    dispatcher = create_dispatcher(services)
+
+    def make(user_id: int = 7, language: str | None = "en") -> Customer_:
+        return Customer_(dispatcher, bot, user_id, language)
+
+    return make
+
+
+def labels(reply: SendMessage) -> list[str]:
+    markup: Any = reply.reply_markup
+    return [b.text for row in markup.inline_keyboard for b in row] if markup else []
+
+
+async def test_start_greets_in_the_app_language_with_the_menu(customer: Callable[..., Customer_]) -> None:
+    [reply] = await customer(language="zh-hans").say("/start")
+    assert "您好，Mei！" in reply.text
+    assert labels(reply) == ["营业时间是几点", "怎么退货"]
+    [reply] = await customer(user_id=8, language="en").say("/start")
+    assert reply.text.startswith("Hello, Mei!")
+    assert labels(reply) == ["what are your opening hours", "how do i return an item"]
+
+
+async def test_a_question_is_answered_with_votes_and_related_buttons(
+    customer: Callable[..., Customer_], services: Services
+) -> None:
+    [reply] = await customer(language=None).say("營業時間幾點？")
+    assert reply.text.startswith("营业时间：Mon–Fri 9:00–18:00")
+    assert "这个回答对您有帮助吗？" in reply.text
+    assert labels(reply) == ["你们店在哪里", "👍 有帮助", "👎 没帮助"]
+    async with services.session_factory() as session:
+        stored = (await session.exec(select(StoredMessage).order_by(StoredMessage.id))).all()
+    assert [(m.direction, m.entry_id, m.decision) for m in stored] == [
+        ("in", "business_hours", "answer"),
+        ("out", "business_hours", "answer"),
+    ]
+
+
+async def test_the_reply_follows_the_script_when_the_app_language_is_unknown(
+    customer: Callable[..., Customer_],
+) -> None:
+    [reply] = await customer(language="ru").say("how can i send back my shoes")
+    assert reply.text.startswith("You can return items within 7 days")
+
+
+async def test_a_related_button_answers_that_entry(customer: Callable[..., Customer_]) -> None:
+    mei = customer()
+    [answer] = await mei.say("how do i return something")
+    assert "refund" not in answer.text
+    [refund] = await mei.press(answer, "how long does a refund take")
+    assert refund.text.startswith("Refunds reach your original payment method")
+
+
+async def test_a_url_button_is_shown_as_a_link(customer: Callable[..., Customer_]) -> None:
+    [reply] = await customer().say("where is your shop")
+    markup: Any = reply.reply_markup
+    assert markup.inline_keyboard[0][0].url == "https://example.com/map"
+    assert markup.inline_keyboard[0][0].text == "Map"
+
+
+async def test_an_unclear_question_gets_suggestions_and_a_pick_answers_it(
+    customer: Callable[..., Customer_],
+) -> None:
+    mei = customer()
+    [reply] = await mei.say("refund return")
+    assert reply.text == "I am not quite sure what you mean. Did you mean one of these?"
+    assert "Talk to a person" in labels(reply)
+    assert len(labels(reply)) >= 3
+    picked = labels(reply)[0]
+    [answer] = await mei.press(reply, picked)
+    assert answer.text.endswith("Did this help?")
+
+
+async def test_an_unknown_question_falls_back_offers_a_person_and_is_recorded(
+    customer: Callable[..., Customer_], services: Services
+) -> None:
+    mei = customer()
+    [reply] = await mei.say("what's the weather on mars")
+    assert reply.text.startswith("Sorry, I do not have an answer to that yet.")
+    assert "400-123-4567" in reply.text
+    [contact] = await mei.press(reply, "Talk to a person")
+    assert "call 400-123-4567" in contact.text
+    async with services.session_factory() as session:
+        unanswered = (await session.exec(select(UnansweredQuestion))).all()
+    assert [q.text for q in unanswered] == ["what's the weather on mars"]
+
+
+async def test_a_vote_is_stored_and_the_vote_buttons_go_away(
+    customer: Callable[..., Customer_], services: Services, bot: MockedBot
+) -> None:
+    mei = customer()
+    [answer] = await mei.say("when will i get my refund")
+    followups = await mei.press(answer, "👎 No")
+    assert "reach a person" in followups[0].text
+    [thanks] = bot.recorder.of_type(AnswerCallbackQuery)[-1:]
+    assert thanks.text == "Thank you, we will improve this answer."
+    [edit] = bot.recorder.of_type(EditMessageReplyMarkup)
+    assert edit.reply_markup is None
+    async with services.session_factory() as session:
+        votes = (await session.exec(select(AnswerVote))).all()
+    assert [(v.entry_id, v.helpful) for v in votes] == [("refund_time", False)]
+
+
+async def test_talk_to_human_entry_runs_its_action(customer: Callable[..., Customer_]) -> None:
+    [reply] = await customer(language="zh").say("我要找人工客服")
+    assert reply.text.startswith("联系Kefu Demo Shop人工客服")
+
+
+async def test_language_can_be_switched_and_is_remembered(
+    customer: Callable[..., Customer_], services: Services
+) -> None:
+    mei = customer(language="en")
+    [choice] = await mei.say("/language")
+    [confirmed] = await mei.press(choice, "中文")
+    assert confirmed.text == "好的，之后我会用中文回答您。"
+    [reply] = await mei.say("how long does a refund take")
+    assert reply.text.startswith("退款会在3到5个工作日内")
+    async with services.session_factory() as session:
+        stored = (await session.exec(select(Customer))).one()
+    assert (stored.language, stored.language_chosen) == ("zh", True)
+
+
+async def test_help_unknown_commands_and_photos_get_a_clear_answer(
+    customer: Callable[..., Customer_],
+) -> None:
+    mei = customer()
+    [help_text] = await mei.say("/help")
+    assert "/language" in help_text.text
+    [unknown] = await mei.say("/frobnicate")
+    assert unknown.text == help_text.text
+    [photo] = await mei.send_photo()
+    assert photo.text == "I can only read text messages for now. Please type your question."
+
+
+async def test_a_failure_inside_a_handler_gives_the_customer_an_apology(
+    customer: Callable[..., Customer_], services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services.faq, "answer_question", broken)
+    [reply] = await customer().say("how do i return an item")
+    assert reply.text.startswith("Sorry, something went wrong on our side.")
