@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.faq import FaqService
+from bot.faq import FaqService, create_matcher, load_knowledge
 from bot.middleware import DatabaseMiddleware
 from bot.texts import Texts
 from handlers import customer, errors
-from knowledge import KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
+from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
 log = logging.getLogger(__name__)
@@ -53,23 +53,6 @@ class Services:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-def load_knowledge(config: Config) -> KnowledgeBase:
-    return load_knowledge_base(config.knowledge.path, config.business.placeholders())
-
-
-def create_matcher(config: Config, knowledge_base: KnowledgeBase) -> Matcher:
-    settings = config.matching
-    return Matcher(
-        knowledge_base,
-        MatchSettings(
-            answer_threshold=settings.answer_threshold,
-            suggest_threshold=settings.suggest_threshold,
-            answer_margin=settings.answer_margin,
-            suggestions=settings.suggestions,
-        ),
-    )
 
 
 async def create_services(config: Config, clock: Clock | None = None) -> Services:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.faq import create_matcher, load_knowledge
 from knowledge import KnowledgeBaseError, load_knowledge_base
 
 log = logging.getLogger("bot")
@@ -87,8 +88,6 @@ def check_knowledge_base(config: Config, path: str | None) -> int:
 
 
 def ask(config: Config, text: str, *, as_json: bool) -> int:
-    from bot.app import create_matcher, load_knowledge
-
     matcher = create_matcher(config, load_knowledge(config))
     match = matcher.match(text)
     candidates = matcher.rank(text, limit=5)

@@ -8,11 +8,29 @@ from dataclasses import dataclass, field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from knowledge import Decision, Entry, KnowledgeBase, Matcher
+from bot.config import Config
+from knowledge import Decision, Entry, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
 from storage.conversations import record_message, record_unanswered
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
+
+
+def load_knowledge(config: Config) -> KnowledgeBase:
+    return load_knowledge_base(config.knowledge.path, config.business.placeholders())
+
+
+def create_matcher(config: Config, knowledge_base: KnowledgeBase) -> Matcher:
+    settings = config.matching
+    return Matcher(
+        knowledge_base,
+        MatchSettings(
+            answer_threshold=settings.answer_threshold,
+            suggest_threshold=settings.suggest_threshold,
+            answer_margin=settings.answer_margin,
+            suggestions=settings.suggestions,
+        ),
+    )
 
 
 @dataclass

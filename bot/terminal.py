@@ -124,9 +124,9 @@ class TerminalChat:
     ) -> None:
         self.dispatcher = dispatcher
         self.user = User(
-            id=user_id, is_bot=False, first_name=first_name or "you", language_code=language_code
+            id=user_id, is_bot=False, first_name=first_name, language_code=language_code
         )
-        self.chat = Chat(id=user_id, type="private", first_name=self.user.first_name)
+        self.chat = Chat(id=user_id, type="private", first_name=first_name)
         self.session = TerminalSession(output, self.chat)
         self.bot = Bot(TERMINAL_TOKEN, session=self.session)
         self.now = now

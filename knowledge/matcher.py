@@ -9,6 +9,7 @@ best variant's similarity, and rapidfuzz's ratio on the whole text.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from knowledge.normalize import is_cjk, normalize, segments
 from knowledge.schema import KnowledgeBase
 
 RERANK_VARIANTS = 40
+# Features found in more variants than this are too common to find candidates with (they still
+# count in the exact similarity of the candidates found through the rarer ones).
+COMMON_FEATURE_SHARE = 0.02
+MIN_COMMON_FEATURE_COUNT = 64
+CANDIDATE_VARIANTS = 200
 # How the final score (0 to 100) is made: how much of the message the entry's questions cover
 # as a whole, how close its best single question is, and rapidfuzz's edit-distance ratio.
 COVERAGE_WEIGHT = 0.4
@@ -89,6 +95,7 @@ class Matcher:
         self._variant_original: list[str] = []
         self._entry_features: dict[str, set[str]] = defaultdict(set)
         self._postings: dict[str, list[tuple[int, float]]] = {}
+        self._vectors: list[dict[str, float]] = []
         self._idf: dict[str, float] = {}
         self._build()
 
@@ -111,9 +118,11 @@ class Matcher:
             feature: math.log((total + 1) / (frequency + 1)) + 1.0
             for feature, frequency in document_frequency.items()
         }
+        self._common_count = max(MIN_COMMON_FEATURE_COUNT, int(total * COMMON_FEATURE_SHARE))
         postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
         for index, found in enumerate(counted):
             weights = self._weigh(found)
+            self._vectors.append(weights)
             for feature, weight in weights.items():
                 postings[feature].append((index, weight))
         self._postings = dict(postings)
@@ -132,13 +141,10 @@ class Matcher:
         if not query:
             return []
         weights = self._weigh(features(query))
-        similarity: defaultdict[int, float] = defaultdict(float)
-        for feature, weight in weights.items():
-            for index, variant_weight in self._postings.get(feature, ()):
-                similarity[index] += weight * variant_weight
+        similarity = self._similar_variants(weights)
         if not similarity:
             return []
-        shortlist = sorted(similarity, key=similarity.__getitem__, reverse=True)[:RERANK_VARIANTS]
+        shortlist = heapq.nlargest(RERANK_VARIANTS, similarity, key=similarity.__getitem__)
         coverage: dict[str, float] = {}
         best_by_entry: dict[str, Candidate] = {}
         for index in shortlist:
@@ -158,6 +164,26 @@ class Matcher:
                 )
         ranked = sorted(best_by_entry.values(), key=lambda c: c.score, reverse=True)
         return ranked[:limit]
+
+    def _similar_variants(self, weights: dict[str, float]) -> dict[int, float]:
+        """Cosine similarity of the query to the variants that share a selective feature."""
+        present = [f for f in weights if f in self._postings]
+        selective = [f for f in present if len(self._postings[f]) <= self._common_count]
+        if not selective:
+            selective = sorted(present, key=lambda f: len(self._postings[f]))[:2]
+        partial: defaultdict[int, float] = defaultdict(float)
+        for feature in selective:
+            weight = weights[feature]
+            for index, variant_weight in self._postings[feature]:
+                partial[index] += weight * variant_weight
+        if len(partial) <= CANDIDATE_VARIANTS and len(selective) == len(present):
+            return partial
+        candidates = heapq.nlargest(CANDIDATE_VARIANTS, partial, key=partial.__getitem__)
+        exact: dict[int, float] = {}
+        for index in candidates:
+            vector = self._vectors[index]
+            exact[index] = sum(w * vector.get(f, 0.0) for f, w in weights.items())
+        return exact
 
     def match(self, text: str) -> Match:
         settings = self.settings

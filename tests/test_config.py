@@ -29,7 +29,10 @@ def test_the_repository_example_is_valid_as_it_stands() -> None:
 def test_secrets_come_from_the_environment(write_config: Callable[..., Path]) -> None:
     config = load_config(
         write_config(),
-        environ={"KEFU_TELEGRAM_TOKEN": "123:hunter2hunter2", "KEFU_DATABASE_URL": "sqlite+aiosqlite:////x.db"},
+        environ={
+            "KEFU_TELEGRAM_TOKEN": "123:hunter2hunter2",
+            "KEFU_DATABASE_URL": "sqlite+aiosqlite:////x.db",
+        },
     )
     assert config.telegram.token is not None
     assert config.telegram.token.get_secret_value() == "123:hunter2hunter2"

@@ -25,7 +25,8 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from storage.models import AnswerVote, Customer, Message as StoredMessage, UnansweredQuestion
+from storage.models import AnswerVote, Customer, UnansweredQuestion
+from storage.models import Message as StoredMessage
 from tests.mocked_bot import MockedBot
 
 KB = Path(__file__).parent / "data" / "kb"
@@ -46,14 +47,20 @@ class Customer_:
         if text.startswith("/"):
             entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
         message = Message(
-            message_id=next(self.ids), date=datetime.now(UTC), chat=self.chat,
-            from_user=self.user, text=text, entities=entities,
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            entities=entities,
         )
         return await self._feed(Update(update_id=next(self.ids), message=message))
 
     async def send_photo(self) -> list[SendMessage]:
         message = Message(
-            message_id=next(self.ids), date=datetime.now(UTC), chat=self.chat,
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
             from_user=self.user,
             photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
         )
@@ -65,11 +72,17 @@ class Customer_:
         button = next((b for b in buttons if b.text == label), None)
         assert button is not None, f"no button {label!r} in {[b.text for b in buttons]}"
         shown = Message(
-            message_id=500, date=datetime.now(UTC), chat=self.chat, text=reply.text,
+            message_id=500,
+            date=datetime.now(UTC),
+            chat=self.chat,
+            text=reply.text,
             reply_markup=reply.reply_markup,
         )
         query = CallbackQuery(
-            id=str(next(self.ids)), from_user=self.user, chat_instance="1", message=shown,
+            id=str(next(self.ids)),
+            from_user=self.user,
+            chat_instance="1",
+            message=shown,
             data=button.callback_data,
         )
         return await self._feed(Update(update_id=next(self.ids), callback_query=query))
@@ -111,7 +124,9 @@ def labels(reply: SendMessage) -> list[str]:
     return [b.text for row in markup.inline_keyboard for b in row] if markup else []
 
 
-async def test_start_greets_in_the_app_language_with_the_menu(customer: Callable[..., Customer_]) -> None:
+async def test_start_greets_in_the_app_language_with_the_menu(
+    customer: Callable[..., Customer_],
+) -> None:
     [reply] = await customer(language="zh-hans").say("/start")
     assert "您好，Mei！" in reply.text
     assert labels(reply) == ["营业时间是几点", "怎么退货"]

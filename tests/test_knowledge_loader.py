@@ -74,17 +74,31 @@ def test_a_missing_language_falls_back_to_the_other(tmp_path: Path) -> None:
     ("broken", "line", "message"),
     [
         (GOOD.replace("    category: store\n", ""), 2, "'category' is missing"),
-        (GOOD.replace("{business_hours}\"\n      en", "{opening}\"\n      en"), 9,
-         "unknown placeholder {opening}"),
-        (GOOD.replace("action: talk_to_human", "action: teleport"), 18, "unknown action 'teleport'"),
+        (
+            GOOD.replace('{business_hours}"\n      en', '{opening}"\n      en'),
+            9,
+            "unknown placeholder {opening}",
+        ),
+        (
+            GOOD.replace("action: talk_to_human", "action: teleport"),
+            18,
+            "unknown action 'teleport'",
+        ),
         (GOOD.replace("- entry: human", "- entry: nobody"), 12, "no entry with id 'nobody'"),
         (GOOD.replace("menu: true", "menu: true\n    colour: red"), 5, "unknown key 'colour'"),
         (GOOD.replace("id: human", "id: Human!"), 16, "id 'Human!' must be lowercase"),
-        (GOOD.replace("      en: [real person please]", "      fr: [personne]"), 21,
-         "unknown language 'fr'"),
-        (GOOD.replace("questions:\n      zh: [转人工]\n      en: [real person please]",
-                      "questions: []"), 19,
-         "'questions' must map languages"),
+        (
+            GOOD.replace("      en: [real person please]", "      fr: [personne]"),
+            21,
+            "unknown language 'fr'",
+        ),
+        (
+            GOOD.replace(
+                "questions:\n      zh: [转人工]\n      en: [real person please]", "questions: []"
+            ),
+            19,
+            "'questions' must map languages",
+        ),
         (GOOD.replace("    answer:\n      zh", "    answr:\n      zh"), 8, "unknown key 'answr'"),
     ],
 )
@@ -98,8 +112,10 @@ def test_schema_errors_name_the_file_the_line_and_the_problem(
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
-    broken = GOOD.replace("      en: [what are your opening hours, when do you open]",
-                          "      en: [what are your opening hours, when do you open")
+    broken = GOOD.replace(
+        "      en: [what are your opening hours, when do you open]",
+        "      en: [what are your opening hours, when do you open",
+    )
     problems = problems_of(write(tmp_path, broken))
     assert len(problems) == 1
     assert "not valid YAML" in problems[0]
@@ -108,14 +124,18 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
 
 def test_duplicate_ids_across_files_are_errors(tmp_path: Path) -> None:
     write(tmp_path, GOOD, "a.yaml")
-    second = GOOD.replace("营业时间是几点, 几点开门", "还开着吗").replace(
-        "what are your opening hours, when do you open", "still open").replace(
-        "id: human", "id: human2").replace("[转人工]", "[人工]").replace(
-        "[real person please]", "[agent]")
+    second = (
+        GOOD.replace("营业时间是几点, 几点开门", "还开着吗")
+        .replace("what are your opening hours, when do you open", "still open")
+        .replace("id: human", "id: human2")
+        .replace("[转人工]", "[人工]")
+        .replace("[real person please]", "[agent]")
+    )
     write(tmp_path, second, "b.yaml")
     problems = problems_of(tmp_path)
-    assert any("b.yaml:2: duplicate id 'business_hours'" in p and "a.yaml:2" in p
-               for p in problems), problems
+    assert any(
+        "b.yaml:2: duplicate id 'business_hours'" in p and "a.yaml:2" in p for p in problems
+    ), problems
 
 
 def test_one_question_in_two_entries_is_an_error_even_written_differently(tmp_path: Path) -> None:

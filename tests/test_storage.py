@@ -48,11 +48,19 @@ async def test_messages_start_a_new_conversation_after_a_pause(
         first = await record_message(session, customer, direction="in", text="hi", now=clock.now())
         clock.advance(timedelta(minutes=10))
         second = await record_message(
-            session, customer, direction="out", text="hello", now=clock.now(),
-            entry_id="greeting", score=88.5, decision="answer",
+            session,
+            customer,
+            direction="out",
+            text="hello",
+            now=clock.now(),
+            entry_id="greeting",
+            score=88.5,
+            decision="answer",
         )
         clock.advance(timedelta(hours=2))
-        third = await record_message(session, customer, direction="in", text="再问", now=clock.now())
+        third = await record_message(
+            session, customer, direction="in", text="再问", now=clock.now()
+        )
         await session.commit()
         conversations = (await session.exec(select(func.count()).select_from(Conversation))).one()
     assert first.conversation_id == second.conversation_id != third.conversation_id
@@ -69,10 +77,17 @@ async def test_votes_count_once_per_answer_and_only_from_its_customer(
         answer = await record_message(
             session, customer, direction="out", text="a", now=clock.now(), entry_id="returns"
         )
-        question = await record_message(session, customer, direction="in", text="q", now=clock.now())
+        question = await record_message(
+            session, customer, direction="in", text="q", now=clock.now()
+        )
         assert answer.id is not None and question.id is not None
-        assert await record_vote(session, stranger, answer.id, helpful=True, now=clock.now()) is None
-        assert await record_vote(session, customer, question.id, helpful=True, now=clock.now()) is None
+        assert (
+            await record_vote(session, stranger, answer.id, helpful=True, now=clock.now()) is None
+        )
+        assert (
+            await record_vote(session, customer, question.id, helpful=True, now=clock.now())
+            is None
+        )
         await record_vote(session, customer, answer.id, helpful=True, now=clock.now())
         vote = await record_vote(session, customer, answer.id, helpful=False, now=clock.now())
         await session.commit()
