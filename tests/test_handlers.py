@@ -159,7 +159,7 @@ async def test_the_reply_follows_the_script_when_the_app_language_is_unknown(
 
 async def test_a_related_button_answers_that_entry(customer: Callable[..., Customer_]) -> None:
     mei = customer()
-    [answer] = await mei.say("how do i return something")
+    [answer] = await mei.say("i want to return my shoes")
     assert "refund" not in answer.text
     [refund] = await mei.press(answer, "how long does a refund take")
     assert refund.text.startswith("Refunds reach your original payment method")

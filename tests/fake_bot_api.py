@@ -1,0 +1,235 @@
+"""A fake Telegram Bot API server (aiohttp) for tests: it records what the bot sends, answers as
+Telegram does, and serves updates that a test pushes through long polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {"id": 4242, "is_bot": True, "first_name": "kefu", "username": "kefu_test_bot"}
+JSON_FIELDS = {"reply_markup", "entities", "caption_entities", "link_preview_options", "commands"}
+
+Call = tuple[str, dict[str, Any]]
+
+
+class FakeBotAPI:
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self.app.router.add_post("/bot{token}/{method}", self._handle)
+        self.app.router.add_get("/bot{token}/{method}", self._handle)
+        self.sent: list[Call] = []
+        self.tokens: set[str] = set()
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._failures: dict[str, list[dict[str, Any]]] = {}
+        self._changed = asyncio.Condition()
+
+    # What a test does
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        first_name: str = "Test",
+        language_code: str | None = "en",
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        user = {"id": chat_id, "is_bot": False, "first_name": first_name}
+        if language_code:
+            user["language_code"] = language_code
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": chat_type, "first_name": first_name},
+            "from": user,
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self._queue({"message": message})
+
+    def push_callback(
+        self, chat_id: int, data: str, *, message_id: int, language_code: str | None = "en"
+    ) -> dict[str, Any]:
+        user = {"id": chat_id, "is_bot": False, "first_name": "Test"}
+        if language_code:
+            user["language_code"] = language_code
+        message = self._messages.get((chat_id, message_id)) or {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "text": "",
+        }
+        query = {
+            "id": str(next(self._update_ids) * 1000),
+            "from": user,
+            "chat_instance": str(chat_id),
+            "message": message,
+            "data": data,
+        }
+        return self._queue({"callback_query": query})
+
+    def fail_next(
+        self, method: str, error_code: int, description: str, retry_after: int | None = None
+    ) -> None:
+        failure: dict[str, Any] = {
+            "ok": False,
+            "error_code": error_code,
+            "description": description,
+        }
+        if retry_after is not None:
+            failure["parameters"] = {"retry_after": retry_after}
+        self._failures.setdefault(method.lower(), []).append(failure)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[str, dict[str, Any]], bool],
+        *,
+        start: int = 0,
+        timeout: float = 15.0,
+    ) -> Call:
+        """The first call at or after `start` that matches, waiting for it to arrive."""
+
+        def found() -> Call | None:
+            return next((c for c in self.sent[start:] if predicate(*c)), None)
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: found() is not None), timeout
+                )
+            except TimeoutError:
+                seen = [(m, p.get("text")) for m, p in self.sent[start:]]
+                raise AssertionError(
+                    f"no matching call within {timeout} s; seen: {seen}"
+                ) from None
+        call = found()
+        assert call is not None
+        return call
+
+    async def wait_for_message(
+        self, chat_id: int, *, start: int = 0, timeout: float = 15.0
+    ) -> dict[str, Any]:
+        _, params = await self.wait_for(
+            lambda method, p: method == "sendmessage" and int(p["chat_id"]) == chat_id,
+            start=start,
+            timeout=timeout,
+        )
+        return params
+
+    # The server side
+
+    def _queue(self, payload: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), **payload}
+        self._updates.append(update)
+        asyncio.get_running_loop().create_task(self._notify())
+        return update
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.tokens.add(request.match_info["token"])
+        method = request.match_info["method"].lower()
+        params: dict[str, Any] = {}
+        for key, value in (await request.post()).items():
+            if isinstance(value, str) and key in JSON_FIELDS:
+                params[key] = json.loads(value)
+            elif isinstance(value, str):
+                params[key] = value
+            else:
+                params[key] = {"filename": value.filename}
+        failures = self._failures.get(method)
+        if failures:
+            failure = failures.pop(0)
+            await self._record(method, params, None)
+            return web.json_response(failure, status=failure["error_code"])
+        try:
+            result = await self._answer(method, params)
+        except KeyError:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found: method not found"},
+                status=404,
+            )
+        if method != "getupdates":
+            await self._record(method, params, result)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, method: str, params: dict[str, Any], result: Any) -> None:
+        if isinstance(result, dict) and "message_id" in result:
+            params = {**params, "message_id": result["message_id"]}
+        self.sent.append((method, params))
+        await self._notify()
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getme":
+            return BOT_USER
+        if method == "getupdates":
+            return await self._get_updates(params)
+        if method in {"sendmessage", "sendphoto", "senddocument", "copymessage"}:
+            message = self._message(params)
+            return {"message_id": message["message_id"]} if method == "copymessage" else message
+        if method in {"editmessagetext", "editmessagereplymarkup"}:
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            message = self._messages.get(key, {})
+            if "text" in params:
+                message["text"] = params["text"]
+            message["reply_markup"] = params.get("reply_markup")
+            return message or True
+        if method == "createforumtopic":
+            return {
+                "message_thread_id": next(self._message_ids),
+                "name": params.get("name", ""),
+                "icon_color": 7322096,
+            }
+        if method in {
+            "deletewebhook",
+            "setmycommands",
+            "answercallbackquery",
+            "deletemessage",
+            "close",
+            "sendchataction",
+        }:
+            return True
+        raise KeyError(method)
+
+    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "from": BOT_USER,
+        }
+        if "text" in params:
+            message["text"] = params["text"]
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        if params.get("message_thread_id"):
+            message["message_thread_id"] = int(params["message_thread_id"])
+        self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates:
+            timeout = float(params.get("timeout") or 0)
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: bool(self._updates)), timeout
+                    )
+        return list(self._updates)

@@ -1,0 +1,109 @@
+"""`kefu run` as a real process, talking to a fake Telegram Bot API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.fake_bot_api import FakeBotAPI
+
+KB = Path(__file__).parent / "data" / "kb"
+CHAT = 5551234
+STARTUP = 90.0  # the first answer waits for the process to import aiogram and start polling
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
+    fake = FakeBotAPI()
+    runner = web.AppRunner(fake.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield fake, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+def buttons(params: dict[str, Any]) -> list[dict[str, Any]]:
+    markup = params.get("reply_markup") or {}
+    return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+
+async def test_a_customer_chats_with_the_running_bot(
+    telegram: tuple[FakeBotAPI, str], write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    fake, url = telegram
+    database = tmp_path / "e2e.db"
+    config = write_config(kb=KB, database=f"sqlite+aiosqlite:///{database}")
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('token = ""', 'token = "123456:TEST"').replace(
+        'api_server = ""', f'api_server = "{url}"'
+    )
+    config.write_text(text, encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        "run",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    try:
+        start = len(fake.sent)
+        fake.push_message(CHAT, "/start", language_code="en", first_name="Ann")
+        greeting = await fake.wait_for_message(CHAT, start=start, timeout=STARTUP)
+        assert greeting["text"].startswith("Hello, Ann! I am the customer-service assistant")
+        menu = {b["text"]: b["callback_data"] for b in buttons(greeting)}
+        assert list(menu) == ["what are your opening hours", "how do i return an item"]
+
+        start = len(fake.sent)
+        fake.push_message(CHAT, "when wil i get my refnd", language_code="en")
+        answer = await fake.wait_for_message(CHAT, start=start)
+        assert answer["text"].startswith("Refunds reach your original payment method")
+        votes = {b["text"]: b["callback_data"] for b in buttons(answer)}
+        assert set(votes) == {"👍 Yes", "👎 No"}
+
+        start = len(fake.sent)
+        fake.push_callback(
+            CHAT, menu["how do i return an item"], message_id=greeting["message_id"]
+        )
+        returns = await fake.wait_for_message(CHAT, start=start)
+        assert returns["text"].startswith("You can return items within 7 days")
+
+        start = len(fake.sent)
+        fake.push_callback(CHAT, votes["👍 Yes"], message_id=answer["message_id"])
+        method, thanks = await fake.wait_for(
+            lambda method, params: method.lower() == "answercallbackquery", start=start
+        )
+        assert thanks["text"] == "Thank you for your feedback!"
+        method, edit = await fake.wait_for(
+            lambda method, params: method.lower() == "editmessagereplymarkup", start=start
+        )
+        assert int(edit["message_id"]) == answer["message_id"]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        stderr = (await process.stderr.read()).decode() if process.stderr else ""
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    with sqlite3.connect(database) as connection:
+        votes_stored = connection.execute("select entry_id, helpful from answervote").fetchall()
+    assert votes_stored == [("refund_time", 1)]
