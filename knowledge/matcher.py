@@ -41,9 +41,9 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True)
 class MatchSettings:
-    answer_threshold: float = 60.0
+    answer_threshold: float = 48.0
     suggest_threshold: float = 42.0
-    answer_margin: float = 8.0
+    answer_margin: float = 10.0
     suggestions: int = 3
 
 

@@ -1,0 +1,114 @@
+"""The three decisions on the sample shop's knowledge base, as customers write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from knowledge import Decision, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).parent / "data" / "sample_kb_cases.yaml"
+
+
+@pytest.fixture(scope="module")
+def sample() -> KnowledgeBase:
+    return load_knowledge_base(
+        ROOT / "knowledge" / "sample",
+        {"business_hours": "9-18"}
+        | {key: "x" for key in ("shop_name", "phone", "email", "address", "website")},
+    )
+
+
+@pytest.fixture(scope="module")
+def matcher(sample: KnowledgeBase) -> Matcher:
+    return Matcher(sample)
+
+
+def test_the_sample_knowledge_base_is_big_enough_in_both_languages(sample: KnowledgeBase) -> None:
+    assert len(sample) >= 40
+    for entry in sample.entries.values():
+        assert len(entry.questions["zh"]) >= 5, entry.id
+        assert len(entry.questions["en"]) >= 5, entry.id
+        assert entry.action or (entry.answer.get("zh") and entry.answer.get("en")), entry.id
+
+
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        ("營業時間幾點", "business_hours"),  # traditional characters
+        ("营业时间几点？", "business_hours"),
+        ("how can i send back my shoes", "returns"),
+        ("wat are ur openin hours", "business_hours"),  # misspelt
+        ("recieve my pakage when", "delivery_time"),
+        ("我想return这个", "returns"),  # mixed Chinese and English
+        ("ＷＨＥＲＥ ＩＳ ＭＹ ＯＲＤＥＲ", "order_status"),  # full-width
+        ("转人工", "talk_to_human"),
+        ("在吗", "greeting"),
+    ],
+)
+def test_clear_questions_are_answered(matcher: Matcher, text: str, entry_id: str) -> None:
+    match = matcher.match(text)
+    assert (match.decision, match.entry_id) == (Decision.ANSWER, entry_id), match
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what's the weather on mars",
+        "今天天气怎么样",
+        "给我讲个笑话",
+        "how do i cook rice",
+        "🙂🙂",
+        "?",
+    ],
+)
+def test_questions_out_of_scope_fall_back(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).decision is Decision.FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("refund", {"refund_time", "refund_status"}), ("退货", {"returns", "return_shipping_cost"})],
+)
+def test_ambiguous_questions_get_suggestions(
+    matcher: Matcher, text: str, expected: set[str]
+) -> None:
+    match = matcher.match(text)
+    assert match.decision is Decision.SUGGEST
+    assert expected <= {candidate.entry_id for candidate in match.candidates}
+    assert len(match.candidates) <= 3
+
+
+def test_candidates_are_ranked_with_scores(matcher: Matcher) -> None:
+    ranked = matcher.rank("where is my order", limit=5)
+    assert ranked[0].entry_id == "order_status"
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    assert len({c.entry_id for c in ranked}) == len(ranked)
+    assert 0 < ranked[-1].score <= ranked[0].score <= 100
+
+
+def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
+    strict = Matcher(sample, MatchSettings(answer_threshold=99.5, suggest_threshold=30))
+    assert strict.match("how can i send back my shoes").decision is Decision.SUGGEST
+    lax = Matcher(sample, MatchSettings(answer_threshold=0, suggest_threshold=0, answer_margin=0))
+    assert lax.match("what's the weather on mars").decision is Decision.ANSWER
+
+
+def test_regression_cases_worded_unlike_the_knowledge_base(matcher: Matcher) -> None:
+    cases = yaml.safe_load(CASES.read_text(encoding="utf-8"))
+    in_scope = [c for c in cases if c["expect"]]
+    out_of_scope = [c for c in cases if not c["expect"]]
+    results = [(c, matcher.match(c["text"])) for c in cases]
+    top1 = sum(m.entry_id == c["expect"] for c, m in results if c["expect"]) / len(in_scope)
+    wrong = [
+        (c["text"], m.entry_id)
+        for c, m in results
+        if m.decision is Decision.ANSWER and m.entry_id != c["expect"]
+    ]
+    fallbacks = sum(m.decision is Decision.FALLBACK for c, m in results if not c["expect"])
+    assert top1 >= 0.85
+    assert wrong == []
+    assert fallbacks == len(out_of_scope)
