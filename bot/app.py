@@ -67,13 +67,14 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         len(knowledge_base),
         knowledge_base.variant_count(),
     )
+    texts = Texts.load(config.business.placeholders())
     return Services(
         config=config,
         clock=clock,
-        texts=Texts.load(config.business.placeholders()),
+        texts=texts,
         knowledge_base=knowledge_base,
         matcher=matcher,
-        faq=FaqService(matcher, clock),
+        faq=FaqService(matcher, clock, texts),
         engine=engine,
         session_factory=create_session_factory(engine),
     )

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.texts import Texts
 from knowledge import Decision, Entry, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
 from storage.conversations import record_message, record_unanswered
 from storage.models import Customer
@@ -35,25 +36,31 @@ def create_matcher(config: Config, knowledge_base: KnowledgeBase) -> Matcher:
 
 @dataclass
 class FaqReply:
-    """What the bot answers: an entry, suggestions, or the fallback."""
+    """What the bot answers (an entry, suggestions, or the fallback) and the text it says."""
 
     decision: Decision
+    text: str
     entry: Entry | None = None
     suggestions: list[Entry] = field(default_factory=list)
-    message_id: int | None = None  # the stored outgoing message, for votes
+    message_id: int | None = None  # the stored outgoing message, which votes refer to
+
+    @property
+    def votable(self) -> bool:
+        return self.entry is not None and self.entry.action is None
 
 
 class FaqService:
-    def __init__(self, matcher: Matcher, clock: Clock) -> None:
+    def __init__(self, matcher: Matcher, clock: Clock, texts: Texts) -> None:
         self.matcher = matcher
         self.clock = clock
+        self.texts = texts
 
     @property
     def knowledge_base(self) -> KnowledgeBase:
         return self.matcher.knowledge_base
 
     async def answer_question(
-        self, session: AsyncSession, customer: Customer, text: str
+        self, session: AsyncSession, customer: Customer, text: str, language: str
     ) -> FaqReply:
         now = self.clock.now()
         match = self.matcher.match(text)
@@ -78,51 +85,52 @@ class FaqService:
         )
         if match.decision is Decision.ANSWER and best is not None:
             entry = self.knowledge_base.entries[best.entry_id]
-            return await self.reply_with_entry(session, customer, entry, match.decision)
+            return await self.reply_with_entry(session, customer, entry, language, match.decision)
         if match.decision is Decision.SUGGEST:
-            entries = [self.knowledge_base.entries[c.entry_id] for c in match.candidates]
-            await record_message(
+            reply = FaqReply(
+                Decision.SUGGEST,
+                self.texts("did_you_mean", language),
+                suggestions=[self.knowledge_base.entries[c.entry_id] for c in match.candidates],
+            )
+        else:
+            await record_unanswered(
                 session,
                 customer,
-                direction="out",
-                text="(suggestions)",
+                incoming,
                 now=now,
-                decision=match.decision.value,
+                best_entry_id=best.entry_id if best else None,
+                best_score=best.score if best else None,
             )
-            return FaqReply(Decision.SUGGEST, suggestions=entries)
-        await record_unanswered(
-            session,
-            customer,
-            incoming,
-            now=now,
-            best_entry_id=best.entry_id if best else None,
-            best_score=best.score if best else None,
-        )
+            reply = FaqReply(
+                Decision.FALLBACK,
+                self.texts("fallback", language) + "\n" + self.texts("offer_human", language),
+            )
         await record_message(
-            session,
-            customer,
-            direction="out",
-            text="(fallback)",
-            now=now,
-            decision=match.decision.value,
+            session, customer, direction="out", text=reply.text, now=now, decision=reply.decision
         )
-        return FaqReply(Decision.FALLBACK)
+        return reply
 
     async def reply_with_entry(
         self,
         session: AsyncSession,
         customer: Customer,
         entry: Entry,
+        language: str,
         decision: Decision = Decision.ANSWER,
     ) -> FaqReply:
         """The answer of one entry (matched, or picked from a menu or a suggestion)."""
+        if entry.action == "talk_to_human":
+            text = self.texts("human_contact", language)
+        else:
+            answer = entry.answer_in(language) or ""
+            text = f"{answer}\n\n{self.texts('was_helpful', language)}"
         outgoing = await record_message(
             session,
             customer,
             direction="out",
-            text=entry.answer_in(customer.language or "zh") or f"(action {entry.action})",
+            text=text,
             now=self.clock.now(),
             entry_id=entry.id,
             decision=decision.value,
         )
-        return FaqReply(decision, entry=entry, message_id=outgoing.id)
+        return FaqReply(decision, text, entry=entry, message_id=outgoing.id)

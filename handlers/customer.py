@@ -22,7 +22,7 @@ from bot.keyboards import (
 )
 from bot.language import reply_language
 from bot.texts import Texts
-from knowledge import Decision, Entry
+from knowledge import Decision
 from storage.conversations import record_vote
 from storage.customers import choose_language
 from storage.models import Customer
@@ -119,7 +119,7 @@ async def answer_question(
 ) -> None:
     language = _language(customer, message, config)
     await _remember_language(session, customer, language)
-    reply = await faq.answer_question(session, customer, message.text or "")
+    reply = await faq.answer_question(session, customer, message.text or "", language)
     await _send_reply(message, reply, language, texts, faq)
 
 
@@ -140,44 +140,25 @@ async def answer_entry(
     if entry is None:
         await query.message.answer(texts("entry_missing", language))
         return
-    reply = await faq.reply_with_entry(session, customer, entry)
+    reply = await faq.reply_with_entry(session, customer, entry, language)
     await _send_reply(query.message, reply, language, texts, faq)
 
 
 async def _send_reply(
     message: Message, reply: FaqReply, language: str, texts: Texts, faq: FaqService
 ) -> None:
+    markup: InlineKeyboardMarkup | None
     if reply.decision is Decision.SUGGEST:
-        await message.answer(
-            texts("did_you_mean", language),
-            reply_markup=suggestions_keyboard(reply.suggestions, language, texts),
+        markup = suggestions_keyboard(reply.suggestions, language, texts)
+    elif reply.entry is None:
+        markup = fallback_keyboard(language, texts)
+    elif reply.votable:
+        markup = answer_keyboard(
+            reply.entry, faq.knowledge_base, language, texts, reply.message_id
         )
-        return
-    if reply.entry is None:
-        await message.answer(
-            texts("fallback", language) + "\n" + texts("offer_human", language),
-            reply_markup=fallback_keyboard(language, texts),
-        )
-        return
-    await _send_entry(message, reply.entry, reply.message_id, language, texts, faq)
-
-
-async def _send_entry(
-    message: Message,
-    entry: Entry,
-    message_id: int | None,
-    language: str,
-    texts: Texts,
-    faq: FaqService,
-) -> None:
-    if entry.action == "talk_to_human":
-        await message.answer(texts("human_contact", language))
-        return
-    answer = entry.answer_in(language) or ""
-    markup: InlineKeyboardMarkup = answer_keyboard(
-        entry, faq.knowledge_base, language, texts, message_id
-    )
-    await message.answer(f"{answer}\n\n{texts('was_helpful', language)}", reply_markup=markup)
+    else:
+        markup = None
+    await message.answer(reply.text, reply_markup=markup)
 
 
 async def save_vote(

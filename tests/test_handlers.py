@@ -148,6 +148,8 @@ async def test_a_question_is_answered_with_votes_and_related_buttons(
         ("in", "business_hours", "answer"),
         ("out", "business_hours", "answer"),
     ]
+    assert stored[0].text == "營業時間幾點？"
+    assert stored[1].text == reply.text
 
 
 async def test_the_reply_follows_the_script_when_the_app_language_is_unknown(
