@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from bot import knowledge_admin
+from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
-from bot.faq import create_matcher, load_knowledge
-from knowledge import KnowledgeBaseError, load_knowledge_base
+from knowledge import KnowledgeBaseError
 
 log = logging.getLogger("bot")
 
@@ -42,6 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     check = kb_commands.add_parser("check", help="validate a knowledge base")
     check.add_argument("path", nargs="?", help="folder or file (default: the configured one)")
+    check.add_argument(
+        "--conflict-score",
+        type=float,
+        default=knowledge_admin.DEFAULT_CONFLICT_SCORE,
+        help="warn when another entry scores this high for a question (default: %(default)s)",
+    )
+    test = kb_commands.add_parser("test", help="the top 5 candidates for a question")
+    test.add_argument("text")
+    test.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluation = kb_commands.add_parser("eval", help="measure a knowledge base on test cases")
+    evaluation.add_argument("--kb", metavar="PATH", help="knowledge base (default: configured)")
+    evaluation.add_argument("--cases", metavar="PATH", required=True, help="YAML or .jsonl")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluation.add_argument(
+        "--min-top1", type=float, metavar="X", help="exit non-zero when top1 is below X"
+    )
+    gaps = kb_commands.add_parser("gaps", help="what customers asked that got no good answer")
+    gaps.add_argument("--since", default="7d", help="how far back: 24h, 7d, 2w (default: 7d)")
+    gaps.add_argument("--limit", type=int, default=20, help="how many groups (default: 20)")
+    gaps.add_argument("--yaml", action="store_true", help="print new entries to fill in")
     return parser
 
 
@@ -50,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        print(f"kefu: {error}", file=sys.stderr)  # noqa: T201
+        print(f"kefu: {error}", file=sys.stderr)
         return 2
     quiet = args.command != "run" or not config.telegram.enabled
     logging.basicConfig(
@@ -59,57 +78,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "kb":
-            return check_knowledge_base(config, args.path)
+            return run_kb_command(config, args)
         if args.command == "ask":
-            return ask(config, args.text, as_json=args.json)
+            return knowledge_admin.test_question(config, args.text, as_json=args.json)
         if args.command == "chat":
             return asyncio.run(chat(config, language=args.language))
         return asyncio.run(run(config))
     except KnowledgeBaseError as error:
-        print(f"kefu: the knowledge base has errors, not starting:\n{error}", file=sys.stderr)  # noqa: T201
+        print(f"kefu: the knowledge base has errors, not starting:\n{error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def check_knowledge_base(config: Config, path: str | None) -> int:
-    target = Path(path) if path else config.knowledge.path
+def run_kb_command(config: Config, args: argparse.Namespace) -> int:
+    if args.kb_command == "check":
+        return knowledge_admin.check(config, args.path, args.conflict_score)
+    if args.kb_command == "test":
+        return knowledge_admin.test_question(config, args.text, as_json=args.json)
+    if args.kb_command == "eval":
+        return knowledge_admin.run_evaluation(
+            config, args.kb, args.cases, as_json=args.json, min_top1=args.min_top1
+        )
     try:
-        knowledge_base = load_knowledge_base(target, config.business.placeholders())
-    except KnowledgeBaseError as error:
-        print(error, file=sys.stderr)  # noqa: T201
-        print(f"{len(error.problems)} error(s) in {target}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(  # noqa: T201
-        f"{target}: OK: {len(knowledge_base)} entries, {knowledge_base.variant_count()} "
-        f"questions in {len(knowledge_base.files)} file(s)"
+        since = knowledge_admin.parse_period(args.since)
+    except ValueError as error:
+        print(f"kefu: --since: {error}", file=sys.stderr)
+        return 2
+    return asyncio.run(
+        knowledge_admin.show_gaps(
+            config, SystemClock(), since=since, as_yaml=args.yaml, limit=args.limit
+        )
     )
-    return 0
-
-
-def ask(config: Config, text: str, *, as_json: bool) -> int:
-    matcher = create_matcher(config, load_knowledge(config))
-    match = matcher.match(text)
-    candidates = matcher.rank(text, limit=5)
-    if as_json:
-        result = {
-            "text": text,
-            "decision": match.decision.value,
-            "entry_id": match.entry_id,
-            "score": match.score,
-            "candidates": [
-                {"entry_id": c.entry_id, "score": c.score, "variant": c.variant}
-                for c in candidates
-            ],
-        }
-        print(json.dumps(result, ensure_ascii=False))  # noqa: T201
-        return 0
-    print(f"decision: {match.decision.value}")  # noqa: T201
-    print(f"entry:    {match.entry_id or '-'}")  # noqa: T201
-    print(f"score:    {match.score:.1f}")  # noqa: T201
-    for candidate in candidates:
-        print(f"  {candidate.score:5.1f}  {candidate.entry_id}  ({candidate.variant})")  # noqa: T201
-    return 0
 
 
 async def chat(config: Config, language: str | None = None) -> int:
@@ -133,7 +133,7 @@ async def run(config: Config) -> int:
     from bot.app import create_services, run_telegram
 
     if not config.telegram.enabled:
-        print(TELEGRAM_HINT, file=sys.stderr)  # noqa: T201
+        print(TELEGRAM_HINT, file=sys.stderr)
         return await chat(config)
     services = await create_services(config)
     try:

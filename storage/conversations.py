@@ -109,3 +109,39 @@ async def record_vote(
     session.add(vote)
     await session.flush()
     return vote
+
+
+async def questions_to_review(session: AsyncSession, since: datetime) -> list[tuple[str, str]]:
+    """Customers' questions since a moment that the bot did not answer well, each with why:
+    'unanswered' (it fell back), 'unsure' (it only suggested), 'downvoted' (👎 on its answer)."""
+    found: list[tuple[str, str]] = []
+    unanswered = select(UnansweredQuestion.text).where(UnansweredQuestion.created_at >= since)
+    found += [(text, "unanswered") for text in (await session.exec(unanswered)).all()]
+    unsure = select(Message.text).where(
+        Message.direction == "in", Message.decision == "suggest", Message.created_at >= since
+    )
+    found += [(text, "unsure") for text in (await session.exec(unsure)).all()]
+    downvoted_answers = (
+        await session.exec(
+            select(Message)
+            .join(AnswerVote, col(AnswerVote.message_id) == col(Message.id))
+            .where(col(AnswerVote.helpful).is_(False), AnswerVote.created_at >= since)
+        )
+    ).all()
+    for answer in downvoted_answers:
+        question = (
+            await session.exec(
+                select(Message.text)
+                .where(
+                    Message.conversation_id == answer.conversation_id,
+                    Message.direction == "in",
+                    col(Message.id) < answer.id,
+                    Message.entry_id == answer.entry_id,
+                )
+                .order_by(col(Message.id).desc())
+                .limit(1)
+            )
+        ).first()
+        if question is not None:
+            found.append((question, "downvoted"))
+    return found

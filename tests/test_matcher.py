@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from knowledge import Decision, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
+from knowledge.evaluation import evaluate, load_cases
+from knowledge.normalize import detect_language
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = Path(__file__).parent / "data" / "sample_kb_cases.yaml"
+CASES = ROOT / "knowledge" / "sample_cases.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -97,18 +98,13 @@ def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
     assert lax.match("what's the weather on mars").decision is Decision.ANSWER
 
 
-def test_regression_cases_worded_unlike_the_knowledge_base(matcher: Matcher) -> None:
-    cases = yaml.safe_load(CASES.read_text(encoding="utf-8"))
-    in_scope = [c for c in cases if c["expect"]]
-    out_of_scope = [c for c in cases if not c["expect"]]
-    results = [(c, matcher.match(c["text"])) for c in cases]
-    top1 = sum(m.entry_id == c["expect"] for c, m in results if c["expect"]) / len(in_scope)
-    wrong = [
-        (c["text"], m.entry_id)
-        for c, m in results
-        if m.decision is Decision.ANSWER and m.entry_id != c["expect"]
-    ]
-    fallbacks = sum(m.decision is Decision.FALLBACK for c, m in results if not c["expect"])
-    assert top1 >= 0.85
-    assert wrong == []
-    assert fallbacks == len(out_of_scope)
+def test_the_regression_set_has_not_got_worse(matcher: Matcher) -> None:
+    """The shipped regression set: 200+ questions in both languages, most worded unlike the
+    knowledge base. The floors are the figures measured when the set was written."""
+    cases = load_cases(CASES)
+    assert len(cases) >= 200
+    assert {detect_language(case.text) for case in cases} == {"zh", "en"}
+    result = evaluate(matcher, cases)
+    assert result.top1 >= 0.88
+    assert result.answered_wrong <= 0.02
+    assert result.oos_fallback >= 0.95
