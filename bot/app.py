@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -10,6 +14,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,8 +22,9 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
 from bot.middleware import DatabaseMiddleware
+from bot.publishing import KnowledgePublisher, PublishResult
 from bot.texts import Texts
-from handlers import customer, errors
+from handlers import admin, customer, errors
 from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
@@ -48,6 +54,7 @@ class Services:
     knowledge_base: KnowledgeBase
     matcher: Matcher
     faq: FaqService
+    publisher: KnowledgePublisher
     engine: AsyncEngine
     session_factory: SessionFactory
 
@@ -68,13 +75,15 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         knowledge_base.variant_count(),
     )
     texts = Texts.load(config.business.placeholders())
+    faq = FaqService(matcher, clock, texts)
     return Services(
         config=config,
         clock=clock,
         texts=texts,
         knowledge_base=knowledge_base,
         matcher=matcher,
-        faq=FaqService(matcher, clock, texts),
+        faq=faq,
+        publisher=KnowledgePublisher(config, faq),
         engine=engine,
         session_factory=create_session_factory(engine),
     )
@@ -86,10 +95,12 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         clock=services.clock,
         texts=services.texts,
         faq=services.faq,
+        publisher=services.publisher,
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(services.session_factory, services.clock, channel)
     )
+    dispatcher.include_router(admin.create_router())
     dispatcher.include_router(customer.create_router())
     dispatcher.include_router(errors.create_router())
     return dispatcher
@@ -114,10 +125,70 @@ async def set_commands(bot: Bot) -> None:
         )
 
 
+async def tell_admins(bot: Bot, config: Config, text: str) -> None:
+    for admin_id in config.roles.admins:
+        try:
+            await bot.send_message(admin_id, text)
+        except TelegramAPIError as error:
+            log.warning("could not tell admin=%s: %s", admin_id, type(error).__name__)
+
+
+async def watch_knowledge(
+    publisher: KnowledgePublisher,
+    interval: float,
+    notify: Callable[[PublishResult], Awaitable[None]],
+) -> None:
+    """Reload the knowledge base whenever its files change, until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            result = await publisher.check_for_changes()
+        except Exception:
+            log.exception("knowledge base watch failed")
+            continue
+        if result is not None:
+            await notify(result)
+
+
+@contextlib.asynccontextmanager
+async def knowledge_updates(
+    services: Services, notify: Callable[[PublishResult], Awaitable[None]]
+) -> AsyncIterator[None]:
+    """While open: reload on file changes (if configured) and on SIGHUP."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def reload_on_signal() -> None:
+        await notify(await services.publisher.reload())
+
+    def on_hangup() -> None:
+        task = loop.create_task(reload_on_signal())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    interval = services.config.knowledge.watch_interval
+    if interval > 0:
+        tasks.add(loop.create_task(watch_knowledge(services.publisher, interval, notify)))
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_telegram(services: Services) -> None:
     """Serve Telegram by long polling until interrupted."""
     bot = create_bot(services.config)
     dispatcher = create_dispatcher(services, channel="telegram")
+
+    async def notify(result: PublishResult) -> None:
+        await tell_admins(bot, services.config, result.message())
+
     try:
         me = await bot.get_me()
         log.info("connected to Telegram as @%s", me.username)
@@ -125,6 +196,7 @@ async def run_telegram(services: Services) -> None:
         await bot.delete_webhook(
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
-        await dispatcher.start_polling(bot, handle_signals=True)
+        async with knowledge_updates(services, notify):
+            await dispatcher.start_polling(bot, handle_signals=True)
     finally:
         await bot.session.close()

@@ -113,8 +113,12 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
 
 
 async def chat(config: Config, language: str | None = None) -> int:
-    from bot.app import create_dispatcher, create_services
+    from bot.app import create_dispatcher, create_services, knowledge_updates
+    from bot.publishing import PublishResult
     from bot.terminal import TerminalChat
+
+    async def notify(result: PublishResult) -> None:
+        print(f"[kefu] {result.message()}", file=sys.stderr)
 
     services = await create_services(config)
     try:
@@ -123,7 +127,8 @@ async def chat(config: Config, language: str | None = None) -> int:
             language_code=language,
             now=services.clock.now,
         )
-        await terminal.run()
+        async with knowledge_updates(services, notify):
+            await terminal.run()
     finally:
         await services.close()
     return 0

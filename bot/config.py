@@ -60,6 +60,13 @@ class BusinessConfig(Section):
 
 class KnowledgeConfig(Section):
     path: Path = PACKAGED_SAMPLE_KB
+    watch_interval: float = Field(default=2.0, ge=0)
+
+
+class RolesConfig(Section):
+    admins: list[int] = Field(default_factory=list)
+    supervisors: list[int] = Field(default_factory=list)
+    agents: list[int] = Field(default_factory=list)
 
 
 class MatchingConfig(Section):
@@ -95,6 +102,7 @@ class Config(Section):
     matching: MatchingConfig = MatchingConfig()
     database: DatabaseConfig = DatabaseConfig()
     bot: BotConfig = BotConfig()
+    roles: RolesConfig = RolesConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)
 
@@ -150,7 +158,7 @@ def _resolve_paths(config: Config, config_path: Path) -> Config:
             url = sqlite_prefix + str(base / relative)
     return config.model_copy(
         update={
-            "knowledge": KnowledgeConfig(path=kb_path),
+            "knowledge": config.knowledge.model_copy(update={"path": kb_path}),
             "database": DatabaseConfig(url=url),
             "source": config_path,
         }

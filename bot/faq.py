@@ -63,7 +63,8 @@ class FaqService:
         self, session: AsyncSession, customer: Customer, text: str, language: str
     ) -> FaqReply:
         now = self.clock.now()
-        match = self.matcher.match(text)
+        matcher = self.matcher  # one knowledge base for the whole reply, even across a reload
+        match = matcher.match(text)
         best = match.best
         incoming = await record_message(
             session,
@@ -84,13 +85,13 @@ class FaqService:
             match.score,
         )
         if match.decision is Decision.ANSWER and best is not None:
-            entry = self.knowledge_base.entries[best.entry_id]
+            entry = matcher.knowledge_base.entries[best.entry_id]
             return await self.reply_with_entry(session, customer, entry, language, match.decision)
         if match.decision is Decision.SUGGEST:
             reply = FaqReply(
                 Decision.SUGGEST,
                 self.texts("did_you_mean", language),
-                suggestions=[self.knowledge_base.entries[c.entry_id] for c in match.candidates],
+                suggestions=[matcher.knowledge_base.entries[c.entry_id] for c in match.candidates],
             )
         else:
             await record_unanswered(

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMessage
-from aiogram.types import (
-    CallbackQuery,
-    Chat,
-    Message,
-    MessageEntity,
-    PhotoSize,
-    Update,
-    User,
-)
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher, create_services
@@ -27,71 +15,10 @@ from bot.clock import ManualClock
 from bot.config import load_config
 from storage.models import AnswerVote, Customer, UnansweredQuestion
 from storage.models import Message as StoredMessage
+from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
 
 KB = Path(__file__).parent / "data" / "kb"
-
-
-class Customer_:
-    """One Telegram user writing to the bot in a private chat."""
-
-    def __init__(self, dispatcher: Dispatcher, bot: MockedBot, user_id: int, language: str | None):
-        self.dispatcher = dispatcher
-        self.bot = bot
-        self.user = User(id=user_id, is_bot=False, first_name="Mei", language_code=language)
-        self.chat = Chat(id=user_id, type="private", first_name="Mei")
-        self.ids = itertools.count(1)
-
-    async def say(self, text: str) -> list[SendMessage]:
-        entities = None
-        if text.startswith("/"):
-            entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
-        message = Message(
-            message_id=next(self.ids),
-            date=datetime.now(UTC),
-            chat=self.chat,
-            from_user=self.user,
-            text=text,
-            entities=entities,
-        )
-        return await self._feed(Update(update_id=next(self.ids), message=message))
-
-    async def send_photo(self) -> list[SendMessage]:
-        message = Message(
-            message_id=next(self.ids),
-            date=datetime.now(UTC),
-            chat=self.chat,
-            from_user=self.user,
-            photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
-        )
-        return await self._feed(Update(update_id=next(self.ids), message=message))
-
-    async def press(self, reply: SendMessage, label: str) -> list[SendMessage]:
-        assert reply.reply_markup is not None
-        buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]  # type: ignore[union-attr]
-        button = next((b for b in buttons if b.text == label), None)
-        assert button is not None, f"no button {label!r} in {[b.text for b in buttons]}"
-        shown = Message(
-            message_id=500,
-            date=datetime.now(UTC),
-            chat=self.chat,
-            text=reply.text,
-            reply_markup=reply.reply_markup,
-        )
-        query = CallbackQuery(
-            id=str(next(self.ids)),
-            from_user=self.user,
-            chat_instance="1",
-            message=shown,
-            data=button.callback_data,
-        )
-        return await self._feed(Update(update_id=next(self.ids), callback_query=query))
-
-    async def _feed(self, update: Update) -> list[SendMessage]:
-        before = len(self.bot.recorder.requests)
-        await self.dispatcher.feed_update(self.bot, update)
-        new = self.bot.recorder.requests[before:]
-        return [r for r in new if isinstance(r, SendMessage)]
 
 
 @pytest.fixture
@@ -110,11 +37,11 @@ def bot() -> MockedBot:
 
 
 @pytest.fixture
-def customer(services: Services, bot: MockedBot) -> Callable[..., Customer_]:
+def customer(services: Services, bot: MockedBot) -> Callable[..., PrivateChat]:
     dispatcher = create_dispatcher(services)
 
-    def make(user_id: int = 7, language: str | None = "en") -> Customer_:
-        return Customer_(dispatcher, bot, user_id, language)
+    def make(user_id: int = 7, language: str | None = "en") -> PrivateChat:
+        return PrivateChat(dispatcher, bot, user_id, language)
 
     return make
 
@@ -125,7 +52,7 @@ def labels(reply: SendMessage) -> list[str]:
 
 
 async def test_start_greets_in_the_app_language_with_the_menu(
-    customer: Callable[..., Customer_],
+    customer: Callable[..., PrivateChat],
 ) -> None:
     [reply] = await customer(language="zh-hans").say("/start")
     assert "您好，Mei！" in reply.text
@@ -136,7 +63,7 @@ async def test_start_greets_in_the_app_language_with_the_menu(
 
 
 async def test_a_question_is_answered_with_votes_and_related_buttons(
-    customer: Callable[..., Customer_], services: Services
+    customer: Callable[..., PrivateChat], services: Services
 ) -> None:
     [reply] = await customer(language=None).say("營業時間幾點？")
     assert reply.text.startswith("营业时间：Mon–Fri 9:00–18:00")
@@ -153,13 +80,13 @@ async def test_a_question_is_answered_with_votes_and_related_buttons(
 
 
 async def test_the_reply_follows_the_script_when_the_app_language_is_unknown(
-    customer: Callable[..., Customer_],
+    customer: Callable[..., PrivateChat],
 ) -> None:
     [reply] = await customer(language="ru").say("how can i send back my shoes")
     assert reply.text.startswith("You can return items within 7 days")
 
 
-async def test_a_related_button_answers_that_entry(customer: Callable[..., Customer_]) -> None:
+async def test_a_related_button_answers_that_entry(customer: Callable[..., PrivateChat]) -> None:
     mei = customer()
     [answer] = await mei.say("i want to return my shoes")
     assert "refund" not in answer.text
@@ -167,7 +94,7 @@ async def test_a_related_button_answers_that_entry(customer: Callable[..., Custo
     assert refund.text.startswith("Refunds reach your original payment method")
 
 
-async def test_a_url_button_is_shown_as_a_link(customer: Callable[..., Customer_]) -> None:
+async def test_a_url_button_is_shown_as_a_link(customer: Callable[..., PrivateChat]) -> None:
     [reply] = await customer().say("where is your shop")
     markup: Any = reply.reply_markup
     assert markup.inline_keyboard[0][0].url == "https://example.com/map"
@@ -175,7 +102,7 @@ async def test_a_url_button_is_shown_as_a_link(customer: Callable[..., Customer_
 
 
 async def test_an_unclear_question_gets_suggestions_and_a_pick_answers_it(
-    customer: Callable[..., Customer_],
+    customer: Callable[..., PrivateChat],
 ) -> None:
     mei = customer()
     [reply] = await mei.say("refund return")
@@ -188,7 +115,7 @@ async def test_an_unclear_question_gets_suggestions_and_a_pick_answers_it(
 
 
 async def test_an_unknown_question_falls_back_offers_a_person_and_is_recorded(
-    customer: Callable[..., Customer_], services: Services
+    customer: Callable[..., PrivateChat], services: Services
 ) -> None:
     mei = customer()
     [reply] = await mei.say("what's the weather on mars")
@@ -202,7 +129,7 @@ async def test_an_unknown_question_falls_back_offers_a_person_and_is_recorded(
 
 
 async def test_a_vote_is_stored_and_the_vote_buttons_go_away(
-    customer: Callable[..., Customer_], services: Services, bot: MockedBot
+    customer: Callable[..., PrivateChat], services: Services, bot: MockedBot
 ) -> None:
     mei = customer()
     [answer] = await mei.say("when will i get my refund")
@@ -217,13 +144,13 @@ async def test_a_vote_is_stored_and_the_vote_buttons_go_away(
     assert [(v.entry_id, v.helpful) for v in votes] == [("refund_time", False)]
 
 
-async def test_talk_to_human_entry_runs_its_action(customer: Callable[..., Customer_]) -> None:
+async def test_talk_to_human_entry_runs_its_action(customer: Callable[..., PrivateChat]) -> None:
     [reply] = await customer(language="zh").say("我要找人工客服")
     assert reply.text.startswith("联系Kefu Demo Shop人工客服")
 
 
 async def test_language_can_be_switched_and_is_remembered(
-    customer: Callable[..., Customer_], services: Services
+    customer: Callable[..., PrivateChat], services: Services
 ) -> None:
     mei = customer(language="en")
     [choice] = await mei.say("/language")
@@ -237,7 +164,7 @@ async def test_language_can_be_switched_and_is_remembered(
 
 
 async def test_help_unknown_commands_and_photos_get_a_clear_answer(
-    customer: Callable[..., Customer_],
+    customer: Callable[..., PrivateChat],
 ) -> None:
     mei = customer()
     [help_text] = await mei.say("/help")
@@ -249,7 +176,7 @@ async def test_help_unknown_commands_and_photos_get_a_clear_answer(
 
 
 async def test_a_failure_inside_a_handler_gives_the_customer_an_apology(
-    customer: Callable[..., Customer_], services: Services, monkeypatch: pytest.MonkeyPatch
+    customer: Callable[..., PrivateChat], services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")

@@ -1,0 +1,93 @@
+"""A Telegram user writing to the bot in a private chat, through the real dispatcher."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+from aiogram import Dispatcher
+from aiogram.methods import SendMessage
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    Document,
+    Message,
+    MessageEntity,
+    PhotoSize,
+    Update,
+    User,
+)
+
+from tests.mocked_bot import MockedBot
+
+
+class PrivateChat:
+    """One Telegram user writing to the bot in a private chat."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: MockedBot, user_id: int, language: str | None):
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.user = User(id=user_id, is_bot=False, first_name="Mei", language_code=language)
+        self.chat = Chat(id=user_id, type="private", first_name="Mei")
+        self.ids = itertools.count(1)
+
+    async def say(self, text: str) -> list[SendMessage]:
+        entities = None
+        if text.startswith("/"):
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            entities=entities,
+        )
+        return await self._feed(Update(update_id=next(self.ids), message=message))
+
+    async def send_photo(self) -> list[SendMessage]:
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
+        )
+        return await self._feed(Update(update_id=next(self.ids), message=message))
+
+    async def send_document(self, file_id: str, file_name: str) -> list[SendMessage]:
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            document=Document(file_id=file_id, file_unique_id=file_id, file_name=file_name),
+        )
+        return await self._feed(Update(update_id=next(self.ids), message=message))
+
+    async def press(self, reply: SendMessage, label: str) -> list[SendMessage]:
+        assert reply.reply_markup is not None
+        buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]  # type: ignore[union-attr]
+        button = next((b for b in buttons if b.text == label), None)
+        assert button is not None, f"no button {label!r} in {[b.text for b in buttons]}"
+        shown = Message(
+            message_id=500,
+            date=datetime.now(UTC),
+            chat=self.chat,
+            text=reply.text,
+            reply_markup=reply.reply_markup,
+        )
+        query = CallbackQuery(
+            id=str(next(self.ids)),
+            from_user=self.user,
+            chat_instance="1",
+            message=shown,
+            data=button.callback_data,
+        )
+        return await self._feed(Update(update_id=next(self.ids), callback_query=query))
+
+    async def _feed(self, update: Update) -> list[SendMessage]:
+        before = len(self.bot.recorder.requests)
+        await self.dispatcher.feed_update(self.bot, update)
+        new = self.bot.recorder.requests[before:]
+        return [r for r in new if isinstance(r, SendMessage)]
