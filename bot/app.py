@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
+from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
 from bot.publishing import KnowledgePublisher, PublishResult
 from bot.texts import Texts
@@ -55,6 +56,7 @@ class Services:
     matcher: Matcher
     faq: FaqService
     publisher: KnowledgePublisher
+    editor: KnowledgeEditor
     engine: AsyncEngine
     session_factory: SessionFactory
 
@@ -76,6 +78,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     )
     texts = Texts.load(config.business.placeholders())
     faq = FaqService(matcher, clock, texts)
+    publisher = KnowledgePublisher(config, faq)
+    session_factory = create_session_factory(engine)
     return Services(
         config=config,
         clock=clock,
@@ -83,9 +87,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         knowledge_base=knowledge_base,
         matcher=matcher,
         faq=faq,
-        publisher=KnowledgePublisher(config, faq),
+        publisher=publisher,
+        editor=KnowledgeEditor(config, publisher, session_factory, clock),
         engine=engine,
-        session_factory=create_session_factory(engine),
+        session_factory=session_factory,
     )
 
 
@@ -96,6 +101,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         texts=services.texts,
         faq=services.faq,
         publisher=services.publisher,
+        editor=services.editor,
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(services.session_factory, services.clock, channel)

@@ -20,3 +20,8 @@ class LanguageCallback(CallbackData, prefix="lang"):
 
 class HumanCallback(CallbackData, prefix="human"):
     pass
+
+
+class KnowledgeUploadCallback(CallbackData, prefix="kbup"):
+    token: str
+    apply: bool

@@ -1,14 +1,23 @@
-"""Admins' commands in private chat: publishing the knowledge base."""
+"""Admins' commands in private chat: publishing, uploading and rolling back the knowledge base."""
 
 from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+)
 
+from bot.callbacks import KnowledgeUploadCallback
 from bot.config import Config
+from bot.knowledge_editing import EditError, KnowledgeEditor
 from bot.language import reply_language
 from bot.publishing import KnowledgePublisher
 from bot.texts import Texts
@@ -19,16 +28,32 @@ log = logging.getLogger(__name__)
 ADMIN_COMMANDS = ("reload", "kb_history", "kb_rollback", "kb_export")
 
 
-def is_admin(message: Message, config: Config) -> bool:
-    return message.from_user is not None and message.from_user.id in config.roles.admins
+def is_admin(event: TelegramObject, config: Config) -> bool:
+    user = getattr(event, "from_user", None)
+    return user is not None and user.id in config.roles.admins
 
 
 def create_router() -> Router:
     router = Router(name="admin")
     router.message.filter(F.chat.type == "private")
     router.message.register(reload_knowledge, Command("reload"), is_admin)
+    router.message.register(show_history, Command("kb_history"), is_admin)
+    router.message.register(roll_back, Command("kb_rollback"), is_admin)
+    router.message.register(export_files, Command("kb_export"), is_admin)
+    router.message.register(receive_upload, F.document, is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
+    router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
+    router.callback_query.register(refuse_button, KnowledgeUploadCallback.filter())
     return router
+
+
+def _language(event: Message | CallbackQuery, customer: Customer, config: Config) -> str:
+    return reply_language(
+        customer,
+        client_code=event.from_user.language_code if event.from_user else None,
+        text=None,
+        default=config.bot.default_language,
+    )
 
 
 async def reload_knowledge(message: Message, publisher: KnowledgePublisher) -> None:
@@ -36,12 +61,127 @@ async def reload_knowledge(message: Message, publisher: KnowledgePublisher) -> N
     await message.answer(result.message())
 
 
+async def receive_upload(
+    message: Message,
+    bot: Bot,
+    editor: KnowledgeEditor,
+    customer: Customer,
+    config: Config,
+    texts: Texts,
+) -> None:
+    language = _language(message, customer, config)
+    document = message.document
+    assert document is not None and message.from_user is not None
+    name = document.file_name or "upload.yaml"
+    data = await bot.download(document)
+    try:
+        proposal = editor.propose(message.from_user.id, name, data.read() if data else b"")
+    except EditError as error:
+        await message.answer(texts("kb_upload_invalid", language, file=name, errors=error))
+        return
+    buttons = [
+        InlineKeyboardButton(
+            text=texts("kb_apply", language),
+            callback_data=KnowledgeUploadCallback(token=proposal.token, apply=True).pack(),
+        ),
+        InlineKeyboardButton(
+            text=texts("kb_cancel", language),
+            callback_data=KnowledgeUploadCallback(token=proposal.token, apply=False).pack(),
+        ),
+    ]
+    await message.answer(
+        texts("kb_upload_summary", language, file=name, summary=proposal.change.summary()),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]),
+    )
+
+
+async def decide_upload(
+    query: CallbackQuery,
+    callback_data: KnowledgeUploadCallback,
+    editor: KnowledgeEditor,
+    customer: Customer,
+    config: Config,
+    texts: Texts,
+) -> None:
+    language = _language(query, customer, config)
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    await query.message.edit_reply_markup(reply_markup=None)
+    if not callback_data.apply:
+        editor.cancel(callback_data.token)
+        await query.message.answer(texts("kb_cancelled", language))
+        return
+    try:
+        result = await editor.apply(callback_data.token, query.from_user.id)
+    except EditError as error:
+        await query.message.answer(texts("kb_failed", language, errors=error))
+        return
+    if result.ok:
+        await query.message.answer(texts("kb_applied", language, summary=result.change.summary()))
+    else:
+        errors = "\n".join(result.errors)
+        await query.message.answer(texts("kb_failed", language, errors=errors))
+
+
+async def show_history(
+    message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
+) -> None:
+    language = _language(message, customer, config)
+    versions = await editor.history()
+    if not versions:
+        await message.answer(texts("kb_history_empty", language))
+        return
+    lines = [
+        texts(
+            "kb_history_line",
+            language,
+            id=v.id,
+            when=v.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            author=v.author,
+            summary=v.summary,
+        )
+        for v in versions
+    ]
+    await message.answer("\n".join(lines))
+
+
+async def roll_back(
+    message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
+) -> None:
+    language = _language(message, customer, config)
+    assert message.from_user is not None
+    try:
+        version, result = await editor.rollback(message.from_user.id)
+    except EditError as error:
+        await message.answer(str(error))
+        return
+    if result.ok:
+        await message.answer(
+            texts("kb_rolled_back", language, id=version.id, summary=result.change.summary())
+        )
+    else:
+        await message.answer(texts("kb_failed", language, errors="\n".join(result.errors)))
+
+
+async def export_files(
+    message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
+) -> None:
+    language = _language(message, customer, config)
+    for name, text in editor.current_files().items():
+        await message.answer_document(
+            BufferedInputFile(text.encode("utf-8"), filename=name),
+            caption=texts("kb_export_caption", language, file=name),
+        )
+
+
 async def refuse(message: Message, customer: Customer, config: Config, texts: Texts) -> None:
     log.warning("refused admin command from customer=%s", customer.id)
-    language = reply_language(
-        customer,
-        client_code=message.from_user.language_code if message.from_user else None,
-        text=None,
-        default=config.bot.default_language,
-    )
-    await message.answer(texts("admin_only", language))
+    await message.answer(texts("admin_only", _language(message, customer, config)))
+
+
+async def refuse_button(
+    query: CallbackQuery, customer: Customer, config: Config, texts: Texts
+) -> None:
+    log.warning("refused admin button from customer=%s", customer.id)
+    await query.answer(texts("admin_only", _language(query, customer, config)), show_alert=True)

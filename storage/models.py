@@ -83,3 +83,13 @@ class AnswerVote(SQLModel, table=True):
     entry_id: str | None = Field(default=None, max_length=64)
     helpful: bool
     created_at: datetime = _time()
+
+
+class KnowledgeVersion(SQLModel, table=True):
+    """A published state of the knowledge base's files, for history and rollback."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _time(index=True)
+    author: str = Field(max_length=64)  # who published it: "telegram:<user id>"
+    summary: str
+    files: str  # JSON object: file name -> file text

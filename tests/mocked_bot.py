@@ -13,12 +13,14 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
     EditMessageText,
+    GetFile,
     GetMe,
+    SendDocument,
     SendMessage,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
+from aiogram.types import Chat, File, InlineKeyboardMarkup, Message, User
 
 BOT_USER = User(id=42, is_bot=True, first_name="kefu", username="kefu_test_bot")
 
@@ -27,6 +29,7 @@ class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
+        self.files: dict[str, bytes] = {}  # what users "uploaded", by file id
         self._message_ids = itertools.count(100)
 
     async def close(self) -> None:
@@ -40,7 +43,7 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        yield b""
+        yield self.files[url.rsplit("/", 1)[-1]]
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -60,6 +63,20 @@ class RecordingSession(BaseSession):
                 reply_markup=method.reply_markup
                 if isinstance(method.reply_markup, InlineKeyboardMarkup)
                 else None,
+            )
+        elif isinstance(method, GetFile):
+            result = File(
+                file_id=method.file_id,
+                file_unique_id=method.file_id,
+                file_path=f"documents/{method.file_id}",
+            )
+        elif isinstance(method, SendDocument):
+            result = Message(
+                message_id=next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=int(method.chat_id), type="private"),
+                from_user=BOT_USER,
+                caption=method.caption,
             )
         elif isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
             result = True

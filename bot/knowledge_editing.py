@@ -1,0 +1,156 @@
+"""Admins changing the knowledge base from Telegram: upload, confirm, history, rollback.
+
+An uploaded file is validated together with the other files before anything is written. Only a
+confirmed upload is written (atomically) and published; every published state is kept, so that
+the previous one can be restored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.publishing import KnowledgeChange, KnowledgePublisher, PublishResult, compare
+from knowledge import KnowledgeBaseError, load_knowledge_base
+from knowledge.loader import knowledge_files
+from storage.database import SessionFactory
+from storage.knowledge_versions import add_version, recent_versions, version_files
+from storage.models import KnowledgeVersion
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 1_000_000
+
+
+class EditError(Exception):
+    """An upload or rollback that cannot be done, with a message for the admin."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    token: str
+    file_name: str
+    content: str
+    admin_id: int
+    change: KnowledgeChange
+
+
+class KnowledgeEditor:
+    def __init__(
+        self,
+        config: Config,
+        publisher: KnowledgePublisher,
+        session_factory: SessionFactory,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.publisher = publisher
+        self.session_factory = session_factory
+        self.clock = clock
+        self.folder = config.knowledge.path
+        self._pending: dict[str, Proposal] = {}
+
+    def current_files(self) -> dict[str, str]:
+        return {f.name: f.read_text(encoding="utf-8") for f in knowledge_files(self.folder)}
+
+    def propose(self, admin_id: int, file_name: str, data: bytes) -> Proposal:
+        """Validate an uploaded file as it would stand among the others; raise EditError."""
+        name = Path(file_name or "").name
+        if not name.endswith((".yaml", ".yml")) or name != file_name:
+            raise EditError(f"'{file_name}' is not a knowledge-base file: send a .yaml file")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise EditError(f"'{name}' is larger than {MAX_UPLOAD_BYTES // 1000} kB")
+        try:
+            content = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EditError(f"'{name}' is not UTF-8 text") from None
+        files = self.current_files() | {name: content}
+        change = self._validate(files)
+        token = secrets.token_hex(6)
+        proposal = Proposal(token, name, content, admin_id, change)
+        self._pending[token] = proposal
+        return proposal
+
+    def cancel(self, token: str) -> bool:
+        return self._pending.pop(token, None) is not None
+
+    async def apply(self, token: str, admin_id: int) -> PublishResult:
+        proposal = self._pending.get(token)
+        if proposal is None or proposal.admin_id != admin_id:
+            raise EditError("This upload is no longer pending: please send the file again.")
+        files = self.current_files() | {proposal.file_name: proposal.content}
+        self._validate(files)  # the folder may have changed since the upload
+        del self._pending[token]
+        return await self._publish(files, admin_id, f"upload {proposal.file_name}")
+
+    async def rollback(self, admin_id: int) -> tuple[KnowledgeVersion, PublishResult]:
+        async with self.session_factory() as session:
+            versions = await recent_versions(session, limit=2)
+        if len(versions) < 2:
+            raise EditError("There is no earlier version to go back to.")
+        previous = versions[1]
+        result = await self._publish(
+            version_files(previous), admin_id, f"rollback to version {previous.id}"
+        )
+        return previous, result
+
+    async def history(self, limit: int = 10) -> list[KnowledgeVersion]:
+        async with self.session_factory() as session:
+            return await recent_versions(session, limit)
+
+    def _validate(self, files: dict[str, str]) -> KnowledgeChange:
+        with tempfile.TemporaryDirectory(prefix="kefu-kb-") as staging:
+            for name, text in files.items():
+                (Path(staging) / name).write_text(text, encoding="utf-8")
+            try:
+                candidate = load_knowledge_base(staging, self.config.business.placeholders())
+            except KnowledgeBaseError as error:
+                problems = [str(p).replace(staging + os.sep, "") for p in error.problems]
+                raise EditError("\n".join(problems)) from None
+        return compare(self.publisher.faq.knowledge_base, candidate)
+
+    async def _publish(self, files: dict[str, str], admin_id: int, what: str) -> PublishResult:
+        before = self.current_files()
+        author = f"telegram:{admin_id}"
+        async with self.session_factory() as session:
+            if not await recent_versions(session, limit=1):
+                await add_version(
+                    session,
+                    files=before,
+                    author=author,
+                    summary="as it was before the first change from Telegram",
+                    now=self.clock.now(),
+                )
+                await session.commit()
+        self._write(files, remove=set(before) - set(files))
+        result = await self.publisher.reload()
+        if not result.ok:
+            self._write(before, remove=set(files) - set(before))
+            await self.publisher.reload()
+            return result
+        async with self.session_factory() as session:
+            await add_version(
+                session,
+                files=files,
+                author=author,
+                summary=f"{what}: {result.change.summary()}",
+                now=self.clock.now(),
+            )
+            await session.commit()
+        log.info("admin=%s published the knowledge base: %s", admin_id, what)
+        return result
+
+    def _write(self, files: dict[str, str], remove: set[str]) -> None:
+        for name, text in files.items():
+            target = self.folder / name
+            temporary = target.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, target)
+        for name in remove:
+            (self.folder / name).unlink(missing_ok=True)

@@ -1,0 +1,32 @@
+"""The history of published knowledge bases."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import KnowledgeVersion
+
+
+async def add_version(
+    session: AsyncSession, *, files: dict[str, str], author: str, summary: str, now: datetime
+) -> KnowledgeVersion:
+    version = KnowledgeVersion(
+        created_at=now, author=author, summary=summary, files=json.dumps(files, ensure_ascii=False)
+    )
+    session.add(version)
+    await session.flush()
+    return version
+
+
+async def recent_versions(session: AsyncSession, limit: int = 10) -> list[KnowledgeVersion]:
+    statement = select(KnowledgeVersion).order_by(col(KnowledgeVersion.id).desc()).limit(limit)
+    return list((await session.exec(statement)).all())
+
+
+def version_files(version: KnowledgeVersion) -> dict[str, str]:
+    files: dict[str, str] = json.loads(version.files)
+    return files
