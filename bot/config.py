@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from bot.business_hours import WEEKDAYS, Block, BusinessHours
 
 CONFIG_ENV = "KEFU_CONFIG"
 DEFAULT_CONFIG_FILES = ("config.toml", "config.example.toml")
@@ -91,6 +95,49 @@ class BotConfig(Section):
     menu_size: int = Field(default=6, ge=1, le=12)
 
 
+class HoursConfig(Section):
+    timezone: str = "Asia/Shanghai"
+    mon: list[str] = Field(default_factory=lambda: ["09:00-18:00"])
+    tue: list[str] = Field(default_factory=lambda: ["09:00-18:00"])
+    wed: list[str] = Field(default_factory=lambda: ["09:00-18:00"])
+    thu: list[str] = Field(default_factory=lambda: ["09:00-18:00"])
+    fri: list[str] = Field(default_factory=lambda: ["09:00-18:00"])
+    sat: list[str] = Field(default_factory=lambda: ["10:00-16:00"])
+    sun: list[str] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> HoursConfig:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        for day in WEEKDAYS:
+            for block in getattr(self, day):
+                Block.parse(block)
+        return self
+
+    def business_hours(self) -> BusinessHours:
+        weekly = {day: getattr(self, day) for day in WEEKDAYS}
+        return BusinessHours(self.timezone, weekly, self.holidays)
+
+
+class SlaTarget(Section):
+    first_response_minutes: int = Field(ge=1)
+    resolution_hours: int = Field(ge=1)
+
+
+class SlaConfig(Section):
+    urgent: SlaTarget = SlaTarget(first_response_minutes=10, resolution_hours=4)
+    high: SlaTarget = SlaTarget(first_response_minutes=20, resolution_hours=8)
+    normal: SlaTarget = SlaTarget(first_response_minutes=30, resolution_hours=24)
+    low: SlaTarget = SlaTarget(first_response_minutes=60, resolution_hours=48)
+
+    def for_priority(self, priority: str) -> SlaTarget:
+        target: SlaTarget = getattr(self, priority)
+        return target
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -103,6 +150,8 @@ class Config(Section):
     database: DatabaseConfig = DatabaseConfig()
     bot: BotConfig = BotConfig()
     roles: RolesConfig = RolesConfig()
+    hours: HoursConfig = HoursConfig()
+    sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -41,6 +41,8 @@ class Customer(SQLModel, table=True):
     first_name: str | None = Field(default=None, max_length=128)
     language: str | None = Field(default=None, max_length=8)
     language_chosen: bool = False
+    vip_tier: str | None = Field(default=None, max_length=16)
+
     first_seen: datetime = _time()
     last_seen: datetime = _time()
 
@@ -93,3 +95,42 @@ class KnowledgeVersion(SQLModel, table=True):
     author: str = Field(max_length=64)  # who published it: "telegram:<user id>"
     summary: str
     files: str  # JSON object: file name -> file text
+
+
+class Ticket(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    channel: str = Field(max_length=32)
+    category: str = Field(max_length=32)
+    priority: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
+    assigned_agent: int | None = Field(default=None, sa_type=sa.BigInteger)  # Telegram user id
+    description: str | None = None
+    order_number: str | None = Field(default=None, max_length=64)
+    topic_id: int | None = Field(default=None, sa_type=sa.BigInteger)  # agents' forum topic
+
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+    first_response_due: datetime = _time()
+    resolution_due: datetime = _time()
+    first_response_at: datetime | None = _time(default=None)
+    resolved_at: datetime | None = _time(default=None)
+    closed_at: datetime | None = _time(default=None)
+    reopen_count: int = 0
+    first_response_alerted: bool = False
+    resolution_alerted: bool = False
+
+    @property
+    def number(self) -> str:
+        return f"T-{self.id:06d}"
+
+
+class TicketEvent(SQLModel, table=True):
+    """One change in a ticket's history, internal notes included."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    created_at: datetime = _time()
+    actor: str = Field(max_length=64)  # "customer:<id>", "agent:<telegram id>", "system"
+    kind: str = Field(max_length=32)
+    detail: str = ""

@@ -1,0 +1,212 @@
+"""Tickets: opened when a customer needs a person, moved through their states by agents, with
+every change in their history and due times that count open business hours only."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.business_hours import BusinessHours
+from bot.clock import Clock
+from bot.config import SlaConfig
+from storage.models import Customer, Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = (
+    "order",
+    "shipping",
+    "product_quality",
+    "return_refund",
+    "payment",
+    "account",
+    "complaint",
+    "other",
+)
+PRIORITIES = ("urgent", "high", "normal", "low")  # most urgent first
+OPEN_STATUSES = ("new", "assigned", "waiting")
+STATUSES = (*OPEN_STATUSES, "resolved", "closed")
+
+
+class TicketError(Exception):
+    """A change that the ticket's state does not allow."""
+
+
+def starting_priority(category: str, vip: bool) -> str:
+    priority = "high" if category == "complaint" else "normal"
+    if vip:
+        priority = PRIORITIES[max(0, PRIORITIES.index(priority) - 1)]
+    return priority
+
+
+@dataclass(frozen=True)
+class Breach:
+    ticket: Ticket
+    kind: str  # "first_response" or "resolution"
+
+
+class TicketService:
+    def __init__(self, clock: Clock, hours: BusinessHours, sla: SlaConfig) -> None:
+        self.clock = clock
+        self.hours = hours
+        self.sla = sla
+
+    async def record(
+        self, session: AsyncSession, ticket: Ticket, actor: str, kind: str, detail: str = ""
+    ) -> TicketEvent:
+        assert ticket.id is not None
+        now = self.clock.now()
+        event = TicketEvent(
+            ticket_id=ticket.id, created_at=now, actor=actor, kind=kind, detail=detail
+        )
+        ticket.updated_at = now
+        session.add(ticket)
+        session.add(event)
+        await session.flush()
+        return event
+
+    def _set_due_times(self, ticket: Ticket, start: datetime) -> None:
+        target = self.sla.for_priority(ticket.priority)
+        ticket.first_response_due = self.hours.add(
+            start, timedelta(minutes=target.first_response_minutes)
+        )
+        ticket.resolution_due = self.hours.add(start, timedelta(hours=target.resolution_hours))
+        ticket.first_response_alerted = False
+        ticket.resolution_alerted = False
+
+    async def open_ticket(
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        *,
+        category: str,
+        description: str | None = None,
+        order_number: str | None = None,
+    ) -> tuple[Ticket, bool]:
+        """The customer's open ticket, or a new one; True when it was created now."""
+        existing = await self.open_ticket_of(session, customer)
+        if existing is not None:
+            return existing, False
+        if category not in CATEGORIES:
+            raise TicketError(f"unknown category {category!r}")
+        assert customer.id is not None
+        now = self.clock.now()
+        ticket = Ticket(
+            customer_id=customer.id,
+            channel=customer.channel,
+            category=category,
+            priority=starting_priority(category, vip=bool(customer.vip_tier)),
+            status="new",
+            description=description,
+            order_number=order_number,
+            created_at=now,
+            updated_at=now,
+            first_response_due=now,
+            resolution_due=now,
+        )
+        self._set_due_times(ticket, now)
+        session.add(ticket)
+        await session.flush()
+        await self.record(
+            session, ticket, f"customer:{customer.id}", "created", f"{category}, {ticket.priority}"
+        )
+        log.info("ticket=%s opened for customer=%s", ticket.id, customer.id)
+        return ticket, True
+
+    async def open_ticket_of(self, session: AsyncSession, customer: Customer) -> Ticket | None:
+        statement = (
+            select(Ticket)
+            .where(Ticket.customer_id == customer.id, col(Ticket.status).in_(OPEN_STATUSES))
+            .order_by(col(Ticket.id).desc())
+        )
+        return (await session.exec(statement)).first()
+
+    async def tickets_of(self, session: AsyncSession, customer: Customer) -> list[Ticket]:
+        statement = (
+            select(Ticket).where(Ticket.customer_id == customer.id).order_by(col(Ticket.id).desc())
+        )
+        return list((await session.exec(statement)).all())
+
+    async def assign(
+        self, session: AsyncSession, ticket: Ticket, agent_id: int, actor: str
+    ) -> None:
+        if ticket.status not in OPEN_STATUSES:
+            raise TicketError(f"{ticket.number} is {ticket.status}")
+        previous = ticket.assigned_agent
+        ticket.assigned_agent = agent_id
+        ticket.status = "assigned"
+        kind = "transferred" if previous and previous != agent_id else "assigned"
+        await self.record(session, ticket, actor, kind, f"agent:{agent_id}")
+
+    async def agent_replied(self, session: AsyncSession, ticket: Ticket, agent_id: int) -> None:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = self.clock.now()
+            await self.record(session, ticket, f"agent:{agent_id}", "first_response")
+
+    async def note(self, session: AsyncSession, ticket: Ticket, agent_id: int, text: str) -> None:
+        await self.record(session, ticket, f"agent:{agent_id}", "note", text)
+
+    async def resolve(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+        if ticket.status not in OPEN_STATUSES:
+            raise TicketError(f"{ticket.number} is {ticket.status}")
+        ticket.status = "resolved"
+        ticket.resolved_at = self.clock.now()
+        await self.record(session, ticket, actor, "resolved")
+
+    async def close(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+        if ticket.status == "closed":
+            raise TicketError(f"{ticket.number} is closed")
+        ticket.status = "closed"
+        ticket.closed_at = self.clock.now()
+        await self.record(session, ticket, actor, "closed")
+
+    async def reopen(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+        if ticket.status != "resolved":
+            raise TicketError(f"{ticket.number} is {ticket.status}, not resolved")
+        ticket.status = "assigned" if ticket.assigned_agent else "new"
+        ticket.resolved_at = None
+        ticket.first_response_at = None
+        ticket.reopen_count += 1
+        self._set_due_times(ticket, self.clock.now())
+        await self.record(session, ticket, actor, "reopened")
+
+    async def set_priority(
+        self, session: AsyncSession, ticket: Ticket, priority: str, actor: str
+    ) -> None:
+        if priority not in PRIORITIES:
+            raise TicketError(f"unknown priority {priority!r}")
+        ticket.priority = priority
+        self._set_due_times(ticket, ticket.created_at)
+        await self.record(session, ticket, actor, "priority", priority)
+
+    async def breaches(self, session: AsyncSession) -> list[Breach]:
+        """SLA breaches not yet alerted; each is marked so that it is alerted once."""
+        now = self.clock.now()
+        found: list[Breach] = []
+        statement = select(Ticket).where(col(Ticket.status).in_(OPEN_STATUSES))
+        for ticket in (await session.exec(statement)).all():
+            if (
+                ticket.first_response_at is None
+                and not ticket.first_response_alerted
+                and ticket.first_response_due <= now
+            ):
+                ticket.first_response_alerted = True
+                found.append(Breach(ticket, "first_response"))
+            if not ticket.resolution_alerted and ticket.resolution_due <= now:
+                ticket.resolution_alerted = True
+                found.append(Breach(ticket, "resolution"))
+        for breach in found:
+            await self.record(session, breach.ticket, "system", "sla_breach", breach.kind)
+        return found
+
+    async def history(self, session: AsyncSession, ticket: Ticket) -> list[TicketEvent]:
+        statement = (
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id == ticket.id)
+            .order_by(col(TicketEvent.id))
+        )
+        return list((await session.exec(statement)).all())
