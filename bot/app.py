@@ -21,11 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
+from bot.handoff import Handoff
 from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
 from bot.publishing import KnowledgePublisher, PublishResult
+from bot.sender import Sender
 from bot.texts import Texts
-from handlers import admin, customer, errors
+from bot.tickets import TicketService
+from handlers import admin, agents, customer, errors, handoff
 from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
@@ -57,6 +60,8 @@ class Services:
     faq: FaqService
     publisher: KnowledgePublisher
     editor: KnowledgeEditor
+    tickets: TicketService
+    handoff: Handoff
     engine: AsyncEngine
     session_factory: SessionFactory
 
@@ -80,6 +85,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     faq = FaqService(matcher, clock, texts)
     publisher = KnowledgePublisher(config, faq)
     session_factory = create_session_factory(engine)
+    hours = config.hours.business_hours()
+    tickets = TicketService(clock, hours, config.sla)
     return Services(
         config=config,
         clock=clock,
@@ -89,6 +96,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         faq=faq,
         publisher=publisher,
         editor=KnowledgeEditor(config, publisher, session_factory, clock),
+        tickets=tickets,
+        handoff=Handoff(config, tickets, hours, texts, clock, Sender()),
         engine=engine,
         session_factory=session_factory,
     )
@@ -102,11 +111,15 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         faq=services.faq,
         publisher=services.publisher,
         editor=services.editor,
+        tickets=services.tickets,
+        handoff=services.handoff,
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(services.session_factory, services.clock, channel)
     )
     dispatcher.include_router(admin.create_router())
+    dispatcher.include_router(agents.create_router())
+    dispatcher.include_router(handoff.create_router())
     dispatcher.include_router(customer.create_router())
     dispatcher.include_router(errors.create_router())
     return dispatcher

@@ -25,3 +25,20 @@ class HumanCallback(CallbackData, prefix="human"):
 class KnowledgeUploadCallback(CallbackData, prefix="kbup"):
     token: str
     apply: bool
+
+
+class TicketCallback(CallbackData, prefix="tk"):
+    action: str
+    ticket_id: int
+
+
+class CategoryCallback(CallbackData, prefix="cat"):
+    category: str
+
+
+class SkipCallback(CallbackData, prefix="skip"):
+    pass
+
+
+class SolvedCallback(CallbackData, prefix="solved"):
+    ticket_id: int

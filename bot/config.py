@@ -138,6 +138,12 @@ class SlaConfig(Section):
         return target
 
 
+class AgentsConfig(Section):
+    group_id: int = 0
+    note_prefix: str = "#"
+    signature: str = ""
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -151,6 +157,8 @@ class Config(Section):
     bot: BotConfig = BotConfig()
     roles: RolesConfig = RolesConfig()
     hours: HoursConfig = HoursConfig()
+    agents: AgentsConfig = AgentsConfig()
+
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)

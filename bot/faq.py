@@ -121,7 +121,8 @@ class FaqService:
     ) -> FaqReply:
         """The answer of one entry (matched, or picked from a menu or a suggestion)."""
         if entry.action == "talk_to_human":
-            text = self.texts("human_contact", language)
+            text = self.texts("handoff_choose_category", language)
+
         else:
             answer = entry.answer_in(language) or ""
             text = f"{answer}\n\n{self.texts('was_helpful', language)}"

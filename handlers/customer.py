@@ -6,13 +6,15 @@ import logging
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import EntryCallback, HumanCallback, LanguageCallback, VoteCallback
+from bot.callbacks import EntryCallback, LanguageCallback, VoteCallback
 from bot.clock import Clock
 from bot.config import Config
 from bot.faq import FaqReply, FaqService
+from bot.handoff import Handoff
 from bot.keyboards import (
     answer_keyboard,
     fallback_keyboard,
@@ -22,6 +24,8 @@ from bot.keyboards import (
 )
 from bot.language import reply_language
 from bot.texts import Texts
+from bot.tickets import TicketService
+from handlers.handoff import begin_intake
 from knowledge import Decision
 from storage.conversations import record_vote
 from storage.customers import choose_language
@@ -38,14 +42,12 @@ def create_router() -> Router:
     router.message.register(show_start, CommandStart())
     router.message.register(show_help, Command("help"))
     router.message.register(ask_language, Command("language"))
-    router.message.register(show_human_contact, Command("human"))
     router.message.register(answer_question, F.text & ~F.text.startswith("/"))
     router.message.register(show_help, F.text.startswith("/"))
     router.message.register(refuse_unsupported)
     router.callback_query.register(answer_entry, EntryCallback.filter())
     router.callback_query.register(save_vote, VoteCallback.filter())
     router.callback_query.register(save_language, LanguageCallback.filter())
-    router.callback_query.register(offer_human, HumanCallback.filter())
     return router
 
 
@@ -116,10 +118,18 @@ async def answer_question(
     config: Config,
     texts: Texts,
     faq: FaqService,
+    state: FSMContext,
+    tickets: TicketService,
+    handoff: Handoff,
 ) -> None:
     language = _language(customer, message, config)
     await _remember_language(session, customer, language)
     reply = await faq.answer_question(session, customer, message.text or "", language)
+    if _wants_person(reply):
+        await begin_intake(
+            message, state, customer, session, config, texts, tickets, handoff, language
+        )
+        return
     await _send_reply(message, reply, language, texts, faq)
 
 
@@ -131,6 +141,9 @@ async def answer_entry(
     config: Config,
     texts: Texts,
     faq: FaqService,
+    state: FSMContext,
+    tickets: TicketService,
+    handoff: Handoff,
 ) -> None:
     language = _language(customer, query, config)
     await query.answer()
@@ -141,7 +154,16 @@ async def answer_entry(
         await query.message.answer(texts("entry_missing", language))
         return
     reply = await faq.reply_with_entry(session, customer, entry, language)
+    if _wants_person(reply):
+        await begin_intake(
+            query.message, state, customer, session, config, texts, tickets, handoff, language
+        )
+        return
     await _send_reply(query.message, reply, language, texts, faq)
+
+
+def _wants_person(reply: FaqReply) -> bool:
+    return reply.entry is not None and reply.entry.action == "talk_to_human"
 
 
 async def _send_reply(
@@ -202,20 +224,6 @@ async def save_vote(
         await query.message.answer(
             texts("offer_human", language), reply_markup=fallback_keyboard(language, texts)
         )
-
-
-async def show_human_contact(
-    message: Message, customer: Customer, config: Config, texts: Texts
-) -> None:
-    await message.answer(texts("human_contact", _language(customer, message, config)))
-
-
-async def offer_human(
-    query: CallbackQuery, customer: Customer, config: Config, texts: Texts
-) -> None:
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(texts("human_contact", _language(customer, query, config)))
 
 
 async def refuse_unsupported(

@@ -90,4 +90,4 @@ class PrivateChat:
         before = len(self.bot.recorder.requests)
         await self.dispatcher.feed_update(self.bot, update)
         new = self.bot.recorder.requests[before:]
-        return [r for r in new if isinstance(r, SendMessage)]
+        return [r for r in new if isinstance(r, SendMessage) and r.chat_id == self.chat.id]

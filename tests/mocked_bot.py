@@ -11,6 +11,8 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import (
     AnswerCallbackQuery,
+    CopyMessage,
+    CreateForumTopic,
     EditMessageReplyMarkup,
     EditMessageText,
     GetFile,
@@ -20,7 +22,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import Chat, File, InlineKeyboardMarkup, Message, User
+from aiogram.types import Chat, File, ForumTopic, InlineKeyboardMarkup, Message, MessageId, User
 
 BOT_USER = User(id=42, is_bot=True, first_name="kefu", username="kefu_test_bot")
 
@@ -78,8 +80,15 @@ class RecordingSession(BaseSession):
                 from_user=BOT_USER,
                 caption=method.caption,
             )
+        elif isinstance(method, CreateForumTopic):
+            result = ForumTopic(
+                message_thread_id=next(self._message_ids), name=method.name, icon_color=7322096
+            )
+        elif isinstance(method, CopyMessage):
+            result = MessageId(message_id=next(self._message_ids))
         elif isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
             result = True
+
         return result  # type: ignore[no-any-return]
 
     def of_type(self, kind: type[TelegramMethod[Any]]) -> list[Any]:

@@ -1,0 +1,221 @@
+"""Handing a conversation to people: the ticket, its topic in the agents' group, and the relay
+of messages both ways. Agents talk to customers through copies, so their accounts stay private."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.business_hours import BusinessHours
+from bot.callbacks import TicketCallback
+from bot.clock import Clock
+from bot.config import Config
+from bot.sender import Sender
+from bot.texts import Texts
+from bot.tickets import TicketService
+from storage.models import Customer, Ticket
+from storage.models import Message as StoredMessage
+
+log = logging.getLogger(__name__)
+
+HUMAN_WORDS = ("人工", "真人", "投诉", "客服", "complaint", "complain", "agent", "human")
+SUMMARY_MESSAGES = 10
+
+
+def wants_a_person(text: str | None) -> bool:
+    """Short messages that ask for a person or complain: 人工, 投诉, agent..."""
+    if not text:
+        return False
+    lowered = text.lower()
+
+    return any(word in lowered for word in HUMAN_WORDS) and len(lowered) <= 40
+
+
+class CustomerUnreachable(Exception):
+    """The customer blocked the bot."""
+
+
+class Handoff:
+    def __init__(
+        self,
+        config: Config,
+        tickets: TicketService,
+        hours: BusinessHours,
+        texts: Texts,
+        clock: Clock,
+        sender: Sender,
+    ) -> None:
+        self.config = config
+        self.tickets = tickets
+        self.hours = hours
+        self.texts = texts
+        self.clock = clock
+        self.sender = sender
+        self.group_id = config.agents.group_id
+
+    def expectation(self, ticket: Ticket, language: str) -> str:
+        now = self.clock.now()
+        if self.hours.is_open(now):
+            minutes = self.config.sla.for_priority(ticket.priority).first_response_minutes
+            return self.texts("handoff_open", language, number=ticket.number, minutes=minutes)
+        opens = self.hours.local(self.hours.next_open(now))
+        when = (
+            opens.strftime("%Y-%m-%d %H:%M")
+            if opens - now > timedelta(days=6)
+            else (opens.strftime("%a %H:%M"))
+        )
+        return self.texts("handoff_closed", language, number=ticket.number, opens=when)
+
+    async def open(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        customer: Customer,
+        *,
+        category: str,
+        description: str | None,
+        order_number: str | None,
+    ) -> tuple[Ticket, bool]:
+        ticket, created = await self.tickets.open_ticket(
+            session,
+            customer,
+            category=category,
+            description=description,
+            order_number=order_number,
+        )
+        if created:
+            await session.commit()  # the ticket is safe before anything is sent
+            await self.ensure_topic(session, bot, ticket, customer)
+        return ticket, created
+
+    def topic_name(self, ticket: Ticket, customer: Customer) -> str:
+        name = customer.first_name or f"customer {customer.id}"
+        return f"{ticket.number} · {name} · {ticket.category} · {ticket.priority}"[:128]
+
+    async def ensure_topic(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
+    ) -> int | None:
+        """The ticket's topic in the agents' group, created (or created again) when missing."""
+        if not self.group_id:
+            return None
+        if ticket.topic_id is not None:
+            return ticket.topic_id
+        topic = await self.sender.send(
+            lambda: bot.create_forum_topic(self.group_id, self.topic_name(ticket, customer))
+        )
+        ticket.topic_id = topic.message_thread_id
+        session.add(ticket)
+        await session.commit()
+        card = await self.summary(session, ticket, customer)
+        await self.sender.send(
+            lambda: bot.send_message(
+                self.group_id,
+                card,
+                message_thread_id=topic.message_thread_id,
+                reply_markup=ticket_buttons(ticket),
+            )
+        )
+        log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
+        return ticket.topic_id
+
+    async def summary(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
+        tickets = await self.tickets.tickets_of(session, customer)
+        earlier = [t for t in tickets if t.id != ticket.id]
+        statement = (
+            select(StoredMessage)
+            .where(StoredMessage.customer_id == customer.id)
+            .order_by(col(StoredMessage.id).desc())
+            .limit(SUMMARY_MESSAGES)
+        )
+        recent = list(reversed((await session.exec(statement)).all()))
+        lines = [
+            f"{ticket.number} · {ticket.category} · {ticket.priority} · {ticket.status}",
+            f"Customer: {customer.first_name or '-'} (#{customer.id}), language "
+            f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
+            f"earlier tickets {len(earlier)}",
+            f"Order: {ticket.order_number or '-'}",
+            f"Problem: {ticket.description or '-'}",
+            "Conversation with the bot:",
+        ]
+        for message in recent:
+            who = "customer" if message.direction == "in" else "bot"
+            lines.append(f"  {who}: {message.text[:200]}")
+        return "\n".join(lines)
+
+    async def relay_to_agents(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        ticket: Ticket,
+        customer: Customer,
+        message: Message,
+    ) -> None:
+        topic = await self.ensure_topic(session, bot, ticket, customer)
+        if topic is None:
+            return
+        try:
+            await self.sender.send(
+                lambda: bot.copy_message(
+                    self.group_id, message.chat.id, message.message_id, message_thread_id=topic
+                )
+            )
+        except TelegramBadRequest as error:
+            if "thread not found" not in str(error).lower():
+                raise
+            log.warning("topic=%s of ticket=%s was deleted; creating it again", topic, ticket.id)
+            ticket.topic_id = None
+            topic = await self.ensure_topic(session, bot, ticket, customer)
+            await self.sender.send(
+                lambda: bot.copy_message(
+                    self.group_id, message.chat.id, message.message_id, message_thread_id=topic
+                )
+            )
+
+    async def relay_to_customer(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        ticket: Ticket,
+        customer: Customer,
+        message: Message,
+        agent_id: int,
+    ) -> None:
+        chat_id = int(customer.external_id)
+        signature = self.config.agents.signature
+        try:
+            if message.text and signature:
+                text = f"{message.text}\n\n{signature}"
+                await self.sender.send(lambda: bot.send_message(chat_id, text))
+            else:
+                await self.sender.send(
+                    lambda: bot.copy_message(chat_id, message.chat.id, message.message_id)
+                )
+        except TelegramForbiddenError:
+            await self.tickets.record(
+                session, ticket, "system", "unreachable", "the customer blocked the bot"
+            )
+            raise CustomerUnreachable(ticket.number) from None
+        if ticket.assigned_agent is None:
+            await self.tickets.assign(session, ticket, agent_id, f"agent:{agent_id}")
+        await self.tickets.agent_replied(session, ticket, agent_id)
+
+
+def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
+    assert ticket.id is not None
+
+    def button(text: str, action: str) -> InlineKeyboardButton:
+        data = TicketCallback(action=action, ticket_id=ticket.id or 0).pack()
+        return InlineKeyboardButton(text=text, callback_data=data)
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [button("Take", "take"), button("Resolve", "resolve"), button("Close", "close")],
+            [button("Priority ↑", "raise"), button("Priority ↓", "lower")],
+        ]
+    )

@@ -1,0 +1,117 @@
+"""The agents' side, in their forum group: replies and notes in a ticket's topic, and the
+ticket's buttons. Only people with a role may act here."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import TicketCallback
+from bot.config import Config
+from bot.handoff import CustomerUnreachable, Handoff
+from bot.tickets import PRIORITIES, TicketError, TicketService
+from storage.models import Customer, Ticket
+
+log = logging.getLogger(__name__)
+
+
+def in_agents_group(event: TelegramObject, config: Config) -> bool:
+    chat = (
+        event.chat
+        if isinstance(event, Message)
+        else getattr(getattr(event, "message", None), "chat", None)
+    )
+    return bool(config.agents.group_id) and chat is not None and chat.id == config.agents.group_id
+
+
+def is_staff(user_id: int, config: Config) -> bool:
+    roles = config.roles
+    return user_id in roles.agents or user_id in roles.supervisors or user_id in roles.admins
+
+
+def create_router() -> Router:
+    router = Router(name="agents")
+    router.message.filter(in_agents_group)
+    router.callback_query.filter(in_agents_group)
+    router.message.register(handle_topic_message, F.message_thread_id)
+    router.callback_query.register(handle_ticket_button, TicketCallback.filter())
+    return router
+
+
+async def _ticket_in_topic(session: AsyncSession, topic_id: int) -> Ticket | None:
+    statement = select(Ticket).where(Ticket.topic_id == topic_id)
+    return (await session.exec(statement)).first()
+
+
+async def handle_topic_message(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    config: Config,
+    tickets: TicketService,
+    handoff: Handoff,
+) -> None:
+    if message.from_user is None or message.from_user.is_bot:
+        return
+    agent_id = message.from_user.id
+    if not is_staff(agent_id, config):
+        log.warning("refused message from user=%s in the agents' group", agent_id)
+        await message.reply("Only agents can talk to customers here.")
+        return
+    ticket = await _ticket_in_topic(session, message.message_thread_id or 0)
+    if ticket is None:
+        return
+    text = message.text or message.caption or ""
+    if text.startswith(config.agents.note_prefix):
+        await tickets.note(session, ticket, agent_id, text.removeprefix(config.agents.note_prefix))
+        return
+    customer = await session.get(Customer, ticket.customer_id)
+    assert customer is not None
+    try:
+        await handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
+    except CustomerUnreachable:
+        await message.reply("Not delivered: the customer has blocked the bot.")
+
+
+async def handle_ticket_button(
+    query: CallbackQuery,
+    callback_data: TicketCallback,
+    session: AsyncSession,
+    config: Config,
+    tickets: TicketService,
+) -> None:
+    user_id = query.from_user.id
+    if not is_staff(user_id, config):
+        log.warning("refused ticket button from user=%s", user_id)
+        await query.answer("Only agents can do this.", show_alert=True)
+        return
+    ticket = await session.get(Ticket, callback_data.ticket_id)
+    if ticket is None:
+        await query.answer("No such ticket.", show_alert=True)
+        return
+    actor = f"agent:{user_id}"
+    try:
+        if callback_data.action == "take":
+            await tickets.assign(session, ticket, user_id, actor)
+        elif callback_data.action == "resolve":
+            await tickets.resolve(session, ticket, actor)
+        elif callback_data.action == "close":
+            await tickets.close(session, ticket, actor)
+        elif callback_data.action in ("raise", "lower"):
+            step = -1 if callback_data.action == "raise" else 1
+            index = min(max(PRIORITIES.index(ticket.priority) + step, 0), len(PRIORITIES) - 1)
+            await tickets.set_priority(session, ticket, PRIORITIES[index], actor)
+    except TicketError as error:
+        await query.answer(str(error), show_alert=True)
+        return
+    await query.answer(f"{ticket.number}: {ticket.status}, {ticket.priority}")
+    if isinstance(query.message, Message):
+        name = query.from_user.first_name
+        await query.message.answer(
+            f"{ticket.number}: {callback_data.action} by {name} → {ticket.status}, "
+            f"{ticket.priority}"
+        )

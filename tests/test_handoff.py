@@ -1,0 +1,211 @@
+"""A customer asks for a person; agents take over in their forum group; all through the real
+dispatcher with a recording bot session."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Dispatcher
+from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
+from aiogram.types import CallbackQuery, Chat, Message, Update, User
+from sqlmodel import select
+
+from bot.app import Services, create_dispatcher, create_services
+from bot.clock import ManualClock
+from bot.config import load_config
+from storage.models import Ticket, TicketEvent
+from tests.chat import PrivateChat
+from tests.mocked_bot import MockedBot
+
+KB = Path(__file__).parent / "data" / "kb"
+GROUP = -1001234
+AGENT = 501
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class AgentInGroup:
+    """Someone writing in the agents' forum group."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: MockedBot, user_id: int, name: str) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.user = User(id=user_id, is_bot=False, first_name=name)
+        self.chat = Chat(id=GROUP, type="supergroup", title="Agents", is_forum=True)
+        self.ids = itertools.count(10_000 + user_id * 1000)
+
+    async def write(self, topic: int, text: str) -> None:
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            message_thread_id=topic,
+            is_topic_message=True,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), message=message)
+        )
+
+    async def press(self, card: SendMessage, label: str) -> None:
+        markup = card.reply_markup
+        assert markup is not None
+        button = next(
+            b
+            for row in markup.inline_keyboard
+            for b in row  # type: ignore[union-attr]
+            if b.text == label
+        )
+        shown = Message(message_id=1, date=datetime.now(UTC), chat=self.chat, text=card.text)
+        query = CallbackQuery(
+            id=str(next(self.ids)),
+            from_user=self.user,
+            chat_instance="g",
+            message=shown,
+            data=button.callback_data,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), callback_query=query)
+        )
+
+
+@pytest.fixture
+async def services(
+    write_config: Callable[..., Path], clock: ManualClock
+) -> AsyncIterator[Services]:
+    path = write_config(kb=KB)
+    text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
+    path.write_text(text.replace("agents = []", f"agents = [{AGENT}]"))
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
+    services = await create_services(load_config(path, environ={}), clock=clock)
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+def bot() -> MockedBot:
+    return MockedBot()
+
+
+@pytest.fixture
+def dispatcher(services: Services) -> Dispatcher:
+    return create_dispatcher(services)
+
+
+def sent(bot: MockedBot, kind: type, start: int) -> list:  # type: ignore[type-arg]
+    return [r for r in bot.recorder.requests[start:] if isinstance(r, kind)]
+
+
+async def open_ticket(mei: PrivateChat, category: str = "Shipping") -> SendMessage:
+    [choose] = await mei.say("/human")
+    assert choose.text == "I will pass you to a person. What is it about?"
+    [describe] = await mei.press(choose, category)
+    assert describe.text == "Please describe the problem in a few words."
+    [order] = await mei.say("my parcel is lost")
+    [done] = await mei.say("A-1001")
+    return done
+
+
+async def test_the_whole_handoff(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    await mei.say("where is your shop")  # some conversation with the bot first
+    start = len(bot.recorder.requests)
+    done = await open_ticket(mei)
+    assert done.text == "Your ticket T-000001 is open. An agent will reply here within 30 minutes."
+
+    [topic] = sent(bot, CreateForumTopic, start)
+    assert (topic.chat_id, topic.name) == (GROUP, "T-000001 · Mei · shipping · normal")
+    card = next(m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP)
+    thread = card.message_thread_id
+    assert thread is not None
+    assert "Order: A-1001" in card.text and "Problem: my parcel is lost" in card.text
+    assert "customer: where is your shop" in card.text
+    assert [b.text for row in card.reply_markup.inline_keyboard for b in row][:3] == [
+        "Take",
+        "Resolve",
+        "Close",
+    ]
+
+    # The customer's messages, text and photo, reach the topic; the bot does not answer them.
+    start = len(bot.recorder.requests)
+    assert await mei.say("how long does a refund take") == []
+    assert await mei.send_photo() == []
+    copies = sent(bot, CopyMessage, start)
+    assert [(c.chat_id, c.message_thread_id, c.from_chat_id) for c in copies] == [
+        (GROUP, thread, 7),
+        (GROUP, thread, 7),
+    ]
+
+    # An internal note is never sent; a reply is copied to the customer.
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    start = len(bot.recorder.requests)
+    await alice.write(thread, "# customer sounds upset")
+    assert sent(bot, CopyMessage, start) == [] and sent(bot, SendMessage, start) == []
+    await alice.write(thread, "We found your parcel, it arrives tomorrow.")
+    [reply] = sent(bot, CopyMessage, start)
+    assert (reply.chat_id, reply.from_chat_id) == (7, GROUP)
+
+    await alice.press(card, "Resolve")
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+        events = (await session.exec(select(TicketEvent).order_by(TicketEvent.id))).all()
+    assert (ticket.status, ticket.assigned_agent) == ("resolved", AGENT)
+    assert ticket.first_response_at is not None
+    assert [e.kind for e in events] == [
+        "created",
+        "note",
+        "assigned",
+        "first_response",
+        "resolved",
+    ]
+    assert events[1].detail == " customer sounds upset"
+
+    [listing] = await mei.say("/tickets")
+    assert listing.text == "T-000001 · Shipping · resolved"
+
+
+async def test_strangers_in_the_group_are_refused(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    stranger = AgentInGroup(dispatcher, bot, 999, "Eve")
+    start = len(bot.recorder.requests)
+    await stranger.press(card, "Take")
+    [refusal] = sent(bot, AnswerCallbackQuery, start)
+    assert refusal.text == "Only agents can do this."
+    await stranger.write(card.message_thread_id or 0, "hi customer")
+    assert sent(bot, CopyMessage, start) == []
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+    assert ticket.status == "new"
+
+
+async def test_out_of_hours_the_customer_learns_when_we_open(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 8, 11, 0, tzinfo=SHANGHAI))  # Sunday
+    done = await open_ticket(PrivateChat(dispatcher, bot, 8, "en"))
+    assert done.text == (
+        "We are closed now and open again Mon 09:00. Your ticket T-000001 is in the queue; "
+        "an agent will reply here then."
+    )
+
+
+async def test_a_second_request_reuses_the_open_ticket(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    await open_ticket(mei)
+
+    # While the ticket is open everything goes to the agents, even a new request for a person.
+    start = len(bot.recorder.requests)
+    assert await mei.say("转人工") == []
+    assert len(sent(bot, CopyMessage, start)) == 1
