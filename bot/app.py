@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
-from bot.handoff import Handoff
+from bot.handoff import Handoff, alert_breaches
 from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
 from bot.publishing import KnowledgePublisher, PublishResult
@@ -33,6 +33,9 @@ from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
 log = logging.getLogger(__name__)
+
+SLA_CHECK_SECONDS = 60.0
+
 
 COMMANDS = {
     "zh": [
@@ -200,6 +203,17 @@ async def knowledge_updates(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def watch_sla(services: Services, bot: Bot, interval: float) -> None:
+    """Alert the agents' group about SLA breaches, until cancelled."""
+    while True:
+        try:
+            async with services.session_factory() as session:
+                await alert_breaches(session, bot, services.handoff, services.tickets)
+        except Exception:
+            log.exception("SLA check failed")
+        await asyncio.sleep(interval)
+
+
 async def run_telegram(services: Services) -> None:
     """Serve Telegram by long polling until interrupted."""
     bot = create_bot(services.config)
@@ -215,7 +229,12 @@ async def run_telegram(services: Services) -> None:
         await bot.delete_webhook(
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
-        async with knowledge_updates(services, notify):
-            await dispatcher.start_polling(bot, handle_signals=True)
+        sla_watch = asyncio.create_task(watch_sla(services, bot, SLA_CHECK_SECONDS))
+        try:
+            async with knowledge_updates(services, notify):
+                await dispatcher.start_polling(bot, handle_signals=True)
+        finally:
+            sla_watch.cancel()
+            await asyncio.gather(sla_watch, return_exceptions=True)
     finally:
         await bot.session.close()

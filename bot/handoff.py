@@ -219,3 +219,36 @@ def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
             [button("Priority ↑", "raise"), button("Priority ↓", "lower")],
         ]
     )
+
+
+async def alert_breaches(
+    session: AsyncSession, bot: Bot, handoff: Handoff, tickets: TicketService
+) -> int:
+    """Tell the agents' group, mentioning the supervisors, about each new SLA breach (once)."""
+    breaches = await tickets.breaches(session)
+    await session.commit()
+    if not handoff.group_id:
+        return len(breaches)
+    mentions = " ".join(
+        f'<a href="tg://user?id={user_id}">supervisor</a>'
+        for user_id in handoff.config.roles.supervisors
+    )
+    for breach in breaches:
+        ticket = breach.ticket
+        what = "first response" if breach.kind == "first_response" else "resolution"
+        due = (
+            ticket.first_response_due
+            if breach.kind == "first_response"
+            else (ticket.resolution_due)
+        )
+        text = (
+            f"⚠️ SLA missed: {ticket.number} ({ticket.priority}) {what} was due "
+            f"{handoff.hours.local(due).strftime('%Y-%m-%d %H:%M')}. {mentions}"
+        ).strip()
+        await handoff.sender.send(
+            lambda text=text, ticket=ticket: bot.send_message(
+                handoff.group_id, text, message_thread_id=ticket.topic_id, parse_mode="HTML"
+            )
+        )
+        log.warning("ticket=%s missed its %s SLA", ticket.id, breach.kind)
+    return len(breaches)

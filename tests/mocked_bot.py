@@ -32,6 +32,8 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
         self.files: dict[str, bytes] = {}  # what users "uploaded", by file id
+        self.failures: dict[type, list[Exception]] = {}
+
         self._message_ids = itertools.count(100)
 
     async def close(self) -> None:
@@ -51,6 +53,9 @@ class RecordingSession(BaseSession):
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
         self.requests.append(method)
+        failures = self.failures.get(type(method))
+        if failures:
+            raise failures.pop(0)
         result: Any = True
         if isinstance(method, GetMe):
             result = BOT_USER
@@ -90,6 +95,10 @@ class RecordingSession(BaseSession):
             result = True
 
         return result  # type: ignore[no-any-return]
+
+    def fail_next(self, kind: type[TelegramMethod[Any]], error: Exception) -> None:
+        """The next call of that method raises `error`, as Telegram's answer would."""
+        self.failures.setdefault(kind, []).append(error)
 
     def of_type(self, kind: type[TelegramMethod[Any]]) -> list[Any]:
         return [request for request in self.requests if isinstance(request, kind)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
 from aiogram.types import CallbackQuery, Chat, Message, Update, User
 from sqlmodel import select
@@ -18,6 +19,7 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
+from bot.handoff import alert_breaches
 from storage.models import Ticket, TicketEvent
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
@@ -25,6 +27,7 @@ from tests.mocked_bot import MockedBot
 KB = Path(__file__).parent / "data" / "kb"
 GROUP = -1001234
 AGENT = 501
+SUPERVISOR = 777
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -80,6 +83,7 @@ async def services(
 ) -> AsyncIterator[Services]:
     path = write_config(kb=KB)
     text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
+    text = text.replace("supervisors = []", f"supervisors = [{SUPERVISOR}]")
     path.write_text(text.replace("agents = []", f"agents = [{AGENT}]"))
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
     services = await create_services(load_config(path, environ={}), clock=clock)
@@ -209,3 +213,67 @@ async def test_a_second_request_reuses_the_open_ticket(
     start = len(bot.recorder.requests)
     assert await mei.say("转人工") == []
     assert len(sent(bot, CopyMessage, start)) == 1
+
+
+async def test_an_overdue_ticket_raises_one_alert_mentioning_supervisors(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    clock.advance(timedelta(minutes=29))
+    async with services.session_factory() as session:
+        assert await alert_breaches(session, bot, services.handoff, services.tickets) == 0
+    clock.advance(timedelta(minutes=2))
+    start = len(bot.recorder.requests)
+    async with services.session_factory() as session:
+        assert await alert_breaches(session, bot, services.handoff, services.tickets) == 1
+    clock.advance(timedelta(minutes=10))
+    async with services.session_factory() as session:
+        assert await alert_breaches(session, bot, services.handoff, services.tickets) == 0
+    [alert] = sent(bot, SendMessage, start)
+    assert alert.chat_id == GROUP and alert.message_thread_id == card.message_thread_id
+    assert alert.text.startswith("⚠️ SLA missed: T-000001 (normal) first response was due")
+    assert f'<a href="tg://user?id={SUPERVISOR}">supervisor</a>' in alert.text
+
+
+async def test_a_customer_who_blocked_the_bot_is_reported_to_the_agent(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    bot.recorder.fail_next(
+        CopyMessage,
+        TelegramForbiddenError(
+            CopyMessage(chat_id=7, from_chat_id=GROUP, message_id=1), "Forbidden: blocked"
+        ),
+    )
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    start = len(bot.recorder.requests)
+    await alice.write(card.message_thread_id or 0, "hello?")
+    [notice] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
+    assert notice.text == "Not delivered: the customer has blocked the bot."
+    async with services.session_factory() as session:
+        kinds = [e.kind for e in (await session.exec(select(TicketEvent))).all()]
+    assert "unreachable" in kinds
+
+
+async def test_a_deleted_topic_is_created_again(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    await open_ticket(mei)
+    bot.recorder.fail_next(
+        CopyMessage,
+        TelegramBadRequest(
+            CopyMessage(chat_id=GROUP, from_chat_id=7, message_id=1),
+            "Bad Request: message thread not found",
+        ),
+    )
+    start = len(bot.recorder.requests)
+    assert await mei.say("are you there?") == []
+    assert len(sent(bot, CreateForumTopic, start)) == 1
+    copies = sent(bot, CopyMessage, start)
+    assert len(copies) == 2  # the failed one, and the one into the new topic
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+    assert ticket.topic_id == copies[-1].message_thread_id
