@@ -4,6 +4,7 @@ of messages both ways. Agents talk to customers through copies, so their account
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiogram import Bot
@@ -187,15 +188,43 @@ class Handoff:
         agent_id: int,
     ) -> None:
         chat_id = int(customer.external_id)
+        if message.text and self.config.agents.signature:
+            await self.send_text_to_customer(
+
+                session, bot, ticket, customer, message.text, agent_id
+            )
+            return
+        await self._deliver(
+            session,
+            ticket,
+            agent_id,
+            lambda: bot.copy_message(chat_id, message.chat.id, message.message_id),
+        )
+
+    async def send_text_to_customer(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        ticket: Ticket,
+        customer: Customer,
+        text: str,
+        agent_id: int,
+    ) -> None:
         signature = self.config.agents.signature
+        if signature:
+            text = f"{text}\n\n{signature}"
+        chat_id = int(customer.external_id)
+        await self._deliver(session, ticket, agent_id, lambda: bot.send_message(chat_id, text))
+
+    async def _deliver(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        agent_id: int,
+        call: Callable[[], Awaitable[object]],
+    ) -> None:
         try:
-            if message.text and signature:
-                text = f"{message.text}\n\n{signature}"
-                await self.sender.send(lambda: bot.send_message(chat_id, text))
-            else:
-                await self.sender.send(
-                    lambda: bot.copy_message(chat_id, message.chat.id, message.message_id)
-                )
+            await self.sender.send(call)
         except TelegramForbiddenError:
             await self.tickets.record(
                 session, ticket, "system", "unreachable", "the customer blocked the bot"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketCallback
 from bot.config import Config
+from bot.faq import FaqService
 from bot.handoff import CustomerUnreachable, Handoff
 from bot.tickets import PRIORITIES, TicketError, TicketService
 from storage.models import Customer, Ticket
@@ -37,6 +39,7 @@ def create_router() -> Router:
     router = Router(name="agents")
     router.message.filter(in_agents_group)
     router.callback_query.filter(in_agents_group)
+    router.message.register(send_canned_answer, Command("kb"), F.message_thread_id)
     router.message.register(handle_topic_message, F.message_thread_id)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
     return router
@@ -75,6 +78,50 @@ async def handle_topic_message(
         await handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
     except CustomerUnreachable:
         await message.reply("Not delivered: the customer has blocked the bot.")
+
+
+async def send_canned_answer(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    session: AsyncSession,
+    config: Config,
+    faq: FaqService,
+    handoff: Handoff,
+) -> None:
+    """`/kb ID` or `/kb words`: send a knowledge-base answer to the customer in their language."""
+    if message.from_user is None or not is_staff(message.from_user.id, config):
+        await message.reply("Only agents can talk to customers here.")
+        return
+    ticket = await _ticket_in_topic(session, message.message_thread_id or 0)
+    query = (command.args or "").strip()
+    if ticket is None or not query:
+        await message.reply("Write /kb followed by an entry id or a few words.")
+        return
+    knowledge_base = faq.knowledge_base
+    entry = knowledge_base.get(query)
+    if entry is None:
+        candidates = faq.matcher.rank(query, limit=3)
+        if not candidates:
+            await message.reply("Nothing in the knowledge base matches that.")
+            return
+        lines = [f"/kb {c.entry_id}  ({c.variant}, {c.score:.0f})" for c in candidates]
+        await message.reply("Which one?\n" + "\n".join(lines))
+        return
+    customer = await session.get(Customer, ticket.customer_id)
+    assert customer is not None
+    answer = entry.answer_in(customer.language or config.bot.default_language)
+    if not answer:
+        await message.reply(f"'{entry.id}' has no answer text to send.")
+        return
+    try:
+        await handoff.send_text_to_customer(
+            session, bot, ticket, customer, answer, message.from_user.id
+        )
+    except CustomerUnreachable:
+        await message.reply("Not delivered: the customer has blocked the bot.")
+        return
+    await message.reply(f"Sent '{entry.id}' to the customer:\n{answer}")
 
 
 async def handle_ticket_button(

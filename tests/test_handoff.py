@@ -277,3 +277,24 @@ async def test_a_deleted_topic_is_created_again(
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
     assert ticket.topic_id == copies[-1].message_thread_id
+
+
+async def test_agents_send_knowledge_base_answers_by_id_or_search(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    thread = card.message_thread_id or 0
+
+    start = len(bot.recorder.requests)
+    await alice.write(thread, "/kb refund money back")
+    [choices] = sent(bot, SendMessage, start)
+    assert choices.chat_id == GROUP and "/kb refund_time" in choices.text
+
+    start = len(bot.recorder.requests)
+    await alice.write(thread, "/kb refund_time")
+    to_customer = [m for m in sent(bot, SendMessage, start) if m.chat_id == 7]
+    assert [m.text for m in to_customer] == [
+        "Refunds reach your original payment method within 3-5 working days."
+    ]
