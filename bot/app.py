@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
-from bot.handoff import Handoff, alert_breaches
+from bot.handoff import Handoff, alert_breaches, announce_unassigned
 from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
 from bot.publishing import KnowledgePublisher, PublishResult
@@ -204,11 +204,13 @@ async def knowledge_updates(
 
 
 async def watch_sla(services: Services, bot: Bot, interval: float) -> None:
-    """Alert the agents' group about SLA breaches, until cancelled."""
+    """Alert the agents' group about SLA breaches and waiting tickets, until cancelled."""
+
     while True:
         try:
             async with services.session_factory() as session:
                 await alert_breaches(session, bot, services.handoff, services.tickets)
+                await announce_unassigned(session, bot, services.handoff, services.tickets)
         except Exception:
             log.exception("SLA check failed")
         await asyncio.sleep(interval)

@@ -42,3 +42,8 @@ class SkipCallback(CallbackData, prefix="skip"):
 
 class SolvedCallback(CallbackData, prefix="solved"):
     ticket_id: int
+
+
+class TransferCallback(CallbackData, prefix="tr"):
+    ticket_id: int
+    agent_id: int

@@ -142,6 +142,8 @@ class AgentsConfig(Section):
     group_id: int = 0
     note_prefix: str = "#"
     signature: str = ""
+    max_open_tickets: int = Field(default=5, ge=1)
+    reannounce_minutes: int = Field(default=10, ge=1)
 
 
 class LoggingConfig(Section):

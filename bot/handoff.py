@@ -93,7 +93,29 @@ class Handoff:
         if created:
             await session.commit()  # the ticket is safe before anything is sent
             await self.ensure_topic(session, bot, ticket, customer)
+            await self.assign_round_robin(session, bot, ticket)
         return ticket, created
+
+    async def assign_round_robin(self, session: AsyncSession, bot: Bot, ticket: Ticket) -> bool:
+        agent = await self.tickets.auto_assign(
+            session, ticket, self.config.agents.max_open_tickets
+        )
+        await session.commit()
+        if agent is None:
+            return False
+        await self.post_in_topic(bot, ticket, f"{ticket.number} assigned to {agent.name}.")
+        return True
+
+    async def post_in_topic(self, bot: Bot, ticket: Ticket, text: str, **options: object) -> None:
+        if self.group_id and ticket.topic_id is not None:
+            await self.sender.send(
+                lambda: bot.send_message(
+                    self.group_id,
+                    text,
+                    message_thread_id=ticket.topic_id,
+                    **options,  # type: ignore[arg-type]
+                )
+            )
 
     def topic_name(self, ticket: Ticket, customer: Customer) -> str:
         name = customer.first_name or f"customer {customer.id}"
@@ -190,7 +212,6 @@ class Handoff:
         chat_id = int(customer.external_id)
         if message.text and self.config.agents.signature:
             await self.send_text_to_customer(
-
                 session, bot, ticket, customer, message.text, agent_id
             )
             return
@@ -245,7 +266,11 @@ def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [button("Take", "take"), button("Resolve", "resolve"), button("Close", "close")],
-            [button("Priority ↑", "raise"), button("Priority ↓", "lower")],
+            [
+                button("Transfer", "transfer"),
+                button("Priority ↑", "raise"),
+                button("Priority ↓", "lower"),
+            ],
         ]
     )
 
@@ -274,10 +299,26 @@ async def alert_breaches(
             f"⚠️ SLA missed: {ticket.number} ({ticket.priority}) {what} was due "
             f"{handoff.hours.local(due).strftime('%Y-%m-%d %H:%M')}. {mentions}"
         ).strip()
-        await handoff.sender.send(
-            lambda text=text, ticket=ticket: bot.send_message(
-                handoff.group_id, text, message_thread_id=ticket.topic_id, parse_mode="HTML"
-            )
-        )
+        await handoff.post_in_topic(bot, ticket, text, parse_mode="HTML")
+
         log.warning("ticket=%s missed its %s SLA", ticket.id, breach.kind)
     return len(breaches)
+
+
+async def announce_unassigned(
+    session: AsyncSession, bot: Bot, handoff: Handoff, tickets: TicketService
+) -> int:
+    """Tickets nobody took: try round robin again, else say so again in their topic."""
+    every = timedelta(minutes=handoff.config.agents.reannounce_minutes)
+    waiting = await tickets.to_announce(session, every)
+    await session.commit()
+    for ticket in waiting:
+        if not await handoff.assign_round_robin(session, bot, ticket):
+            minutes = int((handoff.clock.now() - ticket.created_at).total_seconds() // 60)
+            await handoff.post_in_topic(
+                bot,
+                ticket,
+                f"⏳ {ticket.number} has waited {minutes} min for an agent: Take?",
+                reply_markup=ticket_buttons(ticket),
+            )
+    return len(waiting)

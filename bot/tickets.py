@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_hours import BusinessHours
 from bot.clock import Clock
 from bot.config import SlaConfig
-from storage.models import Customer, Ticket, TicketEvent
+from storage.models import AgentDuty, Customer, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -210,3 +210,60 @@ class TicketService:
             .order_by(col(TicketEvent.id))
         )
         return list((await session.exec(statement)).all())
+
+    async def set_duty(
+        self, session: AsyncSession, agent_id: int, name: str, on_duty: bool
+    ) -> AgentDuty:
+        duty = await session.get(AgentDuty, agent_id) or AgentDuty(telegram_id=agent_id)
+        duty.name = name
+        duty.on_duty = on_duty
+        session.add(duty)
+        await session.flush()
+        return duty
+
+    async def agents_on_duty(self, session: AsyncSession) -> list[AgentDuty]:
+        statement = select(AgentDuty).where(col(AgentDuty.on_duty).is_(True))
+        return list((await session.exec(statement)).all())
+
+    async def open_count(self, session: AsyncSession, agent_id: int) -> int:
+        statement = select(Ticket).where(
+            Ticket.assigned_agent == agent_id, col(Ticket.status).in_(OPEN_STATUSES)
+        )
+        return len((await session.exec(statement)).all())
+
+    async def auto_assign(
+        self, session: AsyncSession, ticket: Ticket, limit: int
+    ) -> AgentDuty | None:
+        """Round robin: the agent on duty with the fewest open tickets (under `limit`), the one
+        assigned longest ago first."""
+        if ticket.status != "new":
+            return None
+        loads = [
+            (await self.open_count(session, a.telegram_id), a)
+            for a in await self.agents_on_duty(session)
+        ]
+        free = [(count, agent) for count, agent in loads if count < limit]
+        if not free:
+            return None
+        oldest = datetime.min.replace(tzinfo=UTC)
+        _, agent = min(free, key=lambda pair: (pair[0], pair[1].last_assigned_at or oldest))
+        await self.assign(session, ticket, agent.telegram_id, "system")
+        agent.last_assigned_at = self.clock.now()
+        session.add(agent)
+        await session.flush()
+        return agent
+
+    async def to_announce(self, session: AsyncSession, every: timedelta) -> list[Ticket]:
+        """Unassigned tickets whose last announcement is at least `every` ago (now marked)."""
+        now = self.clock.now()
+        statement = select(Ticket).where(Ticket.status == "new")
+        due = [
+            ticket
+            for ticket in (await session.exec(statement)).all()
+            if (ticket.announced_at or ticket.created_at) + every <= now
+        ]
+        for ticket in due:
+            ticket.announced_at = now
+            session.add(ticket)
+        await session.flush()
+        return due

@@ -7,11 +7,17 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+)
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketCallback
+from bot.callbacks import TicketCallback, TransferCallback
 from bot.config import Config
 from bot.faq import FaqService
 from bot.handoff import CustomerUnreachable, Handoff
@@ -39,9 +45,11 @@ def create_router() -> Router:
     router = Router(name="agents")
     router.message.filter(in_agents_group)
     router.callback_query.filter(in_agents_group)
+    router.message.register(set_duty, Command("duty"))
     router.message.register(send_canned_answer, Command("kb"), F.message_thread_id)
     router.message.register(handle_topic_message, F.message_thread_id)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
+    router.callback_query.register(transfer_ticket, TransferCallback.filter())
     return router
 
 
@@ -78,6 +86,84 @@ async def handle_topic_message(
         await handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
     except CustomerUnreachable:
         await message.reply("Not delivered: the customer has blocked the bot.")
+
+
+async def set_duty(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    config: Config,
+    tickets: TicketService,
+) -> None:
+    """`/duty on` or `/duty off`: whether new tickets come to this agent."""
+    user = message.from_user
+    if user is None or not is_staff(user.id, config):
+        await message.reply("Only agents can go on duty.")
+        return
+    argument = (command.args or "").strip().lower()
+    if argument not in ("on", "off"):
+        await message.reply("Write /duty on or /duty off.")
+        return
+    await tickets.set_duty(session, user.id, user.first_name, argument == "on")
+    state = "on duty: new tickets come to you" if argument == "on" else "off duty"
+    await message.reply(f"{user.first_name} is {state}.")
+
+
+async def transfer_ticket(
+    query: CallbackQuery,
+    callback_data: TransferCallback,
+    session: AsyncSession,
+    config: Config,
+    tickets: TicketService,
+) -> None:
+    if not is_staff(query.from_user.id, config):
+        await query.answer("Only agents can do this.", show_alert=True)
+        return
+    ticket = await session.get(Ticket, callback_data.ticket_id)
+    if ticket is None:
+        await query.answer("No such ticket.", show_alert=True)
+        return
+    try:
+        await tickets.assign(
+            session, ticket, callback_data.agent_id, f"agent:{query.from_user.id}"
+        )
+    except TicketError as error:
+        await query.answer(str(error), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(
+            f"{ticket.number} transferred to agent {ticket.assigned_agent}."
+        )
+
+
+async def offer_transfer(
+    query: CallbackQuery, ticket: Ticket, session: AsyncSession, tickets: TicketService
+) -> None:
+    agents = [
+        a for a in await tickets.agents_on_duty(session) if a.telegram_id != ticket.assigned_agent
+    ]
+    if not agents:
+        await query.answer("Nobody else is on duty.", show_alert=True)
+        return
+    await query.answer()
+    buttons = [
+        [
+            InlineKeyboardButton(
+                text=agent.name or str(agent.telegram_id),
+                callback_data=TransferCallback(
+                    ticket_id=ticket.id or 0, agent_id=agent.telegram_id
+                ).pack(),
+            )
+        ]
+        for agent in agents
+    ]
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            f"Transfer {ticket.number} to:",
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons),
+        )
 
 
 async def send_canned_answer(
@@ -141,6 +227,9 @@ async def handle_ticket_button(
         await query.answer("No such ticket.", show_alert=True)
         return
     actor = f"agent:{user_id}"
+    if callback_data.action == "transfer":
+        await offer_transfer(query, ticket, session, tickets)
+        return
     try:
         if callback_data.action == "take":
             await tickets.assign(session, ticket, user_id, actor)

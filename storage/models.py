@@ -119,6 +119,7 @@ class Ticket(SQLModel, table=True):
     reopen_count: int = 0
     first_response_alerted: bool = False
     resolution_alerted: bool = False
+    announced_at: datetime | None = _time(default=None)  # last "still unassigned" notice
 
     @property
     def number(self) -> str:
@@ -134,3 +135,12 @@ class TicketEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)  # "customer:<id>", "agent:<telegram id>", "system"
     kind: str = Field(max_length=32)
     detail: str = ""
+
+
+class AgentDuty(SQLModel, table=True):
+    """Whether an agent takes new tickets now, for round-robin assignment."""
+
+    telegram_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
+    name: str = Field(default="", max_length=128)
+    on_duty: bool = False
+    last_assigned_at: datetime | None = _time(default=None)

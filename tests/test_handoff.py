@@ -13,13 +13,13 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
-from aiogram.types import CallbackQuery, Chat, Message, Update, User
+from aiogram.types import CallbackQuery, Chat, Message, MessageEntity, Update, User
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.handoff import alert_breaches
+from bot.handoff import alert_breaches, announce_unassigned
 from storage.models import Ticket, TicketEvent
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
@@ -27,6 +27,8 @@ from tests.mocked_bot import MockedBot
 KB = Path(__file__).parent / "data" / "kb"
 GROUP = -1001234
 AGENT = 501
+AGENT2 = 502
+
 SUPERVISOR = 777
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -50,6 +52,22 @@ class AgentInGroup:
             text=text,
             message_thread_id=topic,
             is_topic_message=True,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), message=message)
+        )
+
+    async def write_general(self, text: str) -> None:
+        entities = None
+        if text.startswith("/"):
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            entities=entities,
         )
         await self.dispatcher.feed_update(
             self.bot, Update(update_id=next(self.ids), message=message)
@@ -84,7 +102,8 @@ async def services(
     path = write_config(kb=KB)
     text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
     text = text.replace("supervisors = []", f"supervisors = [{SUPERVISOR}]")
-    path.write_text(text.replace("agents = []", f"agents = [{AGENT}]"))
+    text = text.replace("max_open_tickets = 5", "max_open_tickets = 1")
+    path.write_text(text.replace("agents = []", f"agents = [{AGENT}, {AGENT2}]"))
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
     services = await create_services(load_config(path, environ={}), clock=clock)
     yield services
@@ -298,3 +317,58 @@ async def test_agents_send_knowledge_base_answers_by_id_or_search(
     assert [m.text for m in to_customer] == [
         "Refunds reach your original payment method within 3-5 working days."
     ]
+
+
+async def test_round_robin_on_duty_with_a_limit_reannounce_and_transfer(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    bob = AgentInGroup(dispatcher, bot, AGENT2, "Bob")
+    start = len(bot.recorder.requests)
+    await alice.write_general("/duty on")
+    await bob.write_general("/duty on")
+    replies = [m.text for m in sent(bot, SendMessage, start)]
+    assert replies == [
+        "Alice is on duty: new tickets come to you.",
+        "Bob is on duty: new tickets come to you.",
+    ]
+
+    for customer_id in (7, 8, 9):
+        await open_ticket(PrivateChat(dispatcher, bot, customer_id, "en"))
+    async with services.session_factory() as session:
+        owners = [
+            t.assigned_agent
+            for t in (await session.exec(select(Ticket).order_by(Ticket.id))).all()
+        ]
+    assert owners == [AGENT, AGENT2, None]  # each may hold one open ticket
+
+    clock.advance(timedelta(minutes=10))
+    start = len(bot.recorder.requests)
+    async with services.session_factory() as session:
+        assert await announce_unassigned(session, bot, services.handoff, services.tickets) == 1
+    [waiting] = sent(bot, SendMessage, start)
+    assert waiting.text == "⏳ T-000003 has waited 10 min for an agent: Take?"
+
+    cards = [
+        m
+        for m in bot.recorder.sent_messages()
+        if m.chat_id == GROUP and "Take" in str(m.reply_markup)
+    ]
+    first_card = cards[0]
+    await alice.press(first_card, "Resolve")
+    clock.advance(timedelta(minutes=10))
+    async with services.session_factory() as session:
+        await announce_unassigned(session, bot, services.handoff, services.tickets)
+        third = await session.get(Ticket, 3)
+    assert third is not None and third.assigned_agent == AGENT
+
+    start = len(bot.recorder.requests)
+    await bob.press(cards[1], "Transfer")
+    [choice] = sent(bot, SendMessage, start)
+    assert choice.text == "Transfer T-000002 to:"
+    await bob.press(choice, "Alice")
+    async with services.session_factory() as session:
+        second = await session.get(Ticket, 2)
+        events = (await session.exec(select(TicketEvent).where(TicketEvent.ticket_id == 2))).all()
+    assert second is not None and second.assigned_agent == AGENT
+    assert events[-1].kind == "transferred"
