@@ -59,6 +59,21 @@ class FakeBotAPI:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return self._queue({"message": message})
 
+    def push_group_message(
+        self, chat_id: int, thread_id: int, text: str, *, user_id: int, first_name: str = "Agent"
+    ) -> dict[str, Any]:
+        """A message in a forum topic of a supergroup."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "supergroup", "title": "Agents", "is_forum": True},
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+            "text": text,
+            "message_thread_id": thread_id,
+            "is_topic_message": True,
+        }
+        return self._queue({"message": message})
+
     def push_callback(
         self, chat_id: int, data: str, *, message_id: int, language_code: str | None = "en"
     ) -> dict[str, Any]:

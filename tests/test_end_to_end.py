@@ -18,6 +18,9 @@ from tests.fake_bot_api import FakeBotAPI
 
 KB = Path(__file__).parent / "data" / "kb"
 CHAT = 5551234
+GROUP = -1009876
+AGENT = 4321
+
 STARTUP = 90.0  # the first answer waits for the process to import aiogram and start polling
 
 
@@ -48,6 +51,8 @@ async def test_a_customer_chats_with_the_running_bot(
     text = text.replace('token = ""', 'token = "123456:TEST"').replace(
         'api_server = ""', f'api_server = "{url}"'
     )
+    text = text.replace("group_id = 0", f"group_id = {GROUP}")
+    text = text.replace("agents = []", f"agents = [{AGENT}]")
     config.write_text(text, encoding="utf-8")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
     process = await asyncio.create_subprocess_exec(
@@ -93,6 +98,46 @@ async def test_a_customer_chats_with_the_running_bot(
             lambda method, params: method.lower() == "editmessagereplymarkup", start=start
         )
         assert int(edit["message_id"]) == answer["message_id"]
+
+        # The customer asks for a person; the case gets a topic in the agents' group.
+        start = len(fake.sent)
+        fake.push_message(CHAT, "/human", language_code="en")
+        choose = await fake.wait_for_message(CHAT, start=start)
+        categories = {b["text"]: b["callback_data"] for b in buttons(choose)}
+        fake.push_callback(CHAT, categories["Shipping"], message_id=choose["message_id"])
+        await fake.wait_for_message(CHAT, start=start + 1)
+        start = len(fake.sent)
+        fake.push_message(CHAT, "my parcel is lost", language_code="en")
+        ask_order = await fake.wait_for_message(CHAT, start=start)
+        skip = buttons(ask_order)[0]["callback_data"]
+        start = len(fake.sent)
+        fake.push_callback(CHAT, skip, message_id=ask_order["message_id"])
+        _, topic = await fake.wait_for(
+            lambda method, params: method == "createforumtopic", start=start
+        )
+        assert topic["name"].startswith("T-000001 · ")
+        assert topic["name"].endswith(" · shipping · normal")
+
+        expectation = await fake.wait_for(
+            lambda method, params: (
+                method == "sendmessage"
+                and int(params["chat_id"]) == CHAT
+                and "T-000001" in params["text"]
+            ),
+            start=start,
+        )
+        assert expectation
+        _, card = await fake.wait_for(
+            lambda method, params: method == "sendmessage" and int(params["chat_id"]) == GROUP,
+            start=start,
+        )
+        thread = int(card["message_thread_id"])
+
+        # The agent answers in the topic; the customer gets a copy.
+        start = len(fake.sent)
+        fake.push_group_message(GROUP, thread, "We found it!", user_id=AGENT)
+        _, copy = await fake.wait_for(lambda method, params: method == "copymessage", start=start)
+        assert (int(copy["chat_id"]), int(copy["from_chat_id"])) == (CHAT, GROUP)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)

@@ -372,3 +372,29 @@ async def test_round_robin_on_duty_with_a_limit_reannounce_and_transfer(
         events = (await session.exec(select(TicketEvent).where(TicketEvent.ticket_id == 2))).all()
     assert second is not None and second.assigned_agent == AGENT
     assert events[-1].kind == "transferred"
+
+
+async def test_everything_survives_a_restart(
+    services: Services, bot: MockedBot, clock: ManualClock
+) -> None:
+    mei = PrivateChat(create_dispatcher(services), bot, 7, "en")
+    await open_ticket(mei)
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    await services.close()
+
+    restarted = await create_services(services.config, clock=clock)
+    try:
+        dispatcher = create_dispatcher(restarted)
+        alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+        await alice.press(card, "Take")
+        start = len(bot.recorder.requests)
+        await alice.write(card.message_thread_id or 0, "Back again, I am on it.")
+        [reply] = sent(bot, CopyMessage, start)
+        assert reply.chat_id == 7
+        customer_again = PrivateChat(dispatcher, bot, 7, "en")
+        start = len(bot.recorder.requests)
+        assert await customer_again.say("thanks!") == []
+        [relayed] = sent(bot, CopyMessage, start)
+        assert relayed.message_thread_id == card.message_thread_id
+    finally:
+        await restarted.close()
