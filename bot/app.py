@@ -25,6 +25,7 @@ from bot.handoff import Handoff, alert_breaches, announce_unassigned
 from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
 from bot.publishing import KnowledgePublisher, PublishResult
+from bot.roles import RoleBook
 from bot.sender import Sender
 from bot.texts import Texts
 from bot.tickets import TicketService
@@ -65,6 +66,7 @@ class Services:
     editor: KnowledgeEditor
     tickets: TicketService
     handoff: Handoff
+    roles: RoleBook
     engine: AsyncEngine
     session_factory: SessionFactory
 
@@ -90,6 +92,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     session_factory = create_session_factory(engine)
     hours = config.hours.business_hours()
     tickets = TicketService(clock, hours, config.sla)
+    roles = RoleBook(config.roles, clock)
+    async with session_factory() as session:
+        await roles.load(session)
     return Services(
         config=config,
         clock=clock,
@@ -100,7 +105,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         publisher=publisher,
         editor=KnowledgeEditor(config, publisher, session_factory, clock),
         tickets=tickets,
-        handoff=Handoff(config, tickets, hours, texts, clock, Sender()),
+        handoff=Handoff(config, tickets, hours, texts, clock, Sender(), roles),
+        roles=roles,
         engine=engine,
         session_factory=session_factory,
     )
@@ -116,6 +122,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         editor=services.editor,
         tickets=services.tickets,
         handoff=services.handoff,
+        roles=services.roles,
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(services.session_factory, services.clock, channel)
@@ -147,8 +154,8 @@ async def set_commands(bot: Bot) -> None:
         )
 
 
-async def tell_admins(bot: Bot, config: Config, text: str) -> None:
-    for admin_id in config.roles.admins:
+async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:
+    for admin_id in roles.with_role("admin"):
         try:
             await bot.send_message(admin_id, text)
         except TelegramAPIError as error:
@@ -222,7 +229,7 @@ async def run_telegram(services: Services) -> None:
     dispatcher = create_dispatcher(services, channel="telegram")
 
     async def notify(result: PublishResult) -> None:
-        await tell_admins(bot, services.config, result.message())
+        await tell_admins(bot, services.roles, result.message())
 
     try:
         me = await bot.get_me()

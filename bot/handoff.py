@@ -17,6 +17,7 @@ from bot.business_hours import BusinessHours
 from bot.callbacks import TicketCallback
 from bot.clock import Clock
 from bot.config import Config
+from bot.roles import RoleBook
 from bot.sender import Sender
 from bot.texts import Texts
 from bot.tickets import TicketService
@@ -51,7 +52,9 @@ class Handoff:
         texts: Texts,
         clock: Clock,
         sender: Sender,
+        roles: RoleBook,
     ) -> None:
+        self.roles = roles
         self.config = config
         self.tickets = tickets
         self.hours = hours
@@ -285,7 +288,7 @@ async def alert_breaches(
         return len(breaches)
     mentions = " ".join(
         f'<a href="tg://user?id={user_id}">supervisor</a>'
-        for user_id in handoff.config.roles.supervisors
+        for user_id in handoff.roles.with_role("supervisor")
     )
     for breach in breaches:
         ticket = breach.ticket

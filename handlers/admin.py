@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -14,23 +14,25 @@ from aiogram.types import (
     Message,
     TelegramObject,
 )
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback
 from bot.config import Config
 from bot.knowledge_editing import EditError, KnowledgeEditor
 from bot.language import reply_language
 from bot.publishing import KnowledgePublisher
+from bot.roles import RoleBook
 from bot.texts import Texts
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("reload", "kb_history", "kb_rollback", "kb_export")
+ADMIN_COMMANDS = ("reload", "kb_history", "kb_rollback", "kb_export", "role", "roles")
 
 
-def is_admin(event: TelegramObject, config: Config) -> bool:
+def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
     user = getattr(event, "from_user", None)
-    return user is not None and user.id in config.roles.admins
+    return user is not None and roles.is_admin(user.id)
 
 
 def create_router() -> Router:
@@ -41,6 +43,8 @@ def create_router() -> Router:
     router.message.register(roll_back, Command("kb_rollback"), is_admin)
     router.message.register(export_files, Command("kb_export"), is_admin)
     router.message.register(receive_upload, F.document, is_admin)
+    router.message.register(change_role, Command("role"), is_admin)
+    router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
     router.callback_query.register(refuse_button, KnowledgeUploadCallback.filter())
@@ -173,6 +177,33 @@ async def export_files(
             BufferedInputFile(text.encode("utf-8"), filename=name),
             caption=texts("kb_export_caption", language, file=name),
         )
+
+
+async def change_role(
+    message: Message, command: CommandObject, session: AsyncSession, roles: RoleBook
+) -> None:
+    """`/role USER_ID agent|supervisor|admin|none`."""
+    parts = (command.args or "").split()
+    if len(parts) != 2 or not parts[0].lstrip("-").isdigit():
+        await message.answer("Write /role USER_ID agent|supervisor|admin|none")
+        return
+    assert message.from_user is not None
+    user_id, role = int(parts[0]), parts[1].lower()
+    try:
+        await roles.change(session, user_id, role, by=message.from_user.id)
+    except ValueError as error:
+        await message.answer(str(error))
+        return
+    log.info("admin=%s set the role of user=%s to %s", message.from_user.id, user_id, role)
+    await message.answer(f"{user_id} is now: {role}.")
+
+
+async def list_roles(message: Message, roles: RoleBook) -> None:
+    lines = [
+        f"{role}: {', '.join(map(str, roles.with_role(role))) or '-'}"
+        for role in ("admin", "supervisor", "agent")
+    ]
+    await message.answer("\n".join(lines))
 
 
 async def refuse(message: Message, customer: Customer, config: Config, texts: Texts) -> None:

@@ -21,6 +21,7 @@ from bot.callbacks import TicketCallback, TransferCallback
 from bot.config import Config
 from bot.faq import FaqService
 from bot.handoff import CustomerUnreachable, Handoff
+from bot.roles import RoleBook
 from bot.tickets import PRIORITIES, TicketError, TicketService
 from storage.models import Customer, Ticket
 
@@ -34,11 +35,6 @@ def in_agents_group(event: TelegramObject, config: Config) -> bool:
         else getattr(getattr(event, "message", None), "chat", None)
     )
     return bool(config.agents.group_id) and chat is not None and chat.id == config.agents.group_id
-
-
-def is_staff(user_id: int, config: Config) -> bool:
-    roles = config.roles
-    return user_id in roles.agents or user_id in roles.supervisors or user_id in roles.admins
 
 
 def create_router() -> Router:
@@ -63,13 +59,14 @@ async def handle_topic_message(
     bot: Bot,
     session: AsyncSession,
     config: Config,
+    roles: RoleBook,
     tickets: TicketService,
     handoff: Handoff,
 ) -> None:
     if message.from_user is None or message.from_user.is_bot:
         return
     agent_id = message.from_user.id
-    if not is_staff(agent_id, config):
+    if not roles.is_staff(agent_id):
         log.warning("refused message from user=%s in the agents' group", agent_id)
         await message.reply("Only agents can talk to customers here.")
         return
@@ -93,11 +90,12 @@ async def set_duty(
     command: CommandObject,
     session: AsyncSession,
     config: Config,
+    roles: RoleBook,
     tickets: TicketService,
 ) -> None:
     """`/duty on` or `/duty off`: whether new tickets come to this agent."""
     user = message.from_user
-    if user is None or not is_staff(user.id, config):
+    if user is None or not roles.is_staff(user.id):
         await message.reply("Only agents can go on duty.")
         return
     argument = (command.args or "").strip().lower()
@@ -114,9 +112,10 @@ async def transfer_ticket(
     callback_data: TransferCallback,
     session: AsyncSession,
     config: Config,
+    roles: RoleBook,
     tickets: TicketService,
 ) -> None:
-    if not is_staff(query.from_user.id, config):
+    if not roles.is_staff(query.from_user.id):
         await query.answer("Only agents can do this.", show_alert=True)
         return
     ticket = await session.get(Ticket, callback_data.ticket_id)
@@ -172,11 +171,12 @@ async def send_canned_answer(
     bot: Bot,
     session: AsyncSession,
     config: Config,
+    roles: RoleBook,
     faq: FaqService,
     handoff: Handoff,
 ) -> None:
     """`/kb ID` or `/kb words`: send a knowledge-base answer to the customer in their language."""
-    if message.from_user is None or not is_staff(message.from_user.id, config):
+    if message.from_user is None or not roles.is_staff(message.from_user.id):
         await message.reply("Only agents can talk to customers here.")
         return
     ticket = await _ticket_in_topic(session, message.message_thread_id or 0)
@@ -215,10 +215,11 @@ async def handle_ticket_button(
     callback_data: TicketCallback,
     session: AsyncSession,
     config: Config,
+    roles: RoleBook,
     tickets: TicketService,
 ) -> None:
     user_id = query.from_user.id
-    if not is_staff(user_id, config):
+    if not roles.is_staff(user_id):
         log.warning("refused ticket button from user=%s", user_id)
         await query.answer("Only agents can do this.", show_alert=True)
         return

@@ -144,3 +144,12 @@ class AgentDuty(SQLModel, table=True):
     name: str = Field(default="", max_length=128)
     on_duty: bool = False
     last_assigned_at: datetime | None = _time(default=None)
+
+
+class StaffRole(SQLModel, table=True):
+    """A role given (or taken away: role "none") by an admin's command; overrides the config."""
+
+    telegram_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
+    role: str = Field(max_length=16)
+    changed_by: int = Field(sa_type=sa.BigInteger)
+    changed_at: datetime = _time()

@@ -28,6 +28,8 @@ KB = Path(__file__).parent / "data" / "kb"
 GROUP = -1001234
 AGENT = 501
 AGENT2 = 502
+ADMIN = 900
+
 
 SUPERVISOR = 777
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -103,6 +105,7 @@ async def services(
     text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
     text = text.replace("supervisors = []", f"supervisors = [{SUPERVISOR}]")
     text = text.replace("max_open_tickets = 5", "max_open_tickets = 1")
+    text = text.replace("admins = []", f"admins = [{ADMIN}]")
     path.write_text(text.replace("agents = []", f"agents = [{AGENT}, {AGENT2}]"))
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
     services = await create_services(load_config(path, environ={}), clock=clock)
@@ -396,5 +399,44 @@ async def test_everything_survives_a_restart(
         assert await customer_again.say("thanks!") == []
         [relayed] = sent(bot, CopyMessage, start)
         assert relayed.message_thread_id == card.message_thread_id
+    finally:
+        await restarted.close()
+
+
+async def test_admins_change_roles_by_command_and_it_lasts(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    admin = PrivateChat(dispatcher, bot, ADMIN, "en")
+    eve = AgentInGroup(dispatcher, bot, 999, "Eve")
+
+    [refused] = await PrivateChat(dispatcher, bot, 7, "en").say("/role 999 agent")
+    assert refused.text == "Sorry, this command is for admins only."
+
+    [done] = await admin.say("/role 999 agent")
+    assert done.text == "999 is now: agent."
+    await eve.press(card, "Take")
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+    assert ticket.assigned_agent == 999
+
+    [roles] = await admin.say("/roles")
+    assert roles.text.splitlines() == [
+        f"admin: {ADMIN}",
+        "supervisor: 777",
+        f"agent: {AGENT}, {AGENT2}, 999",
+    ]
+    [bad] = await admin.say("/role 999 boss")
+    assert bad.text == "unknown role 'boss' (agent, supervisor, admin or none)"
+
+    await admin.say("/role 999 none")
+    restarted = await create_services(services.config, clock=clock)
+    try:
+        assert not restarted.roles.is_staff(999)
+        start = len(bot.recorder.requests)
+        await AgentInGroup(create_dispatcher(restarted), bot, 999, "Eve").press(card, "Resolve")
+        [refusal] = sent(bot, AnswerCallbackQuery, start)
+        assert refusal.text == "Only agents can do this."
     finally:
         await restarted.close()

@@ -1,0 +1,60 @@
+"""Who is an agent, a supervisor or an admin: the config's lists, changed by admins' commands
+(kept in the database, so that a change survives a restart)."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.config import RolesConfig
+from storage.models import StaffRole
+
+ROLES = ("agent", "supervisor", "admin")  # each includes what the ones before it may do
+
+
+class RoleBook:
+    def __init__(self, configured: RolesConfig, clock: Clock) -> None:
+        self.clock = clock
+        self._roles: dict[int, str] = {}
+        for role, members in (
+            ("agent", configured.agents),
+            ("supervisor", configured.supervisors),
+            ("admin", configured.admins),
+        ):
+            for user_id in members:
+                self._roles[user_id] = role
+
+    async def load(self, session: AsyncSession) -> None:
+        for change in (await session.exec(select(StaffRole))).all():
+            self._apply(change.telegram_id, change.role)
+
+    def _apply(self, user_id: int, role: str) -> None:
+        if role == "none":
+            self._roles.pop(user_id, None)
+        else:
+            self._roles[user_id] = role
+
+    def role_of(self, user_id: int) -> str | None:
+        return self._roles.get(user_id)
+
+    def is_staff(self, user_id: int) -> bool:
+        return user_id in self._roles
+
+    def is_admin(self, user_id: int) -> bool:
+        return self._roles.get(user_id) == "admin"
+
+    def with_role(self, role: str) -> list[int]:
+        return sorted(user_id for user_id, held in self._roles.items() if held == role)
+
+    async def change(self, session: AsyncSession, user_id: int, role: str, by: int) -> None:
+        if role not in (*ROLES, "none"):
+            raise ValueError(f"unknown role {role!r} (agent, supervisor, admin or none)")
+        found = await session.get(StaffRole, user_id)
+        change = found or StaffRole(
+            telegram_id=user_id, role=role, changed_by=by, changed_at=self.clock.now()
+        )
+        change.role, change.changed_by, change.changed_at = role, by, self.clock.now()
+        session.add(change)
+        await session.flush()
+        self._apply(user_id, role)
