@@ -203,6 +203,20 @@ class Handoff:
                 )
             )
 
+    async def copy_into_topic(
+        self, bot: Bot, ticket: Ticket, from_chat_id: int, message_ids: list[int]
+    ) -> None:
+        """Messages the customer sent during the intake (photos), copied to the ticket's topic."""
+        if not self.group_id or ticket.topic_id is None:
+            return
+        topic = ticket.topic_id
+        for message_id in message_ids:
+            await self.sender.send(
+                lambda message_id=message_id: bot.copy_message(
+                    self.group_id, from_chat_id, message_id, message_thread_id=topic
+                )
+            )
+
     async def relay_to_customer(
         self,
         session: AsyncSession,

@@ -39,6 +39,8 @@ def create_router() -> Router:
     router.callback_query.register(save_category, HandoffForm.category, CategoryCallback.filter())
     router.message.register(save_description, HandoffForm.description, F.text)
     router.message.register(save_order_number, HandoffForm.order_number, F.text)
+    router.message.register(keep_photo, HandoffForm.description, F.photo)
+    router.message.register(keep_photo, HandoffForm.order_number, F.photo)
     router.callback_query.register(
         skip_order_number, HandoffForm.order_number, SkipCallback.filter()
     )
@@ -164,13 +166,26 @@ async def save_description(
     message: Message, state: FSMContext, customer: Customer, config: Config, texts: Texts
 ) -> None:
     language = _language(customer, message, config)
-    await state.update_data(description=message.text)
+    await state.update_data(description=message.text or message.caption)
     await state.set_state(HandoffForm.order_number)
     skip = InlineKeyboardButton(text=texts("skip", language), callback_data=SkipCallback().pack())
     await message.answer(
         texts("handoff_order", language),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[skip]]),
     )
+
+
+async def keep_photo(
+    message: Message, state: FSMContext, customer: Customer, config: Config, texts: Texts
+) -> None:
+    """Photos during the intake go to the agents with the ticket."""
+    data = await state.get_data()
+    await state.update_data(photos=[*data.get("photos", []), message.message_id])
+    language = _language(customer, message, config)
+    if message.caption and await state.get_state() == HandoffForm.description.state:
+        await save_description(message, state, customer, config, texts)
+        return
+    await message.answer(texts("handoff_photo_kept", language))
 
 
 async def save_order_number(
@@ -238,6 +253,7 @@ async def _finish_intake(
         description=data.get("description"),
         order_number=order_number or None,
     )
+    await handoff.copy_into_topic(bot, ticket, message.chat.id, data.get("photos", []))
     await message.answer(handoff.expectation(ticket, language))
 
 

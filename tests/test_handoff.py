@@ -440,3 +440,22 @@ async def test_admins_change_roles_by_command_and_it_lasts(
         assert refusal.text == "Only agents can do this."
     finally:
         await restarted.close()
+
+
+async def test_photos_during_the_intake_reach_the_topic(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    [choose] = await mei.say("/human")
+    await mei.press(choose, "Product quality")
+    [kept] = await mei.send_photo()
+    assert kept.text == "Photo received; it will go to the agent with your ticket."
+    await mei.say("the screen is cracked")
+    start = len(bot.recorder.requests)
+    [done] = await mei.say("A-2002")
+    assert "T-000001" in done.text
+    [photo] = sent(bot, CopyMessage, start)
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    assert (photo.chat_id, photo.from_chat_id) == (GROUP, 7)
+    assert photo.message_thread_id == card.message_thread_id
+    assert "Problem: the screen is cracked" in card.text
