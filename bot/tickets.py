@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_hours import BusinessHours
 from bot.clock import Clock
 from bot.config import SlaConfig
-from storage.models import AgentDuty, Customer, Ticket, TicketEvent
+from storage.models import AgentDuty, Conversation, Customer, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,16 @@ class TicketService:
             raise TicketError(f"unknown category {category!r}")
         assert customer.id is not None
         now = self.clock.now()
+        conversation = (
+            await session.exec(
+                select(Conversation)
+                .where(Conversation.customer_id == customer.id)
+                .order_by(col(Conversation.id).desc())
+            )
+        ).first()
         ticket = Ticket(
             customer_id=customer.id,
+            conversation_id=conversation.id if conversation else None,
             channel=customer.channel,
             category=category,
             priority=starting_priority(category, vip=bool(customer.vip_tier)),

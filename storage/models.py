@@ -100,8 +100,10 @@ class KnowledgeVersion(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
     channel: str = Field(max_length=32)
     category: str = Field(max_length=32)
+
     priority: str = Field(max_length=16)
     status: str = Field(max_length=16, index=True)
     assigned_agent: int | None = Field(default=None, sa_type=sa.BigInteger)  # Telegram user id

@@ -14,9 +14,11 @@ from bot.business_hours import BusinessHours
 from bot.clock import ManualClock
 from bot.config import SlaConfig
 from bot.tickets import TicketError, TicketService
+from storage.conversations import record_message
 from storage.customers import touch_customer
 from storage.database import create_session_factory
 from storage.models import Customer
+from storage.reports import service_figures
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOURS = BusinessHours(
@@ -146,3 +148,31 @@ async def test_breaches_are_found_once(
     clock.advance(timedelta(days=7))
     [late] = await service.breaches(session)
     assert late.kind == "resolution"
+
+
+async def test_service_figures_for_reports(
+    service: TicketService, session: AsyncSession, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning
+    start = clock.now()
+    customers = []
+    for number in range(3):
+        found = await touch_customer(session, "telegram", f"c{number}", now=clock.now())
+        await record_message(session, found, direction="in", text="hi", now=clock.now())
+        customers.append(found)
+    fast, _ = await service.open_ticket(session, customers[0], category="order")
+    slow, _ = await service.open_ticket(session, customers[1], category="order")
+    clock.advance(timedelta(minutes=10))
+    await service.agent_replied(session, fast, 1)
+    await service.resolve(session, fast, "agent:1")
+    await service.reopen(session, fast, "customer:1")
+    clock.advance(timedelta(minutes=50))
+    await service.agent_replied(session, slow, 1)
+    figures = await service_figures(session, start, clock.now() + timedelta(seconds=1))
+    assert (figures.conversations, figures.handed_off, figures.bot_alone) == (3, 2, 1)
+    assert figures.tickets == 2
+    # The slow one answered after 60 minutes; the reopened one got no new answer in 30.
+    assert (figures.first_response_on_time, figures.first_response_late) == (0, 2)
+
+    assert figures.first_response_minutes_median == 60.0
+    assert figures.reopened == 1
