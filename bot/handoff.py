@@ -284,6 +284,7 @@ def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
         inline_keyboard=[
             [button("Take", "take"), button("Resolve", "resolve"), button("Close", "close")],
             [
+                button("Waiting for customer", "wait"),
                 button("Transfer", "transfer"),
                 button("Priority ↑", "raise"),
                 button("Priority ↓", "lower"),

@@ -158,7 +158,20 @@ class TicketService:
     async def note(self, session: AsyncSession, ticket: Ticket, agent_id: int, text: str) -> None:
         await self.record(session, ticket, f"agent:{agent_id}", "note", text)
 
+    async def wait_for_customer(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+        if ticket.status not in OPEN_STATUSES:
+            raise TicketError(f"{ticket.number} is {ticket.status}")
+        ticket.status = "waiting"
+        await self.record(session, ticket, actor, "waiting")
+
+    async def customer_replied(self, session: AsyncSession, ticket: Ticket) -> None:
+        """A reply to an agent's question puts the ticket back in the agent's hands."""
+        if ticket.status == "waiting":
+            ticket.status = "assigned" if ticket.assigned_agent else "new"
+            await self.record(session, ticket, f"customer:{ticket.customer_id}", "replied")
+
     async def resolve(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+
         if ticket.status not in OPEN_STATUSES:
             raise TicketError(f"{ticket.number} is {ticket.status}")
         ticket.status = "resolved"

@@ -234,6 +234,8 @@ async def handle_ticket_button(
     try:
         if callback_data.action == "take":
             await tickets.assign(session, ticket, user_id, actor)
+        elif callback_data.action == "wait":
+            await tickets.wait_for_customer(session, ticket, actor)
         elif callback_data.action == "resolve":
             await tickets.resolve(session, ticket, actor)
         elif callback_data.action == "close":

@@ -78,6 +78,7 @@ async def relay_to_agents(
     handoff: Handoff,
 ) -> None:
     await handoff.relay_to_agents(session, bot, ticket, customer, message)
+    await handoff.tickets.customer_replied(session, ticket)
 
 
 async def begin_intake(

@@ -459,3 +459,44 @@ async def test_photos_during_the_intake_reach_the_topic(
     assert (photo.chat_id, photo.from_chat_id) == (GROUP, 7)
     assert photo.message_thread_id == card.message_thread_id
     assert "Problem: the screen is cracked" in card.text
+
+
+async def test_waiting_for_the_customer(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    await open_ticket(mei)
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+
+    await alice.press(card, "Take")
+    await alice.press(card, "Waiting for customer")
+    async with services.session_factory() as session:
+        assert (await session.exec(select(Ticket))).one().status == "waiting"
+    await mei.say("here is the photo you asked for")
+    async with services.session_factory() as session:
+        assert (await session.exec(select(Ticket))).one().status == "assigned"
+
+
+async def test_text_replies_carry_the_configured_signature(
+    write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
+) -> None:
+    path = write_config(kb=KB)
+    text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
+    text = text.replace('signature = ""', 'signature = "— Alice, Support"')
+    path.write_text(text.replace("agents = []", f"agents = [{AGENT}]"))
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))
+    services = await create_services(load_config(path, environ={}), clock=clock)
+    try:
+        dispatcher = create_dispatcher(services)
+        await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+        card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+        start = len(bot.recorder.requests)
+        await AgentInGroup(dispatcher, bot, AGENT, "Alice").write(
+            card.message_thread_id or 0, "It ships today."
+        )
+        [reply] = [m for m in sent(bot, SendMessage, start) if m.chat_id == 7]
+        assert reply.text == "It ships today.\n\n— Alice, Support"
+    finally:
+        await services.close()
