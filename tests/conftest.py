@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.app import Services, create_services
 from bot.clock import ManualClock
 from bot.config import Config, load_config
 from storage.database import create_engine, migrate
@@ -63,3 +65,38 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await migrate(engine)
     yield engine
     await engine.dispose()
+
+
+TEST_KB = Path(__file__).parent / "data" / "kb"
+ADMIN_ID = 900
+GIFT_CARDS_ENTRY = """
+  - id: gift_cards
+    category: products
+    questions:
+      zh: [有礼品卡吗, 礼品卡怎么买]
+      en: [do you sell gift cards, how to buy a gift card]
+    answer:
+      zh: 有的，礼品卡在首页购买。
+      en: Yes, gift cards are sold on our home page.
+"""
+
+
+@pytest.fixture
+def kb_copy(tmp_path: Path) -> Path:
+    """A copy of the small test knowledge base that a test may edit."""
+    folder = tmp_path / "kb"
+    shutil.copytree(TEST_KB, folder)
+    return folder
+
+
+@pytest.fixture
+async def admin_services(
+    kb_copy: Path, write_config: Callable[..., Path], clock: ManualClock
+) -> AsyncIterator[Services]:
+    """The services over `kb_copy`, with ADMIN_ID as admin and a fast file watch."""
+    path = write_config(kb=kb_copy)
+    text = path.read_text().replace("admins = []", f"admins = [{ADMIN_ID}]")
+    path.write_text(text.replace("watch_interval = 2.0", "watch_interval = 0.02"))
+    services = await create_services(load_config(path, environ={}), clock=clock)
+    yield services
+    await services.close()
