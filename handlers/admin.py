@@ -28,6 +28,7 @@ from storage.models import Customer
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = ("reload", "kb_history", "kb_rollback", "kb_export", "role", "roles")
+AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
 
 def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
@@ -46,6 +47,7 @@ def create_router() -> Router:
     router.message.register(change_role, Command("role"), is_admin)
     router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
+    router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
     router.callback_query.register(refuse_button, KnowledgeUploadCallback.filter())
     return router
@@ -204,6 +206,13 @@ async def list_roles(message: Message, roles: RoleBook) -> None:
         for role in ("admin", "supervisor", "agent")
     ]
     await message.answer("\n".join(lines))
+
+
+async def refuse_agent_command(
+    message: Message, customer: Customer, config: Config, texts: Texts
+) -> None:
+    log.warning("refused agent command in private chat from customer=%s", customer.id)
+    await message.answer(texts("agents_only", _language(message, customer, config)))
 
 
 async def refuse(message: Message, customer: Customer, config: Config, texts: Texts) -> None:

@@ -197,6 +197,15 @@ async def test_the_whole_handoff(
     assert listing.text == "T-000001 · Shipping · resolved"
 
 
+async def test_a_customer_cannot_use_agent_commands(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    for command in ("/duty on", "/kb refund_time"):
+        [refusal] = await mei.say(command)
+        assert refusal.text == "Sorry, this command is for our agents, in the agents' group."
+
+
 async def test_strangers_in_the_group_are_refused(
     services: Services, dispatcher: Dispatcher, bot: MockedBot
 ) -> None:
