@@ -44,12 +44,14 @@ COMMANDS = {
         ("help", "使用说明"),
         ("language", "切换语言"),
         ("human", "联系人工客服"),
+        ("tickets", "我的工单"),
     ],
     "en": [
         ("start", "Common questions"),
         ("help", "How to use this bot"),
         ("language", "Change language"),
         ("human", "Talk to a person"),
+        ("tickets", "My tickets"),
     ],
 }
 
