@@ -76,9 +76,18 @@ async def relay_to_agents(
     customer: Customer,
     session: AsyncSession,
     handoff: Handoff,
+    config: Config,
+    texts: Texts,
 ) -> None:
-    await handoff.relay_to_agents(session, bot, ticket, customer, message)
     await handoff.tickets.customer_replied(session, ticket)
+    if not handoff.group_id:
+        # No agents' group yet: keep the message on the ticket and say where it went.
+        detail = message.text or message.caption or f"[{message.content_type}]"
+        await handoff.tickets.record(session, ticket, f"customer:{customer.id}", "message", detail)
+        language = _language(customer, message, config)
+        await message.answer(texts("handoff_existing", language, number=ticket.number))
+        return
+    await handoff.relay_to_agents(session, bot, ticket, customer, message)
 
 
 async def begin_intake(

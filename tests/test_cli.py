@@ -84,3 +84,16 @@ def test_run_without_a_token_says_how_to_connect_telegram_and_chats(
     assert "No Telegram token is set" in result.stderr
     assert "KEFU_TELEGRAM_TOKEN" in result.stderr
     assert "bot> 签收后7天内可以无理由退货。" in result.stdout
+
+
+def test_handoff_in_the_terminal_without_an_agents_group(
+    write_config: Callable[..., Path],
+) -> None:
+    lines = "/human\n2\nmy parcel is lost\n1\nhello?\n/tickets\n"
+    result = kefu(write_config(kb=KB), "chat", "--language", "en", stdin=lines)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "bot> I will pass you to a person. What is it about?" in out
+    assert "T-000001" in out
+    assert "bot> Your ticket T-000001 is open; an agent will reply here." in out
+    assert "bot> T-000001 · Shipping · waiting for an agent" in out
