@@ -16,7 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
+	$(if $(wildcard config.toml),,$(BIN)/kefu --config $(CONFIG) orders import storage/sample_orders.csv)
+
 	$(BIN)/kefu --config $(CONFIG) run
+
 
 lint: install
 	$(BIN)/ruff check .

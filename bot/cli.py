@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--since", default="7d", help="how far back: 24h, 7d, 2w (default: 7d)")
     gaps.add_argument("--limit", type=int, default=20, help="how many groups (default: 20)")
     gaps.add_argument("--yaml", action="store_true", help="print new entries to fill in")
+    orders = commands.add_parser("orders", help="the built-in orders provider")
+    orders_commands = orders.add_subparsers(dest="orders_command", required=True)
+    load = orders_commands.add_parser("import", help="add or update orders from a CSV file")
+    load.add_argument("file", help="CSV with the columns described in the README")
     return parser
 
 
@@ -79,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "kb":
             return run_kb_command(config, args)
+        if args.command == "orders":
+            return asyncio.run(import_orders_file(config, args.file))
         if args.command == "ask":
             return knowledge_admin.test_question(config, args.text, as_json=args.json)
         if args.command == "chat":
@@ -110,6 +116,27 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
             config, SystemClock(), since=since, as_yaml=args.yaml, limit=args.limit
         )
     )
+
+
+async def import_orders_file(config: Config, file: str) -> int:
+    from bot.order_import import OrderImportError, import_orders, read_orders_csv
+    from storage.database import create_engine, create_session_factory, migrate
+
+    try:
+        rows = read_orders_csv(file)
+    except OrderImportError as error:
+        print(f"{error}\n{len(error.problems)} error(s): nothing was imported", file=sys.stderr)
+        return 1
+    engine = create_engine(config.database.url)
+    try:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            result = await import_orders(session, rows)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"{file}: {result.summary()}")
+    return 0
 
 
 async def chat(config: Config, language: str | None = None) -> int:

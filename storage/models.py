@@ -155,3 +155,22 @@ class StaffRole(SQLModel, table=True):
     role: str = Field(max_length=16)
     changed_by: int = Field(sa_type=sa.BigInteger)
     changed_at: datetime = _time()
+
+
+class Order(SQLModel, table=True):
+    """A shop order, for the built-in orders provider."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=64, unique=True, index=True)
+    phone: str | None = Field(default=None, max_length=32)
+    telegram_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
+    items: str  # JSON list of {"name", "category", "quantity"}
+    status: str = Field(max_length=16)
+    carrier: str | None = Field(default=None, max_length=64)
+    tracking_number: str | None = Field(default=None, max_length=64)
+    address: str | None = None
+    ordered_at: datetime = _time()
+    shipped_at: datetime | None = _time(default=None)
+    delivered_at: datetime | None = _time(default=None)
+    expected_delivery_at: datetime | None = _time(default=None)
+    late_notice_sent_at: datetime | None = _time(default=None)
