@@ -24,12 +24,14 @@ from bot.faq import FaqService, create_matcher, load_knowledge
 from bot.handoff import Handoff, alert_breaches, announce_unassigned
 from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
+from bot.order_status import OrderStatusService
+from bot.orders import BuiltinOrders
 from bot.publishing import KnowledgePublisher, PublishResult
 from bot.roles import RoleBook
 from bot.sender import Sender
 from bot.texts import Texts
 from bot.tickets import TicketService
-from handlers import admin, agents, customer, errors, handoff
+from handlers import admin, agents, customer, errors, handoff, orders
 from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
@@ -69,6 +71,7 @@ class Services:
     tickets: TicketService
     handoff: Handoff
     roles: RoleBook
+    order_status: OrderStatusService
     engine: AsyncEngine
     session_factory: SessionFactory
 
@@ -109,6 +112,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         tickets=tickets,
         handoff=Handoff(config, tickets, hours, texts, clock, Sender(), roles),
         roles=roles,
+        order_status=OrderStatusService(
+            BuiltinOrders(session_factory), config.orders, clock, texts, hours
+        ),
         engine=engine,
         session_factory=session_factory,
     )
@@ -125,6 +131,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         tickets=services.tickets,
         handoff=services.handoff,
         roles=services.roles,
+        order_status=services.order_status,
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(services.session_factory, services.clock, channel)
@@ -132,6 +139,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
     dispatcher.include_router(admin.create_router())
     dispatcher.include_router(agents.create_router())
     dispatcher.include_router(handoff.create_router())
+    dispatcher.include_router(orders.create_router())
     dispatcher.include_router(customer.create_router())
     dispatcher.include_router(errors.create_router())
     return dispatcher

@@ -47,3 +47,7 @@ class SolvedCallback(CallbackData, prefix="solved"):
 class TransferCallback(CallbackData, prefix="tr"):
     ticket_id: int
     agent_id: int
+
+
+class OrderHelpCallback(CallbackData, prefix="ordh"):
+    number: str

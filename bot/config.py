@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -146,6 +147,22 @@ class AgentsConfig(Section):
     reannounce_minutes: int = Field(default=10, ge=1)
 
 
+class OrdersConfig(Section):
+    number_pattern: str = r"(?<![A-Z0-9])[A-Z]-\d{4,}(?!\d)"
+    max_attempts: int = Field(default=3, ge=1)
+    lockout_minutes: int = Field(default=60, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_pattern(self) -> OrdersConfig:
+        try:
+            re.compile(self.number_pattern)
+        except re.error as error:
+            raise ValueError(
+                f"number_pattern is not a valid regular expression: {error}"
+            ) from None
+        return self
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -160,6 +177,7 @@ class Config(Section):
     roles: RolesConfig = RolesConfig()
     hours: HoursConfig = HoursConfig()
     agents: AgentsConfig = AgentsConfig()
+    orders: OrdersConfig = OrdersConfig()
 
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -122,7 +122,8 @@ class FaqService:
         """The answer of one entry (matched, or picked from a menu or a suggestion)."""
         if entry.action == "talk_to_human":
             text = self.texts("handoff_choose_category", language)
-
+        elif entry.action == "order_status":
+            text = self.texts("order_ask_number", language)
         else:
             answer = entry.answer_in(language) or ""
             text = f"{answer}\n\n{self.texts('was_helpful', language)}"

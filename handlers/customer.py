@@ -26,6 +26,7 @@ from bot.language import reply_language
 from bot.texts import Texts
 from bot.tickets import TicketService
 from handlers.handoff import begin_intake
+from handlers.orders import begin_order_lookup
 from knowledge import Decision
 from storage.conversations import record_vote
 from storage.customers import choose_language
@@ -125,10 +126,9 @@ async def answer_question(
     language = _language(customer, message, config)
     await _remember_language(session, customer, language)
     reply = await faq.answer_question(session, customer, message.text or "", language)
-    if _wants_person(reply):
-        await begin_intake(
-            message, state, customer, session, config, texts, tickets, handoff, language
-        )
+    if await _run_action(
+        message, reply, state, customer, session, config, texts, tickets, handoff, language
+    ):
         return
     await _send_reply(message, reply, language, texts, faq)
 
@@ -154,16 +154,36 @@ async def answer_entry(
         await query.message.answer(texts("entry_missing", language))
         return
     reply = await faq.reply_with_entry(session, customer, entry, language)
-    if _wants_person(reply):
-        await begin_intake(
-            query.message, state, customer, session, config, texts, tickets, handoff, language
-        )
+    if await _run_action(
+        query.message, reply, state, customer, session, config, texts, tickets, handoff, language
+    ):
         return
     await _send_reply(query.message, reply, language, texts, faq)
 
 
-def _wants_person(reply: FaqReply) -> bool:
-    return reply.entry is not None and reply.entry.action == "talk_to_human"
+async def _run_action(
+    message: Message,
+    reply: FaqReply,
+    state: FSMContext,
+    customer: Customer,
+    session: AsyncSession,
+    config: Config,
+    texts: Texts,
+    tickets: TicketService,
+    handoff: Handoff,
+    language: str,
+) -> bool:
+    """Start the flow an entry names instead of a static answer; False when it names none."""
+    action = reply.entry.action if reply.entry else None
+    if action == "talk_to_human":
+        await begin_intake(
+            message, state, customer, session, config, texts, tickets, handoff, language
+        )
+        return True
+    if action == "order_status":
+        await begin_order_lookup(message, state, language, texts)
+        return True
+    return False
 
 
 async def _send_reply(

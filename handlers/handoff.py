@@ -100,13 +100,16 @@ async def begin_intake(
     tickets: TicketService,
     handoff: Handoff,
     language: str,
+    order_number: str | None = None,
 ) -> None:
-    """Ask what it is about, unless the customer already has an open ticket."""
+    """Ask what it is about, unless the customer already has an open ticket. An order number
+    already known (from the order lookup) is not asked again."""
     open_ticket = await tickets.open_ticket_of(session, customer)
     if open_ticket is not None:
         await message.answer(texts("handoff_existing", language, number=open_ticket.number))
         return
     await state.set_state(HandoffForm.category)
+    await state.set_data({"order_number": order_number} if order_number else {})
     buttons = [
         [
             InlineKeyboardButton(
@@ -173,10 +176,21 @@ async def save_category(
 
 
 async def save_description(
-    message: Message, state: FSMContext, customer: Customer, config: Config, texts: Texts
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    customer: Customer,
+    session: AsyncSession,
+    config: Config,
+    texts: Texts,
+    handoff: Handoff,
 ) -> None:
     language = _language(customer, message, config)
     await state.update_data(description=message.text or message.caption)
+    known = (await state.get_data()).get("order_number")
+    if known:
+        await _finish_intake(message, bot, state, customer, session, handoff, language, known)
+        return
     await state.set_state(HandoffForm.order_number)
     skip = InlineKeyboardButton(text=texts("skip", language), callback_data=SkipCallback().pack())
     await message.answer(
@@ -186,14 +200,21 @@ async def save_description(
 
 
 async def keep_photo(
-    message: Message, state: FSMContext, customer: Customer, config: Config, texts: Texts
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    customer: Customer,
+    session: AsyncSession,
+    config: Config,
+    texts: Texts,
+    handoff: Handoff,
 ) -> None:
     """Photos during the intake go to the agents with the ticket."""
     data = await state.get_data()
     await state.update_data(photos=[*data.get("photos", []), message.message_id])
     language = _language(customer, message, config)
     if message.caption and await state.get_state() == HandoffForm.description.state:
-        await save_description(message, state, customer, config, texts)
+        await save_description(message, bot, state, customer, session, config, texts, handoff)
         return
     await message.answer(texts("handoff_photo_kept", language))
 

@@ -1,0 +1,106 @@
+"""Telling a customer where their order is, and only their own: an order is shown to the
+Telegram account it is linked to, or to whoever gives the last 4 digits of its phone. Wrong
+answers are counted; after a few the customer is offered a person and not asked again for a
+while. The answer never reveals whether an order number exists."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+
+from bot.business_hours import BusinessHours
+from bot.clock import Clock
+from bot.config import OrdersConfig
+from bot.orders import OrdersProvider, OrderView, mask_address, mask_phone, phone_matches
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+
+
+class OrderStatusService:
+    def __init__(
+        self,
+        provider: OrdersProvider,
+        settings: OrdersConfig,
+        clock: Clock,
+        texts: Texts,
+        hours: BusinessHours,
+    ) -> None:
+        self.provider = provider
+        self.settings = settings
+        self.clock = clock
+        self.texts = texts
+        self.hours = hours
+        self.pattern = re.compile(settings.number_pattern, re.IGNORECASE)
+        self._failures: dict[int, list[datetime]] = {}
+
+    def find_number(self, text: str | None) -> str | None:
+        found = self.pattern.search(text or "")
+        return found.group(0).upper() if found else None
+
+    def _recent_failures(self, customer_id: int) -> list[datetime]:
+        since = self.clock.now() - timedelta(minutes=self.settings.lockout_minutes)
+        recent = [at for at in self._failures.get(customer_id, []) if at > since]
+        self._failures[customer_id] = recent
+        return recent
+
+    def locked(self, customer_id: int) -> bool:
+        return len(self._recent_failures(customer_id)) >= self.settings.max_attempts
+
+    def tries_left(self, customer_id: int) -> int:
+        return max(self.settings.max_attempts - len(self._recent_failures(customer_id)), 0)
+
+    async def for_owner(self, number: str, telegram_id: int | None) -> OrderView | None:
+        """The order when it is linked to this Telegram account (raises OrdersUnavailable)."""
+        order = await self.provider.find(number)
+        if order is not None and telegram_id is not None and order.telegram_id == telegram_id:
+            return order
+        return None
+
+    async def verify(self, customer_id: int, number: str, last_four: str) -> OrderView | None:
+        """The order when the digits match its phone; a miss counts against the customer."""
+        order = await self.provider.find(number)
+        if order is not None and phone_matches(order, last_four.strip()):
+            return order
+        self._failures.setdefault(customer_id, []).append(self.clock.now())
+        log.info("customer=%s failed to verify an order", customer_id)
+        return None
+
+    def describe(self, order: OrderView, language: str) -> str:
+        texts = self.texts
+        status = texts(f"order_status_{order.status}", language)
+        items = ", ".join(f"{item.name} × {item.quantity}" for item in order.items)
+        lines = [
+            texts("order_header", language, number=order.number, status=status),
+            texts("order_items", language, items=items),
+        ]
+        if order.delivered_at:
+            lines.append(
+                texts("order_delivered_on", language, date=self._date(order.delivered_at))
+            )
+        elif order.expected_delivery_at and order.status not in ("cancelled", "returned"):
+            lines.append(
+                texts("order_expected", language, date=self._date(order.expected_delivery_at))
+            )
+        if order.carrier and order.tracking_number:
+            lines.append(
+                texts(
+                    "order_tracking",
+                    language,
+                    carrier=order.carrier,
+                    tracking=order.tracking_number,
+                )
+            )
+        lines.append(
+            texts(
+                "order_contact",
+                language,
+                phone=mask_phone(order.phone),
+                address=mask_address(order.address),
+            )
+        )
+        return "\n".join(lines)
+
+    def _date(self, moment: datetime) -> str:
+        return self.hours.local(moment).strftime("%Y-%m-%d")

@@ -1,0 +1,201 @@
+"""Where is my order: the order is shown only to its owner, with phone and address masked;
+strangers learn nothing, and a provider that fails still leaves the customer a way to a person."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Dispatcher
+from sqlmodel import select
+
+from bot.app import Services, create_dispatcher, create_services
+from bot.clock import ManualClock
+from bot.config import load_config
+from bot.order_import import import_orders, read_orders_csv
+from bot.orders import OrdersUnavailable, OrderView, mask_address, mask_phone
+from storage.models import Ticket
+from tests.chat import PrivateChat
+from tests.mocked_bot import MockedBot
+
+ROOT = Path(__file__).resolve().parent.parent
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+OWNER = 7
+STRANGER = 8
+
+
+def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
+    markup = reply.reply_markup
+    return [b.text for row in markup.inline_keyboard for b in row] if markup else []
+
+
+async def import_sample_orders(services: Services, tmp_path: Path) -> None:
+    """The repository's sample orders, with A-1002 linked to OWNER's Telegram account."""
+    text = (ROOT / "storage" / "sample_orders.csv").read_text(encoding="utf-8")
+    text = text.replace("A-1002,13800138002,,", f"A-1002,13800138002,{OWNER},")
+    csv = tmp_path / "orders.csv"
+    csv.write_text(text, encoding="utf-8")
+    async with services.session_factory() as session:
+        await import_orders(session, read_orders_csv(csv))
+        await session.commit()
+
+
+@pytest.fixture
+async def services(
+    write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[Services]:
+    clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
+    services = await create_services(load_config(write_config(), environ={}), clock=clock)
+    await import_sample_orders(services, tmp_path)
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+def bot() -> MockedBot:
+    return MockedBot()
+
+
+@pytest.fixture
+def dispatcher(services: Services) -> Dispatcher:
+    return create_dispatcher(services)
+
+
+async def test_the_owner_sees_the_real_status_at_once(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    owner = PrivateChat(dispatcher, bot, OWNER, "zh")
+    [reply] = await owner.say("我的订单a-1002到哪了")
+    assert reply.text.splitlines() == [
+        "订单 A-1002：运输中",
+        "商品：T-shirt × 2, Socks × 3",
+        "预计送达：2026-11-22",
+        "快递：Yunda，运单号 YD4420002",
+        "电话：138****8002 · 地址：**** Beijing",
+    ]
+    assert "还有问题？联系人工客服" in buttons(reply)
+
+
+async def test_a_stranger_proves_it_with_the_phone_digits(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    stranger = PrivateChat(dispatcher, bot, STRANGER, "en")
+    [ask] = await stranger.say("/order A-1003")
+    assert ask.text == (
+        "To protect your privacy, please send the last 4 digits of the phone number "
+        "on order A-1003."
+    )
+    [reply] = await stranger.say("8003")
+    assert reply.text.splitlines()[:2] == [
+        "Order A-1003: shipped",
+        "Items: Bluetooth earphones × 1",
+    ]
+    assert "Phone: 138****8003 · Address: **** Guangzhou" in reply.text
+    assert "13800138003" not in reply.text and "3 Demo Lane" not in reply.text
+
+
+async def test_a_stranger_cannot_tell_whether_an_order_exists(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    async def try_number(user_id: int, number: str) -> list[str]:
+        chat = PrivateChat(dispatcher, bot, user_id, "en")
+        replies = [await chat.say(f"where is my order {number}"), await chat.say("1234")]
+        return [r.text.replace(number, "N") for [r] in replies]
+
+    existing = await try_number(21, "A-1002")
+    missing = await try_number(22, "A-9999")
+    assert existing == missing
+    assert existing[1] == "That does not match our records. Tries left: 2."
+
+
+async def test_wrong_digits_lock_the_lookup_and_offer_a_person(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    stranger = PrivateChat(dispatcher, bot, STRANGER, "en")
+    await stranger.say("/order A-1001")
+    [first] = await stranger.say("1111")
+    [second] = await stranger.say("2222")
+    [locked] = await stranger.say("3333")
+    assert (first.text, second.text) == (
+        "That does not match our records. Tries left: 2.",
+        "That does not match our records. Tries left: 1.",
+    )
+    assert locked.text.startswith("I could not confirm that the order is yours")
+    assert buttons(locked) == ["Still a problem? Talk to a person"]
+
+    # Even with the right digits, nothing is shown while locked.
+    [again] = await stranger.say("/order A-1001")
+    assert again.text.startswith("I could not confirm")
+
+    clock.advance(timedelta(minutes=61))
+    [ask] = await stranger.say("/order A-1001")
+    assert ask.text.startswith("To protect your privacy")
+    [shown] = await stranger.say("8001")
+    assert shown.text.startswith("Order A-1001: delivered")
+
+    # The person button opens a ticket with the order attached, without asking for it again.
+    [choose] = await stranger.press(locked, "Still a problem? Talk to a person")
+    [describe] = await stranger.press(choose, "Order")
+    assert describe.text == "Please describe the problem in a few words."
+    [done] = await stranger.say("the parcel never came")
+    assert done.text.startswith("Your ticket T-000001 is open")
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+    assert (ticket.category, ticket.order_number) == ("order", "A-1001")
+
+
+async def test_the_knowledge_base_entry_starts_the_lookup(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    owner = PrivateChat(dispatcher, bot, OWNER, "zh")
+    [ask] = await owner.say("我的订单到哪了")
+    assert ask.text == "请发送您的订单号（例如 A-1001）。"
+    [reply] = await owner.say("A-1002")
+    assert reply.text.startswith("订单 A-1002：运输中")
+
+
+async def test_something_that_is_not_an_order_number(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    owner = PrivateChat(dispatcher, bot, OWNER, "en")
+    await owner.say("/order")
+    [reply] = await owner.say("I lost it")
+    assert reply.text.startswith("That does not look like an order number")
+    assert buttons(reply) == ["Still a problem? Talk to a person"]
+    # The lookup is over: the next message is an ordinary question again.
+    [answer] = await owner.say("what are your opening hours")
+    assert "does not look like" not in answer.text
+
+
+class BrokenProvider:
+    async def find(self, number: str) -> OrderView | None:
+        raise OrdersUnavailable("shop API down")
+
+    async def recent_for(self, telegram_id: int, limit: int = 5) -> list[OrderView]:
+        raise OrdersUnavailable("shop API down")
+
+
+async def test_a_provider_failure_is_explained_with_a_way_to_a_person(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    services.order_status.provider = BrokenProvider()
+    owner = PrivateChat(dispatcher, bot, OWNER, "en")
+    [reply] = await owner.say("where is A-1002?")
+    assert reply.text == (
+        "Sorry, I cannot look up orders right now. Please try again later, or talk to a person."
+    )
+    [choose] = await owner.press(reply, "Still a problem? Talk to a person")
+    assert choose.text == "I will pass you to a person. What is it about?"
+
+
+def test_masking() -> None:
+    assert mask_phone("13800138001") == "138****8001"
+    assert mask_phone("+4917612345678") == "+49*******5678"
+    assert mask_phone("1234") == "****"
+    assert mask_phone(None) == ""
+    assert mask_address("88 Example Road, Shanghai") == "**** Shanghai"
+    assert mask_address("上海市浦东新区某路 88 号") == "****"
+    assert mask_address(None) == ""
