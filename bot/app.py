@@ -22,10 +22,11 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
 from bot.handoff import Handoff, alert_breaches, announce_unassigned
+from bot.http_orders import HttpOrders
 from bot.knowledge_editing import KnowledgeEditor
 from bot.middleware import DatabaseMiddleware
 from bot.order_status import OrderStatusService
-from bot.orders import BuiltinOrders
+from bot.orders import BuiltinOrders, OrdersProvider
 from bot.publishing import KnowledgePublisher, PublishResult
 from bot.roles import RoleBook
 from bot.sender import Sender
@@ -76,7 +77,16 @@ class Services:
     session_factory: SessionFactory
 
     async def close(self) -> None:
+        await self.order_status.provider.close()
         await self.engine.dispose()
+
+
+def create_orders_provider(
+    config: Config, session_factory: SessionFactory, clock: Clock
+) -> OrdersProvider:
+    if config.orders.provider == "http":
+        return HttpOrders(config.orders.http, clock)
+    return BuiltinOrders(session_factory)
 
 
 async def create_services(config: Config, clock: Clock | None = None) -> Services:
@@ -113,7 +123,11 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         handoff=Handoff(config, tickets, hours, texts, clock, Sender(), roles),
         roles=roles,
         order_status=OrderStatusService(
-            BuiltinOrders(session_factory), config.orders, clock, texts, hours
+            create_orders_provider(config, session_factory, clock),
+            config.orders,
+            clock,
+            texts,
+            hours,
         ),
         engine=engine,
         session_factory=session_factory,

@@ -13,16 +13,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from bot.business_hours import WEEKDAYS, Block, BusinessHours
+from storage.models import ORDER_STATUSES
 
 CONFIG_ENV = "KEFU_CONFIG"
 DEFAULT_CONFIG_FILES = ("config.toml", "config.example.toml")
 PACKAGED_SAMPLE_KB = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
 
 # Environment variables that override a config key, so that secrets need not live in files.
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "KEFU_TELEGRAM_TOKEN": ("telegram", "token"),
     "KEFU_TELEGRAM_API_SERVER": ("telegram", "api_server"),
     "KEFU_DATABASE_URL": ("database", "url"),
+    "KEFU_ORDERS_API_TOKEN": ("orders", "http", "token"),
 }
 
 
@@ -147,10 +149,61 @@ class AgentsConfig(Section):
     reannounce_minutes: int = Field(default=10, ge=1)
 
 
+class OrderFieldsConfig(Section):
+    """Where each of our order fields is in the shop's JSON: a key, or keys joined by dots."""
+
+    number: str = "number"
+    status: str = "status"
+    items: str = "items"
+    item_name: str = "name"
+    item_category: str = "category"
+    item_quantity: str = "quantity"
+    phone: str = "phone"
+    telegram_id: str = "telegram_id"
+    carrier: str = "carrier"
+    tracking_number: str = "tracking_number"
+    address: str = "address"
+    ordered_at: str = "ordered_at"
+    shipped_at: str = "shipped_at"
+    delivered_at: str = "delivered_at"
+    expected_delivery_at: str = "expected_delivery_at"
+    orders: str = ""
+
+
+class HttpOrdersConfig(Section):
+    url: str = ""
+    recent_url: str = ""
+    auth_header: str = "Authorization"
+    token: SecretStr | None = None
+    timeout_seconds: float = Field(default=3.0, gt=0)
+    retries: int = Field(default=2, ge=0)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=60.0, gt=0)
+    fields: OrderFieldsConfig = OrderFieldsConfig()
+    statuses: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_mapping(self) -> HttpOrdersConfig:
+        if self.url and "{number}" not in self.url:
+            raise ValueError("url must contain {number}")
+        if self.recent_url and "{telegram_id}" not in self.recent_url:
+            raise ValueError("recent_url must contain {telegram_id}")
+        for theirs, ours in self.statuses.items():
+            if ours not in ORDER_STATUSES:
+                raise ValueError(
+                    f"statuses: {theirs!r} maps to {ours!r}, which is not one of "
+                    + ", ".join(ORDER_STATUSES)
+                )
+        return self
+
+
 class OrdersConfig(Section):
+    provider: Literal["builtin", "http"] = "builtin"
     number_pattern: str = r"(?<![A-Z0-9])[A-Z]-\d{4,}(?!\d)"
     max_attempts: int = Field(default=3, ge=1)
     lockout_minutes: int = Field(default=60, ge=1)
+    http: HttpOrdersConfig = HttpOrdersConfig()
 
     @model_validator(mode="after")
     def _valid_pattern(self) -> OrdersConfig:
@@ -160,6 +213,8 @@ class OrdersConfig(Section):
             raise ValueError(
                 f"number_pattern is not a valid regular expression: {error}"
             ) from None
+        if self.provider == "http" and not self.http.url:
+            raise ValueError('provider "http" needs [orders.http] url')
         return self
 
 
@@ -210,11 +265,13 @@ def load_config(
         raise ConfigError(f"{config_path}: file not found") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{config_path}: not valid TOML: {error}") from None
-    for variable, (section, key) in ENV_OVERRIDES.items():
+    for variable, (*sections, key) in ENV_OVERRIDES.items():
         if environ.get(variable):
-            section_values = raw.setdefault(section, {})
-            if isinstance(section_values, dict):
-                section_values[key] = environ[variable]
+            values: Any = raw
+            for section in sections:
+                values = values.setdefault(section, {}) if isinstance(values, dict) else None
+            if isinstance(values, dict):
+                values[key] = environ[variable]
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:

@@ -17,9 +17,8 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Order
+from storage.models import ORDER_STATUSES, Order
 
-ORDER_STATUSES = ("paid", "packed", "shipped", "in_transit", "delivered", "cancelled", "returned")
 REQUIRED = ("number", "items", "status", "ordered_at")
 COLUMNS = (
     "number",

@@ -46,6 +46,8 @@ class OrdersProvider(Protocol):
 
     async def recent_for(self, telegram_id: int, limit: int = 5) -> list[OrderView]: ...
 
+    async def close(self) -> None: ...
+
 
 def _view(order: Order) -> OrderView:
     items = tuple(OrderItem(**item) for item in json.loads(order.items))
@@ -91,6 +93,9 @@ class BuiltinOrders:
                 )
             ).all()
         return [_view(order) for order in orders]
+
+    async def close(self) -> None:
+        """Nothing to release: sessions are opened per call."""
 
 
 def mask_phone(phone: str | None) -> str:

@@ -157,6 +157,9 @@ class StaffRole(SQLModel, table=True):
     changed_at: datetime = _time()
 
 
+ORDER_STATUSES = ("paid", "packed", "shipped", "in_transit", "delivered", "cancelled", "returned")
+
+
 class Order(SQLModel, table=True):
     """A shop order, for the built-in orders provider."""
 

@@ -177,6 +177,9 @@ class BrokenProvider:
     async def recent_for(self, telegram_id: int, limit: int = 5) -> list[OrderView]:
         raise OrdersUnavailable("shop API down")
 
+    async def close(self) -> None:
+        pass
+
 
 async def test_a_provider_failure_is_explained_with_a_way_to_a_person(
     services: Services, dispatcher: Dispatcher, bot: MockedBot

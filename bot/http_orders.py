@@ -1,0 +1,212 @@
+"""The shop's own orders API as an orders provider: one GET per order, with a timeout, retries
+with backoff, a circuit breaker, and a field mapping from the shop's JSON to ours. Whatever goes
+wrong becomes OrdersUnavailable, which the bot turns into a clear message and a way to a person."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.clock import Clock
+from bot.config import HttpOrdersConfig
+from bot.orders import OrderItem, OrdersUnavailable, OrderView
+from storage.models import ORDER_STATUSES
+
+log = logging.getLogger(__name__)
+
+
+class ShopAnswerError(Exception):
+    """The shop answered, but not with an order we can read."""
+
+
+class CircuitBreaker:
+    """After `failures` failures in a row the shop is not called for `reset` seconds; then one
+    call is let through, and its outcome closes or reopens the breaker."""
+
+    def __init__(self, failures: int, reset: timedelta, clock: Clock) -> None:
+        self.failures_allowed = failures
+        self.reset = reset
+        self.clock = clock
+        self.failures = 0
+        self.open_until: datetime | None = None
+
+    def allows_call(self) -> bool:
+        return self.open_until is None or self.clock.now() >= self.open_until
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.open_until = None
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures >= self.failures_allowed:
+            if self.open_until is None or self.clock.now() >= self.open_until:
+                log.warning("orders API: %s failures in a row, pausing calls", self.failures)
+            self.open_until = self.clock.now() + self.reset
+
+
+def _lookup(document: Any, path: str) -> Any:
+    value = document
+    for key in path.split(".") if path else []:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ShopAnswerError(f"expected text, got {type(value).__name__}")
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        moment = datetime.fromisoformat(str(value))
+    except (ValueError, OverflowError, OSError):
+        raise ShopAnswerError(f"not a time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class HttpOrders:
+    def __init__(self, settings: HttpOrdersConfig, clock: Clock) -> None:
+        self.settings = settings
+        self.fields = settings.fields
+        self.breaker = CircuitBreaker(
+            settings.breaker_failures, timedelta(seconds=settings.breaker_reset_seconds), clock
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {}
+            if self.settings.token is not None:
+                headers[self.settings.auth_header] = self.settings.token.get_secret_value()
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
+            )
+        return self._session
+
+    async def find(self, number: str) -> OrderView | None:
+        url = self.settings.url.format(number=quote(number.strip(), safe=""))
+        document = await self._get(url)
+        return None if document is None else self._read_order(document)
+
+    async def recent_for(self, telegram_id: int, limit: int = 5) -> list[OrderView]:
+        if not self.settings.recent_url:
+            return []
+        document = await self._get(self.settings.recent_url.format(telegram_id=telegram_id))
+        listed = _lookup(document, self.fields.orders) if document is not None else []
+        if not isinstance(listed, list):
+            self.breaker.failed()
+            raise OrdersUnavailable("the shop's order list is not a list")
+        orders = [self._read_order(entry) for entry in listed]
+        orders.sort(key=lambda order: order.ordered_at or datetime.min.replace(tzinfo=UTC))
+        return list(reversed(orders))[:limit]
+
+    async def _get(self, url: str) -> Any:
+        """The JSON the shop answers with; None for 404; OrdersUnavailable for anything else."""
+        if not self.breaker.allows_call():
+            raise OrdersUnavailable("orders API paused after repeated failures")
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            try:
+                async with self._client().get(url) as response:
+                    if response.status == 404:
+                        self.breaker.succeeded()
+                        return None
+                    if response.status >= 500:
+                        raise aiohttp.ClientResponseError(
+                            response.request_info, (), status=response.status
+                        )
+                    if response.status != 200:
+                        log.error("orders API refused the request: HTTP %s", response.status)
+                        self.breaker.failed()
+                        raise OrdersUnavailable(f"HTTP {response.status}")
+                    try:
+                        document = await response.json(content_type=None)
+                    except ValueError:
+                        log.error("orders API answered with something that is not JSON")
+                        self.breaker.failed()
+                        raise OrdersUnavailable("not JSON") from None
+                    self.breaker.succeeded()
+                    return document
+            except (aiohttp.ClientError, TimeoutError) as error:
+                reason = type(error).__name__
+                if isinstance(error, aiohttp.ClientResponseError):
+                    reason = f"HTTP {error.status}"
+                log.warning("orders API try %s of %s failed: %s", attempt + 1, attempts, reason)
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self.settings.backoff_seconds * 2**attempt)
+        self.breaker.failed()
+        raise OrdersUnavailable("orders API did not answer")
+
+    def _read_order(self, document: Any) -> OrderView:
+        try:
+            return self._map(document)
+        except ShopAnswerError as error:
+            log.error("orders API answered with an order we cannot read: %s", error)
+            self.breaker.failed()
+            raise OrdersUnavailable(str(error)) from None
+
+    def _map(self, document: Any) -> OrderView:
+        fields = self.fields
+        if not isinstance(document, dict):
+            raise ShopAnswerError("the order is not a JSON object")
+        number = _text(_lookup(document, fields.number))
+        if number is None:
+            raise ShopAnswerError(f"no order number at {fields.number!r}")
+        shop_status = _text(_lookup(document, fields.status)) or ""
+        status = self.settings.statuses.get(shop_status, shop_status)
+        if status not in ORDER_STATUSES:
+            raise ShopAnswerError(f"unknown status {shop_status!r}")
+        telegram_id = _text(_lookup(document, fields.telegram_id))
+        if telegram_id is not None and not telegram_id.lstrip("-").isdigit():
+            raise ShopAnswerError(f"telegram id {telegram_id!r} is not a number")
+        return OrderView(
+            number=number,
+            status=status,
+            items=self._items(_lookup(document, fields.items)),
+            phone=_text(_lookup(document, fields.phone)),
+            telegram_id=int(telegram_id) if telegram_id is not None else None,
+            carrier=_text(_lookup(document, fields.carrier)),
+            tracking_number=_text(_lookup(document, fields.tracking_number)),
+            address=_text(_lookup(document, fields.address)),
+            ordered_at=_time(_lookup(document, fields.ordered_at)),
+            shipped_at=_time(_lookup(document, fields.shipped_at)),
+            delivered_at=_time(_lookup(document, fields.delivered_at)),
+            expected_delivery_at=_time(_lookup(document, fields.expected_delivery_at)),
+        )
+
+    def _items(self, listed: Any) -> tuple[OrderItem, ...]:
+        if not isinstance(listed, list):
+            raise ShopAnswerError(f"no list of items at {self.fields.items!r}")
+        items = []
+        for entry in listed:
+            name = _text(_lookup(entry, self.fields.item_name))
+            quantity = _lookup(entry, self.fields.item_quantity)
+            if name is None:
+                raise ShopAnswerError("an item has no name")
+            if quantity is None:
+                quantity = 1
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+                raise ShopAnswerError(f"item quantity {quantity!r} is not a positive whole number")
+            category = _text(_lookup(entry, self.fields.item_category)) or ""
+            items.append(OrderItem(name=name, category=category, quantity=quantity))
+        return tuple(items)
