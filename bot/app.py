@@ -32,7 +32,7 @@ from bot.roles import RoleBook
 from bot.sender import Sender
 from bot.texts import Texts
 from bot.tickets import TicketService
-from handlers import admin, agents, customer, errors, handoff, orders
+from handlers import admin, agents, customer, errors, handoff, orders, returns
 from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
@@ -153,6 +153,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
     dispatcher.include_router(admin.create_router())
     dispatcher.include_router(agents.create_router())
     dispatcher.include_router(handoff.create_router())
+    dispatcher.include_router(returns.create_router())
     dispatcher.include_router(orders.create_router())
     dispatcher.include_router(customer.create_router())
     dispatcher.include_router(errors.create_router())

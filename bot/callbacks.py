@@ -51,3 +51,20 @@ class TransferCallback(CallbackData, prefix="tr"):
 
 class OrderHelpCallback(CallbackData, prefix="ordh"):
     number: str
+
+
+class ReturnCallback(CallbackData, prefix="ret"):
+    number: str
+
+
+class ReturnItemCallback(CallbackData, prefix="reti"):
+    number: str
+    index: int  # -1: all items
+
+
+class ReturnReasonCallback(CallbackData, prefix="retr"):
+    reason: str
+
+
+class ReturnDoneCallback(CallbackData, prefix="retd"):
+    pass

@@ -218,6 +218,22 @@ class OrdersConfig(Section):
         return self
 
 
+class ReturnsConfig(Section):
+    window_days: int = Field(default=7, ge=0)
+    allowed_statuses: list[str] = Field(default_factory=lambda: ["delivered"])
+    non_returnable_categories: list[str] = Field(default_factory=lambda: ["gift_card"])
+    next_steps_entry: str = "return_next_steps"
+
+    @model_validator(mode="after")
+    def _known_statuses(self) -> ReturnsConfig:
+        unknown = [status for status in self.allowed_statuses if status not in ORDER_STATUSES]
+        if unknown:
+            raise ValueError(
+                f"allowed_statuses: {', '.join(unknown)} not one of {', '.join(ORDER_STATUSES)}"
+            )
+        return self
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -233,6 +249,7 @@ class Config(Section):
     hours: HoursConfig = HoursConfig()
     agents: AgentsConfig = AgentsConfig()
     orders: OrdersConfig = OrdersConfig()
+    returns: ReturnsConfig = ReturnsConfig()
 
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()

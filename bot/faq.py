@@ -124,6 +124,8 @@ class FaqService:
             text = self.texts("handoff_choose_category", language)
         elif entry.action == "order_status":
             text = self.texts("order_ask_number", language)
+        elif entry.action == "return_request":
+            text = entry.answer_in(language) or ""
         else:
             answer = entry.answer_in(language) or ""
             text = f"{answer}\n\n{self.texts('was_helpful', language)}"

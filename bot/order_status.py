@@ -1,7 +1,8 @@
 """Telling a customer where their order is, and only their own: an order is shown to the
 Telegram account it is linked to, or to whoever gives the last 4 digits of its phone. Wrong
 answers are counted; after a few the customer is offered a person and not asked again for a
-while. The answer never reveals whether an order number exists."""
+while. The answer never reveals whether an order number exists. A proof holds for a day, so that
+the customer is not asked again while they ask about the order or return something from it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from bot.orders import OrdersProvider, OrderView, mask_address, mask_phone, phon
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
+
+PROOF_LASTS = timedelta(hours=24)
 
 
 class OrderStatusService:
@@ -34,6 +37,7 @@ class OrderStatusService:
         self.hours = hours
         self.pattern = re.compile(settings.number_pattern, re.IGNORECASE)
         self._failures: dict[int, list[datetime]] = {}
+        self._proven: dict[tuple[int, str], datetime] = {}
 
     def find_number(self, text: str | None) -> str | None:
         found = self.pattern.search(text or "")
@@ -51,17 +55,44 @@ class OrderStatusService:
     def tries_left(self, customer_id: int) -> int:
         return max(self.settings.max_attempts - len(self._recent_failures(customer_id)), 0)
 
-    async def for_owner(self, number: str, telegram_id: int | None) -> OrderView | None:
-        """The order when it is linked to this Telegram account (raises OrdersUnavailable)."""
+    def _proven_recently(self, customer_id: int, number: str) -> bool:
+        proven_at = self._proven.get((customer_id, number))
+        return proven_at is not None and self.clock.now() - proven_at < PROOF_LASTS
+
+    def owns(self, order: OrderView, customer_id: int, telegram_id: int | None) -> bool:
+        linked = telegram_id is not None and order.telegram_id == telegram_id
+        return linked or self._proven_recently(customer_id, order.number)
+
+    async def for_owner(
+        self, number: str, customer_id: int, telegram_id: int | None
+    ) -> OrderView | None:
+        """The order when this customer has shown it is theirs (raises OrdersUnavailable)."""
         order = await self.provider.find(number)
-        if order is not None and telegram_id is not None and order.telegram_id == telegram_id:
+        if order is not None and self.owns(order, customer_id, telegram_id):
             return order
         return None
+
+    async def orders_of(self, customer_id: int, telegram_id: int | None) -> list[OrderView]:
+        """The customer's recent orders: those linked to them, and those they proved are."""
+        orders = await self.provider.recent_for(telegram_id) if telegram_id is not None else []
+        known = {order.number for order in orders}
+        for (owner, number), _ in sorted(self._proven.items(), key=lambda item: item[1]):
+            if (
+                owner == customer_id
+                and number not in known
+                and self._proven_recently(owner, number)
+            ):
+                order = await self.provider.find(number)
+                if order is not None:
+                    orders.append(order)
+                    known.add(number)
+        return orders
 
     async def verify(self, customer_id: int, number: str, last_four: str) -> OrderView | None:
         """The order when the digits match its phone; a miss counts against the customer."""
         order = await self.provider.find(number)
         if order is not None and phone_matches(order, last_four.strip()):
+            self._proven[(customer_id, order.number)] = self.clock.now()
             return order
         self._failures.setdefault(customer_id, []).append(self.clock.now())
         log.info("customer=%s failed to verify an order", customer_id)

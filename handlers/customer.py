@@ -23,10 +23,12 @@ from bot.keyboards import (
     suggestions_keyboard,
 )
 from bot.language import reply_language
+from bot.order_status import OrderStatusService
 from bot.texts import Texts
 from bot.tickets import TicketService
 from handlers.handoff import begin_intake
 from handlers.orders import begin_order_lookup
+from handlers.returns import begin_return
 from knowledge import Decision
 from storage.conversations import record_vote
 from storage.customers import choose_language
@@ -122,13 +124,15 @@ async def answer_question(
     state: FSMContext,
     tickets: TicketService,
     handoff: Handoff,
+    order_status: OrderStatusService,
 ) -> None:
     language = _language(customer, message, config)
     await _remember_language(session, customer, language)
     reply = await faq.answer_question(session, customer, message.text or "", language)
     if await _run_action(
-        message, reply, state, customer, session, config, texts, tickets, handoff, language
-    ):
+        message, reply, state, customer, session, config, texts, tickets, handoff, order_status,
+        language,
+    ):  # fmt: skip
         return
     await _send_reply(message, reply, language, texts, faq)
 
@@ -144,6 +148,7 @@ async def answer_entry(
     state: FSMContext,
     tickets: TicketService,
     handoff: Handoff,
+    order_status: OrderStatusService,
 ) -> None:
     language = _language(customer, query, config)
     await query.answer()
@@ -155,8 +160,9 @@ async def answer_entry(
         return
     reply = await faq.reply_with_entry(session, customer, entry, language)
     if await _run_action(
-        query.message, reply, state, customer, session, config, texts, tickets, handoff, language
-    ):
+        query.message, reply, state, customer, session, config, texts, tickets, handoff,
+        order_status, language,
+    ):  # fmt: skip
         return
     await _send_reply(query.message, reply, language, texts, faq)
 
@@ -171,6 +177,7 @@ async def _run_action(
     texts: Texts,
     tickets: TicketService,
     handoff: Handoff,
+    order_status: OrderStatusService,
     language: str,
 ) -> bool:
     """Start the flow an entry names instead of a static answer; False when it names none."""
@@ -182,6 +189,11 @@ async def _run_action(
         return True
     if action == "order_status":
         await begin_order_lookup(message, state, language, texts)
+        return True
+    if action == "return_request":
+        await begin_return(
+            message, state, customer, session, language, texts, tickets, order_status, reply.text
+        )
         return True
     return False
 

@@ -12,12 +12,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import OrderHelpCallback
+from bot.callbacks import OrderHelpCallback, ReturnCallback
 from bot.config import Config
 from bot.handoff import Handoff
 from bot.language import reply_language
 from bot.order_status import OrderStatusService
-from bot.orders import OrdersUnavailable
+from bot.orders import OrdersUnavailable, OrderView
 from bot.texts import Texts
 from bot.tickets import TicketService
 from handlers.handoff import begin_intake
@@ -41,7 +41,7 @@ def create_router() -> Router:
     return router
 
 
-def _language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
+def customer_language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
     text = event.text if isinstance(event, Message) else None
     return reply_language(
         customer,
@@ -51,12 +51,26 @@ def _language(customer: Customer, event: Message | CallbackQuery, config: Config
     )
 
 
-def _help_button(number: str, language: str, texts: Texts) -> InlineKeyboardMarkup:
+def person_button(number: str, language: str, texts: Texts) -> InlineKeyboardMarkup:
     button = InlineKeyboardButton(
         text=texts("order_help_button", language),
         callback_data=OrderHelpCallback(number=number[:40]).pack(),
     )
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def _order_buttons(
+    order: OrderView, language: str, texts: Texts, config: Config
+) -> InlineKeyboardMarkup:
+    """Under an order shown to its owner: a person, and a return when the order allows one."""
+    markup = person_button(order.number, language, texts)
+    if order.status in config.returns.allowed_statuses:
+        button = InlineKeyboardButton(
+            text=texts("return_button", language),
+            callback_data=ReturnCallback(number=order.number[:40]).pack(),
+        )
+        markup.inline_keyboard.append([button])
+    return markup
 
 
 def contains_order_number(
@@ -82,12 +96,12 @@ async def ask_for_order(
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     if not command.args:
         await begin_order_lookup(message, state, language, texts)
         return
     await lookup_given_number(
-        message, command.args, state, customer, language, texts, order_status
+        message, command.args, state, customer, language, config, texts, order_status
     )
 
 
@@ -99,9 +113,9 @@ async def receive_number(
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     await lookup_given_number(
-        message, message.text or "", state, customer, language, texts, order_status
+        message, message.text or "", state, customer, language, config, texts, order_status
     )
 
 
@@ -111,6 +125,7 @@ async def lookup_given_number(
     state: FSMContext,
     customer: Customer,
     language: str,
+    config: Config,
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
@@ -119,10 +134,10 @@ async def lookup_given_number(
         await state.clear()
         await message.answer(
             texts("order_not_a_number", language),
-            reply_markup=_help_button("", language, texts),
+            reply_markup=person_button("", language, texts),
         )
         return
-    await show_order(message, number, state, customer, language, texts, order_status)
+    await show_order(message, number, state, customer, language, config, texts, order_status)
 
 
 async def mentioned_order(
@@ -134,8 +149,8 @@ async def mentioned_order(
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
-    language = _language(customer, message, config)
-    await show_order(message, order_number, state, customer, language, texts, order_status)
+    language = customer_language(customer, message, config)
+    await show_order(message, order_number, state, customer, language, config, texts, order_status)
 
 
 async def show_order(
@@ -144,6 +159,7 @@ async def show_order(
     state: FSMContext,
     customer: Customer,
     language: str,
+    config: Config,
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
@@ -151,22 +167,22 @@ async def show_order(
     await state.clear()
     if order_status.locked(customer.id):
         await message.answer(
-            texts("order_locked", language), reply_markup=_help_button(number, language, texts)
+            texts("order_locked", language), reply_markup=person_button(number, language, texts)
         )
         return
     telegram_id = int(customer.external_id) if customer.channel == "telegram" else None
     try:
-        order = await order_status.for_owner(number, telegram_id)
+        order = await order_status.for_owner(number, customer.id, telegram_id)
     except OrdersUnavailable:
         await message.answer(
             texts("order_unavailable", language),
-            reply_markup=_help_button(number, language, texts),
+            reply_markup=person_button(number, language, texts),
         )
         return
     if order is not None:
         await message.answer(
             order_status.describe(order, language),
-            reply_markup=_help_button(order.number, language, texts),
+            reply_markup=_order_buttons(order, language, texts, config),
         )
         return
     await state.set_state(OrderForm.phone_digits)
@@ -183,7 +199,7 @@ async def receive_digits(
     order_status: OrderStatusService,
 ) -> None:
     assert customer.id is not None
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     number = (await state.get_data()).get("order_number", "")
     try:
         order = await order_status.verify(customer.id, number, message.text or "")
@@ -191,20 +207,20 @@ async def receive_digits(
         await state.clear()
         await message.answer(
             texts("order_unavailable", language),
-            reply_markup=_help_button(number, language, texts),
+            reply_markup=person_button(number, language, texts),
         )
         return
     if order is not None:
         await state.clear()
         await message.answer(
             order_status.describe(order, language),
-            reply_markup=_help_button(order.number, language, texts),
+            reply_markup=_order_buttons(order, language, texts, config),
         )
         return
     if order_status.locked(customer.id):
         await state.clear()
         await message.answer(
-            texts("order_locked", language), reply_markup=_help_button(number, language, texts)
+            texts("order_locked", language), reply_markup=person_button(number, language, texts)
         )
         return
     await message.answer(
@@ -234,6 +250,6 @@ async def ask_a_person(
             texts,
             tickets,
             handoff,
-            _language(customer, query, config),
+            customer_language(customer, query, config),
             callback_data.number or None,
         )

@@ -9,7 +9,7 @@ LANGUAGES = ("zh", "en")
 
 # Flows of the bot that an entry may start instead of giving a static answer. The bot maps each
 # name to its handler; the loader refuses any other name.
-ACTIONS = frozenset({"talk_to_human", "order_status"})
+ACTIONS = frozenset({"talk_to_human", "order_status", "return_request"})
 
 
 def other_language(language: str) -> str:
