@@ -24,6 +24,7 @@ from bot.faq import FaqService, create_matcher, load_knowledge
 from bot.handoff import Handoff, alert_breaches, announce_unassigned
 from bot.http_orders import HttpOrders
 from bot.knowledge_editing import KnowledgeEditor
+from bot.late_orders import notify_late_orders, run_daily
 from bot.middleware import DatabaseMiddleware
 from bot.order_status import OrderStatusService
 from bot.orders import BuiltinOrders, OrdersProvider
@@ -46,6 +47,8 @@ COMMANDS = {
         ("start", "常见问题"),
         ("help", "使用说明"),
         ("language", "切换语言"),
+        ("order", "查询订单"),
+        ("return", "申请退货"),
         ("human", "联系人工客服"),
         ("tickets", "我的工单"),
     ],
@@ -53,6 +56,8 @@ COMMANDS = {
         ("start", "Common questions"),
         ("help", "How to use this bot"),
         ("language", "Change language"),
+        ("order", "Where is my order"),
+        ("return", "Return an item"),
         ("human", "Talk to a person"),
         ("tickets", "My tickets"),
     ],
@@ -248,6 +253,26 @@ async def watch_sla(services: Services, bot: Bot, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def watch_late_orders(services: Services, bot: Bot) -> None:
+    """Tell customers about their late orders once a day (built-in orders only: the shop's API
+    has no way to list late orders)."""
+    order_status = services.order_status
+
+    async def job() -> None:
+        await notify_late_orders(
+            bot,
+            services.session_factory,
+            order_status,
+            Sender(),
+            services.clock,
+            services.config.bot.default_language,
+        )
+
+    await run_daily(
+        services.clock, services.config.orders.late_notice_time, order_status.hours.zone, job
+    )
+
+
 async def run_telegram(services: Services) -> None:
     """Serve Telegram by long polling until interrupted."""
     bot = create_bot(services.config)
@@ -263,12 +288,15 @@ async def run_telegram(services: Services) -> None:
         await bot.delete_webhook(
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
-        sla_watch = asyncio.create_task(watch_sla(services, bot, SLA_CHECK_SECONDS))
+        watches = [asyncio.create_task(watch_sla(services, bot, SLA_CHECK_SECONDS))]
+        if services.config.orders.provider == "builtin":
+            watches.append(asyncio.create_task(watch_late_orders(services, bot)))
         try:
             async with knowledge_updates(services, notify):
                 await dispatcher.start_polling(bot, handle_signals=True)
         finally:
-            sla_watch.cancel()
-            await asyncio.gather(sla_watch, return_exceptions=True)
+            for watch in watches:
+                watch.cancel()
+            await asyncio.gather(*watches, return_exceptions=True)
     finally:
         await bot.session.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -203,6 +203,7 @@ class OrdersConfig(Section):
     number_pattern: str = r"(?<![A-Z0-9])[A-Z]-\d{4,}(?!\d)"
     max_attempts: int = Field(default=3, ge=1)
     lockout_minutes: int = Field(default=60, ge=1)
+    late_notice_time: time = time(10, 0)
     http: HttpOrdersConfig = HttpOrdersConfig()
 
     @model_validator(mode="after")

@@ -49,7 +49,7 @@ class OrdersProvider(Protocol):
     async def close(self) -> None: ...
 
 
-def _view(order: Order) -> OrderView:
+def order_view(order: Order) -> OrderView:
     items = tuple(OrderItem(**item) for item in json.loads(order.items))
     return OrderView(
         number=order.number,
@@ -80,7 +80,7 @@ class BuiltinOrders:
                     select(Order).where(func.upper(Order.number) == number.strip().upper())
                 )
             ).first()
-        return _view(order) if order else None
+        return order_view(order) if order else None
 
     async def recent_for(self, telegram_id: int, limit: int = 5) -> list[OrderView]:
         async with self.session_factory() as session:
@@ -92,7 +92,7 @@ class BuiltinOrders:
                     .limit(limit)
                 )
             ).all()
-        return [_view(order) for order in orders]
+        return [order_view(order) for order in orders]
 
     async def close(self) -> None:
         """Nothing to release: sessions are opened per call."""

@@ -37,9 +37,13 @@ class Sender:
             try:
                 return await call()
             except TelegramRetryAfter as error:
+                if attempt == self.attempts:
+                    break
                 log.warning("rate limited, waiting %s s (attempt %d)", error.retry_after, attempt)
                 await self.sleep(error.retry_after)
             except (TelegramServerError, TelegramNetworkError) as error:
+                if attempt == self.attempts:
+                    break
                 delay = min(2.0 ** (attempt - 1), self.max_backoff)
                 log.warning(
                     "%s, retrying in %.0f s (attempt %d)", type(error).__name__, delay, attempt

@@ -114,7 +114,7 @@ async def shop() -> AsyncIterator[Shop]:
 def with_mapping(config_text: str, mapping: str) -> str:
     """The config with the example's field and status tables replaced by `mapping`."""
     start = config_text.index("[orders.http.fields]")
-    end = config_text.index("[hours]")
+    end = config_text.index("\n[hours]\n") + 1
     return config_text[:start] + mapping.lstrip() + "\n" + config_text[end:]
 
 
