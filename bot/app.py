@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -16,11 +20,13 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq import FaqService, create_matcher, load_knowledge
+from bot.follow_ups import FollowUps
 from bot.handoff import Handoff, alert_breaches, announce_unassigned
 from bot.http_orders import HttpOrders
 from bot.knowledge_editing import KnowledgeEditor
@@ -30,10 +36,11 @@ from bot.order_status import OrderStatusService
 from bot.orders import BuiltinOrders, OrdersProvider
 from bot.publishing import KnowledgePublisher, PublishResult
 from bot.roles import RoleBook
+from bot.schedule import Delivery, RateLimiter, Schedule
 from bot.sender import Sender
 from bot.texts import Texts
 from bot.tickets import TicketService
-from handlers import admin, agents, customer, errors, handoff, orders, returns
+from handlers import admin, agents, customer, errors, follow_ups, handoff, orders, returns
 from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
@@ -78,12 +85,20 @@ class Services:
     handoff: Handoff
     roles: RoleBook
     order_status: OrderStatusService
+    schedule: Schedule
+    follow_ups: FollowUps
+    delivery: Delivery
     engine: AsyncEngine
     session_factory: SessionFactory
 
     async def close(self) -> None:
         await self.order_status.provider.close()
         await self.engine.dispose()
+
+
+def instance_name() -> str:
+    """Names this running process in the schedule's claims (several may share a database)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def create_orders_provider(
@@ -111,7 +126,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     publisher = KnowledgePublisher(config, faq)
     session_factory = create_session_factory(engine)
     hours = config.hours.business_hours()
-    tickets = TicketService(clock, hours, config.sla)
+    schedule = Schedule(config.schedule, clock, hours.zone, instance_name())
+    follow_ups = FollowUps(config, schedule, clock, texts)
+    tickets = TicketService(clock, hours, config.sla, follow_ups)
+    limiter = RateLimiter(config.schedule.messages_per_second, config.schedule.seconds_per_chat)
     roles = RoleBook(config.roles, clock)
     async with session_factory() as session:
         await roles.load(session)
@@ -134,6 +152,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
             texts,
             hours,
         ),
+        schedule=schedule,
+        follow_ups=follow_ups,
+        delivery=Delivery(schedule, session_factory, follow_ups, limiter, Sender()),
         engine=engine,
         session_factory=session_factory,
     )
@@ -151,12 +172,20 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         handoff=services.handoff,
         roles=services.roles,
         order_status=services.order_status,
+        follow_ups=services.follow_ups,
+        schedule=services.schedule,
     )
     dispatcher.update.outer_middleware(
-        DatabaseMiddleware(services.session_factory, services.clock, channel)
+        DatabaseMiddleware(
+            services.session_factory,
+            services.clock,
+            channel,
+            on_new_customer=services.follow_ups.customer_first_seen,
+        )
     )
     dispatcher.include_router(admin.create_router())
     dispatcher.include_router(agents.create_router())
+    dispatcher.include_router(follow_ups.create_router())  # a comment asked for comes first
     dispatcher.include_router(handoff.create_router())
     dispatcher.include_router(returns.create_router())
     dispatcher.include_router(orders.create_router())
@@ -289,12 +318,24 @@ async def run_telegram(services: Services) -> None:
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
         watches = [asyncio.create_task(watch_sla(services, bot, SLA_CHECK_SECONDS))]
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(
+            services.delivery.deliver_due,
+            "interval",
+            args=[bot],
+            seconds=services.config.schedule.poll_seconds,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
         if services.config.orders.provider == "builtin":
             watches.append(asyncio.create_task(watch_late_orders(services, bot)))
         try:
             async with knowledge_updates(services, notify):
                 await dispatcher.start_polling(bot, handle_signals=True)
         finally:
+            scheduler.shutdown(wait=False)
             for watch in watches:
                 watch.cancel()
             await asyncio.gather(*watches, return_exceptions=True)

@@ -68,3 +68,22 @@ class ReturnReasonCallback(CallbackData, prefix="retr"):
 
 class ReturnDoneCallback(CallbackData, prefix="retd"):
     pass
+
+
+class SurveyCallback(CallbackData, prefix="csat"):
+    id: int  # the scheduled survey
+    score: int
+
+
+class SurveySkipCallback(CallbackData, prefix="csatskip"):
+    pass
+
+
+class RevisitCallback(CallbackData, prefix="revisit"):
+    id: int
+    solved: bool
+
+
+class NpsCallback(CallbackData, prefix="nps"):
+    id: int
+    score: int

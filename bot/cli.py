@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     orders_commands = orders.add_subparsers(dest="orders_command", required=True)
     load = orders_commands.add_parser("import", help="add or update orders from a CSV file")
     load.add_argument("file", help="CSV with the columns described in the README")
+    scheduled = commands.add_parser("schedule", help="messages the bot will send on its own")
+    schedule_commands = scheduled.add_subparsers(dest="schedule_command", required=True)
+    listing = schedule_commands.add_parser("list", help="what is pending, for whom, when")
+    listing.add_argument("--all", action="store_true", help="sent, cancelled and failed too")
+    listing.add_argument("--limit", type=int, default=50)
+    cancel = schedule_commands.add_parser("cancel", help="cancel a pending message")
+    cancel.add_argument("id", type=int)
     return parser
 
 
@@ -83,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "kb":
             return run_kb_command(config, args)
+        if args.command == "schedule":
+            return asyncio.run(schedule_command(config, args))
         if args.command == "orders":
             return asyncio.run(import_orders_file(config, args.file))
         if args.command == "ask":
@@ -137,6 +146,30 @@ async def import_orders_file(config: Config, file: str) -> int:
         await engine.dispose()
     print(f"{file}: {result.summary()}")
     return 0
+
+
+async def schedule_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.schedule import STATUSES, Schedule, schedule_report
+    from storage.database import create_engine, create_session_factory, migrate
+
+    engine = create_engine(config.database.url)
+    try:
+        await migrate(engine)
+        schedule = Schedule(
+            config.schedule, SystemClock(), config.hours.business_hours().zone, "cli"
+        )
+        async with create_session_factory(engine)() as session:
+            if args.schedule_command == "list":
+                statuses = STATUSES if args.all else ("pending",)
+                print(await schedule_report(session, schedule, statuses, args.limit))
+                return 0
+            if await schedule.cancel(session, args.id, "cancelled by an admin"):
+                print(f"#{args.id} cancelled")
+                return 0
+            print(f"kefu: #{args.id} is not a pending scheduled message", file=sys.stderr)
+            return 1
+    finally:
+        await engine.dispose()
 
 
 async def chat(config: Config, language: str | None = None) -> int:

@@ -235,6 +235,59 @@ class ReturnsConfig(Section):
         return self
 
 
+def _quiet_hours(text: str) -> tuple[time, time] | None:
+    if not text:
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f'quiet_hours {text!r} is not "HH:MM-HH:MM"') from None
+    return start, end
+
+
+class ScheduleConfig(Section):
+    quiet_hours: str = "21:00-09:00"
+    poll_seconds: float = Field(default=5.0, gt=0)
+    messages_per_second: int = Field(default=30, ge=1)
+    seconds_per_chat: float = Field(default=1.0, ge=0)
+    misfire_grace_hours: float = Field(default=12.0, ge=0)
+    claim_timeout_minutes: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _valid_quiet_hours(self) -> ScheduleConfig:
+        _quiet_hours(self.quiet_hours)
+        return self
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        return _quiet_hours(self.quiet_hours)
+
+
+class SurveysConfig(Section):
+    enabled: bool = True
+    delay_minutes: float = Field(default=10.0, ge=0)
+    reminder_hours: float = Field(default=24.0, ge=0)
+    expire_days: float = Field(default=3.0, gt=0)
+    min_days_between: float = Field(default=7.0, ge=0)
+    disabled_categories: list[str] = Field(default_factory=list)
+    after_bot_answers: bool = False
+    alert_at_or_below: int = Field(default=2, ge=0, le=5)
+    question_zh: str = ""
+    question_en: str = ""
+
+
+class RevisitsConfig(Section):
+    enabled: bool = True
+    days: float = Field(default=3.0, ge=0)
+    days_by_category: dict[str, float] = Field(default_factory=dict)
+
+
+class NpsConfig(Section):
+    enabled: bool = False
+    days_after_first_contact: float = Field(default=14.0, ge=0)
+    min_days_between: float = Field(default=90.0, ge=0)
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -251,6 +304,10 @@ class Config(Section):
     agents: AgentsConfig = AgentsConfig()
     orders: OrdersConfig = OrdersConfig()
     returns: ReturnsConfig = ReturnsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    surveys: SurveysConfig = SurveysConfig()
+    revisits: RevisitsConfig = RevisitsConfig()
+    nps: NpsConfig = NpsConfig()
 
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()

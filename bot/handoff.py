@@ -3,6 +3,7 @@ of messages both ways. Agents talk to customers through copies, so their account
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -118,6 +119,28 @@ class Handoff:
                     message_thread_id=ticket.topic_id,
                     **options,  # type: ignore[arg-type]
                 )
+            )
+
+    def supervisor_mentions(self) -> str:
+        """HTML mentions of the supervisors, for alerts sent with parse_mode="HTML"."""
+        return " ".join(
+            f'<a href="tg://user?id={user_id}">supervisor</a>'
+            for user_id in self.roles.with_role("supervisor")
+        )
+
+    async def alert(self, bot: Bot, ticket: Ticket, text: str, *, mention: bool = True) -> None:
+        """Tell the agents' group about a ticket, in its topic when it has one, mentioning the
+        supervisors."""
+        if not self.group_id:
+            return
+        body = html.escape(text)
+        if mention and self.supervisor_mentions():
+            body = f"{body} {self.supervisor_mentions()}"
+        if ticket.topic_id is not None:
+            await self.post_in_topic(bot, ticket, body, parse_mode="HTML")
+        else:
+            await self.sender.send(
+                lambda: bot.send_message(self.group_id, body, parse_mode="HTML")
             )
 
     def topic_name(self, ticket: Ticket, customer: Customer) -> str:
@@ -301,10 +324,7 @@ async def alert_breaches(
     await session.commit()
     if not handoff.group_id:
         return len(breaches)
-    mentions = " ".join(
-        f'<a href="tg://user?id={user_id}">supervisor</a>'
-        for user_id in handoff.roles.with_role("supervisor")
-    )
+    mentions = handoff.supervisor_mentions()
     for breach in breaches:
         ticket = breach.ticket
         what = "first response" if breach.kind == "first_response" else "resolution"

@@ -7,11 +7,13 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, User
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.language import language_from_code
 from storage.customers import touch_customer
 from storage.database import SessionFactory
+from storage.models import Customer
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -21,10 +23,17 @@ class DatabaseMiddleware(BaseMiddleware):
     `customer`.
     """
 
-    def __init__(self, session_factory: SessionFactory, clock: Clock, channel: str) -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        clock: Clock,
+        channel: str,
+        on_new_customer: Callable[[AsyncSession, Customer], Awaitable[None]] | None = None,
+    ) -> None:
         self.session_factory = session_factory
         self.clock = clock
         self.channel = channel
+        self.on_new_customer = on_new_customer
 
     async def __call__(
         self,
@@ -37,14 +46,18 @@ class DatabaseMiddleware(BaseMiddleware):
             user: User | None = data.get("event_from_user")
             chat: Chat | None = data.get("event_chat")
             if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
-                data["customer"] = await touch_customer(
+                now = self.clock.now()
+                customer = await touch_customer(
                     session,
                     self.channel,
                     str(user.id),
-                    now=self.clock.now(),
+                    now=now,
                     first_name=user.first_name,
                     language=language_from_code(user.language_code),
                 )
+                if customer.first_seen == now and self.on_new_customer is not None:
+                    await self.on_new_customer(session, customer)
+                data["customer"] = customer
             result = await handler(event, data)
             await session.commit()
             return result

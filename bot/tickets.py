@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_hours import BusinessHours
 from bot.clock import Clock
 from bot.config import SlaConfig
+from bot.follow_ups import FollowUps
 from storage.models import AgentDuty, Conversation, Customer, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,17 @@ class Breach:
 
 
 class TicketService:
-    def __init__(self, clock: Clock, hours: BusinessHours, sla: SlaConfig) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        hours: BusinessHours,
+        sla: SlaConfig,
+        follow_ups: FollowUps | None = None,
+    ) -> None:
         self.clock = clock
         self.hours = hours
         self.sla = sla
+        self.follow_ups = follow_ups
 
     async def record(
         self, session: AsyncSession, ticket: Ticket, actor: str, kind: str, detail: str = ""
@@ -171,12 +179,14 @@ class TicketService:
             await self.record(session, ticket, f"customer:{ticket.customer_id}", "replied")
 
     async def resolve(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
-
+        """Resolved; the survey and the revisit are scheduled in the same transaction."""
         if ticket.status not in OPEN_STATUSES:
             raise TicketError(f"{ticket.number} is {ticket.status}")
         ticket.status = "resolved"
         ticket.resolved_at = self.clock.now()
         await self.record(session, ticket, actor, "resolved")
+        if self.follow_ups is not None:
+            await self.follow_ups.ticket_resolved(session, ticket)
 
     async def close(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
         if ticket.status == "closed":

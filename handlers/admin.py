@@ -22,12 +22,21 @@ from bot.knowledge_editing import EditError, KnowledgeEditor
 from bot.language import reply_language
 from bot.publishing import KnowledgePublisher
 from bot.roles import RoleBook
+from bot.schedule import Schedule, schedule_report
 from bot.texts import Texts
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("reload", "kb_history", "kb_rollback", "kb_export", "role", "roles")
+ADMIN_COMMANDS = (
+    "reload",
+    "kb_history",
+    "kb_rollback",
+    "kb_export",
+    "role",
+    "roles",
+    "scheduled",
+)
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
 
@@ -46,6 +55,7 @@ def create_router() -> Router:
     router.message.register(receive_upload, F.document, is_admin)
     router.message.register(change_role, Command("role"), is_admin)
     router.message.register(list_roles, Command("roles"), is_admin)
+    router.message.register(show_scheduled, Command("scheduled"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
@@ -206,6 +216,11 @@ async def list_roles(message: Message, roles: RoleBook) -> None:
         for role in ("admin", "supervisor", "agent")
     ]
     await message.answer("\n".join(lines))
+
+
+async def show_scheduled(message: Message, session: AsyncSession, schedule: Schedule) -> None:
+    """What the bot will send on its own: surveys, reminders, revisits, NPS."""
+    await message.answer(await schedule_report(session, schedule))
 
 
 async def refuse_agent_command(

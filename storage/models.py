@@ -42,6 +42,8 @@ class Customer(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     language_chosen: bool = False
     vip_tier: str | None = Field(default=None, max_length=16)
+    surveys_opt_out: bool = False  # /stop_surveys
+    unreachable_at: datetime | None = _time(default=None)  # blocked the bot
 
     first_seen: datetime = _time()
     last_seen: datetime = _time()
@@ -177,3 +179,43 @@ class Order(SQLModel, table=True):
     delivered_at: datetime | None = _time(default=None)
     expected_delivery_at: datetime | None = _time(default=None)
     late_notice_sent_at: datetime | None = _time(default=None)
+
+
+class ScheduledMessage(SQLModel, table=True):
+    """A message the bot sends on its own later (survey, reminder, revisit, NPS). `key` makes
+    each one unique (one survey per ticket, ...), whoever schedules it and however often.
+    pending -> sending (claimed by one instance) -> sent; or cancelled, expired, failed, and
+    uncertain when an instance stopped between claiming it and recording the send."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=16)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    status: str = Field(default="pending", max_length=16)
+    due_at: datetime = _time()
+    expires_at: datetime = _time()
+    created_at: datetime = _time()
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _time(default=None)
+    sent_at: datetime | None = _time(default=None)
+    note: str | None = Field(default=None, max_length=200)
+
+
+class Feedback(SQLModel, table=True):
+    """A customer's answer to a survey (csat 1-5), a revisit (solved yes/no) or NPS (0-10),
+    kept with the ticket's agent and category for the reports."""
+
+    __table_args__ = (sa.UniqueConstraint("scheduled_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheduled_id: int = Field(foreign_key="scheduledmessage.id")
+    kind: str = Field(max_length=16)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    agent_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    category: str | None = Field(default=None, max_length=32)
+    score: int | None = None
+    solved: bool | None = None
+    comment: str | None = None
+    answered_at: datetime = _time()

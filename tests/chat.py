@@ -20,6 +20,8 @@ from aiogram.types import (
 
 from tests.mocked_bot import MockedBot
 
+AGENTS_GROUP = -1001234
+
 
 class PrivateChat:
     """One Telegram user writing to the bot in a private chat."""
@@ -91,3 +93,72 @@ class PrivateChat:
         await self.dispatcher.feed_update(self.bot, update)
         new = self.bot.recorder.requests[before:]
         return [r for r in new if isinstance(r, SendMessage) and r.chat_id == self.chat.id]
+
+
+class AgentInGroup:
+    """Someone writing in the agents' forum group."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: MockedBot,
+        user_id: int,
+        name: str,
+        group_id: int = AGENTS_GROUP,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.user = User(id=user_id, is_bot=False, first_name=name)
+        self.chat = Chat(id=group_id, type="supergroup", title="Agents", is_forum=True)
+        self.ids = itertools.count(10_000 + user_id * 1000)
+
+    async def write(self, topic: int, text: str) -> None:
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            message_thread_id=topic,
+            is_topic_message=True,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), message=message)
+        )
+
+    async def write_general(self, text: str) -> None:
+        entities = None
+        if text.startswith("/"):
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            entities=entities,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), message=message)
+        )
+
+    async def press(self, card: SendMessage, label: str) -> None:
+        markup = card.reply_markup
+        assert markup is not None
+        button = next(
+            b
+            for row in markup.inline_keyboard
+            for b in row  # type: ignore[union-attr]
+            if b.text == label
+        )
+        shown = Message(message_id=1, date=datetime.now(UTC), chat=self.chat, text=card.text)
+        query = CallbackQuery(
+            id=str(next(self.ids)),
+            from_user=self.user,
+            chat_instance="g",
+            message=shown,
+            data=button.callback_data,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), callback_query=query)
+        )

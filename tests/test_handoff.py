@@ -3,9 +3,8 @@ dispatcher with a recording bot session."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,6 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
-from aiogram.types import CallbackQuery, Chat, Message, MessageEntity, Update, User
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher, create_services
@@ -21,7 +19,7 @@ from bot.clock import ManualClock
 from bot.config import load_config
 from bot.handoff import alert_breaches, announce_unassigned
 from storage.models import Ticket, TicketEvent
-from tests.chat import PrivateChat
+from tests.chat import AgentInGroup, PrivateChat
 from tests.mocked_bot import MockedBot
 
 KB = Path(__file__).parent / "data" / "kb"
@@ -33,68 +31,6 @@ ADMIN = 900
 
 SUPERVISOR = 777
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-class AgentInGroup:
-    """Someone writing in the agents' forum group."""
-
-    def __init__(self, dispatcher: Dispatcher, bot: MockedBot, user_id: int, name: str) -> None:
-        self.dispatcher = dispatcher
-        self.bot = bot
-        self.user = User(id=user_id, is_bot=False, first_name=name)
-        self.chat = Chat(id=GROUP, type="supergroup", title="Agents", is_forum=True)
-        self.ids = itertools.count(10_000 + user_id * 1000)
-
-    async def write(self, topic: int, text: str) -> None:
-        message = Message(
-            message_id=next(self.ids),
-            date=datetime.now(UTC),
-            chat=self.chat,
-            from_user=self.user,
-            text=text,
-            message_thread_id=topic,
-            is_topic_message=True,
-        )
-        await self.dispatcher.feed_update(
-            self.bot, Update(update_id=next(self.ids), message=message)
-        )
-
-    async def write_general(self, text: str) -> None:
-        entities = None
-        if text.startswith("/"):
-            entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))]
-        message = Message(
-            message_id=next(self.ids),
-            date=datetime.now(UTC),
-            chat=self.chat,
-            from_user=self.user,
-            text=text,
-            entities=entities,
-        )
-        await self.dispatcher.feed_update(
-            self.bot, Update(update_id=next(self.ids), message=message)
-        )
-
-    async def press(self, card: SendMessage, label: str) -> None:
-        markup = card.reply_markup
-        assert markup is not None
-        button = next(
-            b
-            for row in markup.inline_keyboard
-            for b in row  # type: ignore[union-attr]
-            if b.text == label
-        )
-        shown = Message(message_id=1, date=datetime.now(UTC), chat=self.chat, text=card.text)
-        query = CallbackQuery(
-            id=str(next(self.ids)),
-            from_user=self.user,
-            chat_instance="g",
-            message=shown,
-            data=button.callback_data,
-        )
-        await self.dispatcher.feed_update(
-            self.bot, Update(update_id=next(self.ids), callback_query=query)
-        )
 
 
 @pytest.fixture

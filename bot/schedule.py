@@ -1,0 +1,375 @@
+"""Messages the bot sends later on its own, kept in the database so that restarts, downtime and
+several running instances neither lose nor repeat them.
+
+A message goes pending -> sending -> sent. Moving it to sending is a claim: one conditional
+UPDATE that only one instance can win, committed before the send; recording `sent` follows the
+send at once. An instance that stops between the two leaves the message in `sending`; once the
+claim is older than `claim_timeout_minutes` it is marked `uncertain` and reported, never sent a
+second time: Telegram cannot tell us whether it arrived, and a customer asked twice is worse
+than one survey missing. Everything else (due while the service was down, failed sends, quiet
+hours) ends in sent, expired or failed, each with a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as monotonic_time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.types import InlineKeyboardMarkup
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.config import ScheduleConfig
+from bot.sender import DeliveryFailed, Sender
+from storage.database import SessionFactory
+from storage.models import Customer, ScheduledMessage
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pending", "sending", "sent", "cancelled", "expired", "failed", "uncertain")
+RETRY_AFTER_FAILURE = timedelta(minutes=5)
+BATCH = 200
+
+
+def out_of_quiet_hours(
+    moment: datetime, quiet: tuple[time, time] | None, zone: ZoneInfo
+) -> datetime:
+    """`moment`, or the end of the quiet hours it falls in (quiet may run past midnight)."""
+    if quiet is None:
+        return moment
+    start, end = quiet
+    local = moment.astimezone(zone)
+    clock_time = local.time()
+    if start <= end:
+        inside = start <= clock_time < end
+        end_day = local.date()
+    else:
+        inside = clock_time >= start or clock_time < end
+        end_day = local.date() + timedelta(days=1) if clock_time >= start else local.date()
+    if not inside:
+        return moment
+    return datetime.combine(end_day, end, tzinfo=zone)
+
+
+class Schedule:
+    """The stored schedule: adding, claiming, finishing and listing messages."""
+
+    def __init__(self, settings: ScheduleConfig, clock: Clock, zone: ZoneInfo, instance: str):
+        self.settings = settings
+        self.clock = clock
+        self.zone = zone
+        self.instance = instance
+
+    def when(self, due: datetime) -> datetime:
+        return out_of_quiet_hours(due, self.settings.quiet, self.zone)
+
+    async def add(
+        self,
+        session: AsyncSession,
+        *,
+        key: str,
+        kind: str,
+        customer_id: int,
+        due_at: datetime,
+        lifetime: timedelta,
+        ticket_id: int | None = None,
+    ) -> ScheduledMessage | None:
+        """Schedule a message, moved out of quiet hours; None when `key` is already scheduled
+        (by this instance or another), so that scheduling twice schedules once."""
+        due = self.when(due_at)
+        message = ScheduledMessage(
+            key=key,
+            kind=kind,
+            customer_id=customer_id,
+            ticket_id=ticket_id,
+            due_at=due,
+            expires_at=due + lifetime,
+            created_at=self.clock.now(),
+        )
+        try:
+            async with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            return None
+        return message
+
+    async def due(self, session: AsyncSession, limit: int = BATCH) -> list[ScheduledMessage]:
+        statement = (
+            select(ScheduledMessage)
+            .where(ScheduledMessage.status == "pending")
+            .where(col(ScheduledMessage.due_at) <= self.clock.now())
+            .order_by(col(ScheduledMessage.due_at), col(ScheduledMessage.id))
+            .limit(limit)
+        )
+        return list((await session.exec(statement)).all())
+
+    async def claim(self, session: AsyncSession, message_id: int) -> bool:
+        """Take the message for this instance; False when another instance already has."""
+        result = await session.exec(
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.id) == message_id)
+            .where(col(ScheduledMessage.status) == "pending")
+            .values(status="sending", claimed_by=self.instance, claimed_at=self.clock.now())
+        )
+        await session.commit()
+        return bool(result.rowcount == 1)
+
+    async def finish(
+        self, session: AsyncSession, message_id: int, status: str, note: str | None = None
+    ) -> None:
+        values: dict[str, object] = {"status": status, "note": note}
+        if status == "sent":
+            values["sent_at"] = self.clock.now()
+        await session.exec(
+            update(ScheduledMessage).where(col(ScheduledMessage.id) == message_id).values(**values)
+        )
+        await session.commit()
+
+    async def postpone(self, session: AsyncSession, message_id: int, due_at: datetime) -> None:
+        await session.exec(
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.id) == message_id)
+            .values(status="pending", due_at=due_at, claimed_by=None, claimed_at=None)
+        )
+        await session.commit()
+
+    async def cancel(self, session: AsyncSession, message_id: int, note: str) -> bool:
+        result = await session.exec(
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.id) == message_id)
+            .where(col(ScheduledMessage.status) == "pending")
+            .values(status="cancelled", note=note)
+        )
+        await session.commit()
+        return bool(result.rowcount == 1)
+
+    async def cancel_for_customer(self, session: AsyncSession, customer_id: int, note: str) -> int:
+        result = await session.exec(
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.customer_id) == customer_id)
+            .where(col(ScheduledMessage.status) == "pending")
+            .values(status="cancelled", note=note)
+        )
+        return int(result.rowcount)
+
+    async def settle_abandoned_claims(self, session: AsyncSession) -> int:
+        """Claims whose instance stopped mid-send: uncertain, reported, never sent again."""
+        timeout = timedelta(minutes=self.settings.claim_timeout_minutes)
+        abandoned = (
+            await session.exec(
+                select(ScheduledMessage)
+                .where(ScheduledMessage.status == "sending")
+                .where(col(ScheduledMessage.claimed_at) < self.clock.now() - timeout)
+            )
+        ).all()
+        for message in abandoned:
+            log.error(
+                "scheduled=%s (%s): %s stopped while sending it; not sent again",
+                message.id,
+                message.kind,
+                message.claimed_by,
+            )
+            message.status = "uncertain"
+            message.note = f"{message.claimed_by} stopped while sending"
+            session.add(message)
+        await session.commit()
+        return len(abandoned)
+
+    async def listing(
+        self, session: AsyncSession, statuses: tuple[str, ...] = ("pending",), limit: int = 50
+    ) -> list[ScheduledMessage]:
+        statement = (
+            select(ScheduledMessage)
+            .where(col(ScheduledMessage.status).in_(statuses))
+            .order_by(col(ScheduledMessage.due_at), col(ScheduledMessage.id))
+            .limit(limit)
+        )
+        return list((await session.exec(statement)).all())
+
+
+class RateLimiter:
+    """Telegram's limits for messages the bot starts: about 30 a second in all, and one a
+    second per chat."""
+
+    def __init__(
+        self,
+        per_second: int,
+        seconds_per_chat: float,
+        now: Callable[[], float] = monotonic_time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.per_second = per_second
+        self.seconds_per_chat = seconds_per_chat
+        self.now = now
+        self.sleep = sleep
+        self.recent: deque[float] = deque(maxlen=per_second)
+        self.last_in_chat: dict[int, float] = {}
+
+    async def wait(self, chat_id: int) -> None:
+        now = self.now()
+        ready = now
+        if len(self.recent) == self.per_second:
+            ready = max(ready, self.recent[0] + 1.0)
+        if chat_id in self.last_in_chat:
+            ready = max(ready, self.last_in_chat[chat_id] + self.seconds_per_chat)
+        if ready > now:
+            await self.sleep(ready - now)
+        self.recent.append(ready)
+        self.last_in_chat[chat_id] = ready
+        if len(self.last_in_chat) > 10_000:
+            horizon = ready - self.seconds_per_chat
+            self.last_in_chat = {c: t for c, t in self.last_in_chat.items() if t > horizon}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    chat_id: int
+    text: str
+    reply_markup: InlineKeyboardMarkup | None = None
+
+
+class Composer(Protocol):
+    """What a scheduled message says, decided when it is sent (the customer may have opted out
+    or answered since): an Outgoing, or the reason it is no longer sent."""
+
+    async def compose(
+        self, session: AsyncSession, message: ScheduledMessage
+    ) -> Outgoing | str: ...
+
+    async def after_sent(self, session: AsyncSession, message: ScheduledMessage) -> None: ...
+
+
+class Delivery:
+    """Sends what is due, for one running instance."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        session_factory: SessionFactory,
+        composer: Composer,
+        limiter: RateLimiter,
+        sender: Sender,
+    ) -> None:
+        self.schedule = schedule
+        self.session_factory = session_factory
+        self.composer = composer
+        self.limiter = limiter
+        self.sender = sender
+        self._running = asyncio.Lock()
+
+    async def deliver_due(self, bot: Bot) -> int:
+        """Send every message that is due now; returns how many were sent."""
+        if self._running.locked():
+            return 0  # the previous round is still sending
+        async with self._running:
+            sent = 0
+            async with self.session_factory() as session:
+                await self.schedule.settle_abandoned_claims(session)
+            while True:
+                async with self.session_factory() as session:
+                    due = await self.schedule.due(session)
+                if not due:
+                    return sent
+                for message in due:
+                    sent += await self._deliver_one(bot, message)
+                if len(due) < BATCH:
+                    return sent
+
+    async def _deliver_one(self, bot: Bot, message: ScheduledMessage) -> int:
+        schedule, now = self.schedule, self.schedule.clock.now()
+        assert message.id is not None
+        async with self.session_factory() as session:
+            if not await schedule.claim(session, message.id):
+                return 0
+            grace = timedelta(hours=schedule.settings.misfire_grace_hours)
+            if now > message.expires_at or now - message.due_at > grace:
+                log.warning(
+                    "scheduled=%s (%s) expired unsent: it was due %s",
+                    message.id,
+                    message.kind,
+                    message.due_at.isoformat(),
+                )
+                await schedule.finish(session, message.id, "expired")
+                return 0
+            morning = schedule.when(now)
+            if morning > now:
+                await schedule.postpone(session, message.id, morning)
+                return 0
+            outgoing = await self.composer.compose(session, message)
+            if isinstance(outgoing, str):
+                await schedule.finish(session, message.id, "cancelled", outgoing)
+                return 0
+            await self.limiter.wait(outgoing.chat_id)
+            try:
+                await self.sender.send(
+                    lambda: bot.send_message(
+                        outgoing.chat_id, outgoing.text, reply_markup=outgoing.reply_markup
+                    )
+                )
+            except TelegramForbiddenError:
+                await self._unreachable(session, message)
+                return 0
+            except (DeliveryFailed, TelegramAPIError) as error:
+                log.error(
+                    "scheduled=%s not sent (%s); trying again later",
+                    message.id,
+                    type(error).__name__,
+                )
+                await schedule.postpone(session, message.id, now + RETRY_AFTER_FAILURE)
+                return 0
+            await schedule.finish(session, message.id, "sent")
+            await self.composer.after_sent(session, message)
+            await session.commit()
+            return 1
+
+    async def _unreachable(self, session: AsyncSession, message: ScheduledMessage) -> None:
+        """The customer blocked the bot: nothing more is sent to them."""
+        assert message.id is not None
+        customer = await session.get(Customer, message.customer_id)
+        if customer is not None:
+            customer.unreachable_at = self.schedule.clock.now()
+            session.add(customer)
+        cancelled = await self.schedule.cancel_for_customer(
+            session, message.customer_id, "customer blocked the bot"
+        )
+        await self.schedule.finish(session, message.id, "failed", "customer blocked the bot")
+        log.warning(
+            "customer=%s blocked the bot; %s pending messages cancelled",
+            message.customer_id,
+            cancelled,
+        )
+
+
+async def schedule_report(
+    session: AsyncSession,
+    schedule: Schedule,
+    statuses: tuple[str, ...] = ("pending",),
+    limit: int = 50,
+) -> str:
+    """What is scheduled, for whom and when, one line each (for admins)."""
+    messages = await schedule.listing(session, statuses, limit)
+    if not messages:
+        return "Nothing scheduled."
+    lines = []
+    for message in messages:
+        customer = await session.get(Customer, message.customer_id)
+        who = f"customer {message.customer_id}"
+        if customer is not None and customer.first_name:
+            who += f" ({customer.first_name})"
+        when = message.due_at.astimezone(schedule.zone).strftime("%Y-%m-%d %H:%M")
+        ticket = f" · T-{message.ticket_id:06d}" if message.ticket_id else ""
+        status = "" if statuses == ("pending",) else f" · {message.status}"
+        note = f" · {message.note}" if message.note and status else ""
+        lines.append(f"#{message.id} · {when} · {message.kind} · {who}{ticket}{status}{note}")
+    return "\n".join(lines)

@@ -1,0 +1,315 @@
+"""Surveys, reminders, revisits and NPS through the real dispatcher, with a hand-moved clock:
+a whole day of follow-ups without sleeping, and every way they could be lost or doubled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Dispatcher
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.methods import EditMessageReplyMarkup, SendMessage
+from sqlmodel import select
+
+from bot.app import Services, create_dispatcher, create_services
+from bot.clock import ManualClock
+from bot.config import load_config
+from bot.sender import Sender
+from storage.models import Customer, Feedback, ScheduledMessage, Ticket, TicketEvent
+from tests.chat import AGENTS_GROUP, AgentInGroup, PrivateChat
+from tests.mocked_bot import MockedBot
+
+KB = Path(__file__).parent / "data" / "kb"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MEI = 7
+AGENT = 501
+SUPERVISOR = 777
+MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
+
+
+def configured(write_config: Callable[..., Path], extra: str = "", **replacements: str) -> Path:
+    path = write_config(extra, kb=KB)
+    text = path.read_text(encoding="utf-8")
+    for old, new in {
+        "group_id = 0": f"group_id = {AGENTS_GROUP}",
+        "supervisors = []": f"supervisors = [{SUPERVISOR}]",
+        "agents = []": f"agents = [{AGENT}]",
+        **replacements,
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config_path(write_config: Callable[..., Path]) -> Path:
+    return configured(write_config)
+
+
+@pytest.fixture
+async def services(config_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
+    clock.set(MONDAY_10AM)
+    services = await create_services(load_config(config_path, environ={}), clock=clock)
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+def bot() -> MockedBot:
+    return MockedBot()
+
+
+@pytest.fixture
+def dispatcher(services: Services) -> Dispatcher:
+    return create_dispatcher(services)
+
+
+def sent_to(bot: MockedBot, chat_id: int, start: int = 0) -> list[SendMessage]:
+    return [
+        r
+        for r in bot.recorder.requests[start:]
+        if isinstance(r, SendMessage) and r.chat_id == chat_id
+    ]
+
+
+def labels(message: SendMessage) -> list[str]:
+    markup = message.reply_markup
+    return [b.text for row in markup.inline_keyboard for b in row] if markup else []  # type: ignore[union-attr]
+
+
+async def resolved_ticket(dispatcher: Dispatcher, bot: MockedBot, user_id: int = MEI) -> int:
+    """A customer asks for a person; the agent takes the ticket and resolves it."""
+    customer = PrivateChat(dispatcher, bot, user_id, "en")
+    [choose] = await customer.say("/human")
+    [describe] = await customer.press(choose, "Shipping")
+    await customer.say("my parcel is lost")
+    await customer.say("A-1001")
+    card = next(
+        r for r in reversed(bot.recorder.requests)
+        if isinstance(r, SendMessage) and r.chat_id == AGENTS_GROUP and r.reply_markup
+    )  # fmt: skip
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    await alice.press(card, "Take")
+    await alice.write(card.message_thread_id or 0, "Found it, it arrives tomorrow.")
+    await alice.press(card, "Resolve")
+    return user_id
+
+
+async def deliver(services: Services, bot: MockedBot) -> list[SendMessage]:
+    start = len(bot.recorder.requests)
+    await services.delivery.deliver_due(bot)
+    return [r for r in bot.recorder.requests[start:] if isinstance(r, SendMessage)]
+
+
+async def all_scheduled(services: Services) -> list[ScheduledMessage]:
+    async with services.session_factory() as session:
+        return list((await session.exec(select(ScheduledMessage))).all())
+
+
+async def test_a_whole_day_of_follow_ups(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    mei = PrivateChat(dispatcher, bot, MEI, "en")
+    await resolved_ticket(dispatcher, bot)
+
+    clock.advance(timedelta(minutes=9))
+    assert await deliver(services, bot) == []
+    clock.advance(timedelta(minutes=1))
+    [survey] = await deliver(services, bot)
+    assert survey.chat_id == MEI
+    assert survey.text.startswith("How did we do?")
+    assert labels(survey) == ["1 ⭐", "2 ⭐", "3 ⭐", "4 ⭐", "5 ⭐"]
+    assert await deliver(services, bot) == []  # sent once
+
+    clock.advance(timedelta(hours=24))
+    [reminder] = await deliver(services, bot)
+    assert reminder.text.startswith("A gentle reminder")
+    assert labels(reminder) == labels(survey)
+
+    start = len(bot.recorder.requests)
+    [ask_comment] = await mei.press(reminder, "2 ⭐")
+    assert ask_comment.text.startswith("Thank you! Anything you would like to add?")
+    assert any(isinstance(r, EditMessageReplyMarkup) for r in bot.recorder.requests[start:])
+    [alert] = sent_to(bot, AGENTS_GROUP, start)
+    assert "T-000001 was rated 2/5" in alert.text
+    assert f"tg://user?id={SUPERVISOR}" in alert.text
+    [thanks] = await mei.say("the agent took two days to answer")
+    assert thanks.text == "Thank you, we have passed it on."
+    [comment] = sent_to(bot, AGENTS_GROUP, start)[1:]
+    assert comment.text.endswith("the agent took two days to answer")
+
+    assert await mei.press(survey, "5 ⭐") == []  # answered already: only a notice
+    clock.advance(timedelta(days=1, hours=23, minutes=50))  # three days after resolution
+    [revisit] = await deliver(services, bot)
+    assert revisit.text == (
+        "A few days ago we resolved your request T-000001. Is your problem fully solved?"
+    )
+    start = len(bot.recorder.requests)
+    [reopened] = await mei.press(revisit, "No, not yet")
+    assert reopened.text.startswith("Sorry it is not solved yet. T-000001 is open again.")
+    [told] = sent_to(bot, AGENTS_GROUP, start)
+    assert "T-000001 reopened" in told.text
+
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+        feedback = (await session.exec(select(Feedback).order_by(Feedback.id))).all()
+        events = [e.kind for e in (await session.exec(select(TicketEvent))).all()]
+    assert (ticket.status, ticket.reopen_count, ticket.first_response_at) == ("assigned", 1, None)
+    assert [(f.kind, f.score, f.solved, f.agent_id, f.category) for f in feedback] == [
+        ("csat", 2, None, AGENT, "shipping"),
+        ("revisit", None, False, AGENT, "shipping"),
+    ]
+    assert feedback[0].comment == "the agent took two days to answer"
+    assert {"csat", "follow_up", "revisit", "reopened"} <= set(events)
+
+
+async def test_quiet_hours_move_a_survey_to_the_morning(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 2, 20, 55, tzinfo=SHANGHAI))
+    await resolved_ticket(dispatcher, bot)
+    clock.set(datetime(2026, 3, 2, 21, 5, tzinfo=SHANGHAI))
+    assert await deliver(services, bot) == []
+    clock.set(datetime(2026, 3, 3, 8, 59, tzinfo=SHANGHAI))
+    assert await deliver(services, bot) == []
+    clock.set(datetime(2026, 3, 3, 9, 0, tzinfo=SHANGHAI))
+    [survey] = await deliver(services, bot)
+    assert survey.text.startswith("How did we do?")
+
+
+async def test_a_survey_due_during_the_night_after_downtime_waits_for_the_morning(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await resolved_ticket(dispatcher, bot)  # survey due 10:10
+    clock.set(datetime(2026, 3, 2, 22, 0, tzinfo=SHANGHAI))  # the service was down till now
+    assert await deliver(services, bot) == []
+    clock.set(datetime(2026, 3, 3, 9, 0, tzinfo=SHANGHAI))
+    [survey] = await deliver(services, bot)
+    assert survey.text.startswith("How did we do?")
+
+
+async def test_after_long_downtime_an_expired_message_is_dropped_with_a_log_line(
+    services: Services,
+    dispatcher: Dispatcher,
+    bot: MockedBot,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await resolved_ticket(dispatcher, bot)
+    clock.advance(timedelta(days=2))  # 12 hours of grace have long passed
+    with caplog.at_level(logging.WARNING, logger="bot.schedule"):
+        assert await deliver(services, bot) == []
+    assert "expired unsent" in caplog.text
+    survey = next(m for m in await all_scheduled(services) if m.kind == "survey")
+    assert survey.status == "expired"
+
+
+async def test_stop_surveys_cancels_and_prevents_them(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await resolved_ticket(dispatcher, bot)
+    [stopped] = await PrivateChat(dispatcher, bot, MEI, "en").say("/stop_surveys")
+    assert stopped.text.startswith("Done: you will not get satisfaction surveys")
+    clock.advance(timedelta(days=4))
+    assert await deliver(services, bot) == []
+    assert {m.status for m in await all_scheduled(services)} == {"cancelled"}
+
+
+async def test_one_survey_per_customer_within_the_cap(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await resolved_ticket(dispatcher, bot)
+    clock.advance(timedelta(minutes=10))
+    assert len(await deliver(services, bot)) == 1
+    await resolved_ticket(dispatcher, bot)  # a second ticket, resolved the same day
+    clock.advance(timedelta(minutes=10))
+    assert [m.text for m in await deliver(services, bot)] == []
+    second = [m for m in await all_scheduled(services) if m.kind == "survey"][1]
+    assert (second.status, second.note) == ("cancelled", "a survey went to this customer recently")
+
+
+async def test_no_survey_for_a_switched_off_category(
+    write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
+) -> None:
+    path = configured(
+        write_config, **{"disabled_categories = []": 'disabled_categories = ["shipping"]'}
+    )
+    clock.set(MONDAY_10AM)
+    services = await create_services(load_config(path, environ={}), clock=clock)
+    try:
+        await resolved_ticket(create_dispatcher(services), bot)
+        assert [m.kind for m in await all_scheduled(services)] == ["revisit"]
+    finally:
+        await services.close()
+
+
+async def test_a_customer_who_blocked_the_bot_gets_nothing_more(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await resolved_ticket(dispatcher, bot)
+    clock.advance(timedelta(minutes=10))
+    bot.recorder.fail_next(
+        SendMessage,
+        TelegramForbiddenError(SendMessage(chat_id=MEI, text=""), "Forbidden: bot was blocked"),
+    )
+    await deliver(services, bot)
+    statuses = {m.kind: (m.status, m.note) for m in await all_scheduled(services)}
+    assert statuses == {
+        "survey": ("failed", "customer blocked the bot"),
+        "revisit": ("cancelled", "customer blocked the bot"),
+    }
+    async with services.session_factory() as session:
+        customer = (await session.exec(select(Customer))).one()
+    assert customer.unreachable_at == clock.now()
+
+
+async def test_a_429_waits_as_long_as_telegram_says_then_sends(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    services.delivery.sender = Sender(sleep=sleep)
+    await resolved_ticket(dispatcher, bot)
+    clock.advance(timedelta(minutes=10))
+    error = TelegramRetryAfter(SendMessage(chat_id=MEI, text=""), "Too Many Requests", 3)
+    bot.recorder.fail_next(SendMessage, error)
+    refused, survey = await deliver(services, bot)  # Telegram refused the first try
+    assert survey.text.startswith("How did we do?") and refused.text == survey.text
+    assert waits == [3]
+    assert [m.status for m in await all_scheduled(services) if m.kind == "survey"] == ["sent"]
+
+
+async def test_nps_after_first_contact(
+    write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
+) -> None:
+    path = configured(write_config, **{'[nps]\n# "How': '[nps]\n# "How'})
+    text = path.read_text(encoding="utf-8").replace(
+        "enabled = false\ndays_after_first_contact = 14",
+        "enabled = true\ndays_after_first_contact = 14",
+    )
+    path.write_text(text, encoding="utf-8")
+    clock.set(MONDAY_10AM)
+    services = await create_services(load_config(path, environ={}), clock=clock)
+    try:
+        dispatcher = create_dispatcher(services)
+        mei = PrivateChat(dispatcher, bot, MEI, "en")
+        await mei.say("hello")
+        clock.advance(timedelta(days=14))
+        [nps] = await deliver(services, bot)
+        assert nps.text.startswith("How likely are you to recommend us")
+        assert labels(nps) == [str(n) for n in range(11)]
+        [thanks] = await mei.press(nps, "9")
+        assert thanks.text == "Thank you!"
+        async with services.session_factory() as session:
+            [answer] = (await session.exec(select(Feedback))).all()
+        assert (answer.kind, answer.score) == ("nps", 9)
+    finally:
+        await services.close()
