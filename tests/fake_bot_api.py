@@ -75,9 +75,16 @@ class FakeBotAPI:
         return self._queue({"message": message})
 
     def push_callback(
-        self, chat_id: int, data: str, *, message_id: int, language_code: str | None = "en"
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        message_id: int,
+        language_code: str | None = "en",
+        user_id: int | None = None,
     ) -> dict[str, Any]:
-        user = {"id": chat_id, "is_bot": False, "first_name": "Test"}
+        """A button pressed under a message; in a group, `user_id` says who pressed it."""
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Test"}
         if language_code:
             user["language_code"] = language_code
         message = self._messages.get((chat_id, message_id)) or {
