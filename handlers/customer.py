@@ -14,6 +14,7 @@ from bot.callbacks import EntryCallback, LanguageCallback, VoteCallback
 from bot.clock import Clock
 from bot.config import Config
 from bot.faq import FaqReply, FaqService
+from bot.follow_ups import FollowUps
 from bot.handoff import Handoff
 from bot.keyboards import (
     answer_keyboard,
@@ -223,6 +224,7 @@ async def save_vote(
     config: Config,
     texts: Texts,
     clock: Clock,
+    follow_ups: FollowUps,
 ) -> None:
     language = _language(customer, query, config)
     vote = await record_vote(
@@ -238,6 +240,8 @@ async def save_vote(
     log.info(
         "customer=%s voted helpful=%s on message=%s", customer.id, vote.helpful, vote.message_id
     )
+    if vote.helpful:
+        await follow_ups.bot_answer_helpful(session, customer, vote.message_id)
     key = "vote_thanks_up" if vote.helpful else "vote_thanks_down"
     await query.answer(texts(key, language))
     if isinstance(query.message, Message) and query.message.reply_markup:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Ticket
+from storage.models import Conversation, Feedback, Ticket
 
 
 @dataclass(frozen=True)
@@ -81,4 +82,63 @@ async def service_figures(
             and (t.resolved_at is not None or t.resolution_due <= until)
         ),
         reopened=sum(t.reopen_count for t in tickets),
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackFigures:
+    """What customers answered: CSAT as a mean score out of 100 (5 stars = 100, the policy's
+    target is 90), overall and per agent, category and day; revisits; NPS (-100 to 100)."""
+
+    csat_answers: int
+    csat: float | None
+    csat_by_agent: dict[int, float]
+    csat_by_category: dict[str, float]
+    csat_by_day: dict[str, float]
+    low_scores: int  # 1 or 2 stars
+    revisits_solved: int
+    revisits_not_solved: int
+    nps_answers: int
+    nps: float | None
+
+
+def _out_of_100(scores: list[int]) -> float:
+    return round(statistics.mean(scores) * 20, 1)
+
+
+def _grouped(pairs: list[tuple[object, int]]) -> dict:  # type: ignore[type-arg]
+    groups: dict[object, list[int]] = {}
+    for key, score in pairs:
+        if key is not None:
+            groups.setdefault(key, []).append(score)
+    return {key: _out_of_100(scores) for key, scores in sorted(groups.items(), key=str)}
+
+
+async def feedback_figures(
+    session: AsyncSession, since: datetime, until: datetime, zone: ZoneInfo
+) -> FeedbackFigures:
+    answers = (
+        await session.exec(
+            select(Feedback).where(Feedback.answered_at >= since, Feedback.answered_at < until)
+        )
+    ).all()
+    csat = [f for f in answers if f.kind == "csat" and f.score is not None]
+    scores = [f.score for f in csat if f.score is not None]
+    revisits = [f for f in answers if f.kind == "revisit"]
+    nps = [f.score for f in answers if f.kind == "nps" and f.score is not None]
+    promoters = sum(1 for score in nps if score >= 9)
+    detractors = sum(1 for score in nps if score <= 6)
+    return FeedbackFigures(
+        csat_answers=len(scores),
+        csat=_out_of_100(scores) if scores else None,
+        csat_by_agent=_grouped([(f.agent_id, f.score or 0) for f in csat]),
+        csat_by_category=_grouped([(f.category, f.score or 0) for f in csat]),
+        csat_by_day=_grouped(
+            [(f.answered_at.astimezone(zone).date().isoformat(), f.score or 0) for f in csat]
+        ),
+        low_scores=sum(1 for score in scores if score <= 2),
+        revisits_solved=sum(1 for f in revisits if f.solved),
+        revisits_not_solved=sum(1 for f in revisits if f.solved is False),
+        nps_answers=len(nps),
+        nps=round((promoters - detractors) * 100 / len(nps), 1) if nps else None,
     )

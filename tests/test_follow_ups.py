@@ -20,6 +20,7 @@ from bot.clock import ManualClock
 from bot.config import load_config
 from bot.sender import Sender
 from storage.models import Customer, Feedback, ScheduledMessage, Ticket, TicketEvent
+from storage.reports import feedback_figures
 from tests.chat import AGENTS_GROUP, AgentInGroup, PrivateChat
 from tests.mocked_bot import MockedBot
 
@@ -167,6 +168,16 @@ async def test_a_whole_day_of_follow_ups(
     assert feedback[0].comment == "the agent took two days to answer"
     assert {"csat", "follow_up", "revisit", "reopened"} <= set(events)
 
+    async with services.session_factory() as session:
+        figures = await feedback_figures(
+            session, MONDAY_10AM, clock.now() + timedelta(seconds=1), SHANGHAI
+        )
+    assert (figures.csat_answers, figures.csat, figures.low_scores) == (1, 40.0, 1)
+    assert figures.csat_by_agent == {AGENT: 40.0}
+    assert figures.csat_by_category == {"shipping": 40.0}
+    assert figures.csat_by_day == {"2026-03-03": 40.0}
+    assert (figures.revisits_solved, figures.revisits_not_solved) == (0, 1)
+
 
 async def test_quiet_hours_move_a_survey_to_the_morning(
     services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
@@ -310,6 +321,39 @@ async def test_nps_after_first_contact(
         assert thanks.text == "Thank you!"
         async with services.session_factory() as session:
             [answer] = (await session.exec(select(Feedback))).all()
+            figures = await feedback_figures(
+                session, MONDAY_10AM, clock.now() + timedelta(seconds=1), SHANGHAI
+            )
         assert (answer.kind, answer.score) == ("nps", 9)
+        assert (figures.nps_answers, figures.nps) == (1, 100.0)
     finally:
         await services.close()
+
+
+async def test_a_conversation_the_bot_resolved_alone_is_surveyed_only_when_configured(
+    write_config: Callable[..., Path], clock: ManualClock
+) -> None:
+    async def helpful_answer(after_bot_answers: bool) -> list[ScheduledMessage]:
+        replacements = {}
+        if after_bot_answers:
+            replacements = {"after_bot_answers = false": "after_bot_answers = true"}
+        clock.set(MONDAY_10AM)
+        services = await create_services(
+            load_config(configured(write_config, **replacements), environ={}), clock=clock
+        )
+        bot = MockedBot()
+        try:
+            mei = PrivateChat(create_dispatcher(services), bot, MEI, "en")
+            [answer] = await mei.say("what are your opening hours")
+            await mei.press(answer, "👍 Yes")
+            clock.advance(timedelta(minutes=10))
+            await deliver(services, bot)
+            return await all_scheduled(services)
+        finally:
+            await services.close()
+
+    assert await helpful_answer(after_bot_answers=False) == []
+    scheduled = await helpful_answer(after_bot_answers=True)
+    assert [m.kind for m in scheduled] == ["survey", "reminder"]
+    survey = scheduled[0]
+    assert (survey.kind, survey.status, survey.ticket_id) == ("survey", "sent", None)
