@@ -225,10 +225,11 @@ class RateLimiter:
             ready = max(ready, self.last_in_chat[chat_id] + self.seconds_per_chat)
         if ready > now:
             await self.sleep(ready - now)
-        self.recent.append(ready)
-        self.last_in_chat[chat_id] = ready
+        sent_at = max(self.now(), ready)
+        self.recent.append(sent_at)
+        self.last_in_chat[chat_id] = sent_at
         if len(self.last_in_chat) > 10_000:
-            horizon = ready - self.seconds_per_chat
+            horizon = sent_at - self.seconds_per_chat
             self.last_in_chat = {c: t for c, t in self.last_in_chat.items() if t > horizon}
 
 
