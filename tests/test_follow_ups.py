@@ -357,3 +357,21 @@ async def test_a_conversation_the_bot_resolved_alone_is_surveyed_only_when_confi
     assert [m.kind for m in scheduled] == ["survey", "reminder"]
     survey = scheduled[0]
     assert (survey.kind, survey.status, survey.ticket_id) == ("survey", "sent", None)
+
+
+async def test_no_at_the_revisit_of_a_closed_ticket_opens_a_new_one_that_names_it(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await resolved_ticket(dispatcher, bot)
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+        await services.tickets.close(session, ticket, f"agent:{AGENT}")
+        await session.commit()
+    clock.advance(timedelta(days=3))
+    [revisit] = [m for m in await deliver(services, bot) if m.text.startswith("A few days ago")]
+    [answer] = await PrivateChat(dispatcher, bot, MEI, "en").press(revisit, "No, not yet")
+    assert answer.text.startswith("Sorry it is not solved yet. T-000002 is open again.")
+    async with services.session_factory() as session:
+        tickets = (await session.exec(select(Ticket).order_by(Ticket.id))).all()
+    assert [(t.number, t.status) for t in tickets] == [("T-000001", "closed"), ("T-000002", "new")]
+    assert tickets[1].description == "Follow-up to T-000001: not solved at the revisit"
