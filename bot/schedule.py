@@ -307,7 +307,13 @@ class Delivery:
             if morning > now:
                 await schedule.postpone(session, message.id, morning)
                 return 0
-            outgoing = await self.composer.compose(session, message)
+            try:
+                outgoing = await self.composer.compose(session, message)
+            except Exception:  # nothing was sent: give the claim back and try again later
+                log.exception("scheduled=%s could not be composed", message.id)
+                await session.rollback()
+                await schedule.postpone(session, message.id, now + RETRY_AFTER_FAILURE)
+                return 0
             if isinstance(outgoing, str):
                 await schedule.finish(session, message.id, "cancelled", outgoing)
                 return 0

@@ -252,3 +252,28 @@ def test_quiet_hours_across_midnight() -> None:
     assert out_of_quiet_hours(early, quiet, SHANGHAI) == morning
     assert out_of_quiet_hours(noon, quiet, SHANGHAI) == noon
     assert out_of_quiet_hours(noon, None, SHANGHAI) == noon
+
+
+async def test_a_message_that_cannot_be_composed_is_tried_again_later(
+    services: Services, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await schedule_surveys(services, 1, timedelta(0))
+    compose = services.follow_ups.compose
+    calls = 0
+
+    async def broken_once(session, message):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database hiccup")
+        return await compose(session, message)
+
+    services.delivery.composer.compose = broken_once  # type: ignore[method-assign]
+    bot = MockedBot()
+    with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+        assert await services.delivery.deliver_due(bot) == 0
+    assert "could not be composed" in caplog.text
+    assert await statuses(services) == ["pending"]
+    clock.advance(timedelta(minutes=5))
+    assert await services.delivery.deliver_due(bot) == 1
+    assert surveys_sent(bot) == [1000]
