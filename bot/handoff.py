@@ -121,6 +121,34 @@ class Handoff:
                 )
             )
 
+    async def reopen_unsolved(
+        self, session: AsyncSession, bot: Bot, customer: Customer, ticket: Ticket
+    ) -> Ticket:
+        """The customer says a resolved problem is not solved: the ticket is reopened (its SLA
+        starts again) and the agents are told; a closed ticket gets a new one that names it."""
+        actor = f"customer:{customer.id}"
+        if ticket.status == "resolved":
+            await self.tickets.reopen(session, ticket, actor)
+            await session.commit()
+            await self.alert(
+                bot,
+                ticket,
+                f"🔁 {ticket.number} reopened: at the revisit the customer said the problem is "
+                "not fully solved.",
+            )
+            return ticket
+        follow_up, _ = await self.open(
+            session,
+            bot,
+            customer,
+            category=ticket.category,
+            description=f"Follow-up to {ticket.number}: not solved at the revisit",
+            order_number=ticket.order_number,
+        )
+        await self.tickets.record(session, ticket, actor, "follow_up_ticket", follow_up.number)
+        await session.commit()
+        return follow_up
+
     def supervisor_mentions(self) -> str:
         """HTML mentions of the supervisors, for alerts sent with parse_mode="HTML"."""
         return " ".join(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from aiogram.types import CallbackQuery, Message
+
+from bot.config import Config
 from knowledge.normalize import detect_language
 from knowledge.schema import LANGUAGES
 from storage.models import Customer
@@ -27,4 +30,15 @@ def reply_language(
         or detect_language(text or "")
         or customer.language
         or default
+    )
+
+
+def customer_language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
+    """The language to answer this update in; a command's text says nothing about it."""
+    text = event.text if isinstance(event, Message) else None
+    return reply_language(
+        customer,
+        client_code=event.from_user.language_code if event.from_user else None,
+        text=None if text and text.startswith("/") else text,
+        default=config.bot.default_language,
     )

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import KnowledgeUploadCallback
 from bot.config import Config
 from bot.knowledge_editing import EditError, KnowledgeEditor
-from bot.language import reply_language
+from bot.language import customer_language
 from bot.publishing import KnowledgePublisher
 from bot.roles import RoleBook
 from bot.schedule import Schedule, schedule_report
@@ -63,15 +63,6 @@ def create_router() -> Router:
     return router
 
 
-def _language(event: Message | CallbackQuery, customer: Customer, config: Config) -> str:
-    return reply_language(
-        customer,
-        client_code=event.from_user.language_code if event.from_user else None,
-        text=None,
-        default=config.bot.default_language,
-    )
-
-
 async def reload_knowledge(message: Message, publisher: KnowledgePublisher) -> None:
     result = await publisher.reload()
     await message.answer(result.message())
@@ -85,7 +76,7 @@ async def receive_upload(
     config: Config,
     texts: Texts,
 ) -> None:
-    language = _language(message, customer, config)
+    language = customer_language(customer, message, config)
     document = message.document
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
@@ -119,7 +110,7 @@ async def decide_upload(
     config: Config,
     texts: Texts,
 ) -> None:
-    language = _language(query, customer, config)
+    language = customer_language(customer, query, config)
     await query.answer()
     if not isinstance(query.message, Message):
         return
@@ -143,7 +134,7 @@ async def decide_upload(
 async def show_history(
     message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
 ) -> None:
-    language = _language(message, customer, config)
+    language = customer_language(customer, message, config)
     versions = await editor.history()
     if not versions:
         await message.answer(texts("kb_history_empty", language))
@@ -165,7 +156,7 @@ async def show_history(
 async def roll_back(
     message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
 ) -> None:
-    language = _language(message, customer, config)
+    language = customer_language(customer, message, config)
     assert message.from_user is not None
     try:
         version, result = await editor.rollback(message.from_user.id)
@@ -183,7 +174,7 @@ async def roll_back(
 async def export_files(
     message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
 ) -> None:
-    language = _language(message, customer, config)
+    language = customer_language(customer, message, config)
     for name, text in editor.current_files().items():
         await message.answer_document(
             BufferedInputFile(text.encode("utf-8"), filename=name),
@@ -227,16 +218,18 @@ async def refuse_agent_command(
     message: Message, customer: Customer, config: Config, texts: Texts
 ) -> None:
     log.warning("refused agent command in private chat from customer=%s", customer.id)
-    await message.answer(texts("agents_only", _language(message, customer, config)))
+    await message.answer(texts("agents_only", customer_language(customer, message, config)))
 
 
 async def refuse(message: Message, customer: Customer, config: Config, texts: Texts) -> None:
     log.warning("refused admin command from customer=%s", customer.id)
-    await message.answer(texts("admin_only", _language(message, customer, config)))
+    await message.answer(texts("admin_only", customer_language(customer, message, config)))
 
 
 async def refuse_button(
     query: CallbackQuery, customer: Customer, config: Config, texts: Texts
 ) -> None:
     log.warning("refused admin button from customer=%s", customer.id)
-    await query.answer(texts("admin_only", _language(query, customer, config)), show_alert=True)
+    await query.answer(
+        texts("admin_only", customer_language(customer, query, config)), show_alert=True
+    )

@@ -23,7 +23,7 @@ from bot.keyboards import (
     menu_keyboard,
     suggestions_keyboard,
 )
-from bot.language import reply_language
+from bot.language import customer_language
 from bot.order_status import OrderStatusService
 from bot.texts import Texts
 from bot.tickets import TicketService
@@ -55,18 +55,6 @@ def create_router() -> Router:
     return router
 
 
-def _language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
-    text = event.text if isinstance(event, Message) else None
-    if text and text.startswith("/"):
-        text = None
-    return reply_language(
-        customer,
-        client_code=event.from_user.language_code if event.from_user else None,
-        text=text,
-        default=config.bot.default_language,
-    )
-
-
 async def _remember_language(session: AsyncSession, customer: Customer, language: str) -> None:
     if customer.language != language and not customer.language_chosen:
         customer.language = language
@@ -81,7 +69,7 @@ async def show_start(
     texts: Texts,
     faq: FaqService,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     await _remember_language(session, customer, language)
     name = f", {customer.first_name}" if customer.first_name and language == "en" else ""
     name = name or (f"，{customer.first_name}" if customer.first_name else "")
@@ -92,12 +80,12 @@ async def show_start(
 
 
 async def show_help(message: Message, customer: Customer, config: Config, texts: Texts) -> None:
-    await message.answer(texts("help", _language(customer, message, config)))
+    await message.answer(texts("help", customer_language(customer, message, config)))
 
 
 async def ask_language(message: Message, customer: Customer, config: Config, texts: Texts) -> None:
     await message.answer(
-        texts("choose_language", _language(customer, message, config)),
+        texts("choose_language", customer_language(customer, message, config)),
         reply_markup=language_keyboard(),
     )
 
@@ -127,7 +115,7 @@ async def answer_question(
     handoff: Handoff,
     order_status: OrderStatusService,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     await _remember_language(session, customer, language)
     reply = await faq.answer_question(session, customer, message.text or "", language)
     if await _run_action(
@@ -151,7 +139,7 @@ async def answer_entry(
     handoff: Handoff,
     order_status: OrderStatusService,
 ) -> None:
-    language = _language(customer, query, config)
+    language = customer_language(customer, query, config)
     await query.answer()
     if not isinstance(query.message, Message):
         return
@@ -226,7 +214,7 @@ async def save_vote(
     clock: Clock,
     follow_ups: FollowUps,
 ) -> None:
-    language = _language(customer, query, config)
+    language = customer_language(customer, query, config)
     vote = await record_vote(
         session,
         customer,
@@ -265,4 +253,6 @@ async def save_vote(
 async def refuse_unsupported(
     message: Message, customer: Customer, config: Config, texts: Texts
 ) -> None:
-    await message.answer(texts("unsupported_content", _language(customer, message, config)))
+    await message.answer(
+        texts("unsupported_content", customer_language(customer, message, config))
+    )

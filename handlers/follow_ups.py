@@ -15,9 +15,8 @@ from bot.callbacks import NpsCallback, RevisitCallback, SurveyCallback, SurveySk
 from bot.config import Config
 from bot.follow_ups import Answer, FollowUps, Recorded
 from bot.handoff import Handoff
-from bot.language import reply_language
+from bot.language import customer_language
 from bot.texts import Texts
-from bot.tickets import TicketService
 from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)
@@ -38,15 +37,6 @@ def create_router() -> Router:
     router.callback_query.register(save_revisit, RevisitCallback.filter())
     router.callback_query.register(save_nps, NpsCallback.filter())
     return router
-
-
-def _language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
-    return reply_language(
-        customer,
-        client_code=event.from_user.language_code if event.from_user else None,
-        text=None,
-        default=config.bot.default_language,
-    )
 
 
 async def _settled(query: CallbackQuery, recorded: Recorded, language: str, texts: Texts) -> bool:
@@ -77,7 +67,7 @@ async def save_score(
     follow_ups: FollowUps,
     handoff: Handoff,
 ) -> None:
-    language = _language(customer, query, config)
+    language = customer_language(customer, query, config)
     recorded = await follow_ups.record_score(
         session, customer, callback_data.id, callback_data.score
     )
@@ -136,7 +126,9 @@ async def save_comment(
             f"{feedback.comment}",
             mention=False,
         )
-    await message.answer(texts("survey_comment_thanks", _language(customer, message, config)))
+    await message.answer(
+        texts("survey_comment_thanks", customer_language(customer, message, config))
+    )
 
 
 async def skip_comment(
@@ -146,7 +138,9 @@ async def skip_comment(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(texts("survey_thanks", _language(customer, query, config)))
+        await query.message.answer(
+            texts("survey_thanks", customer_language(customer, query, config))
+        )
 
 
 async def save_revisit(
@@ -158,10 +152,9 @@ async def save_revisit(
     config: Config,
     texts: Texts,
     follow_ups: FollowUps,
-    tickets: TicketService,
     handoff: Handoff,
 ) -> None:
-    language = _language(customer, query, config)
+    language = customer_language(customer, query, config)
     recorded = await follow_ups.record_revisit(
         session, customer, callback_data.id, callback_data.solved
     )
@@ -174,28 +167,7 @@ async def save_revisit(
         await session.commit()
         await query.message.answer(texts("revisit_thanks", language))
         return
-    actor = f"customer:{customer.id}"
-    if ticket.status == "resolved":
-        await tickets.reopen(session, ticket, actor)
-        await session.commit()
-        await handoff.alert(
-            bot,
-            ticket,
-            f"🔁 {ticket.number} reopened: at the revisit the customer said the problem is "
-            "not fully solved.",
-        )
-        reopened = ticket
-    else:  # closed: a new ticket, linked to the old one
-        reopened, _ = await handoff.open(
-            session,
-            bot,
-            customer,
-            category=ticket.category,
-            description=f"Follow-up to {ticket.number}: not solved at the revisit",
-            order_number=ticket.order_number,
-        )
-        await tickets.record(session, ticket, actor, "follow_up_ticket", reopened.number)
-        await session.commit()
+    reopened = await handoff.reopen_unsolved(session, bot, customer, ticket)
     await query.message.answer(
         texts("revisit_reopened", language, number=reopened.number)
         + " "
@@ -212,7 +184,7 @@ async def save_nps(
     texts: Texts,
     follow_ups: FollowUps,
 ) -> None:
-    language = _language(customer, query, config)
+    language = customer_language(customer, query, config)
     recorded = await follow_ups.record_nps(
         session, customer, callback_data.id, callback_data.score
     )
@@ -232,4 +204,4 @@ async def stop_surveys(
     cancelled = await follow_ups.opt_out(session, customer)
     await session.commit()
     log.info("customer=%s stopped surveys (%s pending cancelled)", customer.id, cancelled)
-    await message.answer(texts("surveys_stopped", _language(customer, message, config)))
+    await message.answer(texts("surveys_stopped", customer_language(customer, message, config)))

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedCallback
 from bot.config import Config
 from bot.handoff import Handoff, wants_a_person
-from bot.language import reply_language
+from bot.language import customer_language
 from bot.texts import Texts
 from bot.tickets import CATEGORIES, OPEN_STATUSES, TicketService
 from storage.models import Customer, Ticket
@@ -50,16 +50,6 @@ def create_router() -> Router:
     return router
 
 
-def _language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
-    text = event.text if isinstance(event, Message) else None
-    return reply_language(
-        customer,
-        client_code=event.from_user.language_code if event.from_user else None,
-        text=None if text and text.startswith("/") else text,
-        default=config.bot.default_language,
-    )
-
-
 async def has_open_ticket(
     message: Message, session: AsyncSession, customer: Customer, tickets: TicketService
 ) -> bool | dict[str, Any]:
@@ -84,7 +74,7 @@ async def relay_to_agents(
         # No agents' group yet: keep the message on the ticket and say where it went.
         detail = message.text or message.caption or f"[{message.content_type}]"
         await handoff.tickets.record(session, ticket, f"customer:{customer.id}", "message", detail)
-        language = _language(customer, message, config)
+        language = customer_language(customer, message, config)
         await message.answer(texts("handoff_existing", language, number=ticket.number))
         return
     await handoff.relay_to_agents(session, bot, ticket, customer, message)
@@ -135,7 +125,7 @@ async def start_intake(
     tickets: TicketService,
     handoff: Handoff,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     await begin_intake(
         message, state, customer, session, config, texts, tickets, handoff, language
     )
@@ -153,7 +143,7 @@ async def start_intake_from_button(
 ) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        language = _language(customer, query, config)
+        language = customer_language(customer, query, config)
         await begin_intake(
             query.message, state, customer, session, config, texts, tickets, handoff, language
         )
@@ -172,7 +162,9 @@ async def save_category(
     await state.set_state(HandoffForm.description)
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(texts("handoff_describe", _language(customer, query, config)))
+        await query.message.answer(
+            texts("handoff_describe", customer_language(customer, query, config))
+        )
 
 
 async def save_description(
@@ -185,7 +177,7 @@ async def save_description(
     texts: Texts,
     handoff: Handoff,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     await state.update_data(description=message.text or message.caption)
     known = (await state.get_data()).get("order_number")
     if known:
@@ -212,7 +204,7 @@ async def keep_photo(
     """Photos during the intake go to the agents with the ticket."""
     data = await state.get_data()
     await state.update_data(photos=[*data.get("photos", []), message.message_id])
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     if message.caption and await state.get_state() == HandoffForm.description.state:
         await save_description(message, bot, state, customer, session, config, texts, handoff)
         return
@@ -235,7 +227,7 @@ async def save_order_number(
         customer,
         session,
         handoff,
-        _language(customer, message, config),
+        customer_language(customer, message, config),
         (message.text or "").strip(),
     )
 
@@ -259,7 +251,7 @@ async def skip_order_number(
             customer,
             session,
             handoff,
-            _language(customer, query, config),
+            customer_language(customer, query, config),
             None,
         )
 
@@ -296,7 +288,7 @@ async def list_tickets(
     texts: Texts,
     tickets: TicketService,
 ) -> None:
-    language = _language(customer, message, config)
+    language = customer_language(customer, message, config)
     found = await tickets.tickets_of(session, customer)
     if not found:
         await message.answer(texts("tickets_none", language))
@@ -336,7 +328,7 @@ async def mark_solved(
     texts: Texts,
     tickets: TicketService,
 ) -> None:
-    language = _language(customer, query, config)
+    language = customer_language(customer, query, config)
     ticket = await session.get(Ticket, callback_data.ticket_id)
     if ticket is None or ticket.customer_id != customer.id:
         log.warning("customer=%s pressed solved on a ticket not theirs", customer.id)

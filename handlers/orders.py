@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import OrderHelpCallback, ReturnCallback
 from bot.config import Config
 from bot.handoff import Handoff
-from bot.language import reply_language
+from bot.language import customer_language
 from bot.order_status import OrderStatusService
 from bot.orders import OrdersUnavailable, OrderView
 from bot.texts import Texts
@@ -39,16 +39,6 @@ def create_router() -> Router:
     router.message.register(mentioned_order, F.text, contains_order_number)
     router.callback_query.register(ask_a_person, OrderHelpCallback.filter())
     return router
-
-
-def customer_language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
-    text = event.text if isinstance(event, Message) else None
-    return reply_language(
-        customer,
-        client_code=event.from_user.language_code if event.from_user else None,
-        text=None if text and text.startswith("/") else text,
-        default=config.bot.default_language,
-    )
 
 
 def person_button(number: str, language: str, texts: Texts) -> InlineKeyboardMarkup:

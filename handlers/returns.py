@@ -19,12 +19,13 @@ from bot.callbacks import (
 from bot.config import Config
 from bot.faq import FaqService
 from bot.handoff import Handoff
+from bot.language import customer_language
 from bot.order_status import OrderStatusService
 from bot.orders import OrderItem, OrdersUnavailable, OrderView
 from bot.returns import RETURN_REASONS, Refusal, items_refusal, order_refusal, return_description
 from bot.texts import Texts
 from bot.tickets import TicketService
-from handlers.orders import OrderForm, customer_language, person_button
+from handlers.orders import OrderForm, person_button
 from storage.models import Customer
 
 
@@ -142,8 +143,13 @@ async def _returnable_order(
     order_status: OrderStatusService,
 ) -> OrderView | None:
     """The order behind a return button, checked once more to be the customer's and
-    returnable; None (with the customer told why) when it is not."""
-    assert isinstance(query.message, Message) and customer.id is not None
+    returnable; None (with the customer told why) when it is not. A button press starts the
+    request afresh."""
+    await query.answer()
+    await state.clear()
+    if not isinstance(query.message, Message):
+        return None
+    assert customer.id is not None
     message, language = query.message, customer_language(customer, query, config)
     try:
         order = await order_status.for_owner(number, customer.id, _telegram_id(customer))
@@ -174,13 +180,9 @@ async def choose_order(
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
-    await query.answer()
-    if not isinstance(query.message, Message):
-        return
-    await state.clear()
     number = callback_data.number
     order = await _returnable_order(query, number, state, customer, config, texts, order_status)
-    if order is None:
+    if order is None or not isinstance(query.message, Message):
         return
     message, language = query.message, customer_language(customer, query, config)
     if len(order.items) == 1:
@@ -214,13 +216,9 @@ async def choose_items(
     texts: Texts,
     order_status: OrderStatusService,
 ) -> None:
-    await query.answer()
-    if not isinstance(query.message, Message):
-        return
-    await state.clear()
     number = callback_data.number
     order = await _returnable_order(query, number, state, customer, config, texts, order_status)
-    if order is None:
+    if order is None or not isinstance(query.message, Message):
         return
     items = list(order.items)
     if callback_data.index >= 0:

@@ -18,12 +18,11 @@ from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.late_orders import next_daily_run, notify_late_orders, run_daily
-from bot.order_import import import_orders, read_orders_csv
 from bot.sender import Sender
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
+from tests.sample_orders import import_sample_orders
 
-ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MEI = 7  # A-1002, in transit, expected 2026-11-22
 TOM = 9  # A-1003, shipped, expected 2026-11-24; A-1001 delivered
@@ -35,15 +34,7 @@ async def services(
 ) -> AsyncIterator[Services]:
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
     services = await create_services(load_config(write_config(), environ={}), clock=clock)
-    text = (ROOT / "storage" / "sample_orders.csv").read_text(encoding="utf-8")
-    text = text.replace("A-1001,13800138001,,", f"A-1001,13800138001,{TOM},")
-    text = text.replace("A-1002,13800138002,,", f"A-1002,13800138002,{MEI},")
-    text = text.replace("A-1003,13800138003,,", f"A-1003,13800138003,{TOM},")
-    csv = tmp_path / "orders.csv"
-    csv.write_text(text, encoding="utf-8")
-    async with services.session_factory() as session:
-        await import_orders(session, read_orders_csv(csv))
-        await session.commit()
+    await import_sample_orders(services, tmp_path, {"A-1001": TOM, "A-1002": MEI, "A-1003": TOM})
     yield services
     await services.close()
 

@@ -15,13 +15,12 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.order_import import import_orders, read_orders_csv
 from bot.orders import OrdersUnavailable, OrderView, mask_address, mask_phone
 from storage.models import Ticket
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
+from tests.sample_orders import import_sample_orders
 
-ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OWNER = 7
 STRANGER = 8
@@ -32,24 +31,13 @@ def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
     return [b.text for row in markup.inline_keyboard for b in row] if markup else []
 
 
-async def import_sample_orders(services: Services, tmp_path: Path) -> None:
-    """The repository's sample orders, with A-1002 linked to OWNER's Telegram account."""
-    text = (ROOT / "storage" / "sample_orders.csv").read_text(encoding="utf-8")
-    text = text.replace("A-1002,13800138002,,", f"A-1002,13800138002,{OWNER},")
-    csv = tmp_path / "orders.csv"
-    csv.write_text(text, encoding="utf-8")
-    async with services.session_factory() as session:
-        await import_orders(session, read_orders_csv(csv))
-        await session.commit()
-
-
 @pytest.fixture
 async def services(
     write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[Services]:
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
     services = await create_services(load_config(write_config(), environ={}), clock=clock)
-    await import_sample_orders(services, tmp_path)
+    await import_sample_orders(services, tmp_path, {"A-1002": OWNER})
     yield services
     await services.close()
 

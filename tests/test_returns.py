@@ -16,12 +16,11 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.order_import import import_orders, read_orders_csv
 from storage.models import Ticket
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
+from tests.sample_orders import import_sample_orders
 
-ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GROUP = -1001234
 OWNER = 7
@@ -48,14 +47,9 @@ async def services(
     path.write_text(path.read_text().replace("group_id = 0", f"group_id = {GROUP}"))
     clock.set(datetime(2026, 11, 16, 10, 0, tzinfo=SHANGHAI))  # A-1001 delivered 3 days ago
     services = await create_services(load_config(path, environ={}), clock=clock)
-    text = (ROOT / "storage" / "sample_orders.csv").read_text(encoding="utf-8")
-    text = text.replace("A-1001,13800138001,,", f"A-1001,13800138001,{OWNER},")
-    text = text.replace("A-1002,13800138002,,", f"A-1002,13800138002,{OWNER},")
-    csv = tmp_path / "orders.csv"
-    csv.write_text(text + MORE_ORDERS, encoding="utf-8")
-    async with services.session_factory() as session:
-        await import_orders(session, read_orders_csv(csv))
-        await session.commit()
+    await import_sample_orders(
+        services, tmp_path, {"A-1001": OWNER, "A-1002": OWNER}, more_rows=MORE_ORDERS
+    )
     yield services
     await services.close()
 
