@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--conflict-score",
         type=float,
         default=knowledge_admin.DEFAULT_CONFLICT_SCORE,
-        help="warn when another entry scores this high for a question (default: %(default)s)",
+        help="warn when questions of two entries are this alike, 0-100 (default: %(default)s)",
     )
     test = kb_commands.add_parser("test", help="the top 5 candidates for a question")
     test.add_argument("text")

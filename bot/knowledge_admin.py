@@ -38,8 +38,8 @@ def check(config: Config, path: str | None, conflict_score: float) -> int:
     for conflict in conflicts:
         print(
             f"warning: entries '{conflict.entry_id}' and '{conflict.other_entry_id}' are hard to "
-            f"tell apart: {conflict.variant!r} scores {conflict.score:.1f} for "
-            f"{conflict.other_variant!r}"
+            f"tell apart: {conflict.variant!r} and {conflict.other_variant!r} are "
+            f"{conflict.score:.0f}% alike"
         )
     if conflicts:
         print(f"{len(conflicts)} warning(s): reword those questions so that each entry stands out")

@@ -168,16 +168,10 @@ class Conflict:
 
 
 def find_conflicts(matcher: Matcher, threshold: float) -> list[Conflict]:
-    """Question variants that another entry matches about as well as their own."""
+    """Questions of one entry that are nearly the same as a question of another."""
     conflicts: dict[frozenset[str], Conflict] = {}
-    for entry in matcher.knowledge_base.entries.values():
-        for _language, question in entry.variants():
-            for candidate in matcher.rank(question, limit=3):
-                if candidate.entry_id == entry.id or candidate.score < threshold:
-                    continue
-                pair = frozenset((entry.id, candidate.entry_id))
-                if pair not in conflicts or conflicts[pair].score < candidate.score:
-                    conflicts[pair] = Conflict(
-                        question, entry.id, candidate.entry_id, candidate.variant, candidate.score
-                    )
+    for variant, entry_id, other_id, other_variant, score in matcher.close_questions(threshold):
+        pair = frozenset((entry_id, other_id))
+        if pair not in conflicts or conflicts[pair].score < score:
+            conflicts[pair] = Conflict(variant, entry_id, other_id, other_variant, score)
     return sorted(conflicts.values(), key=lambda c: c.score, reverse=True)

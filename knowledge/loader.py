@@ -93,7 +93,11 @@ def load_knowledge_base(
     reader.check_references()
     if reader.problems:
         raise KnowledgeBaseError(reader.problems)
-    return KnowledgeBase(entries=reader.entries, files=tuple(str(f) for f in files))
+    return KnowledgeBase(
+        entries=reader.entries,
+        files=tuple(str(f) for f in files),
+        synonyms=tuple(reader.synonyms),
+    )
 
 
 class _Reader:
@@ -106,6 +110,8 @@ class _Reader:
         self.variant_owner: dict[str, tuple[str, str, int]] = {}
         self.seen_ids: set[str] = set()
         self.references: list[tuple[str, int, str, str]] = []
+        self.synonyms: list[tuple[str, ...]] = []
+        self.synonym_lines: dict[str, tuple[str, int]] = {}
         self.file = ""
 
     def problem(self, line: int, message: str) -> None:
@@ -132,18 +138,51 @@ class _Reader:
         if root is None:
             self.problem(1, "the file is empty: expected a mapping with the key 'entries'")
             return
-        if not isinstance(root.value, dict) or "entries" not in root.value:
-            self.problem(root.line, "expected a mapping with the key 'entries'")
+        if not isinstance(root.value, dict) or not {"entries", "synonyms"} & set(root.value):
+            self.problem(root.line, "expected a mapping with the key 'entries' (or 'synonyms')")
             return
-        unknown = set(root.value) - {"entries"}
+        unknown = set(root.value) - {"entries", "synonyms"}
         for key in sorted(map(str, unknown)):
-            self.problem(root.key_lines[key], f"unknown key '{key}' (expected: entries)")
+            self.problem(root.key_lines[key], f"unknown key '{key}' (expected: entries, synonyms)")
+        if "synonyms" in root.value:
+            self.read_synonyms(root.value["synonyms"])
+        if "entries" not in root.value:
+            return
         entries = root.value["entries"]
         if not isinstance(entries.value, list):
             self.problem(entries.line, "'entries' must be a list of entries")
             return
         for node in entries.value:
             self.read_entry(node)
+
+    def read_synonyms(self, node: _Node) -> None:
+        """A list of groups, each a list of two or more words or phrases that mean the same."""
+        if not isinstance(node.value, list):
+            self.problem(
+                node.line, "'synonyms' must be a list of groups like [退货, 退换, return]"
+            )
+            return
+        for group in node.value:
+            if not isinstance(group.value, list) or len(group.value) < 2:
+                self.problem(group.line, "a synonym group must be a list of two or more terms")
+                continue
+            terms: list[str] = []
+            for item in group.value:
+                term = str(item.value).strip() if isinstance(item.value, str | int) else ""
+                key = normalize(term)
+                if not key:
+                    self.problem(item.line, f"synonym {item.value!r} has no letters or characters")
+                    continue
+                if key in self.synonym_lines:
+                    file, line = self.synonym_lines[key]
+                    self.problem(
+                        item.line, f"synonym {term!r} is already in the group at {file}:{line}"
+                    )
+                    continue
+                self.synonym_lines[key] = (self.file, group.line)
+                terms.append(term)
+            if len(terms) >= 2:
+                self.synonyms.append(tuple(terms))
 
     def read_entry(self, node: _Node) -> None:
         if not isinstance(node.value, dict):

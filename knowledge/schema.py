@@ -53,6 +53,8 @@ class Entry:
 class KnowledgeBase:
     entries: Mapping[str, Entry]
     files: tuple[str, ...] = ()
+    # Groups of words that mean the same to the matcher; each group's first term stands for all.
+    synonyms: tuple[tuple[str, ...], ...] = ()
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -88,7 +88,9 @@ def test_candidates_are_ranked_with_scores(matcher: Matcher) -> None:
     assert ranked[0].entry_id == "order_status"
     assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
     assert len({c.entry_id for c in ranked}) == len(ranked)
-    assert 0 < ranked[-1].score <= ranked[0].score <= 100
+    assert 0 <= ranked[-1].score <= ranked[0].score <= 100
+    assert ranked[0].variant == "where is my order"
+    assert ranked[0].similarity == 100.0
 
 
 def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
