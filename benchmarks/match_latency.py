@@ -212,3 +212,7 @@ def main() -> None:
         queries_for(generated, args.queries),
         seconds,
     )
+
+
+if __name__ == "__main__":
+    main()

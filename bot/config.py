@@ -77,8 +77,8 @@ class RolesConfig(Section):
 
 
 class MatchingConfig(Section):
-    answer_threshold: float = Field(default=65.0, ge=0, le=100)
-    suggest_threshold: float = Field(default=45.0, ge=0, le=100)
+    answer_threshold: float = Field(default=60.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=40.0, ge=0, le=100)
     answer_margin: float = Field(default=20.0, ge=0, le=100)
     suggestions: int = Field(default=3, ge=1, le=8)
 

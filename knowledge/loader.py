@@ -45,27 +45,29 @@ class _Node:
         self.key_lines = key_lines or {}
 
 
-def _to_nodes(node: yaml.Node) -> _Node:
+# libyaml's parser when PyYAML has it (it is many times faster); the same nodes and line marks.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TEXT = "tag:yaml.org,2002:str"
+
+
+def _to_nodes(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> _Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         pairs: dict[Any, _Node] = {}
         key_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = _to_nodes(key_node).value
-            pairs[key] = _to_nodes(value_node)
+            key = _to_nodes(key_node, constructor).value
+            pairs[key] = _to_nodes(value_node, constructor)
             key_lines[key] = key_node.start_mark.line + 1
         return _Node(pairs, line, key_lines)
     if isinstance(node, yaml.SequenceNode):
-        return _Node([_to_nodes(item) for item in node.value], line)
-    return _Node(_scalar_value(node), line)
-
-
-def _scalar_value(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
+        return _Node([_to_nodes(item, constructor) for item in node.value], line)
+    if node.tag == _TEXT and node.style:  # quoted or block text: a string as written
+        return _Node(node.value, line)
     try:
-        return loader.construct_object(node, deep=True)
+        return _Node(constructor.construct_object(node, deep=True), line)
     finally:
-        loader.dispose()
+        constructor.constructed_objects.clear()
 
 
 def knowledge_files(path: Path) -> list[Path]:
@@ -125,8 +127,9 @@ class _Reader:
             self.problem(0, f"not UTF-8 text: {error.reason}")
             return
         try:
-            document = yaml.compose(text, Loader=yaml.SafeLoader)
-            root = _to_nodes(document) if document is not None else None
+            document = yaml.compose(text, Loader=_YAML_LOADER)
+            constructor = yaml.constructor.SafeConstructor()
+            root = _to_nodes(document, constructor) if document is not None else None
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 if mark else 0

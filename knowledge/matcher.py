@@ -1,24 +1,29 @@
 """Finds the knowledge-base entries that answer a customer's message.
 
-Every question variant becomes a vector of weighted character n-grams (TF-IDF: rare n-grams
-weigh more, and typos still share most n-grams with the right spelling). Each entry gets one
-weight vector over the n-grams its own questions use: it starts as the mean of its variants
-(what the entry is about) and is then sharpened by a few passive-aggressive passes over the
-variants, which push apart entries whose questions share words (what tells the entry apart). A
-message is scored against every entry through an inverted index of those weights.
+Every question becomes a vector of TF-IDF weighted features (character n-grams, so that typos
+still share most of them with the right spelling; whole words; word pairs). Each entry gets one
+weight vector over the features its questions use: it starts as the mean of its questions (what
+the entry is about), is sharpened by averaged passive-aggressive passes over them, which push
+apart entries whose questions share words (what tells the entry apart), and gets the mean added
+back at half strength, which makes it robust to questions filed wrongly. The step size, and the
+softmax scale that turns scores into honest probabilities, are chosen on a held-out share of the
+questions. A message is scored against every entry at once through those weights.
 
-How sure the match is (0 to 100) combines two things: how far the best entry leads the others
-(the softmax of the scores), and how close the message is to that entry's nearest question
-(cosine similarity), which is what recognises a question the knowledge base does not cover.
+How sure a match is (0 to 100) is the entry's probability times how familiar the message looks:
+the similarity of its words to the entry's closest question, which is what recognises a question
+the knowledge base does not cover.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 
@@ -26,26 +31,36 @@ from knowledge.normalize import is_cjk, normalize, segments
 from knowledge.schema import KnowledgeBase
 from knowledge.synonyms import Synonyms
 
-# Training: the passes over the variants, and the margin by which each variant's own entry should
-# lead. How far one step may move (the passive-aggressive "C") is chosen per knowledge base from
-# AGGRESSIVENESS_CHOICES on a held-out share of its variants. Caps on steps keep publishing a very
-# large knowledge base within seconds.
+# Training: the passes over the questions, and the margin by which each question's own entry
+# should lead. How far one step may move (the passive-aggressive "C") is chosen per knowledge base
+# from AGGRESSIVENESS_CHOICES on a held-out share of its questions, with shorter passes.
 TRAINING_EPOCHS = 4
 TRAINING_MARGIN = 1.0
-MAX_TRAINING_STEPS = 60_000
-TRAINING_WORK = 10_000_000  # question x entry scores, for the training and for its held-out test
+# After training, the mean weights are added back at this strength: a prior that keeps questions
+# filed under the wrong entry from pulling their entry far (it costs clean knowledge bases little).
+MEAN_PRIOR = 0.5
 AGGRESSIVENESS_CHOICES = (0.1, 0.3, 1.0)
+SELECTION_EPOCHS = 2
 MIN_VARIANTS_TO_CHOOSE = 300
 HELD_OUT_SHARE = 0.15
-SELECTION_EPOCHS = 2
+MIN_HELD_OUT = 50
+MAX_HELD_OUT = 3000
+# Caps that keep publishing a very large knowledge base within seconds: on steps, and on how many
+# question x entry scores the training and its held-out test may compute.
+MAX_TRAINING_STEPS = 60_000
 MAX_SELECTION_STEPS = 15_000
-# How many of the other entries that score highest for a question are searched for its look-alikes.
-CLOSE_QUESTION_RIVALS = 3
-# Entry weights of the most frequent n-grams are kept dense, up to this many (4 bytes each).
+TRAINING_WORK = 10_000_000
+# Entry weights of the most frequent features are kept dense, up to this many (4 bytes each); the
+# rarer ones in sparse postings.
 DENSE_CELLS = 12_500_000
-# The confidence is the softmax probability of the entry; its scale is calibrated on the held-out
-# questions, or this one for knowledge bases too small to hold any out.
+# Words whose n-grams are kept at hand (most words recur; a few MB).
+WORD_CACHE = 20_000
+
+# The score is the softmax probability of the entry: its scale is calibrated on the held-out
+# questions (on their best CALIBRATION_ENTRIES scores), or is the default for knowledge bases too
+# small to hold any out ...
 DEFAULT_SOFTMAX_SCALE = 16.0
+CALIBRATION_ENTRIES = 50
 # ... times how familiar the message looks: the cosine similarity of its words other than the
 # common ones to the best entry's closest question, full from FAMILIAR_SIMILARITY up. Softmax alone
 # only compares entries with each other, and would be sure of one even for a question about the
@@ -53,9 +68,10 @@ DEFAULT_SOFTMAX_SCALE = 16.0
 FAMILIAR_SIMILARITY = 0.3
 # A candidate is worth suggesting if it is this likely, or its closest question is familiar.
 SUGGESTION_PROBABILITY = 5.0
+# A message of one word (or of up to this many Chinese characters) names a topic.
 TOPIC_CHARACTERS = 3
-MIN_HELD_OUT = 50
-MAX_HELD_OUT = 3000
+# How many of the other entries that score highest for a question are searched for look-alikes.
+CLOSE_QUESTION_RIVALS = 3
 
 
 class Decision(StrEnum):
@@ -66,8 +82,8 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True)
 class MatchSettings:
-    answer_threshold: float = 65.0
-    suggest_threshold: float = 45.0
+    answer_threshold: float = 60.0
+    suggest_threshold: float = 40.0
     answer_margin: float = 20.0
     suggestions: int = 3
 
@@ -110,38 +126,46 @@ COMMON_WORDS = frozenset(_COMMON_WORDS.split())
 
 
 def features(normalized: str) -> Counter[str]:
-    """Character n-grams: 1 to 3 within a run of Chinese characters; 1 to 4 within each other
-    word padded with spaces (so that ' re' marks a word's start), the whole word, and each pair
-    of neighbouring words ('card+arrived')."""
+    """Each pair of neighbouring words ('card+arrived', '我想+return'), and each word's n-grams."""
     words = segments(normalized)
     found = [f"{first}+{second}" for first, second in zip(words, words[1:], strict=False)]
     for word in words:
-        if is_cjk(word):
-            size = len(word)
-            found += word
-            found += [word[i : i + 2] for i in range(size - 1)]
-            found += [word[i : i + 3] for i in range(size - 2)]
-        else:
-            padded = f" {word} "
-            size = len(padded)
-            found += word
-            found += [padded[i : i + 2] for i in range(size - 1)]
-            found += [padded[i : i + 3] for i in range(size - 2)]
-            found += [padded[i : i + 4] for i in range(size - 3)]
-            if size > 6:
-                found.append(padded)
+        found += _word_features(word)
     return Counter(found)
+
+
+@lru_cache(maxsize=WORD_CACHE)
+def _word_features(word: str) -> tuple[str, ...]:
+    """A run of Chinese characters: its 1-, 2- and 3-grams. Any other word: its 2-, 3- and
+    4-grams padded with spaces (' re' marks a word's start) and, longer than four letters, the
+    word itself. Cached, as most words recur."""
+    if is_cjk(word):
+        size = len(word)
+        grams = [*word, *(word[i : i + 2] for i in range(size - 1))]
+        return (*grams, *(word[i : i + 3] for i in range(size - 2)))
+    padded = f" {word} "
+    size = len(padded)
+    grams = [padded[i : i + n] for n in (2, 3, 4) for i in range(size - n + 1)]
+    if size > 6:
+        grams.append(padded)
+    return tuple(grams)
 
 
 def calibrated_scale(scores: np.ndarray, truth: np.ndarray) -> float:
     """The softmax scale under which held-out questions' scores best predict their entries
-    (least negative log-likelihood): temperature scaling."""
+    (least negative log-likelihood): temperature scaling. Only each question's best
+    CALIBRATION_ENTRIES scores and its own entry's count; the others add next to nothing."""
     rows = np.arange(len(truth))
-    shifted = scores - scores.max(axis=1, keepdims=True)
+    own = scores[rows, truth]
+    count = min(CALIBRATION_ENTRIES, scores.shape[1])
+    best = np.partition(scores, scores.shape[1] - count, axis=1)[:, -count:]
+    top = best.max(axis=1, keepdims=True)
+    best, own = best - top, own - top[:, 0]
     best_scale, best_loss = DEFAULT_SOFTMAX_SCALE, math.inf
-    for scale in np.geomspace(1.0, 200.0, 60):
-        logits = scale * shifted
-        loss = float((np.log(np.exp(logits).sum(axis=1)) - logits[rows, truth]).mean())
+    for scale in np.geomspace(1.0, 200.0, 40):
+        # The own entry's score may be outside the best; counting it twice barely matters.
+        normaliser = np.log(np.exp(scale * best).sum(axis=1) + np.exp(scale * own))
+        loss = float((normaliser - scale * own).mean())
         if loss < best_loss:
             best_scale, best_loss = float(scale), loss
     return best_scale
@@ -182,55 +206,15 @@ class Matcher:
         self._entry_ids: list[str] = list(knowledge_base.entries)
         self._variant_original: list[str] = []
         self._vocabulary: dict[str, int] = {}
-        self._questions: set[str] = set()  # every question as prepared for matching
+        self._questions: set[str] = set()  # every question, normalised
         self._build(seed)
 
     # Building -------------------------------------------------------------------------------
 
     def _build(self, seed: int) -> None:
-        vocabulary = self._vocabulary
-        variant_entry: list[int] = []
-        row_lengths: list[int] = []
-        columns: list[int] = []
-        counts: list[int] = []
-        for entry_index, entry in enumerate(self.knowledge_base.entries.values()):
-            for _language, question in entry.variants():
-                prepared = self._prepare(question)
-                found = features(prepared)
-                if not found:
-                    continue
-                self._variant_original.append(question)
-                self._questions.add(prepared)
-                variant_entry.append(entry_index)
-                row_lengths.append(len(found))
-                for feature, count in found.items():
-                    column = vocabulary.get(feature)
-                    if column is None:
-                        column = vocabulary[feature] = len(vocabulary)
-                    columns.append(column)
-                    counts.append(count)
-        variants = len(variant_entry)
-        entries = len(self._entry_ids)
-        self._variant_entry = np.asarray(variant_entry, dtype=np.int32)
-        # Variants are stored entry by entry: entry i owns rows _entry_rows[i] up to [i + 1].
-        self._entry_rows = np.searchsorted(self._variant_entry, np.arange(entries + 1))
-        row_start = np.zeros(variants + 1, dtype=np.int64)
-        np.cumsum(np.asarray(row_lengths, dtype=np.int64), out=row_start[1:])
-        column_array = np.asarray(columns, dtype=np.int32)
-        document_frequency = np.bincount(column_array, minlength=len(vocabulary))
-        self._idf = (np.log((variants + 1) / (document_frequency + 1)) + 1.0).astype(np.float32)
-        self._unknown_idf = float(math.log(variants + 1) + 1.0)
-        values = (1.0 + np.log(np.asarray(counts, dtype=np.float32))) * self._idf[column_array]
-        row_of_value = np.repeat(np.arange(variants), np.diff(row_start))
-        norms = np.sqrt(np.bincount(row_of_value, values * values, minlength=variants))
-        values /= norms[row_of_value].astype(np.float32)
-        self._variants = _Postings(row_start, column_array, values.astype(np.float32))
-        self._row_of_value = row_of_value
-        frequency = document_frequency
-        dense_count = min(len(vocabulary), DENSE_CELLS // max(entries, 1))
-        dense_columns = np.argsort(-frequency, kind="stable")[:dense_count]
-        self._slot = np.full(len(vocabulary), -1, dtype=np.int64)
-        self._slot[dense_columns] = np.arange(dense_count)
+        self._index_questions()
+        self._plan_entry_weights()
+        variants, entries = len(self._variant_entry), len(self._entry_ids)
         every_row = np.arange(variants)
         # Every training step scores a question against every entry: the budget of such scores
         # bounds the steps. A knowledge base too large for one pass keeps its mean weights.
@@ -238,47 +222,123 @@ class Matcher:
             TRAINING_EPOCHS * variants, MAX_TRAINING_STEPS, TRAINING_WORK // max(entries, 1)
         )
         train = steps >= variants and entries >= 2
-        aggressiveness, self._softmax_scale = self._choose_aggressiveness(seed, train)
+        aggressiveness, self._softmax_scale = self._choose_step_size_and_scale(seed, train)
         dense, self._sparse = self._mean_weights(every_row)
         if train:
             dense = self._trained(dense, self._sparse, every_row, aggressiveness, steps, seed)
         self._dense = dense
-        self.aggressiveness = aggressiveness if train else 0.0
+        self._aggressiveness = aggressiveness if train else None
+        del self._row_of_value, self._in_dense, self._cell, self._keys, self._key_of_value
+
+    def _index_questions(self) -> None:
+        """Every question's features, TF-IDF weighted and of unit length, row by row."""
+        variant_entry: list[int] = []
+        row_lengths: list[int] = []
+        found_features: list[str] = []
+        counts = array("q")
+        for entry_index, entry in enumerate(self.knowledge_base.entries.values()):
+            for _language, question in entry.variants():
+                normalized = normalize(question)
+                found = features(self.synonyms.apply(normalized))
+                if not found:
+                    continue
+                self._variant_original.append(question)
+                self._questions.add(normalized)
+                variant_entry.append(entry_index)
+                row_lengths.append(len(found))
+                found_features += found
+                counts.extend(found.values())
+        vocabulary = self._vocabulary
+        vocabulary.update(
+            (feature, column) for column, feature in enumerate(dict.fromkeys(found_features))
+        )
+        columns = np.fromiter(
+            map(vocabulary.__getitem__, found_features), dtype=np.int32, count=len(found_features)
+        )
+        variants = len(variant_entry)
+        self._variant_entry = np.asarray(variant_entry, dtype=np.int32)
+        # Questions are stored entry by entry: entry i owns rows _entry_rows[i] up to [i + 1].
+        self._entry_rows = np.searchsorted(
+            self._variant_entry, np.arange(len(self._entry_ids) + 1)
+        )
+        row_start = np.zeros(variants + 1, dtype=np.int64)
+        np.cumsum(np.asarray(row_lengths, dtype=np.int64), out=row_start[1:])
+        self._document_frequency = np.bincount(columns, minlength=len(vocabulary))
+        self._idf = np.log((variants + 1) / (self._document_frequency + 1)) + 1.0
+        self._idf = self._idf.astype(np.float32)
+        self._unknown_idf = float(math.log(variants + 1) + 1.0)
+        tf = 1.0 + np.log(np.frombuffer(counts, dtype=np.int64).astype(np.float32))
+        values = tf * self._idf[columns]
+        self._row_of_value = np.repeat(np.arange(variants), row_lengths)
+        norms = np.sqrt(np.bincount(self._row_of_value, values * values, minlength=variants))
+        values /= norms[self._row_of_value].astype(np.float32)
+        self._variants = _Postings(row_start, columns, values.astype(np.float32))
+
+    def _plan_entry_weights(self) -> None:
+        """Which features get a dense row of entry weights (the most frequent), and where each
+        question's values add up: a dense cell, or a sparse (feature, entry) key."""
+        width = max(len(self._entry_ids), 1)
+        vocabulary = len(self._vocabulary)
+        dense_count = min(vocabulary, DENSE_CELLS // width)
+        dense_columns = np.argsort(-self._document_frequency, kind="stable")[:dense_count]
+        del self._document_frequency
+        self._slot = np.full(vocabulary, -1, dtype=np.int64)
+        self._slot[dense_columns] = np.arange(dense_count)
+        columns = self._variants.columns
+        owner = self._variant_entry[self._row_of_value].astype(np.int64)
+        slot = self._slot[columns]
+        self._in_dense = slot >= 0
+        self._cell = slot[self._in_dense] * width + owner[self._in_dense]
+        rare = ~self._in_dense
+        self._keys, self._key_of_value = np.unique(
+            columns[rare].astype(np.int64) * width + owner[rare], return_inverse=True
+        )
 
     def _mean_weights(self, rows: np.ndarray) -> tuple[np.ndarray, _Postings]:
-        """Each entry's weights over the n-grams its questions (among `rows`) use: their mean.
+        """Each entry's weights over the features its questions (among `rows`) use: their mean.
 
-        The n-grams found in most questions are kept in a dense block (n-grams x entries), where
-        training may move any weight; the rarest, beyond `DENSE_CELLS`, stay in sparse postings
-        with their mean weights, so that memory does not grow with entries x vocabulary."""
-        variants = self._variants
+        The features found in most questions are kept in a dense block (features x entries),
+        where training may move any weight; the rarest, beyond `DENSE_CELLS`, stay in sparse
+        postings with their mean weights, so that memory does not grow with entries x
+        vocabulary."""
         entries = len(self._entry_ids)
         width = max(entries, 1)
         chosen = np.zeros(len(self._variant_entry), dtype=bool)
         chosen[rows] = True
         kept = chosen[self._row_of_value]
-        owner = self._variant_entry[self._row_of_value[kept]].astype(np.int64)
-        keys, inverse = np.unique(
-            variants.columns[kept].astype(np.int64) * width + owner, return_inverse=True
+        values = self._variants.weights
+        dense_count = int((self._slot >= 0).sum())
+        in_dense = kept[self._in_dense]
+        dense = (
+            np.bincount(
+                self._cell[in_dense],
+                values[self._in_dense][in_dense],
+                minlength=dense_count * width,
+            )
+            .reshape(dense_count, width)
+            .astype(np.float64)
         )
-        weights = np.bincount(inverse, variants.weights[kept], minlength=len(keys))
+        rare = kept[~self._in_dense]
+        keys = self._keys
+        weights = np.bincount(
+            self._key_of_value[rare], values[~self._in_dense][rare], minlength=len(keys)
+        ).astype(np.float64)
         entry_of_key = keys % width
         column_of_key = keys // width
-        norms = np.sqrt(np.bincount(entry_of_key, weights * weights, minlength=entries))
-        weights /= np.where(norms > 0, norms, 1.0)[entry_of_key]
-        dense = np.zeros((int((self._slot >= 0).sum()), width), dtype=np.float32)
-        slot_of_key = self._slot[column_of_key]
-        in_dense = slot_of_key >= 0
-        dense[slot_of_key[in_dense], entry_of_key[in_dense]] = weights[in_dense]
-        start = np.searchsorted(column_of_key[~in_dense], np.arange(len(self._vocabulary) + 1))
-        sparse = _Postings(
-            start.astype(np.int64),
-            entry_of_key[~in_dense].astype(np.int32),
-            weights[~in_dense].astype(np.float32),
+        norms = np.sqrt(
+            (dense * dense).sum(axis=0)
+            + np.bincount(entry_of_key, weights * weights, minlength=width)
         )
-        return dense, sparse
+        norms[norms == 0] = 1.0
+        dense /= norms
+        weights /= norms[entry_of_key]
+        start = np.searchsorted(column_of_key, np.arange(len(self._vocabulary) + 1))
+        sparse = _Postings(
+            start.astype(np.int64), entry_of_key.astype(np.int32), weights.astype(np.float32)
+        )
+        return dense.astype(np.float32), sparse
 
-    def _choose_aggressiveness(self, seed: int, train: bool) -> tuple[float, float]:
+    def _choose_step_size_and_scale(self, seed: int, train: bool) -> tuple[float, float]:
         """The training step size that does best on a held-out share of the questions, and the
         softmax scale that makes its scores there into honest probabilities.
 
@@ -327,9 +387,11 @@ class Matcher:
         steps: int,
         seed: int,
     ) -> np.ndarray:
-        """Averaged passive-aggressive passes over the variants: one that its own entry does not
-        lead by the margin moves its n-grams' weight toward its entry and away from the entry
-        ahead of it (in the dense block; the rare n-grams keep their mean weights)."""
+        """Averaged passive-aggressive passes over the questions, starting from the mean weights
+        in `dense`: a question that its own entry does not lead by the margin moves its features'
+        weight toward its entry and away from the entry ahead of it (in the dense block; the rare
+        features keep their mean weights). The mean is then added back as a prior."""
+        mean = dense.copy()
         history = np.zeros_like(dense)  # sum of step x change, for the average
         variants = self._variants
         start = variants.start.tolist()
@@ -361,21 +423,20 @@ class Matcher:
                 history[slots, own] += step * change
                 history[slots, rival] -= step * change
         dense -= history / np.float32(step + 1)
+        dense += MEAN_PRIOR * mean
         return dense
 
     # Matching -------------------------------------------------------------------------------
 
-    def _prepare(self, text: str) -> str:
-        return self.synonyms.apply(normalize(text))
-
-    def _vectorize(self, prepared: str) -> tuple[np.ndarray, np.ndarray]:
-        """The message's known n-grams and their TF-IDF weights. Unknown n-grams count toward
+    def _vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The message's known features and their TF-IDF weights. Unknown features count toward
         the length of the vector, so a message full of words no question uses scores low."""
-        found = features(prepared)
+        found = features(text)
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        lookup = self._vocabulary.get
-        columns = np.fromiter((lookup(f, -1) for f in found), dtype=np.int64, count=len(found))
+        columns = np.fromiter(
+            map(self._vocabulary.get, found, repeat(-1)), dtype=np.int64, count=len(found)
+        )
         counts = np.fromiter(found.values(), dtype=np.float32, count=len(found))
         known = columns >= 0
         tf = 1.0 + np.log(counts)
@@ -392,7 +453,7 @@ class Matcher:
         dense: np.ndarray | None = None,
         sparse: _Postings | None = None,
     ) -> np.ndarray:
-        """Every entry's score for a vector: its n-grams' weights for the entry, summed."""
+        """Every entry's score for a vector: its features' weights for the entry, summed."""
         dense = self._dense if dense is None else dense
         sparse = self._sparse if sparse is None else sparse
         slots = self._slot[columns]
@@ -427,31 +488,28 @@ class Matcher:
             nearest[index] = (float(similarity[best]), first + best)
         return nearest
 
-    def _content_similarity(self, prepared: str, row: int) -> float:
-        """Cosine similarity of the message, without its common words (unless it has nothing
-        else), to a question."""
-        content = " ".join(word for word in prepared.split() if word not in COMMON_WORDS)
-        columns, values = self._vectorize(content or prepared)
+    def _familiarity(self, normalized: str, entry_index: int) -> float:
+        """From 0 to 1: the cosine similarity of the message, without its common words (unless it
+        has nothing else) and with synonyms replaced by their group's first term, to the entry's
+        closest question, full from FAMILIAR_SIMILARITY up."""
+        words = self.synonyms.apply(normalized, keep_terms=False).split()
+        content = " ".join(word for word in words if word not in COMMON_WORDS) or " ".join(words)
+        columns, values = self._vectorize(content)
         if not len(columns):
             return 0.0
-        first, last = self._variants.start[row], self._variants.start[row + 1]
-        question = dict(
-            zip(
-                self._variants.columns[first:last].tolist(),
-                self._variants.weights[first:last].tolist(),
-                strict=True,
-            )
+        similarity, _row = self._nearest_variants(columns, values, [entry_index]).get(
+            entry_index, (0.0, -1)
         )
-        return sum(
-            question.get(column, 0.0) * value
-            for column, value in zip(columns.tolist(), values.tolist(), strict=True)
-        )
+        return min(max(similarity / FAMILIAR_SIMILARITY, 0.0), 1.0)
 
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
         """The best entries for a message, best first, each with how sure the matcher is that it
         is the one (0 to 100) and its question closest to the message."""
-        prepared = self._prepare(text)
-        columns, values = self._vectorize(prepared)
+        return self._rank(normalize(text), limit, closest=limit)
+
+    def _rank(self, normalized: str, limit: int, closest: int) -> list[Candidate]:
+        """As `rank`, finding the closest question of the first `closest` candidates only."""
+        columns, values = self._vectorize(self.synonyms.apply(normalized))
         if not len(columns) or not self._entry_ids:
             return []
         scores = self._scores(columns, values)
@@ -460,15 +518,14 @@ class Matcher:
         top = top[np.argsort(-scores[top], kind="stable")].tolist()
         exponentials = np.exp(self._softmax_scale * (scores - scores.max()))
         probability = exponentials / exponentials.sum()
-        nearest = self._nearest_variants(columns, values, top)
-        familiarity = self._content_similarity(prepared, nearest[top[0]][1]) / FAMILIAR_SIMILARITY
-        familiarity = min(max(familiarity, 0.0), 1.0)
+        nearest = self._nearest_variants(columns, values, top[:closest])
+        familiarity = self._familiarity(normalized, top[0])
         return [
             Candidate(
                 self._entry_ids[index],
                 round(100.0 * float(probability[index]) * familiarity, 1),
-                self._variant_original[nearest[index][1]],
-                round(100.0 * nearest[index][0], 1),
+                self._variant_original[nearest[index][1]] if index in nearest else "",
+                round(100.0 * nearest[index][0], 1) if index in nearest else 0.0,
             )
             for index in top
         ]
@@ -504,35 +561,35 @@ class Matcher:
 
     def match(self, text: str) -> Match:
         settings = self.settings
-        ranked = self.rank(text, limit=max(settings.suggestions, 2))
+        normalized = normalize(text)
+        limit = max(settings.suggestions, 2)
+        ranked = self._rank(normalized, limit, closest=0)
         if not ranked:
             return Match(Decision.FALLBACK, ())
-        suggestions = tuple(
-            candidate
-            for candidate in ranked[: settings.suggestions]
-            if candidate.score >= SUGGESTION_PROBABILITY
-            or candidate.similarity >= 100.0 * FAMILIAR_SIMILARITY
-        )
-        if self.is_topic(text):
-            # One word ("refund", "退货") names a topic rather than asks a question: the entries
-            # about it are offered, not guessed between.
-            return Match(Decision.SUGGEST if suggestions else Decision.FALLBACK, suggestions)
+        topic = self._is_topic(normalized)
         best = ranked[0]
-        if best.score < settings.suggest_threshold:
+        if not topic and best.score < settings.suggest_threshold:
             return Match(Decision.FALLBACK, tuple(ranked))
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         confident = best.score >= settings.answer_threshold and (
             best.score - runner_up >= settings.answer_margin or best.score >= 99.0
         )
-        if confident:
+        if confident and not topic:
             return Match(Decision.ANSWER, tuple(ranked))
-        return Match(Decision.SUGGEST, suggestions)
+        # One word ("refund", "退货") names a topic rather than asks a question: the entries
+        # about it are offered, not guessed between. So are the likely ones for an unsure match.
+        suggestions = tuple(
+            candidate
+            for candidate in self._rank(normalized, limit, closest=limit)[: settings.suggestions]
+            if candidate.score >= SUGGESTION_PROBABILITY
+            or candidate.similarity >= 100.0 * FAMILIAR_SIMILARITY
+        )
+        return Match(Decision.SUGGEST if suggestions else Decision.FALLBACK, suggestions)
 
-    def is_topic(self, text: str) -> bool:
+    def _is_topic(self, normalized: str) -> bool:
         """A single word (up to TOPIC_CHARACTERS Chinese characters) that is not itself one of
         the knowledge base's questions."""
-        prepared = self._prepare(text)
-        words = prepared.split()
-        if len(words) != 1 or prepared in self._questions:
+        words = normalized.split()
+        if len(words) != 1 or normalized in self._questions:
             return False
-        return not is_cjk(prepared) or len(prepared) <= TOPIC_CHARACTERS
+        return not is_cjk(normalized) or len(normalized) <= TOPIC_CHARACTERS

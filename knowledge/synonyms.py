@@ -1,8 +1,9 @@
-"""Words that mean the same to the matcher, from the knowledge base's `synonyms.yaml`.
+"""Words that mean the same to the matcher, from the knowledge base's `synonyms:` groups.
 
-Each group's terms are rewritten to its first term, in the questions and in the customer's
-message alike, so that '我想return这个' and '我想退货' look the same to the matcher. English terms
-match whole words only ('return' does not touch 'returned'); Chinese terms match anywhere.
+Each term of a group is followed by the group's first term, in the questions and in the
+customer's message alike, so that '我想return这个' and '我想退货' share 退货 for the matcher, while
+the word as written still matches its misspellings. English terms match whole words only
+('return' does not touch 'returned'); Chinese terms match anywhere.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ class Synonyms:
         for group in groups:
             terms = [normalize(term) for term in group]
             terms = [term for term in terms if term]
-            for term in terms[1:]:
+            # The first term maps to itself, so that a longer term wins over a shorter one inside
+            # it (优惠券 stays whole though 券 is a synonym of it).
+            for term in terms:
                 self._canonical.setdefault(term, terms[0])
         self._pattern = self._compile(self._canonical) if self._canonical else None
 
@@ -33,10 +36,19 @@ class Synonyms:
             alternatives.append(f"{start}{escaped}{end}")
         return re.compile("|".join(alternatives))
 
-    def __len__(self) -> int:
-        return len(self._canonical)
-
-    def apply(self, normalized: str) -> str:
+    def apply(self, normalized: str, *, keep_terms: bool = True) -> str:
+        """Each term followed by its group's first term; or, with `keep_terms` false, replaced
+        by it."""
         if self._pattern is None:
             return normalized
-        return self._pattern.sub(lambda found: self._canonical[found.group()], normalized)
+
+        def canonical(found: re.Match[str]) -> str:
+            term = found.group()
+            first = self._canonical[term]
+            if term == first:
+                return term
+            if keep_terms:
+                return f"{term} {first} "
+            return first if is_cjk(first) else f" {first} "
+
+        return " ".join(self._pattern.sub(canonical, normalized).split())

@@ -110,3 +110,32 @@ def test_the_regression_set_has_not_got_worse(matcher: Matcher) -> None:
     assert result.top1 >= 0.88
     assert result.answered_wrong <= 0.02
     assert result.oos_fallback >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("TRAINING_WORK", 1),  # too large to train: the mean weights and the default scale
+        ("DENSE_CELLS", 500),  # most features' weights in sparse postings, not the dense block
+    ],
+)
+def test_the_paths_for_large_knowledge_bases_still_find_the_answers(
+    sample: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, setting: str, value: int
+) -> None:
+    monkeypatch.setattr(f"knowledge.matcher.{setting}", value)
+    matcher = Matcher(sample)
+    for text, entry_id in [
+        ("how can i send back my shoes", "returns"),
+        ("營業時間幾點", "business_hours"),
+        ("where is my packge", "order_status"),
+    ]:
+        assert matcher.rank(text, limit=1)[0].entry_id == entry_id, text
+    assert evaluate(matcher, load_cases(CASES)).top1 >= 0.8
+
+
+def test_matching_is_the_same_every_time_the_knowledge_base_is_built(
+    sample: KnowledgeBase,
+) -> None:
+    first, second = Matcher(sample), Matcher(sample)
+    for text in ("refund", "我想return这个", "what's the weather on mars", "快递到哪了"):
+        assert first.rank(text) == second.rank(text)
