@@ -163,7 +163,7 @@ def calibrated_scale(scores: np.ndarray, truth: np.ndarray) -> float:
     best, own = best - top, own - top[:, 0]
     best_scale, best_loss = DEFAULT_SOFTMAX_SCALE, math.inf
     for scale in np.geomspace(1.0, 200.0, 40):
-        # The own entry's score may be outside the best; counting it twice barely matters.
+        # The own entry is added once more, as it may be outside the best: a small, even bias.
         normaliser = np.log(np.exp(scale * best).sum(axis=1) + np.exp(scale * own))
         loss = float((normaliser - scale * own).mean())
         if loss < best_loss:
@@ -181,6 +181,10 @@ class _Postings:
         self.columns = columns
         self.weights = weights
 
+    def row(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        first, last = self.start[row], self.start[row + 1]
+        return self.columns[first:last], self.weights[first:last]
+
     def positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flat positions of the given rows' pairs, and how many each row has."""
         first = self.start[rows]
@@ -190,6 +194,29 @@ class _Postings:
             return np.zeros(0, dtype=np.int64), lengths
         offsets = np.repeat(first - np.cumsum(lengths) + lengths, lengths)
         return offsets + np.arange(total), lengths
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each question's values add up into the entries' weights, while building: a cell of
+    the dense block (features x entries), or a sparse (feature, entry) key."""
+
+    row_of_value: np.ndarray
+    in_dense: np.ndarray
+    cell: np.ndarray
+    dense_count: int
+    keys: np.ndarray
+    key_of_value: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A message's vector and its best entries, with their scores (0 to 100)."""
+
+    columns: np.ndarray
+    values: np.ndarray
+    top: list[int]
+    scores: list[float]
 
 
 class Matcher:
@@ -212,8 +239,7 @@ class Matcher:
     # Building -------------------------------------------------------------------------------
 
     def _build(self, seed: int) -> None:
-        self._index_questions()
-        self._plan_entry_weights()
+        layout = self._plan_entry_weights(*self._index_questions())
         variants, entries = len(self._variant_entry), len(self._entry_ids)
         every_row = np.arange(variants)
         # Every training step scores a question against every entry: the budget of such scores
@@ -222,16 +248,16 @@ class Matcher:
             TRAINING_EPOCHS * variants, MAX_TRAINING_STEPS, TRAINING_WORK // max(entries, 1)
         )
         train = steps >= variants and entries >= 2
-        aggressiveness, self._softmax_scale = self._choose_step_size_and_scale(seed, train)
-        dense, self._sparse = self._mean_weights(every_row)
+        aggressiveness, self._softmax_scale = self._choose_step_size_and_scale(layout, seed, train)
+        dense, self._sparse = self._mean_weights(layout, every_row)
         if train:
             dense = self._trained(dense, self._sparse, every_row, aggressiveness, steps, seed)
         self._dense = dense
         self._aggressiveness = aggressiveness if train else None
-        del self._row_of_value, self._in_dense, self._cell, self._keys, self._key_of_value
 
-    def _index_questions(self) -> None:
-        """Every question's features, TF-IDF weighted and of unit length, row by row."""
+    def _index_questions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every question's features, TF-IDF weighted and of unit length, row by row. Returns
+        the row of each stored value and each feature's document frequency."""
         variant_entry: list[int] = []
         row_lengths: list[int] = []
         found_features: list[str] = []
@@ -263,38 +289,45 @@ class Matcher:
         )
         row_start = np.zeros(variants + 1, dtype=np.int64)
         np.cumsum(np.asarray(row_lengths, dtype=np.int64), out=row_start[1:])
-        self._document_frequency = np.bincount(columns, minlength=len(vocabulary))
-        self._idf = np.log((variants + 1) / (self._document_frequency + 1)) + 1.0
-        self._idf = self._idf.astype(np.float32)
+        document_frequency = np.bincount(columns, minlength=len(vocabulary))
+        self._idf = (np.log((variants + 1) / (document_frequency + 1)) + 1.0).astype(np.float32)
         self._unknown_idf = float(math.log(variants + 1) + 1.0)
         tf = 1.0 + np.log(np.frombuffer(counts, dtype=np.int64).astype(np.float32))
         values = tf * self._idf[columns]
-        self._row_of_value = np.repeat(np.arange(variants), row_lengths)
-        norms = np.sqrt(np.bincount(self._row_of_value, values * values, minlength=variants))
-        values /= norms[self._row_of_value].astype(np.float32)
+        row_of_value = np.repeat(np.arange(variants), row_lengths)
+        norms = np.sqrt(np.bincount(row_of_value, values * values, minlength=variants))
+        values /= norms[row_of_value].astype(np.float32)
         self._variants = _Postings(row_start, columns, values.astype(np.float32))
+        return row_of_value, document_frequency
 
-    def _plan_entry_weights(self) -> None:
+    def _plan_entry_weights(
+        self, row_of_value: np.ndarray, document_frequency: np.ndarray
+    ) -> _Layout:
         """Which features get a dense row of entry weights (the most frequent), and where each
-        question's values add up: a dense cell, or a sparse (feature, entry) key."""
+        question's values add up."""
         width = max(len(self._entry_ids), 1)
         vocabulary = len(self._vocabulary)
         dense_count = min(vocabulary, DENSE_CELLS // width)
-        dense_columns = np.argsort(-self._document_frequency, kind="stable")[:dense_count]
-        del self._document_frequency
+        dense_columns = np.argsort(-document_frequency, kind="stable")[:dense_count]
         self._slot = np.full(vocabulary, -1, dtype=np.int64)
         self._slot[dense_columns] = np.arange(dense_count)
         columns = self._variants.columns
-        owner = self._variant_entry[self._row_of_value].astype(np.int64)
+        owner = self._variant_entry[row_of_value].astype(np.int64)
         slot = self._slot[columns]
-        self._in_dense = slot >= 0
-        self._cell = slot[self._in_dense] * width + owner[self._in_dense]
-        rare = ~self._in_dense
-        self._keys, self._key_of_value = np.unique(
-            columns[rare].astype(np.int64) * width + owner[rare], return_inverse=True
+        in_dense = slot >= 0
+        keys, key_of_value = np.unique(
+            columns[~in_dense].astype(np.int64) * width + owner[~in_dense], return_inverse=True
+        )
+        return _Layout(
+            row_of_value=row_of_value,
+            in_dense=in_dense,
+            cell=slot[in_dense] * width + owner[in_dense],
+            dense_count=dense_count,
+            keys=keys,
+            key_of_value=key_of_value,
         )
 
-    def _mean_weights(self, rows: np.ndarray) -> tuple[np.ndarray, _Postings]:
+    def _mean_weights(self, layout: _Layout, rows: np.ndarray) -> tuple[np.ndarray, _Postings]:
         """Each entry's weights over the features its questions (among `rows`) use: their mean.
 
         The features found in most questions are kept in a dense block (features x entries),
@@ -305,23 +338,22 @@ class Matcher:
         width = max(entries, 1)
         chosen = np.zeros(len(self._variant_entry), dtype=bool)
         chosen[rows] = True
-        kept = chosen[self._row_of_value]
+        kept = chosen[layout.row_of_value]
         values = self._variants.weights
-        dense_count = int((self._slot >= 0).sum())
-        in_dense = kept[self._in_dense]
+        in_dense = kept[layout.in_dense]
         dense = (
             np.bincount(
-                self._cell[in_dense],
-                values[self._in_dense][in_dense],
-                minlength=dense_count * width,
+                layout.cell[in_dense],
+                values[layout.in_dense][in_dense],
+                minlength=layout.dense_count * width,
             )
-            .reshape(dense_count, width)
+            .reshape(layout.dense_count, width)
             .astype(np.float64)
         )
-        rare = kept[~self._in_dense]
-        keys = self._keys
+        rare = kept[~layout.in_dense]
+        keys = layout.keys
         weights = np.bincount(
-            self._key_of_value[rare], values[~self._in_dense][rare], minlength=len(keys)
+            layout.key_of_value[rare], values[~layout.in_dense][rare], minlength=len(keys)
         ).astype(np.float64)
         entry_of_key = keys % width
         column_of_key = keys // width
@@ -338,7 +370,9 @@ class Matcher:
         )
         return dense.astype(np.float32), sparse
 
-    def _choose_step_size_and_scale(self, seed: int, train: bool) -> tuple[float, float]:
+    def _choose_step_size_and_scale(
+        self, layout: _Layout, seed: int, train: bool
+    ) -> tuple[float, float]:
         """The training step size that does best on a held-out share of the questions, and the
         softmax scale that makes its scores there into honest probabilities.
 
@@ -361,22 +395,21 @@ class Matcher:
         steps = min(SELECTION_EPOCHS * len(training), MAX_SELECTION_STEPS)
         best: tuple[int, float, np.ndarray] | None = None
         for aggressiveness in AGGRESSIVENESS_CHOICES if train else AGGRESSIVENESS_CHOICES[-1:]:
-            dense, sparse = self._mean_weights(training)
+            dense, sparse = self._mean_weights(layout, training)
             if train:
                 dense = self._trained(dense, sparse, training, aggressiveness, steps, seed)
-            scores = np.stack([self._row_scores(row, dense, sparse) for row in held_out.tolist()])
+            scores = np.stack(
+                [
+                    self._scores(*self._variants.row(row), dense, sparse)
+                    for row in held_out.tolist()
+                ]
+            )
             correct = int((scores.argmax(axis=1) == truth).sum())
             if best is None or correct > best[0]:
                 best = (correct, aggressiveness, scores)
         assert best is not None
         _correct, aggressiveness, scores = best
         return aggressiveness, calibrated_scale(scores, truth)
-
-    def _row_scores(self, row: int, dense: np.ndarray, sparse: _Postings) -> np.ndarray:
-        first, last = self._variants.start[row], self._variants.start[row + 1]
-        return self._scores(
-            self._variants.columns[first:last], self._variants.weights[first:last], dense, sparse
-        )
 
     def _trained(
         self,
@@ -505,29 +538,39 @@ class Matcher:
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
         """The best entries for a message, best first, each with how sure the matcher is that it
         is the one (0 to 100) and its question closest to the message."""
-        return self._rank(normalize(text), limit, closest=limit)
+        scored = self._score(normalize(text), limit)
+        return self._candidates(scored, closest=limit) if scored else []
 
-    def _rank(self, normalized: str, limit: int, closest: int) -> list[Candidate]:
-        """As `rank`, finding the closest question of the first `closest` candidates only."""
+    def _score(self, normalized: str, limit: int) -> _Scored | None:
+        """The message's best `limit` entries and their scores: probability x familiarity."""
         columns, values = self._vectorize(self.synonyms.apply(normalized))
         if not len(columns) or not self._entry_ids:
-            return []
+            return None
         scores = self._scores(columns, values)
         count = min(limit, len(scores))
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top], kind="stable")].tolist()
         exponentials = np.exp(self._softmax_scale * (scores - scores.max()))
         probability = exponentials / exponentials.sum()
-        nearest = self._nearest_variants(columns, values, top[:closest])
         familiarity = self._familiarity(normalized, top[0])
+        return _Scored(
+            columns,
+            values,
+            top,
+            [round(100.0 * float(probability[index]) * familiarity, 1) for index in top],
+        )
+
+    def _candidates(self, scored: _Scored, closest: int) -> list[Candidate]:
+        """The scored entries as candidates; the first `closest` with their closest question."""
+        nearest = self._nearest_variants(scored.columns, scored.values, scored.top[:closest])
         return [
             Candidate(
                 self._entry_ids[index],
-                round(100.0 * float(probability[index]) * familiarity, 1),
+                score,
                 self._variant_original[nearest[index][1]] if index in nearest else "",
                 round(100.0 * nearest[index][0], 1) if index in nearest else 0.0,
             )
-            for index in top
+            for index, score in zip(scored.top, scored.scores, strict=True)
         ]
 
     def close_questions(self, minimum: float) -> list[tuple[str, str, str, str, float]]:
@@ -536,9 +579,7 @@ class Matcher:
         highest for it. Each as (question, entry id, other entry id, other question, score)."""
         found = []
         for row in range(len(self._variant_entry)):
-            first, last = self._variants.start[row], self._variants.start[row + 1]
-            columns = self._variants.columns[first:last]
-            values = self._variants.weights[first:last]
+            columns, values = self._variants.row(row)
             scores = self._scores(columns, values)
             own = int(self._variant_entry[row])
             scores[own] = -np.inf
@@ -563,9 +604,10 @@ class Matcher:
         settings = self.settings
         normalized = normalize(text)
         limit = max(settings.suggestions, 2)
-        ranked = self._rank(normalized, limit, closest=0)
-        if not ranked:
+        scored = self._score(normalized, limit)
+        if scored is None:
             return Match(Decision.FALLBACK, ())
+        ranked = self._candidates(scored, closest=0)
         topic = self._is_topic(normalized)
         best = ranked[0]
         if not topic and best.score < settings.suggest_threshold:
@@ -580,7 +622,7 @@ class Matcher:
         # about it are offered, not guessed between. So are the likely ones for an unsure match.
         suggestions = tuple(
             candidate
-            for candidate in self._rank(normalized, limit, closest=limit)[: settings.suggestions]
+            for candidate in self._candidates(scored, closest=limit)[: settings.suggestions]
             if candidate.score >= SUGGESTION_PROBABILITY
             or candidate.similarity >= 100.0 * FAMILIAR_SIMILARITY
         )
