@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from itertools import repeat
 
 import numpy as np
 
@@ -53,7 +52,8 @@ TRAINING_WORK = 10_000_000
 # Entry weights of the most frequent features are kept dense, up to this many (4 bytes each); the
 # rarer ones in sparse postings.
 DENSE_CELLS = 12_500_000
-# Words whose n-grams are kept at hand (most words recur; a few MB).
+# Words whose n-grams, and in each matcher their columns, are kept at hand (most words recur; a
+# few MB).
 WORD_CACHE = 20_000
 
 # The score is the softmax probability of the entry: its scale is calibrated on the held-out
@@ -234,7 +234,11 @@ class Matcher:
         self._variant_original: list[str] = []
         self._vocabulary: dict[str, int] = {}
         self._questions: set[str] = set()  # every question, normalised
+        self._word_columns = lru_cache(maxsize=WORD_CACHE)(self._columns_of_word)
         self._build(seed)
+        # A message's vector spread over every feature, to look up its similarity to questions;
+        # zeroed again after each use.
+        self._spread_query = np.zeros(len(self._vocabulary), dtype=np.float32)
 
     # Building -------------------------------------------------------------------------------
 
@@ -462,22 +466,43 @@ class Matcher:
     # Matching -------------------------------------------------------------------------------
 
     def _vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The message's known features and their TF-IDF weights. Unknown features count toward
-        the length of the vector, so a message full of words no question uses scores low."""
-        found = features(text)
-        if not found:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        columns = np.fromiter(
-            map(self._vocabulary.get, found, repeat(-1)), dtype=np.int64, count=len(found)
-        )
-        counts = np.fromiter(found.values(), dtype=np.float32, count=len(found))
-        known = columns >= 0
-        tf = 1.0 + np.log(counts)
-        columns = columns[known]
-        values = tf[known] * self._idf[columns]
-        unknown = tf[~known] * self._unknown_idf
-        norm = math.sqrt(float(values @ values) + float(unknown @ unknown))
+        """The message's known features and their TF-IDF weights: the vector `features` gives,
+        assembled from each word's cached columns. Unknown features count toward the length of
+        the vector, so a message full of words no question uses scores low."""
+        words = segments(text)
+        parts: list[np.ndarray] = []
+        unknown: list[str] = []
+        for word in words:
+            known, missing = self._word_columns(word)
+            parts.append(known)
+            unknown += missing
+        pairs: list[int] = []
+        for first, second in zip(words, words[1:], strict=False):
+            pair = f"{first}+{second}"
+            column = self._vocabulary.get(pair)
+            if column is None:
+                unknown.append(pair)
+            else:
+                pairs.append(column)
+        parts.append(np.array(pairs, dtype=np.int64))
+        columns, counts = np.unique(np.concatenate(parts), return_counts=True)
+        values = (1.0 + np.log(counts.astype(np.float32))) * self._idf[columns]
+        unknown_tf = (1.0 + math.log(count) for count in Counter(unknown).values())
+        unknown_square = self._unknown_idf**2 * sum(tf * tf for tf in unknown_tf)
+        norm = math.sqrt(float(values @ values) + unknown_square)
+        if norm == 0.0:
+            return columns, values
         return columns, values / norm
+
+    def _columns_of_word(self, word: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        """A word's n-grams: the columns of those the questions use, and the others."""
+        vocabulary = self._vocabulary
+        grams = _word_features(word)
+        known = [vocabulary[gram] for gram in grams if gram in vocabulary]
+        return (
+            np.array(known, dtype=np.int64),
+            tuple(gram for gram in grams if gram not in vocabulary),
+        )
 
     def _scores(
         self,
@@ -506,19 +531,23 @@ class Matcher:
         self, columns: np.ndarray, values: np.ndarray, entry_indexes: list[int]
     ) -> dict[int, tuple[float, int]]:
         """For each given entry: its question most similar to the message (cosine, row)."""
-        query = np.zeros(len(self._vocabulary), dtype=np.float32)
+        query = self._spread_query
         query[columns] = values
         nearest: dict[int, tuple[float, int]] = {}
         row_start = self._variants.start
-        for index in entry_indexes:
-            first, last = self._entry_rows[index], self._entry_rows[index + 1]
-            if first == last:
-                continue
-            begin, end = row_start[first], row_start[last]
-            products = query[self._variants.columns[begin:end]] * self._variants.weights[begin:end]
-            similarity = np.add.reduceat(products, row_start[first:last] - begin)
-            best = int(similarity.argmax())
-            nearest[index] = (float(similarity[best]), first + best)
+        try:
+            for index in entry_indexes:
+                first, last = self._entry_rows[index], self._entry_rows[index + 1]
+                if first == last:
+                    continue
+                begin, end = row_start[first], row_start[last]
+                products = np.take(query, self._variants.columns[begin:end])
+                products *= self._variants.weights[begin:end]
+                similarity = np.add.reduceat(products, row_start[first:last] - begin)
+                best = int(similarity.argmax())
+                nearest[index] = (float(similarity[best]), first + best)
+        finally:
+            query[columns] = 0.0
         return nearest
 
     def _familiarity(self, normalized: str, entry_index: int) -> float:

@@ -93,6 +93,18 @@ def test_candidates_are_ranked_with_scores(matcher: Matcher) -> None:
     assert ranked[0].similarity == 100.0
 
 
+def test_every_question_asked_as_written_is_found_word_for_word(
+    sample: KnowledgeBase, matcher: Matcher
+) -> None:
+    """A message is turned into features the way the questions were: each question, sent as a
+    message, is 100% like itself (Chinese, English, mixed, repeated n-grams alike)."""
+    every_entry = len(sample.entries)
+    for entry_id, entry in sample.entries.items():
+        for _language, question in entry.variants():
+            ranked = {c.entry_id: c for c in matcher.rank(question, limit=every_entry)}
+            assert ranked[entry_id].similarity == 100.0, question
+
+
 def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
     strict = Matcher(sample, MatchSettings(answer_threshold=99.5, suggest_threshold=30))
     assert strict.match("how can i send back my shoes").decision is Decision.SUGGEST
