@@ -639,7 +639,14 @@ class Matcher:
         ranked = self._candidates(scored, closest=0)
         topic = self._is_topic(normalized)
         best = ranked[0]
-        if not topic and best.score < settings.suggest_threshold:
+        # Worth offering: the best entry is likely enough on its own, or the few that would be
+        # offered are together as likely to hold the answer as an answer must be.
+        together = sum(candidate.score for candidate in ranked[: settings.suggestions])
+        if (
+            not topic
+            and best.score < settings.suggest_threshold
+            and together < settings.answer_threshold
+        ):
             return Match(Decision.FALLBACK, tuple(ranked))
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         confident = best.score >= settings.answer_threshold and (

@@ -83,6 +83,25 @@ def test_ambiguous_questions_get_suggestions(
     assert len(match.candidates) <= 3
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("订单发货了没有啊", {"order_status", "shipping_time"}),
+        ("your service is awful", {"complaint", "feedback"}),
+    ],
+)
+def test_a_message_torn_between_a_few_entries_gets_them_as_suggestions(
+    matcher: Matcher, text: str, expected: set[str]
+) -> None:
+    """None of them is likely enough alone, but together they probably hold the answer."""
+    match = matcher.match(text)
+    assert match.decision is Decision.SUGGEST
+    assert all(
+        candidate.score < matcher.settings.suggest_threshold for candidate in match.candidates
+    )
+    assert expected <= {candidate.entry_id for candidate in match.candidates}
+
+
 def test_candidates_are_ranked_with_scores(matcher: Matcher) -> None:
     ranked = matcher.rank("where is my order", limit=5)
     assert ranked[0].entry_id == "order_status"
