@@ -341,6 +341,11 @@ class FollowUps:
         session.add(customer)
         return await self.schedule.cancel_for_customer(session, customer.id, "customer opted out")
 
+    async def opt_in(self, session: AsyncSession, customer: Customer) -> None:
+        """Surveys and revisits from now on; those the opt-out cancelled stay cancelled."""
+        customer.surveys_opt_out = False
+        session.add(customer)
+
     def _event(self, ticket: Ticket, customer: Customer, kind: str, detail: str) -> TicketEvent:
         assert ticket.id is not None
         return TicketEvent(

@@ -1,4 +1,4 @@
-"""The customer's answers to surveys, revisits and NPS, and /stop_surveys."""
+"""The customer's answers to surveys, revisits and NPS; /stop_surveys and /start_surveys."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def create_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(stop_surveys, Command("stop_surveys"))
+    router.message.register(start_surveys, Command("start_surveys"))
     router.callback_query.register(save_score, SurveyCallback.filter())
     router.message.register(save_comment, SurveyForm.comment, F.text & ~F.text.startswith("/"))
     router.callback_query.register(skip_comment, SurveySkipCallback.filter())
@@ -205,3 +206,17 @@ async def stop_surveys(
     await session.commit()
     log.info("customer=%s stopped surveys (%s pending cancelled)", customer.id, cancelled)
     await message.answer(texts("surveys_stopped", customer_language(customer, message, config)))
+
+
+async def start_surveys(
+    message: Message,
+    customer: Customer,
+    session: AsyncSession,
+    config: Config,
+    texts: Texts,
+    follow_ups: FollowUps,
+) -> None:
+    await follow_ups.opt_in(session, customer)
+    await session.commit()
+    log.info("customer=%s started surveys again", customer.id)
+    await message.answer(texts("surveys_started", customer_language(customer, message, config)))

@@ -231,6 +231,26 @@ async def test_stop_surveys_cancels_and_prevents_them(
     assert {m.status for m in await all_scheduled(services)} == {"cancelled"}
 
 
+async def test_start_surveys_asks_again_from_the_next_resolution(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    mei = PrivateChat(dispatcher, bot, MEI, "en")
+    await resolved_ticket(dispatcher, bot)
+    [stopped] = await mei.say("/stop_surveys")
+    assert "/start_surveys" in stopped.text
+    [started] = await mei.say("/start_surveys")
+    assert started.text == "Thank you: we will ask how we did again after we help you."
+    clock.advance(timedelta(minutes=10))
+    assert await deliver(services, bot) == []  # the one stopped stays stopped
+
+    clock.advance(timedelta(days=1))
+    await resolved_ticket(dispatcher, bot)
+    clock.advance(timedelta(minutes=10))
+    [survey] = await deliver(services, bot)
+    assert survey.chat_id == MEI
+    assert survey.text.startswith("How did we do?")
+
+
 async def test_one_survey_per_customer_within_the_cap(
     services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
 ) -> None:
