@@ -23,6 +23,12 @@ To serve customers on Telegram: create a bot with @BotFather, then put its token
 """
 
 
+def _days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 366:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to 366")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description="A customer-service bot.")
     parser.add_argument(
@@ -72,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     cancel = schedule_commands.add_parser("cancel", help="cancel a pending message")
     cancel.add_argument("id", type=int)
+    report = commands.add_parser("report", help="the service figures against their targets")
+    report.add_argument(
+        "--days", type=_days, metavar="N", help="1 to 366 (default: [report] days)"
+    )
     return parser
 
 
@@ -92,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_kb_command(config, args)
         if args.command == "schedule":
             return asyncio.run(schedule_command(config, args))
+        if args.command == "report":
+            return asyncio.run(print_report(config, args.days or config.report.days))
         if args.command == "orders":
             return asyncio.run(import_orders_file(config, args.file))
         if args.command == "ask":
@@ -168,6 +180,22 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
                 return 0
             print(f"kefu: #{args.id} is not a pending scheduled message", file=sys.stderr)
             return 1
+    finally:
+        await engine.dispose()
+
+
+async def print_report(config: Config, days: int) -> int:
+    from bot.reports import last_days, service_report
+    from storage.database import create_engine, create_session_factory, migrate
+
+    engine = create_engine(config.database.url)
+    try:
+        await migrate(engine)
+        zone = config.hours.business_hours().zone
+        since, until = last_days(SystemClock().now(), zone, days)
+        async with create_session_factory(engine)() as session:
+            print(await service_report(session, since, until, zone, config.report))
+        return 0
     finally:
         await engine.dispose()
 

@@ -288,6 +288,15 @@ class NpsConfig(Section):
     min_days_between: float = Field(default=90.0, ge=0)
 
 
+class ReportConfig(Section):
+    """The service standards the report holds the figures to, and its usual period."""
+
+    days: int = Field(default=7, ge=1, le=366)
+    on_time_percent: float = Field(default=95.0, ge=0, le=100)
+    satisfaction: float = Field(default=90.0, ge=0, le=100)
+    first_contact_percent: float = Field(default=80.0, ge=0, le=100)
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -308,6 +317,7 @@ class Config(Section):
     surveys: SurveysConfig = SurveysConfig()
     revisits: RevisitsConfig = RevisitsConfig()
     nps: NpsConfig = NpsConfig()
+    report: ReportConfig = ReportConfig()
 
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()

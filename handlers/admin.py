@@ -17,10 +17,12 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback
+from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_editing import EditError, KnowledgeEditor
 from bot.language import customer_language
 from bot.publishing import KnowledgePublisher
+from bot.reports import last_days, service_report
 from bot.roles import RoleBook
 from bot.schedule import Schedule, schedule_report
 from bot.texts import Texts
@@ -36,6 +38,7 @@ ADMIN_COMMANDS = (
     "role",
     "roles",
     "scheduled",
+    "report",
 )
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
@@ -56,6 +59,7 @@ def create_router() -> Router:
     router.message.register(change_role, Command("role"), is_admin)
     router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(show_scheduled, Command("scheduled"), is_admin)
+    router.message.register(show_report, Command("report"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
@@ -212,6 +216,20 @@ async def list_roles(message: Message, roles: RoleBook) -> None:
 async def show_scheduled(message: Message, session: AsyncSession, schedule: Schedule) -> None:
     """What the bot will send on its own: surveys, reminders, revisits, NPS."""
     await message.answer(await schedule_report(session, schedule))
+
+
+async def show_report(
+    message: Message, command: CommandObject, session: AsyncSession, config: Config, clock: Clock
+) -> None:
+    """The service figures of the last N days (default [report] days) against the targets."""
+    argument = (command.args or "").strip()
+    if argument and not (argument.isdigit() and 1 <= int(argument) <= 366):
+        await message.answer("Usage: /report [days], with days from 1 to 366.")
+        return
+    days = int(argument) if argument else config.report.days
+    zone = config.hours.business_hours().zone
+    since, until = last_days(clock.now(), zone, days)
+    await message.answer(await service_report(session, since, until, zone, config.report))
 
 
 async def refuse_agent_command(

@@ -17,6 +17,7 @@ from storage.models import Conversation, Feedback, Ticket
 class ServiceFigures:
     conversations: int
     handed_off: int  # conversations that became a ticket
+    direct_tickets: int  # tickets the customer opened without asking the bot first (/human)
     bot_alone: int
     tickets: int
     first_response_minutes_median: float | None
@@ -26,6 +27,7 @@ class ServiceFigures:
     resolution_on_time: int
     resolution_late: int
     reopened: int
+    resolved_first_time: int  # resolved and never reopened
 
 
 async def service_figures(
@@ -57,6 +59,7 @@ async def service_figures(
     return ServiceFigures(
         conversations=conversations,
         handed_off=handed_off,
+        direct_tickets=sum(1 for t in tickets if t.conversation_id is None),
         bot_alone=max(conversations - handed_off, 0),
         tickets=len(tickets),
         first_response_minutes_median=statistics.median(first_minutes) if first_minutes else None,
@@ -82,6 +85,7 @@ async def service_figures(
             and (t.resolved_at is not None or t.resolution_due <= until)
         ),
         reopened=sum(t.reopen_count for t in tickets),
+        resolved_first_time=sum(1 for t in resolved if t.reopen_count == 0),
     )
 
 

@@ -29,6 +29,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MEI = 7
 AGENT = 501
 SUPERVISOR = 777
+ADMIN = 900
 MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
 
 
@@ -177,6 +178,50 @@ async def test_a_whole_day_of_follow_ups(
     assert figures.csat_by_category == {"shipping": 40.0}
     assert figures.csat_by_day == {"2026-03-03": 40.0}
     assert (figures.revisits_solved, figures.revisits_not_solved) == (0, 1)
+
+
+async def test_the_admins_report_shows_where_service_falls_short(
+    write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
+) -> None:
+    path = configured(write_config, **{"admins = []": f"admins = [{ADMIN}]"})
+    clock.set(MONDAY_10AM)
+    services = await create_services(load_config(path, environ={}), clock=clock)
+    try:
+        dispatcher = create_dispatcher(services)
+        mei = PrivateChat(dispatcher, bot, MEI, "en")
+        await resolved_ticket(dispatcher, bot)
+        clock.advance(timedelta(minutes=10))
+        [survey] = await deliver(services, bot)
+        await mei.press(survey, "3 ⭐")
+        clock.advance(timedelta(minutes=1))
+        admin = PrivateChat(dispatcher, bot, ADMIN, "en")
+
+        [report] = await admin.say("/report")
+        lines = report.text.splitlines()
+        assert lines[0] == "Service report 2026-02-24 00:00 to 2026-03-02 10:11 (Asia/Shanghai)"
+        assert lines[1:] == [
+            "Conversations with the bot: 0, handed to a person: 0; "
+            "tickets: 1 (1 asked for a person straight away), reopened 0 times",
+            "Settled at first contact (by the bot, or the ticket resolved without reopening): "
+            "100% (target 80%)",
+            "First response on time: 1 of 1, 100% (target 95%); median 0 min",
+            "Resolved on time: 1 of 1, 100% (target 95%); median 0.0 h",
+            "Satisfaction (CSAT, of 100) from 1 answers: 60, below the target of 90; "
+            "low scores (1-2 stars): 0",
+            f"  lowest by agent: {AGENT} 60",
+            "  lowest by category: shipping 60",
+            "Revisits: 0 solved, 0 not solved",
+            "NPS: no answers yet (0 answers)",
+            "Short of target: satisfaction",
+        ]
+        [today] = await admin.say("/report 1")
+        assert today.text.startswith("Service report 2026-03-02 00:00 to 2026-03-02 10:11")
+        [usage] = await admin.say("/report lastweek")
+        assert usage.text == "Usage: /report [days], with days from 1 to 366."
+        [refused] = await mei.say("/report")
+        assert refused.text == "Sorry, this command is for admins only."
+    finally:
+        await services.close()
 
 
 async def test_quiet_hours_move_a_survey_to_the_morning(
