@@ -24,9 +24,12 @@ To serve customers on Telegram: create a bot with @BotFather, then put its token
 
 
 def _days(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 366:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to 366")
-    return int(text)
+    from bot.reports import MAX_DAYS, report_days
+
+    days = report_days(text)
+    if days is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to {MAX_DAYS}")
+    return days
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,13 @@ from bot.config import ReportConfig
 from storage.reports import FeedbackFigures, ServiceFigures, feedback_figures, service_figures
 
 WORST_SHOWN = 3
+MAX_DAYS = 366
+
+
+def report_days(text: str) -> int | None:
+    """The number of days asked for, or None unless it is a whole number from 1 to MAX_DAYS."""
+    text = text.strip()
+    return int(text) if text.isdigit() and 1 <= int(text) <= MAX_DAYS else None
 
 
 def last_days(now: datetime, zone: ZoneInfo, days: int) -> tuple[datetime, datetime]:

@@ -22,7 +22,7 @@ from bot.config import Config
 from bot.knowledge_editing import EditError, KnowledgeEditor
 from bot.language import customer_language
 from bot.publishing import KnowledgePublisher
-from bot.reports import last_days, service_report
+from bot.reports import MAX_DAYS, last_days, report_days, service_report
 from bot.roles import RoleBook
 from bot.schedule import Schedule, schedule_report
 from bot.texts import Texts
@@ -222,11 +222,10 @@ async def show_report(
     message: Message, command: CommandObject, session: AsyncSession, config: Config, clock: Clock
 ) -> None:
     """The service figures of the last N days (default [report] days) against the targets."""
-    argument = (command.args or "").strip()
-    if argument and not (argument.isdigit() and 1 <= int(argument) <= 366):
-        await message.answer("Usage: /report [days], with days from 1 to 366.")
+    days = report_days(command.args) if command.args else config.report.days
+    if days is None:
+        await message.answer(f"Usage: /report [days], with days from 1 to {MAX_DAYS}.")
         return
-    days = int(argument) if argument else config.report.days
     zone = config.hours.business_hours().zone
     since, until = last_days(clock.now(), zone, days)
     await message.answer(await service_report(session, since, until, zone, config.report))
