@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,7 @@ from bot.app import Services, create_services
 from bot.clock import ManualClock
 from bot.config import Config, load_config
 from storage.database import create_engine, migrate
+from tests.fake_bot_api import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_KB = ROOT / "knowledge" / "sample"
@@ -27,18 +29,40 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
-    """Write a config file in tmp_path from the example, with some keys replaced."""
+    """Write a config file in tmp_path from the example, with some keys replaced: the knowledge
+    base, the database, and each of `replace`'s texts (which must be in the example)."""
 
-    def write(extra: str = "", *, kb: Path = SAMPLE_KB, database: str | None = None) -> Path:
+    def write(
+        extra: str = "",
+        *,
+        kb: Path = SAMPLE_KB,
+        database: str | None = None,
+        replace: dict[str, str] | None = None,
+    ) -> Path:
         example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
         example = example.replace('path = "knowledge/sample"', f'path = "{kb}"')
         url = database or f"sqlite+aiosqlite:///{tmp_path / 'kefu.db'}"
         example = example.replace('url = "sqlite+aiosqlite:///data/kefu.db"', f'url = "{url}"')
+        for old, new in (replace or {}).items():
+            assert old in example, f"{old!r} is not in config.example.toml"
+            example = example.replace(old, new)
         path = tmp_path / "config.toml"
         path.write_text(example + "\n" + extra, encoding="utf-8")
         return path
 
     return write
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
+    """A fake Telegram Bot API server on 127.0.0.1, and its address."""
+    fake = FakeBotAPI()
+    runner = web.AppRunner(fake.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
 
 
 @pytest.fixture
@@ -94,9 +118,13 @@ async def admin_services(
     kb_copy: Path, write_config: Callable[..., Path], clock: ManualClock
 ) -> AsyncIterator[Services]:
     """The services over `kb_copy`, with ADMIN_ID as admin and a fast file watch."""
-    path = write_config(kb=kb_copy)
-    text = path.read_text().replace("admins = []", f"admins = [{ADMIN_ID}]")
-    path.write_text(text.replace("watch_interval = 2.0", "watch_interval = 0.02"))
+    path = write_config(
+        kb=kb_copy,
+        replace={
+            "admins = []": f"admins = [{ADMIN_ID}]",
+            "watch_interval = 2.0": "watch_interval = 0.02",
+        },
+    )
     services = await create_services(load_config(path, environ={}), clock=clock)
     yield services
     await services.close()

@@ -7,12 +7,9 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
-from aiohttp import web
 
 from tests.fake_bot_api import FakeBotAPI
 
@@ -22,18 +19,6 @@ GROUP = -1009876
 AGENT = 4321
 
 STARTUP = 90.0  # the first answer waits for the process to import aiogram and start polling
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
-    fake = FakeBotAPI()
-    runner = web.AppRunner(fake.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield fake, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
 
 
 def buttons(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,14 +31,16 @@ async def test_a_customer_chats_with_the_running_bot(
 ) -> None:
     fake, url = telegram
     database = tmp_path / "e2e.db"
-    config = write_config(kb=KB, database=f"sqlite+aiosqlite:///{database}")
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('token = ""', 'token = "123456:TEST"').replace(
-        'api_server = ""', f'api_server = "{url}"'
+    config = write_config(
+        kb=KB,
+        database=f"sqlite+aiosqlite:///{database}",
+        replace={
+            'token = ""': 'token = "123456:TEST"',
+            'api_server = ""': f'api_server = "{url}"',
+            "group_id = 0": f"group_id = {GROUP}",
+            "agents = []": f"agents = [{AGENT}]",
+        },
     )
-    text = text.replace("group_id = 0", f"group_id = {GROUP}")
-    text = text.replace("agents = []", f"agents = [{AGENT}]")
-    config.write_text(text, encoding="utf-8")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable,

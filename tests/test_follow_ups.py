@@ -34,18 +34,16 @@ MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
 
 
 def configured(write_config: Callable[..., Path], extra: str = "", **replacements: str) -> Path:
-    path = write_config(extra, kb=KB)
-    text = path.read_text(encoding="utf-8")
-    for old, new in {
-        "group_id = 0": f"group_id = {AGENTS_GROUP}",
-        "supervisors = []": f"supervisors = [{SUPERVISOR}]",
-        "agents = []": f"agents = [{AGENT}]",
-        **replacements,
-    }.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_config(
+        extra,
+        kb=KB,
+        replace={
+            "group_id = 0": f"group_id = {AGENTS_GROUP}",
+            "supervisors = []": f"supervisors = [{SUPERVISOR}]",
+            "agents = []": f"agents = [{AGENT}]",
+            **replacements,
+        },
+    )
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from bot.app import create_services
 from bot.config import load_config
@@ -43,31 +42,18 @@ FAST = {
 }
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
-    fake = FakeBotAPI()
-    runner = web.AppRunner(fake.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-
-
 def service_config(write_config: Callable[..., Path], url: str, database: str) -> Path:
-    config = write_config(kb=KB, database=database)
-    text = config.read_text(encoding="utf-8")
-    for old, new in {
-        'token = ""': 'token = "123456:TEST"',
-        'api_server = ""': f'api_server = "{url}"',
-        "group_id = 0": f"group_id = {GROUP}",
-        "agents = []": f"agents = [{AGENT}]",
-        **FAST,
-    }.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    config.write_text(text, encoding="utf-8")
-    return config
+    return write_config(
+        kb=KB,
+        database=database,
+        replace={
+            'token = ""': 'token = "123456:TEST"',
+            'api_server = ""': f'api_server = "{url}"',
+            "group_id = 0": f"group_id = {GROUP}",
+            "agents = []": f"agents = [{AGENT}]",
+            **FAST,
+        },
+    )
 
 
 async def start_service(config: Path) -> asyncio.subprocess.Process:

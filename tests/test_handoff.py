@@ -37,12 +37,16 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 async def services(
     write_config: Callable[..., Path], clock: ManualClock
 ) -> AsyncIterator[Services]:
-    path = write_config(kb=KB)
-    text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
-    text = text.replace("supervisors = []", f"supervisors = [{SUPERVISOR}]")
-    text = text.replace("max_open_tickets = 5", "max_open_tickets = 1")
-    text = text.replace("admins = []", f"admins = [{ADMIN}]")
-    path.write_text(text.replace("agents = []", f"agents = [{AGENT}, {AGENT2}]"))
+    path = write_config(
+        kb=KB,
+        replace={
+            "group_id = 0": f"group_id = {GROUP}",
+            "supervisors = []": f"supervisors = [{SUPERVISOR}]",
+            "max_open_tickets = 5": "max_open_tickets = 1",
+            "admins = []": f"admins = [{ADMIN}]",
+            "agents = []": f"agents = [{AGENT}, {AGENT2}]",
+        },
+    )
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
     services = await create_services(load_config(path, environ={}), clock=clock)
     yield services
@@ -427,10 +431,14 @@ async def test_waiting_for_the_customer(
 async def test_text_replies_carry_the_configured_signature(
     write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
 ) -> None:
-    path = write_config(kb=KB)
-    text = path.read_text().replace("group_id = 0", f"group_id = {GROUP}")
-    text = text.replace('signature = ""', 'signature = "— Alice, Support"')
-    path.write_text(text.replace("agents = []", f"agents = [{AGENT}]"))
+    path = write_config(
+        kb=KB,
+        replace={
+            "group_id = 0": f"group_id = {GROUP}",
+            'signature = ""': 'signature = "— Alice, Support"',
+            "agents = []": f"agents = [{AGENT}]",
+        },
+    )
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))
     services = await create_services(load_config(path, environ={}), clock=clock)
     try:

@@ -43,8 +43,7 @@ def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
 async def services(
     write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[Services]:
-    path = write_config()
-    path.write_text(path.read_text().replace("group_id = 0", f"group_id = {GROUP}"))
+    path = write_config(replace={"group_id = 0": f"group_id = {GROUP}"})
     clock.set(datetime(2026, 11, 16, 10, 0, tzinfo=SHANGHAI))  # A-1001 delivered 3 days ago
     services = await create_services(load_config(path, environ={}), clock=clock)
     await import_sample_orders(
