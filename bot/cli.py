@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schedule":
             return asyncio.run(schedule_command(config, args))
         if args.command == "report":
-            return asyncio.run(print_report(config, args.days or config.report.days))
+            return asyncio.run(print_report(config, args.days))
         if args.command == "orders":
             return asyncio.run(import_orders_file(config, args.file))
         if args.command == "ask":
@@ -187,17 +187,15 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
-async def print_report(config: Config, days: int) -> int:
-    from bot.reports import last_days, service_report
+async def print_report(config: Config, days: int | None) -> int:
+    from bot.reports import last_days_report
     from storage.database import create_engine, create_session_factory, migrate
 
     engine = create_engine(config.database.url)
     try:
         await migrate(engine)
-        zone = config.hours.business_hours().zone
-        since, until = last_days(SystemClock().now(), zone, days)
         async with create_session_factory(engine)() as session:
-            print(await service_report(session, since, until, zone, config.report))
+            print(await last_days_report(session, config, SystemClock().now(), days))
         return 0
     finally:
         await engine.dispose()

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import ReportConfig
+from bot.config import Config, ReportConfig
 from storage.reports import FeedbackFigures, ServiceFigures, feedback_figures, service_figures
 
 WORST_SHOWN = 3
@@ -149,3 +149,12 @@ async def service_report(
         f"{until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
     )
     return render_report(service, feedback, targets, title)
+
+
+async def last_days_report(
+    session: AsyncSession, config: Config, now: datetime, days: int | None = None
+) -> str:
+    """The report of the last `days` days (default [report] days), in the shop's time zone."""
+    zone = config.hours.business_hours().zone
+    since, until = last_days(now, zone, days or config.report.days)
+    return await service_report(session, since, until, zone, config.report)

@@ -22,7 +22,7 @@ from bot.config import Config
 from bot.knowledge_editing import EditError, KnowledgeEditor
 from bot.language import customer_language
 from bot.publishing import KnowledgePublisher
-from bot.reports import MAX_DAYS, last_days, report_days, service_report
+from bot.reports import MAX_DAYS, last_days_report, report_days
 from bot.roles import RoleBook
 from bot.schedule import Schedule, schedule_report
 from bot.texts import Texts
@@ -226,9 +226,7 @@ async def show_report(
     if days is None:
         await message.answer(f"Usage: /report [days], with days from 1 to {MAX_DAYS}.")
         return
-    zone = config.hours.business_hours().zone
-    since, until = last_days(clock.now(), zone, days)
-    await message.answer(await service_report(session, since, until, zone, config.report))
+    await message.answer(await last_days_report(session, config, clock.now(), days))
 
 
 async def refuse_agent_command(
