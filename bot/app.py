@@ -23,24 +23,33 @@ from aiogram.types import BotCommand
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.retries import Sender
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.faq import FaqService, create_matcher, load_knowledge
-from bot.follow_ups import FollowUps
-from bot.handoff import Handoff, alert_breaches, announce_unassigned
-from bot.http_orders import HttpOrders
-from bot.knowledge_editing import KnowledgeEditor
-from bot.late_orders import notify_late_orders, run_daily
-from bot.middleware import DatabaseMiddleware
-from bot.order_status import OrderStatusService
-from bot.orders import BuiltinOrders, OrdersProvider
-from bot.publishing import KnowledgePublisher, PublishResult
-from bot.roles import RoleBook
-from bot.schedule import Delivery, RateLimiter, Schedule
-from bot.sender import Sender
+from bot.faq.answers import FaqService, create_matcher, load_knowledge
+from bot.followups.surveys import FollowUps
+from bot.knowledge_admin.editing import KnowledgeEditor
+from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
+from bot.middlewares.database import DatabaseMiddleware
+from bot.orders.http_api import HttpOrders
+from bot.orders.late import notify_late_orders, run_daily
+from bot.orders.lookup import OrderStatusService
+from bot.orders.providers import BuiltinOrders, OrdersProvider
+from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.texts import Texts
-from bot.tickets import TicketService
-from handlers import admin, agents, customer, errors, follow_ups, handoff, orders, returns
+from bot.tickets.handoff import Handoff, alert_breaches, announce_unassigned
+from bot.tickets.lifecycle import TicketService
+from bot.tickets.roles import RoleBook
+from handlers import (
+    admin_commands,
+    agents_group,
+    customer_feedback,
+    customer_orders,
+    customer_questions,
+    customer_returns,
+    customer_tickets,
+    errors,
+)
 from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
@@ -183,13 +192,13 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
             on_new_customer=services.follow_ups.customer_first_seen,
         )
     )
-    dispatcher.include_router(admin.create_router())
-    dispatcher.include_router(agents.create_router())
-    dispatcher.include_router(follow_ups.create_router())  # a comment asked for comes first
-    dispatcher.include_router(handoff.create_router())
-    dispatcher.include_router(returns.create_router())
-    dispatcher.include_router(orders.create_router())
-    dispatcher.include_router(customer.create_router())
+    dispatcher.include_router(admin_commands.create_router())
+    dispatcher.include_router(agents_group.create_router())
+    dispatcher.include_router(customer_feedback.create_router())  # a comment asked for comes first
+    dispatcher.include_router(customer_tickets.create_router())
+    dispatcher.include_router(customer_returns.create_router())
+    dispatcher.include_router(customer_orders.create_router())
+    dispatcher.include_router(customer_questions.create_router())
     dispatcher.include_router(errors.create_router())
     return dispatcher
 

@@ -9,9 +9,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot import knowledge_admin
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
+from bot.knowledge_admin import tools as knowledge_admin
 from knowledge import KnowledgeBaseError
 
 log = logging.getLogger("bot")
@@ -24,7 +24,7 @@ To serve customers on Telegram: create a bot with @BotFather, then put its token
 
 
 def _days(text: str) -> int:
-    from bot.reports import MAX_DAYS, report_days
+    from bot.reports.service_report import MAX_DAYS, report_days
 
     days = report_days(text)
     if days is None:
@@ -143,7 +143,7 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
 
 
 async def import_orders_file(config: Config, file: str) -> int:
-    from bot.order_import import OrderImportError, import_orders, read_orders_csv
+    from bot.orders.csv_import import OrderImportError, import_orders, read_orders_csv
     from storage.database import create_engine, create_session_factory, migrate
 
     try:
@@ -164,7 +164,7 @@ async def import_orders_file(config: Config, file: str) -> int:
 
 
 async def schedule_command(config: Config, args: argparse.Namespace) -> int:
-    from bot.schedule import STATUSES, Schedule, schedule_report
+    from bot.schedule.delivery import STATUSES, Schedule, schedule_report
     from storage.database import create_engine, create_session_factory, migrate
 
     engine = create_engine(config.database.url)
@@ -188,7 +188,7 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
 
 
 async def print_report(config: Config, days: int | None) -> int:
-    from bot.reports import last_days_report
+    from bot.reports.service_report import last_days_report
     from storage.database import create_engine, create_session_factory, migrate
 
     engine = create_engine(config.database.url)
@@ -203,8 +203,8 @@ async def print_report(config: Config, days: int | None) -> int:
 
 async def chat(config: Config, language: str | None = None) -> int:
     from bot.app import create_dispatcher, create_services, knowledge_updates
-    from bot.publishing import PublishResult
-    from bot.terminal import TerminalChat
+    from bot.channels.terminal import TerminalChat
+    from bot.knowledge_admin.publishing import PublishResult
 
     async def notify(result: PublishResult) -> None:
         print(f"[kefu] {result.message()}", file=sys.stderr)

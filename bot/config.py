@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from bot.business_hours import WEEKDAYS, Block, BusinessHours
+from bot.schedule.business_hours import WEEKDAYS, Block, BusinessHours
 from storage.models import ORDER_STATUSES
 
 CONFIG_ENV = "KEFU_CONFIG"

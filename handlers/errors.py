@@ -8,7 +8,7 @@ from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 
 from bot.config import Config
-from bot.language import language_from_code
+from bot.middlewares.language import language_from_code
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bot.app import Services
-from bot.order_import import import_orders, read_orders_csv
+from bot.orders.csv_import import import_orders, read_orders_csv
 
 SAMPLE_ORDERS = Path(__file__).resolve().parent.parent / "storage" / "sample_orders.csv"
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.business_hours import BusinessHours, NoOpeningHours
+from bot.schedule.business_hours import BusinessHours, NoOpeningHours
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEK = {

@@ -16,11 +16,11 @@ from aiogram.methods import EditMessageReplyMarkup, SendMessage
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher, create_services
+from bot.channels.retries import Sender
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.sender import Sender
+from storage.figures import feedback_figures
 from storage.models import Customer, Feedback, ScheduledMessage, Ticket, TicketEvent
-from storage.reports import feedback_figures
 from tests.chat import AGENTS_GROUP, AgentInGroup, PrivateChat
 from tests.mocked_bot import MockedBot
 
@@ -256,7 +256,7 @@ async def test_after_long_downtime_an_expired_message_is_dropped_with_a_log_line
 ) -> None:
     await resolved_ticket(dispatcher, bot)
     clock.advance(timedelta(days=2))  # 12 hours of grace have long passed
-    with caplog.at_level(logging.WARNING, logger="bot.schedule"):
+    with caplog.at_level(logging.WARNING, logger="bot.schedule.delivery"):
         assert await deliver(services, bot) == []
     assert "expired unsent" in caplog.text
     survey = next(m for m in await all_scheduled(services) if m.kind == "survey")

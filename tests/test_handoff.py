@@ -17,7 +17,7 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.handoff import alert_breaches, announce_unassigned
+from bot.tickets.handoff import alert_breaches, announce_unassigned
 from storage.models import Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
 from tests.mocked_bot import MockedBot

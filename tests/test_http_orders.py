@@ -16,8 +16,8 @@ from aiohttp import web
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import Config, ConfigError, load_config
-from bot.http_orders import HttpOrders
-from bot.orders import OrderItem, OrdersUnavailable
+from bot.orders.http_api import HttpOrders
+from bot.orders.providers import OrderItem, OrdersUnavailable
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
 

@@ -15,10 +15,10 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
 from aiogram.methods import SendMessage
 
 from bot.app import Services, create_dispatcher, create_services
+from bot.channels.retries import Sender
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.late_orders import next_daily_run, notify_late_orders, run_daily
-from bot.sender import Sender
+from bot.orders.late import next_daily_run, notify_late_orders, run_daily
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders

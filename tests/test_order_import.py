@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.cli import main
-from bot.order_import import OrderImportError, import_orders, read_orders_csv
+from bot.orders.csv_import import OrderImportError, import_orders, read_orders_csv
 from storage.database import create_session_factory
 from storage.models import Order
 

@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.orders import OrdersUnavailable, OrderView, mask_address, mask_phone
+from bot.orders.providers import OrdersUnavailable, OrderView, mask_address, mask_phone
 from storage.models import Ticket
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from bot.app import Services, create_dispatcher, knowledge_updates
-from bot.publishing import PublishResult
+from bot.knowledge_admin.publishing import PublishResult
 from storage.customers import touch_customer
 from tests.chat import PrivateChat
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY

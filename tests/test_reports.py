@@ -9,8 +9,8 @@ import pytest
 
 from bot.cli import main
 from bot.config import ReportConfig
-from bot.reports import render_report
-from storage.reports import FeedbackFigures, ServiceFigures
+from bot.reports.service_report import render_report
+from storage.figures import FeedbackFigures, ServiceFigures
 
 
 def service(**changes: object) -> ServiceFigures:

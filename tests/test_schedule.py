@@ -18,7 +18,7 @@ from bot.app import Services, create_dispatcher, create_services
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.schedule import RateLimiter, out_of_quiet_hours
+from bot.schedule.delivery import RateLimiter, out_of_quiet_hours
 from storage.database import create_engine
 from storage.models import Customer, ScheduledMessage
 from tests.chat import PrivateChat
@@ -145,7 +145,7 @@ async def test_an_instance_that_stops_mid_send_never_causes_a_second_send(
     try:
         assert await restarted.delivery.deliver_due(bot) == 1  # the other one
         clock.advance(timedelta(minutes=11))  # the dead instance's claim times out
-        with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+        with caplog.at_level(logging.ERROR, logger="bot.schedule.delivery"):
             assert await restarted.delivery.deliver_due(bot) == 0
         assert await statuses(restarted) == ["uncertain", "sent"]
     finally:
@@ -270,7 +270,7 @@ async def test_a_message_that_cannot_be_composed_is_tried_again_later(
 
     services.delivery.composer.compose = broken_once  # type: ignore[method-assign]
     bot = MockedBot()
-    with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+    with caplog.at_level(logging.ERROR, logger="bot.schedule.delivery"):
         assert await services.delivery.deliver_due(bot) == 0
     assert "could not be composed" in caplog.text
     assert await statuses(services) == ["pending"]

@@ -4,7 +4,7 @@ import pytest
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendMessage
 
-from bot.sender import DeliveryFailed, Sender
+from bot.channels.retries import DeliveryFailed, Sender
 
 METHOD = SendMessage(chat_id=1, text="hi")
 

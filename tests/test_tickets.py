@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.business_hours import BusinessHours
 from bot.clock import ManualClock
 from bot.config import SlaConfig
-from bot.tickets import TicketError, TicketService
+from bot.schedule.business_hours import BusinessHours
+from bot.tickets.lifecycle import TicketError, TicketService
 from storage.conversations import record_message
 from storage.customers import touch_customer
 from storage.database import create_session_factory
+from storage.figures import service_figures
 from storage.models import Customer
-from storage.reports import service_figures
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOURS = BusinessHours(

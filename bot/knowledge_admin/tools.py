@@ -12,7 +12,7 @@ import yaml
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.faq import create_matcher, load_knowledge
+from bot.faq.answers import create_matcher, load_knowledge
 from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.evaluation import CasesError, evaluate, find_conflicts, load_cases
 from knowledge.gaps import group_questions, skeleton_entries

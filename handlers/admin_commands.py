@@ -19,13 +19,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import KnowledgeUploadCallback
 from bot.clock import Clock
 from bot.config import Config
-from bot.knowledge_editing import EditError, KnowledgeEditor
-from bot.language import customer_language
-from bot.publishing import KnowledgePublisher
-from bot.reports import MAX_DAYS, last_days_report, report_days
-from bot.roles import RoleBook
-from bot.schedule import Schedule, schedule_report
+from bot.knowledge_admin.editing import EditError, KnowledgeEditor
+from bot.knowledge_admin.publishing import KnowledgePublisher
+from bot.middlewares.language import customer_language
+from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
+from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Texts
+from bot.tickets.roles import RoleBook
 from storage.models import Customer
 
 log = logging.getLogger(__name__)

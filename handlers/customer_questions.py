@@ -13,23 +13,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import EntryCallback, LanguageCallback, VoteCallback
 from bot.clock import Clock
 from bot.config import Config
-from bot.faq import FaqReply, FaqService
-from bot.follow_ups import FollowUps
-from bot.handoff import Handoff
-from bot.keyboards import (
+from bot.faq.answers import FaqReply, FaqService
+from bot.faq.keyboards import (
     answer_keyboard,
     fallback_keyboard,
     language_keyboard,
     menu_keyboard,
     suggestions_keyboard,
 )
-from bot.language import customer_language
-from bot.order_status import OrderStatusService
+from bot.followups.surveys import FollowUps
+from bot.middlewares.language import customer_language
+from bot.orders.lookup import OrderStatusService
 from bot.texts import Texts
-from bot.tickets import TicketService
-from handlers.handoff import begin_intake
-from handlers.orders import begin_order_lookup
-from handlers.returns import begin_return
+from bot.tickets.handoff import Handoff
+from bot.tickets.lifecycle import TicketService
+from handlers.customer_orders import begin_order_lookup
+from handlers.customer_returns import begin_return
+from handlers.customer_tickets import begin_intake
 from knowledge import Decision
 from storage.conversations import record_vote
 from storage.customers import choose_language

@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channels.retries import DeliveryFailed, Sender
 from bot.clock import Clock
 from bot.config import ScheduleConfig
-from bot.sender import DeliveryFailed, Sender
 from storage.database import SessionFactory
 from storage.models import Customer, ScheduledMessage
 

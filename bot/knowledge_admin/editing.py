@@ -16,7 +16,12 @@ from pathlib import Path
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.publishing import KnowledgeChange, KnowledgePublisher, PublishResult, compare
+from bot.knowledge_admin.publishing import (
+    KnowledgeChange,
+    KnowledgePublisher,
+    PublishResult,
+    compare,
+)
 from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.loader import knowledge_files
 from storage.database import SessionFactory

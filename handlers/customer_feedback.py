@@ -13,10 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import NpsCallback, RevisitCallback, SurveyCallback, SurveySkipCallback
 from bot.config import Config
-from bot.follow_ups import Answer, FollowUps, Recorded
-from bot.handoff import Handoff
-from bot.language import customer_language
+from bot.followups.surveys import Answer, FollowUps, Recorded
+from bot.middlewares.language import customer_language
 from bot.texts import Texts
+from bot.tickets.handoff import Handoff
 from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)

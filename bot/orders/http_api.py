@@ -14,7 +14,7 @@ import aiohttp
 
 from bot.clock import Clock
 from bot.config import HttpOrdersConfig
-from bot.orders import OrderItem, OrdersUnavailable, OrderView
+from bot.orders.providers import OrderItem, OrdersUnavailable, OrderView
 from storage.models import ORDER_STATUSES
 
 log = logging.getLogger(__name__)

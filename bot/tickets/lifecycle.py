@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.business_hours import BusinessHours
 from bot.clock import Clock
 from bot.config import SlaConfig
-from bot.follow_ups import FollowUps
+from bot.followups.surveys import FollowUps
+from bot.schedule.business_hours import BusinessHours
 from storage.models import AgentDuty, Conversation, Customer, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Config, ReportConfig
-from storage.reports import FeedbackFigures, ServiceFigures, feedback_figures, service_figures
+from storage.figures import FeedbackFigures, ServiceFigures, feedback_figures, service_figures
 
 WORST_SHOWN = 3
 MAX_DAYS = 366

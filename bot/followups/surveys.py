@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import NpsCallback, RevisitCallback, SurveyCallback
 from bot.clock import Clock
 from bot.config import Config
-from bot.schedule import Outgoing, Schedule
+from bot.schedule.delivery import Outgoing, Schedule
 from bot.texts import Texts
 from storage.models import (
     Customer,
@@ -115,7 +115,7 @@ class FollowUps:
             lifetime=timedelta(days=7),
         )
 
-    # Sending (the Composer of bot.schedule.Delivery)
+    # Sending (the Composer of bot.schedule.delivery.Delivery)
 
     async def compose(self, session: AsyncSession, message: ScheduledMessage) -> Outgoing | str:
         customer = await session.get(Customer, message.customer_id)

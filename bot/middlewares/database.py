@@ -10,7 +10,7 @@ from aiogram.types import Chat, TelegramObject, User
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.language import language_from_code
+from bot.middlewares.language import language_from_code
 from storage.customers import touch_customer
 from storage.database import SessionFactory
 from storage.models import Customer

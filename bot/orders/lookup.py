@@ -10,10 +10,10 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from bot.business_hours import BusinessHours
 from bot.clock import Clock
 from bot.config import OrdersConfig
-from bot.orders import OrdersProvider, OrderView, mask_address, mask_phone, phone_matches
+from bot.orders.providers import OrdersProvider, OrderView, mask_address, mask_phone, phone_matches
+from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)

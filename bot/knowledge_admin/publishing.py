@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Config
-from bot.faq import FaqService, create_matcher
+from bot.faq.answers import FaqService, create_matcher
 from knowledge import KnowledgeBase, KnowledgeBaseError, Matcher, load_knowledge_base
 from knowledge.loader import knowledge_files
 

@@ -14,13 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import OrderHelpCallback, ReturnCallback
 from bot.config import Config
-from bot.handoff import Handoff
-from bot.language import customer_language
-from bot.order_status import OrderStatusService
-from bot.orders import OrdersUnavailable, OrderView
+from bot.middlewares.language import customer_language
+from bot.orders.lookup import OrderStatusService
+from bot.orders.providers import OrdersUnavailable, OrderView
 from bot.texts import Texts
-from bot.tickets import TicketService
-from handlers.handoff import begin_intake
+from bot.tickets.handoff import Handoff
+from bot.tickets.lifecycle import TicketService
+from handlers.customer_tickets import begin_intake
 from storage.models import Customer
 
 

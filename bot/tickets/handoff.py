@@ -14,14 +14,14 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.business_hours import BusinessHours
 from bot.callbacks import TicketCallback
+from bot.channels.retries import Sender
 from bot.clock import Clock
 from bot.config import Config
-from bot.roles import RoleBook
-from bot.sender import Sender
+from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
-from bot.tickets import TicketService
+from bot.tickets.lifecycle import TicketService
+from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
 from storage.models import Message as StoredMessage
 

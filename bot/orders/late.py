@@ -16,10 +16,10 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from sqlmodel import col, select
 
+from bot.channels.retries import DeliveryFailed, Sender
 from bot.clock import Clock
-from bot.order_status import OrderStatusService
-from bot.orders import order_view
-from bot.sender import DeliveryFailed, Sender
+from bot.orders.lookup import OrderStatusService
+from bot.orders.providers import order_view
 from storage.customers import find_customer
 from storage.database import SessionFactory
 from storage.models import Order

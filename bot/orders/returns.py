@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.config import ReturnsConfig
-from bot.orders import OrderItem, OrderView
+from bot.orders.providers import OrderItem, OrderView
 
 # The reasons a customer picks from, as the agents' ticket card names them.
 RETURN_REASONS = {

@@ -17,15 +17,21 @@ from bot.callbacks import (
     ReturnReasonCallback,
 )
 from bot.config import Config
-from bot.faq import FaqService
-from bot.handoff import Handoff
-from bot.language import customer_language
-from bot.order_status import OrderStatusService
-from bot.orders import OrderItem, OrdersUnavailable, OrderView
-from bot.returns import RETURN_REASONS, Refusal, items_refusal, order_refusal, return_description
+from bot.faq.answers import FaqService
+from bot.middlewares.language import customer_language
+from bot.orders.lookup import OrderStatusService
+from bot.orders.providers import OrderItem, OrdersUnavailable, OrderView
+from bot.orders.returns import (
+    RETURN_REASONS,
+    Refusal,
+    items_refusal,
+    order_refusal,
+    return_description,
+)
 from bot.texts import Texts
-from bot.tickets import TicketService
-from handlers.orders import OrderForm, person_button
+from bot.tickets.handoff import Handoff
+from bot.tickets.lifecycle import TicketService
+from handlers.customer_orders import OrderForm, person_button
 from storage.models import Customer
 
 

@@ -19,10 +19,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketCallback, TransferCallback
 from bot.config import Config
-from bot.faq import FaqService
-from bot.handoff import CustomerUnreachable, Handoff
-from bot.roles import RoleBook
-from bot.tickets import PRIORITIES, TicketError, TicketService
+from bot.faq.answers import FaqService
+from bot.tickets.handoff import CustomerUnreachable, Handoff
+from bot.tickets.lifecycle import PRIORITIES, TicketError, TicketService
+from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)

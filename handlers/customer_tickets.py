@@ -14,10 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedCallback
 from bot.config import Config
-from bot.handoff import Handoff, wants_a_person
-from bot.language import customer_language
+from bot.middlewares.language import customer_language
 from bot.texts import Texts
-from bot.tickets import CATEGORIES, OPEN_STATUSES, TicketService
+from bot.tickets.handoff import Handoff, wants_a_person
+from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)

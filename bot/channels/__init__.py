@@ -1,0 +1,1 @@
+"""Where customers talk to the bot: Telegram, the terminal, and request retries."""

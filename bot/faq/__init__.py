@@ -1,0 +1,1 @@
+"""Answering from the knowledge base: the answer service and its keyboards."""

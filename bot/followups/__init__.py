@@ -1,0 +1,1 @@
+"""After service: satisfaction surveys, revisits and NPS."""

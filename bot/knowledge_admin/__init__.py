@@ -1,0 +1,1 @@
+"""Admins' knowledge-base work: publishing, uploads and rollback, and the command-line tools."""

@@ -1,0 +1,1 @@
+"""Orders: providers, the CSV import, the lookup, returns and late-order notices."""

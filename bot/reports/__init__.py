@@ -1,0 +1,1 @@
+"""The service report: figures held to the service standards."""

@@ -1,0 +1,1 @@
+"""Tickets and their people: lifecycle, handoff to agents, intake, SLA, staff roles."""
