@@ -27,17 +27,23 @@ from bot.channels.retries import Sender
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher, load_knowledge
+from bot.faq.front_desk import FrontDesk
+from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
 from bot.knowledge_admin.editing import KnowledgeEditor
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
+from bot.middlewares.language import LanguageMiddleware
 from bot.orders.http_api import HttpOrders
 from bot.orders.late import notify_late_orders, run_daily
-from bot.orders.lookup import OrderStatusService
+from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
 from bot.orders.providers import BuiltinOrders, OrdersProvider
+from bot.orders.returns import ReturnRequests
 from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.texts import Texts
+from bot.tickets.agent_desk import AgentDesk
 from bot.tickets.handoff import Handoff, alert_breaches, announce_unassigned
+from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from handlers import (
@@ -56,6 +62,8 @@ from storage.database import SessionFactory, create_engine, create_session_facto
 log = logging.getLogger(__name__)
 
 SLA_CHECK_SECONDS = 60.0
+# Outcomes a router's error handler answers; what an update did before one is kept.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (OrdersUnavailableNow,)
 
 
 COMMANDS = {
@@ -97,6 +105,12 @@ class Services:
     schedule: Schedule
     follow_ups: FollowUps
     delivery: Delivery
+    intake: Intake
+    lookup: OrderLookup
+    returns: ReturnRequests
+    desk: FrontDesk
+    feedback: FeedbackAnswers
+    agent_desk: AgentDesk
     engine: AsyncEngine
     session_factory: SessionFactory
 
@@ -142,6 +156,13 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     roles = RoleBook(config.roles, clock)
     async with session_factory() as session:
         await roles.load(session)
+    handoff = Handoff(config, tickets, hours, texts, clock, Sender(), roles)
+    order_status = OrderStatusService(
+        create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
+    )
+    intake = Intake(tickets, handoff, texts)
+    lookup = OrderLookup(order_status, config.returns, texts)
+    returns = ReturnRequests(lookup, tickets, handoff, faq, config.returns, texts)
     return Services(
         config=config,
         clock=clock,
@@ -152,14 +173,18 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         publisher=publisher,
         editor=KnowledgeEditor(config, publisher, session_factory, clock),
         tickets=tickets,
-        handoff=Handoff(config, tickets, hours, texts, clock, Sender(), roles),
+        handoff=handoff,
         roles=roles,
-        order_status=OrderStatusService(
-            create_orders_provider(config, session_factory, clock),
-            config.orders,
-            clock,
-            texts,
-            hours,
+        order_status=order_status,
+        intake=intake,
+        lookup=lookup,
+        returns=returns,
+        desk=FrontDesk(
+            faq, intake, lookup, returns, follow_ups, texts, clock, config.bot.menu_size
+        ),
+        feedback=FeedbackAnswers(follow_ups, handoff, texts),
+        agent_desk=AgentDesk(
+            config.agents, roles, tickets, handoff, faq, config.bot.default_language
         ),
         schedule=schedule,
         follow_ups=follow_ups,
@@ -183,6 +208,12 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         order_status=services.order_status,
         follow_ups=services.follow_ups,
         schedule=services.schedule,
+        intake=services.intake,
+        lookup=services.lookup,
+        returns=services.returns,
+        desk=services.desk,
+        feedback=services.feedback,
+        agent_desk=services.agent_desk,
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(
@@ -190,7 +221,11 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
             services.clock,
             channel,
             on_new_customer=services.follow_ups.customer_first_seen,
+            expected=EXPECTED_ERRORS,
         )
+    )
+    dispatcher.update.outer_middleware(
+        LanguageMiddleware(services.texts, services.config.bot.default_language)
     )
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
+
+
+class TicketAction(StrEnum):
+    """The buttons on a ticket's card in the agents' group."""
+
+    TAKE = "take"
+    WAIT = "wait"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    RAISE = "raise"
+    LOWER = "lower"
+    TRANSFER = "transfer"
 
 
 class EntryCallback(CallbackData, prefix="faq"):
@@ -28,7 +42,7 @@ class KnowledgeUploadCallback(CallbackData, prefix="kbup"):
 
 
 class TicketCallback(CallbackData, prefix="tk"):
-    action: str
+    action: TicketAction
     ticket_id: int
 
 

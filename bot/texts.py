@@ -31,3 +31,14 @@ class Texts:
         catalogue = self._catalogues.get(language) or self._catalogues["en"]
         template = catalogue[key]
         return template.format_map({**self._defaults, **values})
+
+
+class Say:
+    """The catalogue in one reader's language, as handlers receive it for each update."""
+
+    def __init__(self, texts: Texts, language: str) -> None:
+        self.texts = texts
+        self.language = language
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self.texts(key, self.language, **values)

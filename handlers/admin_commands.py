@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BufferedInputFile,
@@ -17,14 +17,14 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback
+from bot.channels.replies import bot_of
 from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.publishing import KnowledgePublisher
-from bot.middlewares.language import customer_language
 from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
 from bot.schedule.delivery import Schedule, schedule_report
-from bot.texts import Texts
+from bot.texts import Say
 from bot.tickets.roles import RoleBook
 from storage.models import Customer
 
@@ -72,36 +72,28 @@ async def reload_knowledge(message: Message, publisher: KnowledgePublisher) -> N
     await message.answer(result.message())
 
 
-async def receive_upload(
-    message: Message,
-    bot: Bot,
-    editor: KnowledgeEditor,
-    customer: Customer,
-    config: Config,
-    texts: Texts,
-) -> None:
-    language = customer_language(customer, message, config)
+async def receive_upload(message: Message, editor: KnowledgeEditor, say: Say) -> None:
     document = message.document
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
-    data = await bot.download(document)
+    data = await bot_of(message).download(document)
     try:
         proposal = editor.propose(message.from_user.id, name, data.read() if data else b"")
     except EditError as error:
-        await message.answer(texts("kb_upload_invalid", language, file=name, errors=error))
+        await message.answer(say("kb_upload_invalid", file=name, errors=error))
         return
     buttons = [
         InlineKeyboardButton(
-            text=texts("kb_apply", language),
+            text=say("kb_apply"),
             callback_data=KnowledgeUploadCallback(token=proposal.token, apply=True).pack(),
         ),
         InlineKeyboardButton(
-            text=texts("kb_cancel", language),
+            text=say("kb_cancel"),
             callback_data=KnowledgeUploadCallback(token=proposal.token, apply=False).pack(),
         ),
     ]
     await message.answer(
-        texts("kb_upload_summary", language, file=name, summary=proposal.change.summary()),
+        say("kb_upload_summary", file=name, summary=proposal.change.summary()),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]),
     )
 
@@ -110,43 +102,36 @@ async def decide_upload(
     query: CallbackQuery,
     callback_data: KnowledgeUploadCallback,
     editor: KnowledgeEditor,
-    customer: Customer,
-    config: Config,
-    texts: Texts,
+    say: Say,
 ) -> None:
-    language = customer_language(customer, query, config)
     await query.answer()
     if not isinstance(query.message, Message):
         return
     await query.message.edit_reply_markup(reply_markup=None)
     if not callback_data.apply:
         editor.cancel(callback_data.token)
-        await query.message.answer(texts("kb_cancelled", language))
+        await query.message.answer(say("kb_cancelled"))
         return
     try:
         result = await editor.apply(callback_data.token, query.from_user.id)
     except EditError as error:
-        await query.message.answer(texts("kb_failed", language, errors=error))
+        await query.message.answer(say("kb_failed", errors=error))
         return
     if result.ok:
-        await query.message.answer(texts("kb_applied", language, summary=result.change.summary()))
+        await query.message.answer(say("kb_applied", summary=result.change.summary()))
     else:
         errors = "\n".join(result.errors)
-        await query.message.answer(texts("kb_failed", language, errors=errors))
+        await query.message.answer(say("kb_failed", errors=errors))
 
 
-async def show_history(
-    message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
-) -> None:
-    language = customer_language(customer, message, config)
+async def show_history(message: Message, editor: KnowledgeEditor, say: Say) -> None:
     versions = await editor.history()
     if not versions:
-        await message.answer(texts("kb_history_empty", language))
+        await message.answer(say("kb_history_empty"))
         return
     lines = [
-        texts(
+        say(
             "kb_history_line",
-            language,
             id=v.id,
             when=v.created_at.strftime("%Y-%m-%d %H:%M UTC"),
             author=v.author,
@@ -157,10 +142,7 @@ async def show_history(
     await message.answer("\n".join(lines))
 
 
-async def roll_back(
-    message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
-) -> None:
-    language = customer_language(customer, message, config)
+async def roll_back(message: Message, editor: KnowledgeEditor, say: Say) -> None:
     assert message.from_user is not None
     try:
         version, result = await editor.rollback(message.from_user.id)
@@ -168,21 +150,16 @@ async def roll_back(
         await message.answer(str(error))
         return
     if result.ok:
-        await message.answer(
-            texts("kb_rolled_back", language, id=version.id, summary=result.change.summary())
-        )
+        await message.answer(say("kb_rolled_back", id=version.id, summary=result.change.summary()))
     else:
-        await message.answer(texts("kb_failed", language, errors="\n".join(result.errors)))
+        await message.answer(say("kb_failed", errors="\n".join(result.errors)))
 
 
-async def export_files(
-    message: Message, editor: KnowledgeEditor, customer: Customer, config: Config, texts: Texts
-) -> None:
-    language = customer_language(customer, message, config)
+async def export_files(message: Message, editor: KnowledgeEditor, say: Say) -> None:
     for name, text in editor.current_files().items():
         await message.answer_document(
             BufferedInputFile(text.encode("utf-8"), filename=name),
-            caption=texts("kb_export_caption", language, file=name),
+            caption=say("kb_export_caption", file=name),
         )
 
 
@@ -229,22 +206,16 @@ async def show_report(
     await message.answer(await last_days_report(session, config, clock.now(), days))
 
 
-async def refuse_agent_command(
-    message: Message, customer: Customer, config: Config, texts: Texts
-) -> None:
+async def refuse_agent_command(message: Message, customer: Customer, say: Say) -> None:
     log.warning("refused agent command in private chat from customer=%s", customer.id)
-    await message.answer(texts("agents_only", customer_language(customer, message, config)))
+    await message.answer(say("agents_only"))
 
 
-async def refuse(message: Message, customer: Customer, config: Config, texts: Texts) -> None:
+async def refuse(message: Message, customer: Customer, say: Say) -> None:
     log.warning("refused admin command from customer=%s", customer.id)
-    await message.answer(texts("admin_only", customer_language(customer, message, config)))
+    await message.answer(say("admin_only"))
 
 
-async def refuse_button(
-    query: CallbackQuery, customer: Customer, config: Config, texts: Texts
-) -> None:
+async def refuse_button(query: CallbackQuery, customer: Customer, say: Say) -> None:
     log.warning("refused admin button from customer=%s", customer.id)
-    await query.answer(
-        texts("admin_only", customer_language(customer, query, config)), show_alert=True
-    )
+    await query.answer(say("admin_only"), show_alert=True)

@@ -6,31 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import OrderHelpCallback, ReturnCallback
-from bot.config import Config
-from bot.middlewares.language import customer_language
-from bot.orders.lookup import OrderStatusService
-from bot.orders.providers import OrdersUnavailable, OrderView
-from bot.texts import Texts
-from bot.tickets.handoff import Handoff
-from bot.tickets.lifecycle import TicketService
-from handlers.customer_tickets import begin_intake
+from bot.callbacks import OrderHelpCallback
+from bot.channels.replies import press_then
+from bot.orders.lookup import OrderForm, OrderLookup, OrderStatusService, OrdersUnavailableNow
+from bot.tickets.intake import Intake
 from storage.models import Customer
 
 
-class OrderForm(StatesGroup):
-    number = State()
-    phone_digits = State()
-
-
 def create_router() -> Router:
-    router = Router(name="orders")
+    router = Router(name="customer_orders")
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(ask_for_order, Command("order"))
@@ -38,29 +27,8 @@ def create_router() -> Router:
     router.message.register(receive_digits, OrderForm.phone_digits, F.text)
     router.message.register(mentioned_order, F.text, contains_order_number)
     router.callback_query.register(ask_a_person, OrderHelpCallback.filter())
+    router.errors.register(orders_unavailable, ExceptionTypeFilter(OrdersUnavailableNow))
     return router
-
-
-def person_button(number: str, language: str, texts: Texts) -> InlineKeyboardMarkup:
-    button = InlineKeyboardButton(
-        text=texts("order_help_button", language),
-        callback_data=OrderHelpCallback(number=number[:40]).pack(),
-    )
-    return InlineKeyboardMarkup(inline_keyboard=[[button]])
-
-
-def _order_buttons(
-    order: OrderView, language: str, texts: Texts, config: Config
-) -> InlineKeyboardMarkup:
-    """Under an order shown to its owner: a person, and a return when the order allows one."""
-    markup = person_button(order.number, language, texts)
-    if order.status in config.returns.allowed_statuses:
-        button = InlineKeyboardButton(
-            text=texts("return_button", language),
-            callback_data=ReturnCallback(number=order.number[:40]).pack(),
-        )
-        markup.inline_keyboard.append([button])
-    return markup
 
 
 def contains_order_number(
@@ -70,64 +38,25 @@ def contains_order_number(
     return {"order_number": number} if number else False
 
 
-async def begin_order_lookup(
-    message: Message, state: FSMContext, language: str, texts: Texts
-) -> None:
-    await state.set_state(OrderForm.number)
-    await message.answer(texts("order_ask_number", language))
-
-
 async def ask_for_order(
     message: Message,
     command: CommandObject,
     state: FSMContext,
     customer: Customer,
-    config: Config,
-    texts: Texts,
-    order_status: OrderStatusService,
+    lookup: OrderLookup,
+    language: str,
 ) -> None:
-    language = customer_language(customer, message, config)
     if not command.args:
-        await begin_order_lookup(message, state, language, texts)
-        return
-    await lookup_given_number(
-        message, command.args, state, customer, language, config, texts, order_status
-    )
+        reply = await lookup.begin(state, language)
+    else:
+        reply = await lookup.given_text(customer, state, language, command.args)
+    await reply.send(message)
 
 
 async def receive_number(
-    message: Message,
-    state: FSMContext,
-    customer: Customer,
-    config: Config,
-    texts: Texts,
-    order_status: OrderStatusService,
+    message: Message, state: FSMContext, customer: Customer, lookup: OrderLookup, language: str
 ) -> None:
-    language = customer_language(customer, message, config)
-    await lookup_given_number(
-        message, message.text or "", state, customer, language, config, texts, order_status
-    )
-
-
-async def lookup_given_number(
-    message: Message,
-    text: str,
-    state: FSMContext,
-    customer: Customer,
-    language: str,
-    config: Config,
-    texts: Texts,
-    order_status: OrderStatusService,
-) -> None:
-    number = order_status.find_number(text)
-    if number is None:
-        await state.clear()
-        await message.answer(
-            texts("order_not_a_number", language),
-            reply_markup=person_button("", language, texts),
-        )
-        return
-    await show_order(message, number, state, customer, language, config, texts, order_status)
+    await (await lookup.given_text(customer, state, language, message.text or "")).send(message)
 
 
 async def mentioned_order(
@@ -135,111 +64,38 @@ async def mentioned_order(
     order_number: str,
     state: FSMContext,
     customer: Customer,
-    config: Config,
-    texts: Texts,
-    order_status: OrderStatusService,
-) -> None:
-    language = customer_language(customer, message, config)
-    await show_order(message, order_number, state, customer, language, config, texts, order_status)
-
-
-async def show_order(
-    message: Message,
-    number: str,
-    state: FSMContext,
-    customer: Customer,
+    lookup: OrderLookup,
     language: str,
-    config: Config,
-    texts: Texts,
-    order_status: OrderStatusService,
 ) -> None:
-    assert customer.id is not None
-    await state.clear()
-    if order_status.locked(customer.id):
-        await message.answer(
-            texts("order_locked", language), reply_markup=person_button(number, language, texts)
-        )
-        return
-    telegram_id = int(customer.external_id) if customer.channel == "telegram" else None
-    try:
-        order = await order_status.for_owner(number, customer.id, telegram_id)
-    except OrdersUnavailable:
-        await message.answer(
-            texts("order_unavailable", language),
-            reply_markup=person_button(number, language, texts),
-        )
-        return
-    if order is not None:
-        await message.answer(
-            order_status.describe(order, language),
-            reply_markup=_order_buttons(order, language, texts, config),
-        )
-        return
-    await state.set_state(OrderForm.phone_digits)
-    await state.update_data(order_number=number)
-    await message.answer(texts("order_ask_phone", language, number=number))
+    await (await lookup.show(customer, state, language, order_number)).send(message)
 
 
 async def receive_digits(
-    message: Message,
-    state: FSMContext,
-    customer: Customer,
-    config: Config,
-    texts: Texts,
-    order_status: OrderStatusService,
+    message: Message, state: FSMContext, customer: Customer, lookup: OrderLookup, language: str
 ) -> None:
-    assert customer.id is not None
-    language = customer_language(customer, message, config)
-    number = (await state.get_data()).get("order_number", "")
-    try:
-        order = await order_status.verify(customer.id, number, message.text or "")
-    except OrdersUnavailable:
-        await state.clear()
-        await message.answer(
-            texts("order_unavailable", language),
-            reply_markup=person_button(number, language, texts),
-        )
-        return
-    if order is not None:
-        await state.clear()
-        await message.answer(
-            order_status.describe(order, language),
-            reply_markup=_order_buttons(order, language, texts, config),
-        )
-        return
-    if order_status.locked(customer.id):
-        await state.clear()
-        await message.answer(
-            texts("order_locked", language), reply_markup=person_button(number, language, texts)
-        )
-        return
-    await message.answer(
-        texts("order_mismatch", language, left=order_status.tries_left(customer.id))
-    )
+    await (await lookup.digits(customer, state, language, message.text or "")).send(message)
 
 
 async def ask_a_person(
     query: CallbackQuery,
-    callback_data: OrderHelpCallback,
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    tickets: TicketService,
-    handoff: Handoff,
+    intake: Intake,
+    language: str,
 ) -> None:
-    await query.answer()
-    if isinstance(query.message, Message):
-        await begin_intake(
-            query.message,
-            state,
-            customer,
-            session,
-            config,
-            texts,
-            tickets,
-            handoff,
-            customer_language(customer, query, config),
-            callback_data.number or None,
-        )
+    """The person button under an order: the intake, with the order already known."""
+    number = OrderHelpCallback.unpack(query.data or "").number or None
+    reply = await intake.begin(session, customer, state, language, number)
+    await press_then(reply).render(query)
+
+
+async def orders_unavailable(event: ErrorEvent, lookup: OrderLookup, language: str) -> None:
+    """The orders provider failed: say so, with a person (and the order, if known) on offer."""
+    assert isinstance(event.exception, OrdersUnavailableNow)
+    update = event.update
+    message = update.message or (update.callback_query.message if update.callback_query else None)
+    if isinstance(update.callback_query, CallbackQuery):
+        await update.callback_query.answer()
+    if isinstance(message, Message):
+        await lookup.unavailable(event.exception.number, language).send(message)

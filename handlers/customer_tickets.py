@@ -2,47 +2,36 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedCallback
-from bot.config import Config
-from bot.middlewares.language import customer_language
-from bot.texts import Texts
-from bot.tickets.handoff import Handoff, wants_a_person
-from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
+from bot.channels.replies import Pressed, bot_of, press_then
+from bot.tickets.handoff import wants_a_person
+from bot.tickets.intake import Intake, IntakeForm
+from bot.tickets.lifecycle import TicketService
 from storage.models import Customer, Ticket
-
-log = logging.getLogger(__name__)
-
-
-class HandoffForm(StatesGroup):
-    category = State()
-    description = State()
-    order_number = State()
 
 
 def create_router() -> Router:
-    router = Router(name="handoff")
+    router = Router(name="customer_tickets")
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(list_tickets, Command("tickets"))
     router.callback_query.register(mark_solved, SolvedCallback.filter())
     router.message.register(relay_to_agents, has_open_ticket)
-    router.callback_query.register(save_category, HandoffForm.category, CategoryCallback.filter())
-    router.message.register(save_description, HandoffForm.description, F.text)
-    router.message.register(save_order_number, HandoffForm.order_number, F.text)
-    router.message.register(keep_photo, HandoffForm.description, F.photo)
-    router.message.register(keep_photo, HandoffForm.order_number, F.photo)
+    router.callback_query.register(save_category, IntakeForm.category, CategoryCallback.filter())
+    router.message.register(save_description, IntakeForm.description, F.text)
+    router.message.register(save_order_number, IntakeForm.order_number, F.text)
+    router.message.register(keep_photo, IntakeForm.description, F.photo)
+    router.message.register(keep_photo, IntakeForm.order_number, F.photo)
     router.callback_query.register(
-        skip_order_number, HandoffForm.order_number, SkipCallback.filter()
+        skip_order_number, IntakeForm.order_number, SkipCallback.filter()
     )
     router.message.register(start_intake, Command("human"))
     router.message.register(start_intake, F.text.func(wants_a_person))
@@ -61,58 +50,15 @@ async def has_open_ticket(
 
 async def relay_to_agents(
     message: Message,
-    bot: Bot,
     ticket: Ticket,
     customer: Customer,
     session: AsyncSession,
-    handoff: Handoff,
-    config: Config,
-    texts: Texts,
-) -> None:
-    await handoff.tickets.customer_replied(session, ticket)
-    if not handoff.group_id:
-        # No agents' group yet: keep the message on the ticket and say where it went.
-        detail = message.text or message.caption or f"[{message.content_type}]"
-        await handoff.tickets.record(session, ticket, f"customer:{customer.id}", "message", detail)
-        language = customer_language(customer, message, config)
-        await message.answer(texts("handoff_existing", language, number=ticket.number))
-        return
-    await handoff.relay_to_agents(session, bot, ticket, customer, message)
-
-
-async def begin_intake(
-    message: Message,
-    state: FSMContext,
-    customer: Customer,
-    session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    tickets: TicketService,
-    handoff: Handoff,
+    intake: Intake,
     language: str,
-    order_number: str | None = None,
 ) -> None:
-    """Ask what it is about, unless the customer already has an open ticket. An order number
-    already known (from the order lookup) is not asked again."""
-    open_ticket = await tickets.open_ticket_of(session, customer)
-    if open_ticket is not None:
-        await message.answer(texts("handoff_existing", language, number=open_ticket.number))
-        return
-    await state.set_state(HandoffForm.category)
-    await state.set_data({"order_number": order_number} if order_number else {})
-    buttons = [
-        [
-            InlineKeyboardButton(
-                text=texts(f"category_{c}", language),
-                callback_data=CategoryCallback(category=c).pack(),
-            )
-        ]
-        for c in CATEGORIES
-    ]
-    await message.answer(
-        texts("handoff_choose_category", language),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons),
-    )
+    reply = await intake.relay(session, customer, ticket, message, language)
+    if reply is not None:
+        await reply.send(message)
 
 
 async def start_intake(
@@ -120,15 +66,10 @@ async def start_intake(
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    tickets: TicketService,
-    handoff: Handoff,
+    intake: Intake,
+    language: str,
 ) -> None:
-    language = customer_language(customer, message, config)
-    await begin_intake(
-        message, state, customer, session, config, texts, tickets, handoff, language
-    )
+    await (await intake.begin(session, customer, state, language)).send(message)
 
 
 async def start_intake_from_button(
@@ -136,187 +77,101 @@ async def start_intake_from_button(
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    tickets: TicketService,
-    handoff: Handoff,
+    intake: Intake,
+    language: str,
 ) -> None:
-    await query.answer()
-    if isinstance(query.message, Message):
-        language = customer_language(customer, query, config)
-        await begin_intake(
-            query.message, state, customer, session, config, texts, tickets, handoff, language
-        )
+    await press_then(await intake.begin(session, customer, state, language)).render(query)
 
 
 async def save_category(
     query: CallbackQuery,
     callback_data: CategoryCallback,
     state: FSMContext,
-    customer: Customer,
-    config: Config,
-    texts: Texts,
+    intake: Intake,
+    language: str,
 ) -> None:
-    await query.answer()
-    await state.update_data(category=callback_data.category)
-    await state.set_state(HandoffForm.description)
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(
-            texts("handoff_describe", customer_language(customer, query, config))
-        )
+    reply = await intake.choose_category(state, callback_data.category, language)
+    await press_then(reply, clear_buttons=True).render(query)
 
 
 async def save_description(
     message: Message,
-    bot: Bot,
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    handoff: Handoff,
+    intake: Intake,
+    language: str,
 ) -> None:
-    language = customer_language(customer, message, config)
-    await state.update_data(description=message.text or message.caption)
-    known = (await state.get_data()).get("order_number")
-    if known:
-        await _finish_intake(message, bot, state, customer, session, handoff, language, known)
-        return
-    await state.set_state(HandoffForm.order_number)
-    skip = InlineKeyboardButton(text=texts("skip", language), callback_data=SkipCallback().pack())
-    await message.answer(
-        texts("handoff_order", language),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[skip]]),
+    reply = await intake.describe(
+        session,
+        bot_of(message),
+        customer,
+        state,
+        language,
+        chat_id=message.chat.id,
+        text=message.text or message.caption,
     )
+    await reply.send(message)
 
 
 async def keep_photo(
     message: Message,
-    bot: Bot,
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    handoff: Handoff,
+    intake: Intake,
+    language: str,
 ) -> None:
-    """Photos during the intake go to the agents with the ticket."""
-    data = await state.get_data()
-    await state.update_data(photos=[*data.get("photos", []), message.message_id])
-    language = customer_language(customer, message, config)
-    if message.caption and await state.get_state() == HandoffForm.description.state:
-        await save_description(message, bot, state, customer, session, config, texts, handoff)
-        return
-    await message.answer(texts("handoff_photo_kept", language))
+    reply = await intake.keep_photo(
+        session,
+        bot_of(message),
+        customer,
+        state,
+        language,
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        caption=message.caption,
+    )
+    await reply.send(message)
 
 
 async def save_order_number(
     message: Message,
-    bot: Bot,
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    handoff: Handoff,
+    intake: Intake,
+    language: str,
 ) -> None:
-    await _finish_intake(
-        message,
-        bot,
-        state,
-        customer,
-        session,
-        handoff,
-        customer_language(customer, message, config),
-        (message.text or "").strip(),
+    reply = await intake.finish(
+        session, bot_of(message), customer, state, language, message.chat.id, message.text
     )
+    await reply.send(message)
 
 
 async def skip_order_number(
     query: CallbackQuery,
-    bot: Bot,
     state: FSMContext,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    handoff: Handoff,
-) -> None:
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _finish_intake(
-            query.message,
-            bot,
-            state,
-            customer,
-            session,
-            handoff,
-            customer_language(customer, query, config),
-            None,
-        )
-
-
-async def _finish_intake(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    customer: Customer,
-    session: AsyncSession,
-    handoff: Handoff,
+    intake: Intake,
     language: str,
-    order_number: str | None,
 ) -> None:
-    data = await state.get_data()
-    await state.clear()
-    ticket, _ = await handoff.open(
-        session,
-        bot,
-        customer,
-        category=data.get("category", "other"),
-        description=data.get("description"),
-        order_number=order_number or None,
+    if not isinstance(query.message, Message):
+        await query.answer()
+        return
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    reply = await intake.finish(
+        session, bot_of(query), customer, state, language, query.message.chat.id, None
     )
-    await handoff.copy_into_topic(bot, ticket, message.chat.id, data.get("photos", []))
-    await message.answer(handoff.expectation(ticket, language))
+    await reply.send(query.message)
 
 
 async def list_tickets(
-    message: Message,
-    customer: Customer,
-    session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    tickets: TicketService,
+    message: Message, customer: Customer, session: AsyncSession, intake: Intake, language: str
 ) -> None:
-    language = customer_language(customer, message, config)
-    found = await tickets.tickets_of(session, customer)
-    if not found:
-        await message.answer(texts("tickets_none", language))
-        return
-    lines = [
-        texts(
-            "tickets_line",
-            language,
-            number=t.number,
-            category=texts(f"category_{t.category}", language),
-            status=texts(f"status_{t.status}", language),
-        )
-        for t in found
-    ]
-    buttons = [
-        [
-            InlineKeyboardButton(
-                text=f"{texts('ticket_solved_button', language)} ({t.number})",
-                callback_data=SolvedCallback(ticket_id=t.id or 0).pack(),
-            )
-        ]
-        for t in found
-        if t.status in OPEN_STATUSES
-    ]
-    await message.answer(
-        "\n".join(lines),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None,
-    )
+    await (await intake.ticket_list(session, customer, language)).send(message)
 
 
 async def mark_solved(
@@ -324,18 +179,8 @@ async def mark_solved(
     callback_data: SolvedCallback,
     customer: Customer,
     session: AsyncSession,
-    config: Config,
-    texts: Texts,
-    tickets: TicketService,
+    intake: Intake,
+    language: str,
 ) -> None:
-    language = customer_language(customer, query, config)
-    ticket = await session.get(Ticket, callback_data.ticket_id)
-    if ticket is None or ticket.customer_id != customer.id:
-        log.warning("customer=%s pressed solved on a ticket not theirs", customer.id)
-        await query.answer()
-        return
-    if ticket.status in OPEN_STATUSES:
-        await tickets.resolve(session, ticket, f"customer:{customer.id}")
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(texts("ticket_solved", language, number=ticket.number))
+    reply = await intake.mark_solved(session, customer, callback_data.ticket_id, language)
+    await (press_then(reply) if reply else Pressed()).render(query)

@@ -20,14 +20,18 @@ def create_router() -> Router:
     return router
 
 
-async def apologise(event: ErrorEvent, bot: Bot, config: Config, texts: Texts) -> None:
+async def apologise(
+    event: ErrorEvent, bot: Bot, config: Config, texts: Texts, language: str | None = None
+) -> None:
+    """`language` is missing when the update failed before its language was worked out."""
     update = event.update
     log.exception("update=%s failed", update.update_id, exc_info=event.exception)
     message = update.message or (update.callback_query.message if update.callback_query else None)
     if message is None or message.chat.type != "private":
         return
-    user = update.message.from_user if update.message else update.callback_query.from_user
-    language = language_from_code(user.language_code if user else None)
+    if language is None:
+        user = update.message.from_user if update.message else update.callback_query.from_user
+        language = language_from_code(user.language_code if user else None)
     try:
         await bot.send_message(
             message.chat.id, texts("error", language or config.bot.default_language)

@@ -298,12 +298,22 @@ class FollowUps:
         ticket = recorded.ticket
         if recorded.answer is Answer.RECORDED and ticket is not None:
             session.add(self._event(ticket, customer, "csat", str(score)))
-            if score <= self.config.surveys.alert_at_or_below:
+            if self.is_low(recorded.feedback):
                 recorded.low_score = True
                 detail = f"CSAT {score}/5: contact the customer and find out what went wrong"
                 session.add(self._event(ticket, customer, "follow_up", detail))
                 log.warning("ticket=%s got a low satisfaction score (%s)", ticket.id, score)
         return recorded
+
+    def is_low(self, feedback: Feedback | None) -> bool:
+        """A ticket's satisfaction score low enough to alert the agents about."""
+        return (
+            feedback is not None
+            and feedback.kind == "csat"
+            and feedback.ticket_id is not None
+            and feedback.score is not None
+            and feedback.score <= self.config.surveys.alert_at_or_below
+        )
 
     async def record_comment(
         self, session: AsyncSession, customer: Customer, feedback_id: int, comment: str

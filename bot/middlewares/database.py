@@ -20,7 +20,8 @@ class DatabaseMiddleware(BaseMiddleware):
     """Opens one session per update and commits it when the handlers are done.
 
     For updates from a private chat it also finds (or creates) the customer and passes it on as
-    `customer`.
+    `customer`. An `expected` error (a domain outcome such as "orders cannot be looked up now",
+    answered by a router's error handler) still commits what the update did before it.
     """
 
     def __init__(
@@ -29,11 +30,13 @@ class DatabaseMiddleware(BaseMiddleware):
         clock: Clock,
         channel: str,
         on_new_customer: Callable[[AsyncSession, Customer], Awaitable[None]] | None = None,
+        expected: tuple[type[Exception], ...] = (),
     ) -> None:
         self.session_factory = session_factory
         self.clock = clock
         self.channel = channel
         self.on_new_customer = on_new_customer
+        self.expected = expected
 
     async def __call__(
         self,
@@ -58,6 +61,10 @@ class DatabaseMiddleware(BaseMiddleware):
                 if customer.first_seen == now and self.on_new_customer is not None:
                     await self.on_new_customer(session, customer)
                 data["customer"] = customer
-            result = await handler(event, data)
+            try:
+                result = await handler(event, data)
+            except self.expected:
+                await session.commit()
+                raise
             await session.commit()
             return result

@@ -1,10 +1,15 @@
-"""Which language to answer a customer in."""
+"""Which language to answer in, worked out once per update and handed to the handlers as
+`language` and `say` (the catalogue in that language)."""
 
 from __future__ import annotations
 
-from aiogram.types import CallbackQuery, Message
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from bot.config import Config
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update, User
+
+from bot.texts import Say, Texts
 from knowledge.normalize import detect_language
 from knowledge.schema import LANGUAGES
 from storage.models import Customer
@@ -33,12 +38,40 @@ def reply_language(
     )
 
 
-def customer_language(customer: Customer, event: Message | CallbackQuery, config: Config) -> str:
-    """The language to answer this update in; a command's text says nothing about it."""
-    text = event.text if isinstance(event, Message) else None
+def update_language(
+    update: Update, user: User | None, customer: Customer | None, default: str
+) -> str:
+    """A customer's by the rule above (a command's text says nothing about it); anyone else's
+    (staff in the agents' group) by their app's language."""
+    client_code = user.language_code if user else None
+    if customer is None:
+        return language_from_code(client_code) or default
+    text = update.message.text if update.message else None
     return reply_language(
         customer,
-        client_code=event.from_user.language_code if event.from_user else None,
+        client_code=client_code,
         text=None if text and text.startswith("/") else text,
-        default=config.bot.default_language,
+        default=default,
     )
+
+
+class LanguageMiddleware(BaseMiddleware):
+    """Runs after the database middleware, which finds the customer."""
+
+    def __init__(self, texts: Texts, default_language: str) -> None:
+        self.texts = texts
+        self.default_language = default_language
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        language = update_language(
+            event, data.get("event_from_user"), data.get("customer"), self.default_language
+        )
+        data["language"] = language
+        data["say"] = Say(self.texts, language)
+        return await handler(event, data)

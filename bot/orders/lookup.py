@@ -10,11 +10,25 @@ import logging
 import re
 from datetime import datetime, timedelta
 
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.callbacks import OrderHelpCallback, ReturnCallback
+from bot.channels.replies import Reply
 from bot.clock import Clock
-from bot.config import OrdersConfig
-from bot.orders.providers import OrdersProvider, OrderView, mask_address, mask_phone, phone_matches
+from bot.config import OrdersConfig, ReturnsConfig
+from bot.orders.providers import (
+    OrdersProvider,
+    OrdersUnavailable,
+    OrderView,
+    mask_address,
+    mask_phone,
+    phone_matches,
+)
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
+from storage.models import Customer
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +149,128 @@ class OrderStatusService:
 
     def _date(self, moment: datetime) -> str:
         return self.hours.local(moment).strftime("%Y-%m-%d")
+
+
+class OrderForm(StatesGroup):
+    number = State()
+    phone_digits = State()
+
+
+def person_button(number: str, language: str, texts: Texts) -> InlineKeyboardMarkup:
+    """A person, with the order (if any) attached to the ticket the button opens."""
+    button = InlineKeyboardButton(
+        text=texts("order_help_button", language),
+        callback_data=OrderHelpCallback(number=number[:40]).pack(),
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+class OrdersUnavailableNow(OrdersUnavailable):
+    """The provider failed while a customer asked about `number` (may be empty)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number)
+        self.number = number
+
+
+class OrderLookup:
+    """The conversation around one order: which number, the proof that it is the customer's,
+    and the order shown with a person and (when it allows one) a return on offer."""
+
+    def __init__(
+        self, order_status: OrderStatusService, returns: ReturnsConfig, texts: Texts
+    ) -> None:
+        self.order_status = order_status
+        self.returns = returns
+        self.texts = texts
+
+    def unavailable(self, number: str, language: str) -> Reply:
+        return Reply(
+            self.texts("order_unavailable", language), person_button(number, language, self.texts)
+        )
+
+    async def begin(self, form: FSMContext, language: str) -> Reply:
+        await form.set_state(OrderForm.number)
+        return Reply(self.texts("order_ask_number", language))
+
+    async def given_text(
+        self, customer: Customer, form: FSMContext, language: str, text: str
+    ) -> Reply:
+        """Whatever the customer wrote when an order number was asked for."""
+        number = self.order_status.find_number(text)
+        if number is None:
+            await form.clear()
+            return Reply(
+                self.texts("order_not_a_number", language),
+                person_button("", language, self.texts),
+            )
+        return await self.show(customer, form, language, number)
+
+    async def show(
+        self, customer: Customer, form: FSMContext, language: str, number: str
+    ) -> Reply:
+        """The order if the customer has shown it is theirs, else the question for the digits."""
+        assert customer.id is not None
+        await form.clear()
+        if self.order_status.locked(customer.id):
+            return self._locked(number, language)
+        order = await self._for_owner(number, customer)
+        if order is not None:
+            return self.shown(order, language)
+        return await self.ask_digits(form, language, number)
+
+    async def ask_digits(self, form: FSMContext, language: str, number: str) -> Reply:
+        await form.set_state(OrderForm.phone_digits)
+        await form.update_data(order_number=number)
+        return Reply(self.texts("order_ask_phone", language, number=number))
+
+    async def digits(
+        self, customer: Customer, form: FSMContext, language: str, text: str
+    ) -> Reply:
+        assert customer.id is not None
+        number = (await form.get_data()).get("order_number", "")
+        try:
+            order = await self.order_status.verify(customer.id, number, text)
+        except OrdersUnavailable:
+            await form.clear()
+            raise OrdersUnavailableNow(number) from None
+        if order is not None:
+            await form.clear()
+            return self.shown(order, language)
+        if self.order_status.locked(customer.id):
+            await form.clear()
+            return self._locked(number, language)
+        left = self.order_status.tries_left(customer.id)
+        return Reply(self.texts("order_mismatch", language, left=left))
+
+    async def owned_order(self, customer: Customer, number: str) -> OrderView | None:
+        """The order behind a button, if the customer has shown it is theirs."""
+        return await self._for_owner(number, customer)
+
+    def shown(self, order: OrderView, language: str) -> Reply:
+        """The order, with a person and, when the order allows one, a return on offer."""
+        markup = person_button(order.number, language, self.texts)
+        if order.status in self.returns.allowed_statuses:
+            button = InlineKeyboardButton(
+                text=self.texts("return_button", language),
+                callback_data=ReturnCallback(number=order.number[:40]).pack(),
+            )
+            markup.inline_keyboard.append([button])
+        return Reply(self.order_status.describe(order, language), markup)
+
+    def _locked(self, number: str, language: str) -> Reply:
+        return Reply(
+            self.texts("order_locked", language), person_button(number, language, self.texts)
+        )
+
+    async def _for_owner(self, number: str, customer: Customer) -> OrderView | None:
+        assert customer.id is not None
+        try:
+            return await self.order_status.for_owner(number, customer.id, telegram_id(customer))
+        except OrdersUnavailable:
+            raise OrdersUnavailableNow(number) from None
+
+
+def telegram_id(customer: Customer) -> int | None:
+    """The Telegram account behind a customer, which orders may be linked to."""
+    return int(customer.external_id) if customer.channel == "telegram" else None

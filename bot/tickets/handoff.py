@@ -14,7 +14,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketCallback
+from bot.callbacks import TicketAction, TicketCallback
 from bot.channels.retries import Sender
 from bot.clock import Clock
 from bot.config import Config
@@ -327,18 +327,22 @@ class Handoff:
 def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
     assert ticket.id is not None
 
-    def button(text: str, action: str) -> InlineKeyboardButton:
+    def button(text: str, action: TicketAction) -> InlineKeyboardButton:
         data = TicketCallback(action=action, ticket_id=ticket.id or 0).pack()
         return InlineKeyboardButton(text=text, callback_data=data)
 
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [button("Take", "take"), button("Resolve", "resolve"), button("Close", "close")],
             [
-                button("Waiting for customer", "wait"),
-                button("Transfer", "transfer"),
-                button("Priority ↑", "raise"),
-                button("Priority ↓", "lower"),
+                button("Take", TicketAction.TAKE),
+                button("Resolve", TicketAction.RESOLVE),
+                button("Close", TicketAction.CLOSE),
+            ],
+            [
+                button("Waiting for customer", TicketAction.WAIT),
+                button("Transfer", TicketAction.TRANSFER),
+                button("Priority ↑", TicketAction.RAISE),
+                button("Priority ↓", TicketAction.LOWER),
             ],
         ]
     )

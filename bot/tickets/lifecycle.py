@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.callbacks import TicketAction
 from bot.clock import Clock
 from bot.config import SlaConfig
 from bot.followups.surveys import FollowUps
@@ -204,6 +205,26 @@ class TicketService:
         ticket.reopen_count += 1
         self._set_due_times(ticket, self.clock.now())
         await self.record(session, ticket, actor, "reopened")
+
+    async def apply(
+        self, session: AsyncSession, ticket: Ticket, action: TicketAction, agent_id: int
+    ) -> None:
+        """An agent's button on the ticket's card (transfer, which needs a choice, aside)."""
+        actor = f"agent:{agent_id}"
+        if action is TicketAction.TAKE:
+            await self.assign(session, ticket, agent_id, actor)
+        elif action is TicketAction.WAIT:
+            await self.wait_for_customer(session, ticket, actor)
+        elif action is TicketAction.RESOLVE:
+            await self.resolve(session, ticket, actor)
+        elif action is TicketAction.CLOSE:
+            await self.close(session, ticket, actor)
+        elif action in (TicketAction.RAISE, TicketAction.LOWER):
+            step = -1 if action is TicketAction.RAISE else 1  # PRIORITIES is most urgent first
+            index = min(max(PRIORITIES.index(ticket.priority) + step, 0), len(PRIORITIES) - 1)
+            await self.set_priority(session, ticket, PRIORITIES[index], actor)
+        else:
+            raise TicketError(f"{action} is not a change of the ticket")
 
     async def set_priority(
         self, session: AsyncSession, ticket: Ticket, priority: str, actor: str

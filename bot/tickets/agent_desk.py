@@ -1,0 +1,181 @@
+"""What agents do in their forum group: reply to a customer in the ticket's topic, leave notes,
+send a knowledge-base answer, go on and off duty, and work the ticket's buttons. Only people
+with a role may act there."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import TicketAction, TransferCallback
+from bot.channels.replies import Pressed, Reply
+from bot.config import AgentsConfig
+from bot.faq.answers import FaqService
+from bot.tickets.handoff import CustomerUnreachable, Handoff
+from bot.tickets.lifecycle import TicketError, TicketService
+from bot.tickets.roles import RoleBook
+from storage.models import Customer, Ticket
+
+log = logging.getLogger(__name__)
+
+NOT_STAFF = "Only agents can talk to customers here."
+NOT_DELIVERED = "Not delivered: the customer has blocked the bot."
+
+
+class AgentDesk:
+    def __init__(
+        self,
+        settings: AgentsConfig,
+        roles: RoleBook,
+        tickets: TicketService,
+        handoff: Handoff,
+        faq: FaqService,
+        default_language: str,
+    ) -> None:
+        self.settings = settings
+        self.roles = roles
+        self.tickets = tickets
+        self.handoff = handoff
+        self.faq = faq
+        self.default_language = default_language
+
+    @staticmethod
+    async def ticket_in_topic(session: AsyncSession, topic_id: int) -> Ticket | None:
+        statement = select(Ticket).where(Ticket.topic_id == topic_id)
+        return (await session.exec(statement)).first()
+
+    async def topic_message(
+        self, session: AsyncSession, bot: Bot, agent_id: int, message: Message
+    ) -> str | None:
+        """An agent's message in a ticket's topic: a note when it starts with the note prefix,
+        else a reply relayed to the customer. Returns what to tell the agent, if anything."""
+        if not self.roles.is_staff(agent_id):
+            log.warning("refused message from user=%s in the agents' group", agent_id)
+            return NOT_STAFF
+        ticket = await self.ticket_in_topic(session, message.message_thread_id or 0)
+        if ticket is None:
+            return None
+        text = message.text or message.caption or ""
+        prefix = self.settings.note_prefix
+        if text.startswith(prefix):
+            await self.tickets.note(session, ticket, agent_id, text.removeprefix(prefix))
+            return None
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        try:
+            await self.handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
+        except CustomerUnreachable:
+            return NOT_DELIVERED
+        return None
+
+    async def duty(
+        self, session: AsyncSession, agent_id: int, name: str, argument: str | None
+    ) -> str:
+        """`/duty on` or `/duty off`: whether new tickets come to this agent."""
+        if not self.roles.is_staff(agent_id):
+            return "Only agents can go on duty."
+        argument = (argument or "").strip().lower()
+        if argument not in ("on", "off"):
+            return "Write /duty on or /duty off."
+        await self.tickets.set_duty(session, agent_id, name, argument == "on")
+        state = "on duty: new tickets come to you" if argument == "on" else "off duty"
+        return f"{name} is {state}."
+
+    async def canned_answer(
+        self, session: AsyncSession, bot: Bot, agent_id: int, topic_id: int, query: str | None
+    ) -> str:
+        """`/kb ID` or `/kb words`: a knowledge-base answer sent to the customer in their
+        language; words get the closest entries to choose from."""
+        if not self.roles.is_staff(agent_id):
+            return NOT_STAFF
+        ticket = await self.ticket_in_topic(session, topic_id)
+        query = (query or "").strip()
+        if ticket is None or not query:
+            return "Write /kb followed by an entry id or a few words."
+        entry = self.faq.knowledge_base.get(query)
+        if entry is None:
+            candidates = self.faq.matcher.rank(query, limit=3)
+            if not candidates:
+                return "Nothing in the knowledge base matches that."
+            lines = [f"/kb {c.entry_id}  ({c.variant}, {c.score:.0f})" for c in candidates]
+            return "Which one?\n" + "\n".join(lines)
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        answer = entry.answer_in(customer.language or self.default_language)
+        if not answer:
+            return f"'{entry.id}' has no answer text to send."
+        try:
+            await self.handoff.send_text_to_customer(
+                session, bot, ticket, customer, answer, agent_id
+            )
+        except CustomerUnreachable:
+            return NOT_DELIVERED
+        return f"Sent '{entry.id}' to the customer:\n{answer}"
+
+    async def ticket_button(
+        self,
+        session: AsyncSession,
+        agent_id: int,
+        agent_name: str,
+        ticket_id: int,
+        action: TicketAction,
+    ) -> Pressed:
+        if not self.roles.is_staff(agent_id):
+            log.warning("refused ticket button from user=%s", agent_id)
+            return Pressed("Only agents can do this.", alert=True)
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return Pressed("No such ticket.", alert=True)
+        if action is TicketAction.TRANSFER:
+            return await self._offer_transfer(session, ticket)
+        try:
+            await self.tickets.apply(session, ticket, action, agent_id)
+        except TicketError as error:
+            return Pressed(str(error), alert=True)
+        done = f"{ticket.number}: {action} by {agent_name} → {ticket.status}, {ticket.priority}"
+        return Pressed(
+            f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=(Reply(done),)
+        )
+
+    async def _offer_transfer(self, session: AsyncSession, ticket: Ticket) -> Pressed:
+        agents = [
+            agent
+            for agent in await self.tickets.agents_on_duty(session)
+            if agent.telegram_id != ticket.assigned_agent
+        ]
+        if not agents:
+            return Pressed("Nobody else is on duty.", alert=True)
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    text=agent.name or str(agent.telegram_id),
+                    callback_data=TransferCallback(
+                        ticket_id=ticket.id or 0, agent_id=agent.telegram_id
+                    ).pack(),
+                )
+            ]
+            for agent in agents
+        ]
+        offer = Reply(
+            f"Transfer {ticket.number} to:", InlineKeyboardMarkup(inline_keyboard=buttons)
+        )
+        return Pressed(replies=(offer,))
+
+    async def transfer(
+        self, session: AsyncSession, agent_id: int, ticket_id: int, to_agent: int
+    ) -> Pressed:
+        if not self.roles.is_staff(agent_id):
+            return Pressed("Only agents can do this.", alert=True)
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return Pressed("No such ticket.", alert=True)
+        try:
+            await self.tickets.assign(session, ticket, to_agent, f"agent:{agent_id}")
+        except TicketError as error:
+            return Pressed(str(error), alert=True)
+        done = Reply(f"{ticket.number} transferred to agent {ticket.assigned_agent}.")
+        return Pressed(clear_buttons=True, replies=(done,))

@@ -1,0 +1,196 @@
+"""The way to a person: what the problem is about, the customer's words and photos, the order it
+concerns; then the ticket, and what the customer may expect. Also the customer's own list of
+tickets and their "solved" button."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
+from bot.channels.replies import Reply, bot_of
+from bot.texts import Texts
+from bot.tickets.handoff import Handoff
+from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
+from storage.models import Customer, Ticket
+
+log = logging.getLogger(__name__)
+
+
+class IntakeForm(StatesGroup):
+    category = State()
+    description = State()
+    order_number = State()
+
+
+class Intake:
+    def __init__(self, tickets: TicketService, handoff: Handoff, texts: Texts) -> None:
+        self.tickets = tickets
+        self.handoff = handoff
+        self.texts = texts
+
+    async def begin(
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        order_number: str | None = None,
+    ) -> Reply:
+        """Ask what it is about, unless the customer already has an open ticket. An order
+        number already known (from the order lookup) is not asked again."""
+        open_ticket = await self.tickets.open_ticket_of(session, customer)
+        if open_ticket is not None:
+            return Reply(self.texts("handoff_existing", language, number=open_ticket.number))
+        await form.set_state(IntakeForm.category)
+        await form.set_data({"order_number": order_number} if order_number else {})
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    text=self.texts(f"category_{category}", language),
+                    callback_data=CategoryCallback(category=category).pack(),
+                )
+            ]
+            for category in CATEGORIES
+        ]
+        return Reply(
+            self.texts("handoff_choose_category", language),
+            InlineKeyboardMarkup(inline_keyboard=buttons),
+        )
+
+    async def choose_category(self, form: FSMContext, category: str, language: str) -> Reply:
+        await form.update_data(category=category)
+        await form.set_state(IntakeForm.description)
+        return Reply(self.texts("handoff_describe", language))
+
+    async def describe(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        *,
+        chat_id: int,
+        text: str | None,
+    ) -> Reply:
+        await form.update_data(description=text)
+        known = (await form.get_data()).get("order_number")
+        if known:
+            return await self.finish(session, bot, customer, form, language, chat_id, known)
+        await form.set_state(IntakeForm.order_number)
+        skip = InlineKeyboardButton(
+            text=self.texts("skip", language), callback_data=SkipCallback().pack()
+        )
+        return Reply(
+            self.texts("handoff_order", language), InlineKeyboardMarkup(inline_keyboard=[[skip]])
+        )
+
+    async def keep_photo(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        *,
+        chat_id: int,
+        message_id: int,
+        caption: str | None,
+    ) -> Reply:
+        """Photos during the intake go to the agents with the ticket; a captioned photo while
+        the problem is asked for is the description too."""
+        data = await form.get_data()
+        await form.update_data(photos=[*data.get("photos", []), message_id])
+        if caption and await form.get_state() == IntakeForm.description.state:
+            return await self.describe(
+                session, bot, customer, form, language, chat_id=chat_id, text=caption
+            )
+        return Reply(self.texts("handoff_photo_kept", language))
+
+    async def finish(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        chat_id: int,
+        order_number: str | None,
+    ) -> Reply:
+        data = await form.get_data()
+        await form.clear()
+        ticket, _ = await self.handoff.open(
+            session,
+            bot,
+            customer,
+            category=data.get("category", "other"),
+            description=data.get("description"),
+            order_number=(order_number or "").strip() or None,
+        )
+        await self.handoff.copy_into_topic(bot, ticket, chat_id, data.get("photos", []))
+        return Reply(self.handoff.expectation(ticket, language))
+
+    async def relay(
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        ticket: Ticket,
+        message: Message,
+        language: str,
+    ) -> Reply | None:
+        """A message on an open ticket goes to its topic; without an agents' group yet it is
+        kept on the ticket and the customer is told where it went."""
+        await self.tickets.customer_replied(session, ticket)
+        if not self.handoff.group_id:
+            detail = message.text or message.caption or f"[{message.content_type}]"
+            await self.tickets.record(
+                session, ticket, f"customer:{customer.id}", "message", detail
+            )
+            return Reply(self.texts("handoff_existing", language, number=ticket.number))
+        await self.handoff.relay_to_agents(session, bot_of(message), ticket, customer, message)
+        return None
+
+    async def ticket_list(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
+        found = await self.tickets.tickets_of(session, customer)
+        if not found:
+            return Reply(self.texts("tickets_none", language))
+        lines = [
+            self.texts(
+                "tickets_line",
+                language,
+                number=ticket.number,
+                category=self.texts(f"category_{ticket.category}", language),
+                status=self.texts(f"status_{ticket.status}", language),
+            )
+            for ticket in found
+        ]
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    text=f"{self.texts('ticket_solved_button', language)} ({ticket.number})",
+                    callback_data=SolvedCallback(ticket_id=ticket.id or 0).pack(),
+                )
+            ]
+            for ticket in found
+            if ticket.status in OPEN_STATUSES
+        ]
+        markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
+        return Reply("\n".join(lines), markup)
+
+    async def mark_solved(
+        self, session: AsyncSession, customer: Customer, ticket_id: int, language: str
+    ) -> Reply | None:
+        """The customer says their ticket is solved; None for a ticket that is not theirs."""
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None or ticket.customer_id != customer.id:
+            log.warning("customer=%s pressed solved on a ticket not theirs", customer.id)
+            return None
+        if ticket.status in OPEN_STATUSES:
+            await self.tickets.resolve(session, ticket, f"customer:{customer.id}")
+        return Reply(self.texts("ticket_solved", language, number=ticket.number))
