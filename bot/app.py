@@ -30,7 +30,7 @@ from bot.faq.answers import FaqService, create_matcher, load_knowledge
 from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
-from bot.knowledge_admin.editing import KnowledgeEditor
+from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.language import LanguageMiddleware
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 SLA_CHECK_SECONDS = 60.0
 # Outcomes a router's error handler answers; what an update did before one is kept.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (OrdersUnavailableNow,)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (OrdersUnavailableNow, EditError)
 
 
 COMMANDS = {

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, ExceptionTypeFilter
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    ErrorEvent,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -64,6 +65,7 @@ def create_router() -> Router:
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
     router.callback_query.register(refuse_button, KnowledgeUploadCallback.filter())
+    router.errors.register(edit_refused, ExceptionTypeFilter(EditError))
     return router
 
 
@@ -77,11 +79,7 @@ async def receive_upload(message: Message, editor: KnowledgeEditor, say: Say) ->
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
     data = await bot_of(message).download(document)
-    try:
-        proposal = editor.propose(message.from_user.id, name, data.read() if data else b"")
-    except EditError as error:
-        await message.answer(say("kb_upload_invalid", file=name, errors=error))
-        return
+    proposal = editor.propose(message.from_user.id, name, data.read() if data else b"")
     buttons = [
         InlineKeyboardButton(
             text=say("kb_apply"),
@@ -112,11 +110,7 @@ async def decide_upload(
         editor.cancel(callback_data.token)
         await query.message.answer(say("kb_cancelled"))
         return
-    try:
-        result = await editor.apply(callback_data.token, query.from_user.id)
-    except EditError as error:
-        await query.message.answer(say("kb_failed", errors=error))
-        return
+    result = await editor.apply(callback_data.token, query.from_user.id)
     if result.ok:
         await query.message.answer(say("kb_applied", summary=result.change.summary()))
     else:
@@ -144,11 +138,7 @@ async def show_history(message: Message, editor: KnowledgeEditor, say: Say) -> N
 
 async def roll_back(message: Message, editor: KnowledgeEditor, say: Say) -> None:
     assert message.from_user is not None
-    try:
-        version, result = await editor.rollback(message.from_user.id)
-    except EditError as error:
-        await message.answer(str(error))
-        return
+    version, result = await editor.rollback(message.from_user.id)
     if result.ok:
         await message.answer(say("kb_rolled_back", id=version.id, summary=result.change.summary()))
     else:
@@ -219,3 +209,18 @@ async def refuse(message: Message, customer: Customer, say: Say) -> None:
 async def refuse_button(query: CallbackQuery, customer: Customer, say: Say) -> None:
     log.warning("refused admin button from customer=%s", customer.id)
     await query.answer(say("admin_only"), show_alert=True)
+
+
+async def edit_refused(event: ErrorEvent, say: Say) -> None:
+    """An upload, an Apply or a rollback that cannot be done: the admin is told why, and the
+    knowledge base that is answering stays as it was."""
+    error = event.exception
+    assert isinstance(error, EditError)
+    update = event.update
+    message = update.message or (update.callback_query.message if update.callback_query else None)
+    if not isinstance(message, Message):
+        return
+    if error.file:
+        await message.answer(say("kb_upload_invalid", file=error.file, errors=error))
+    else:
+        await message.answer(say("kb_failed", errors=error))

@@ -34,7 +34,12 @@ MAX_UPLOAD_BYTES = 1_000_000
 
 
 class EditError(Exception):
-    """An upload or rollback that cannot be done, with a message for the admin."""
+    """An upload or rollback that cannot be done, with a message for the admin; `file` names
+    the uploaded file when it is the file that was refused."""
+
+    def __init__(self, message: str, file: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
 
 
 @dataclass(frozen=True)
@@ -68,15 +73,17 @@ class KnowledgeEditor:
         """Validate an uploaded file as it would stand among the others; raise EditError."""
         name = Path(file_name or "").name
         if not name.endswith((".yaml", ".yml")) or name != file_name:
-            raise EditError(f"'{file_name}' is not a knowledge-base file: send a .yaml file")
+            raise EditError(
+                f"'{file_name}' is not a knowledge-base file: send a .yaml file", file_name
+            )
         if len(data) > MAX_UPLOAD_BYTES:
-            raise EditError(f"'{name}' is larger than {MAX_UPLOAD_BYTES // 1000} kB")
+            raise EditError(f"'{name}' is larger than {MAX_UPLOAD_BYTES // 1000} kB", name)
         try:
             content = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise EditError(f"'{name}' is not UTF-8 text") from None
+            raise EditError(f"'{name}' is not UTF-8 text", name) from None
         files = self.current_files() | {name: content}
-        change = self._validate(files)
+        change = self._validate(files, name)
         token = secrets.token_hex(6)
         proposal = Proposal(token, name, content, admin_id, change)
         self._pending[token] = proposal
@@ -109,7 +116,7 @@ class KnowledgeEditor:
         async with self.session_factory() as session:
             return await recent_versions(session, limit)
 
-    def _validate(self, files: dict[str, str]) -> KnowledgeChange:
+    def _validate(self, files: dict[str, str], upload: str | None = None) -> KnowledgeChange:
         with tempfile.TemporaryDirectory(prefix="kefu-kb-") as staging:
             for name, text in files.items():
                 (Path(staging) / name).write_text(text, encoding="utf-8")
@@ -117,7 +124,7 @@ class KnowledgeEditor:
                 candidate = load_knowledge_base(staging, self.config.business.placeholders())
             except KnowledgeBaseError as error:
                 problems = [str(p).replace(staging + os.sep, "") for p in error.problems]
-                raise EditError("\n".join(problems)) from None
+                raise EditError("\n".join(problems), upload) from None
         return compare(self.publisher.faq.knowledge_base, candidate)
 
     async def _publish(self, files: dict[str, str], admin_id: int, what: str) -> PublishResult:
