@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import OrderHelpCallback
 from bot.channels.replies import press_then
+from bot.faq.front_desk import FrontDesk
 from bot.orders.lookup import OrderForm, OrderLookup, OrderStatusService, OrdersUnavailableNow
 from bot.tickets.intake import Intake
 from storage.models import Customer
@@ -23,6 +24,8 @@ def create_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(ask_for_order, Command("order"))
+    router.message.register(answer_aside, OrderForm.number, F.text, asks_something_else)
+    router.message.register(answer_aside, OrderForm.phone_digits, F.text, asks_something_else)
     router.message.register(receive_number, OrderForm.number, F.text)
     router.message.register(receive_digits, OrderForm.phone_digits, F.text)
     router.message.register(mentioned_order, F.text, contains_order_number)
@@ -36,6 +39,31 @@ def contains_order_number(
 ) -> bool | dict[str, Any]:
     number = order_status.find_number(message.text)
     return {"order_number": number} if number else False
+
+
+def asks_something_else(
+    message: Message, order_status: OrderStatusService, desk: FrontDesk
+) -> bool:
+    """While an order number or phone digits are awaited: a message with neither, that the
+    knowledge base answers confidently, is a question of its own (and no wrong try)."""
+    text = message.text or ""
+    if text.startswith("/") or order_status.find_number(text):
+        return False
+    return not any(ch.isdigit() for ch in text) and desk.answers_alone(text)
+
+
+async def answer_aside(
+    message: Message,
+    state: FSMContext,
+    customer: Customer,
+    session: AsyncSession,
+    desk: FrontDesk,
+    language: str,
+) -> None:
+    reply = await desk.question_aside(
+        session, customer, state, language, message.text or "", "order_lookup_left"
+    )
+    await reply.send(message)
 
 
 async def ask_for_order(

@@ -190,3 +190,35 @@ def test_masking() -> None:
     assert mask_address("88 Example Road, Shanghai") == "**** Shanghai"
     assert mask_address("上海市浦东新区某路 88 号") == "****"
     assert mask_address(None) == ""
+
+
+async def test_a_question_asked_while_an_order_number_is_awaited_is_answered(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    customer = PrivateChat(dispatcher, bot, STRANGER, "en")
+    [ask] = await customer.say("/order")
+    assert ask.text.startswith("Please send your order number")
+    [answer] = await customer.say("actually nevermind, what are your opening hours")
+    assert "does not look like an order number" not in answer.text
+    left, hours = answer.text.split("\n\n", 1)
+    assert (
+        left == "(I have stopped waiting for the order: send /order when you want to look it up.)"
+    )
+    assert hours.startswith("We are open Mon–Fri 9:00–18:00")
+    # The lookup was left: an order number now is an ordinary message again.
+    [shown] = await customer.say("A-1003")
+    assert shown.text.startswith("To protect your privacy")
+
+
+async def test_a_question_instead_of_the_digits_is_answered_and_costs_no_try(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    customer = PrivateChat(dispatcher, bot, STRANGER, "zh")
+    [ask] = await customer.say("/order A-1003")
+    [answer] = await customer.say("你们营业时间是几点")
+    left, hours = answer.text.split("\n\n", 1)
+    assert left == "（已不再等待订单信息：需要查询订单时请发送 /order。）"
+    assert hours.startswith("我们的营业时间：")
+    [ask_again] = await customer.say("/order A-1003")
+    [wrong] = await customer.say("1111")
+    assert wrong.text == "与我们的记录不符，还可以再试 2 次。"

@@ -66,6 +66,30 @@ class FrontDesk:
         reply = await self.faq.answer_question(session, customer, text, language)
         return await self._follow(session, customer, form, language, reply)
 
+    def answers_alone(self, text: str) -> bool:
+        """Whether the knowledge base answers `text` confidently with a plain answer (not a
+        flow of its own): a question in its own right, even while a form waits for input."""
+        match = self.faq.matcher.match(text)
+        if match.decision is not Decision.ANSWER or match.entry_id is None:
+            return False
+        entry = self.faq.knowledge_base.get(match.entry_id)
+        return entry is not None and entry.action is None
+
+    async def question_aside(
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        text: str,
+        note: str,
+    ) -> Reply:
+        """A question asked while a form waited for something else: the form is left, the
+        question answered, and the customer told what was left (`note`, a catalogue key)."""
+        await form.clear()
+        reply = await self.question(session, customer, form, language, text)
+        return Reply(f"{self.texts(note, language)}\n\n{reply.text}", reply.markup)
+
     async def entry(
         self,
         session: AsyncSession,
