@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,6 +35,19 @@ URL_ENV = "KEFU_DATABASE_URL"
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+
+class DatabaseUnreachable(Exception):
+    """The database could not be opened; the message says why, without the URL's password."""
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the one this kefu's migrations end at."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        super().__init__(f"the database schema is at {current or 'no revision'}, not at {head}")
+        self.current = current
+        self.head = head
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -87,6 +102,94 @@ def schema_differences(connection: Connection, metadata: MetaData | None = None)
     from the models (or from `metadata`). Empty when models and migrations agree."""
     context = MigrationContext.configure(connection, opts=COMPARE_OPTIONS)
     return compare_metadata(context, metadata if metadata is not None else SQLModel.metadata)
+
+
+def _describe(url: str, error: BaseException) -> str:
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = "not a database URL"
+    reason = getattr(error, "orig", None) or error
+    return f"{shown}: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
+
+
+@asynccontextmanager
+async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url` that has answered once; DatabaseUnreachable when it does not."""
+    try:
+        engine = create_engine(url)
+    except (OSError, ImportError, SQLAlchemyError) as error:  # bad URL, missing driver, folder
+        raise DatabaseUnreachable(_describe(url, error)) from error
+    try:
+        try:
+            async with engine.connect() as connection:
+                # reads the schema, which a file that is no database fails and SELECT 1 does not
+                await connection.run_sync(_current_revision)
+        except (OSError, SQLAlchemyError) as error:
+            raise DatabaseUnreachable(_describe(url, error)) from error
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _is_missing_sqlite_file(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # open_engine says what is wrong with it
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).exists()
+    )
+
+
+async def database_revision(url: str) -> str | None:
+    """The revision of the database at `url`, None when never migrated; a SQLite file that is
+    not there yet stays so."""
+    if _is_missing_sqlite_file(url):
+        return None
+    async with open_engine(url) as engine:
+        return await current_revision(engine)
+
+
+def _state(connection: Connection) -> tuple[str | None, bool]:
+    return _current_revision(connection), not inspect(connection).get_table_names()
+
+
+@asynccontextmanager
+async def reading(url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions for a command that only reads: the database is never migrated nor created.
+    A database where nothing was ever recorded (a SQLite file not there yet, or no tables at
+    all) reads as an empty schema held in memory; one whose schema is not at head raises
+    SchemaNotCurrent, since the queries of this kefu expect head's tables."""
+    if _is_missing_sqlite_file(url):
+        async with _empty_schema() as sessions:
+            yield sessions
+        return
+    async with open_engine(url) as engine:
+        async with engine.connect() as connection:
+            current, empty = await connection.run_sync(_state)
+        if current is None and empty:
+            async with _empty_schema() as sessions:
+                yield sessions
+            return
+        head = head_revision()
+        if current != head:
+            raise SchemaNotCurrent(current, head)
+        yield create_session_factory(engine)
+
+
+@asynccontextmanager
+async def _empty_schema() -> AsyncIterator[SessionFactory]:
+    # the drift test keeps the models equal to the migrations, so create_all builds head's schema
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 def command_line_url(x_url: str | None, environ: Mapping[str, str] | None = None) -> str | None:
