@@ -1,4 +1,4 @@
-"""The command line: `kefu run | chat | ask | kb check`."""
+"""The command line: `kefu run | chat | ask | kb ... | orders | schedule | report | db ...`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.knowledge_admin import tools as knowledge_admin
 from knowledge import KnowledgeBaseError
+from storage.database import DatabaseUnreachable, SchemaNotCurrent
 
 log = logging.getLogger("bot")
 
@@ -85,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--days", type=_days, metavar="N", help="1 to 366 (default: [report] days)"
     )
+    database = commands.add_parser("db", help="the database's schema")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    database_commands.add_parser(
+        "current", help="the schema's revision (exits 1 when an upgrade is due)"
+    )
     return parser
 
 
@@ -101,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "db":
+            return asyncio.run(database_command(config, args.db_command))
         if args.command == "kb":
             return run_kb_command(config, args)
         if args.command == "schedule":
@@ -117,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KnowledgeBaseError as error:
         print(f"kefu: the knowledge base has errors, not starting:\n{error}", file=sys.stderr)
         return 1
+    except DatabaseUnreachable as error:
+        print(f"kefu: cannot open the database of [database] url: {error}", file=sys.stderr)
+        return 2
+    except SchemaNotCurrent as error:
+        print(
+            f"kefu: the database schema is at {error.current or 'no revision'} and this kefu "
+            f"reads {error.head}: run `kefu db upgrade`",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -144,61 +163,84 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
 
 async def import_orders_file(config: Config, file: str) -> int:
     from bot.orders.csv_import import OrderImportError, import_orders, read_orders_csv
-    from storage.database import create_engine, create_session_factory, migrate
+    from storage.database import create_session_factory, migrate, open_engine
 
     try:
         rows = read_orders_csv(file)
     except OrderImportError as error:
         print(f"{error}\n{len(error.problems)} error(s): nothing was imported", file=sys.stderr)
         return 1
-    engine = create_engine(config.database.url)
-    try:
+    async with open_engine(config.database.url) as engine:
         await migrate(engine)
         async with create_session_factory(engine)() as session:
             result = await import_orders(session, rows)
             await session.commit()
-    finally:
-        await engine.dispose()
     print(f"{file}: {result.summary()}")
     return 0
 
 
 async def schedule_command(config: Config, args: argparse.Namespace) -> int:
     from bot.schedule.delivery import STATUSES, Schedule, schedule_report
-    from storage.database import create_engine, create_session_factory, migrate
+    from storage.database import create_session_factory, migrate, open_engine, reading
 
-    engine = create_engine(config.database.url)
-    try:
+    schedule = Schedule(config.schedule, SystemClock(), config.hours.business_hours().zone, "cli")
+    if args.schedule_command == "list":
+        statuses = STATUSES if args.all else ("pending",)
+        async with reading(config.database.url) as sessions, sessions() as session:
+            print(await schedule_report(session, schedule, statuses, args.limit))
+        return 0
+    async with open_engine(config.database.url) as engine:
         await migrate(engine)
-        schedule = Schedule(
-            config.schedule, SystemClock(), config.hours.business_hours().zone, "cli"
-        )
         async with create_session_factory(engine)() as session:
-            if args.schedule_command == "list":
-                statuses = STATUSES if args.all else ("pending",)
-                print(await schedule_report(session, schedule, statuses, args.limit))
-                return 0
             if await schedule.cancel(session, args.id, "cancelled by an admin"):
                 print(f"#{args.id} cancelled")
                 return 0
             print(f"kefu: #{args.id} is not a pending scheduled message", file=sys.stderr)
             return 1
-    finally:
-        await engine.dispose()
 
 
 async def print_report(config: Config, days: int | None) -> int:
     from bot.reports.service_report import last_days_report
-    from storage.database import create_engine, create_session_factory, migrate
+    from storage.database import reading
 
-    engine = create_engine(config.database.url)
-    try:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            print(await last_days_report(session, config, SystemClock().now(), days))
-        return 0
-    finally:
-        await engine.dispose()
+    async with reading(config.database.url) as sessions, sessions() as session:
+        print(await last_days_report(session, config, SystemClock().now(), days))
+    return 0
+
+
+async def database_command(config: Config, command: str) -> int:
+    """`kefu db upgrade` migrates, for deployments that migrate before they start the bot;
+    `kefu db current` only reads."""
+    from alembic.util import CommandError
+
+    from storage.database import (
+        current_revision,
+        database_revision,
+        head_revision,
+        migrate,
+        open_engine,
+    )
+
+    if command == "current":
+        head = head_revision()
+        current = await database_revision(config.database.url)
+        if current == head:
+            print(f"database at revision {current} (head)")
+            return 0
+        where = f"at revision {current}" if current else "has no schema yet"
+        print(f"database {where}, head is {head}: run `kefu db upgrade`")
+        return 1
+    async with open_engine(config.database.url) as engine:
+        before = await current_revision(engine)
+        try:
+            await migrate(engine)
+        except CommandError as error:  # a revision this kefu does not know: a newer kefu's
+            print(f"kefu: {error}", file=sys.stderr)
+            return 2
+        after = await current_revision(engine)
+    change = "" if before == after else f", upgraded from {before or 'an empty database'}"
+    print(f"database at revision {after} (head){change}")
+    return 0
 
 
 async def chat(config: Config, language: str | None = None) -> int:

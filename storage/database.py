@@ -1,19 +1,53 @@
-"""The engine, sessions, and schema migrations applied on start."""
+"""The engine, sessions, and the schema's migrations: where the database stands against them."""
 
 from __future__ import annotations
 
+import os
+import tomllib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
+# What Alembic compares besides tables, columns and indexes; env.py's autogenerate uses the same,
+# so that a new migration holds exactly what the drift test would report.
+COMPARE_OPTIONS: dict[str, Any] = {"compare_type": True, "compare_server_default": True}
+# The places `kefu` looks for its config, for the `alembic` command line (bot/config.py decides
+# for kefu itself; storage does not import it).
+CONFIG_ENV = "KEFU_CONFIG"
+CONFIG_FILES = ("config.toml", "config.example.toml")
+URL_ENV = "KEFU_DATABASE_URL"
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+
+class DatabaseUnreachable(Exception):
+    """The database could not be opened; the message says why, without the URL's password."""
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the one this kefu's migrations end at."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        super().__init__(f"the database schema is at {current or 'no revision'}, not at {head}")
+        self.current = current
+        self.head = head
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -27,18 +61,159 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def _alembic_config(connection: Connection) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    """Alembic's config from storage/alembic.ini, with the connection env.py is to migrate."""
+    config = AlembicConfig(str(ALEMBIC_INI))
+    if connection is not None:
+        config.attributes["connection"] = connection
     return config
+
+
+def head_revision() -> str:
+    """The revision the migrations end at."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("storage/migrations/versions holds no migration")
+    return head
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at; None when Alembic has never migrated it."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_revision)
 
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the database schema up to the newest migration."""
 
     def upgrade(connection: Connection) -> None:
-        command.upgrade(_alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "head")
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)
+
+
+def schema_differences(connection: Connection, metadata: MetaData | None = None) -> list[Any]:
+    """What Alembic's autogenerate would put in a new migration: the ways the database differs
+    from the models (or from `metadata`). Empty when models and migrations agree."""
+    context = MigrationContext.configure(connection, opts=COMPARE_OPTIONS)
+    return compare_metadata(context, metadata if metadata is not None else SQLModel.metadata)
+
+
+def _describe(url: str, error: BaseException) -> str:
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = "not a database URL"
+    reason = getattr(error, "orig", None) or error
+    return f"{shown}: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
+
+
+@asynccontextmanager
+async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url` that has answered once; DatabaseUnreachable when it does not."""
+    try:
+        engine = create_engine(url)
+    except (OSError, ImportError, SQLAlchemyError) as error:  # bad URL, missing driver, folder
+        raise DatabaseUnreachable(_describe(url, error)) from error
+    try:
+        try:
+            async with engine.connect() as connection:
+                # reads the schema, which a file that is no database fails and SELECT 1 does not
+                await connection.run_sync(_current_revision)
+        except (OSError, SQLAlchemyError) as error:
+            raise DatabaseUnreachable(_describe(url, error)) from error
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _is_missing_sqlite_file(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # open_engine says what is wrong with it
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).exists()
+    )
+
+
+async def database_revision(url: str) -> str | None:
+    """The revision of the database at `url`, None when never migrated; a SQLite file that is
+    not there yet stays so."""
+    if _is_missing_sqlite_file(url):
+        return None
+    async with open_engine(url) as engine:
+        return await current_revision(engine)
+
+
+def _state(connection: Connection) -> tuple[str | None, bool]:
+    return _current_revision(connection), not inspect(connection).get_table_names()
+
+
+@asynccontextmanager
+async def reading(url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions for a command that only reads: the database is never migrated nor created.
+    A database where nothing was ever recorded (a SQLite file not there yet, or no tables at
+    all) reads as an empty schema held in memory; one whose schema is not at head raises
+    SchemaNotCurrent, since the queries of this kefu expect head's tables."""
+    if _is_missing_sqlite_file(url):
+        async with _empty_schema() as sessions:
+            yield sessions
+        return
+    async with open_engine(url) as engine:
+        async with engine.connect() as connection:
+            current, empty = await connection.run_sync(_state)
+        if current is None and empty:
+            async with _empty_schema() as sessions:
+                yield sessions
+            return
+        head = head_revision()
+        if current != head:
+            raise SchemaNotCurrent(current, head)
+        yield create_session_factory(engine)
+
+
+@asynccontextmanager
+async def _empty_schema() -> AsyncIterator[SessionFactory]:
+    # the drift test keeps the models equal to the migrations, so create_all builds head's schema
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def command_line_url(x_url: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The database the `alembic` command line migrates: `-x url=...`, else $KEFU_DATABASE_URL,
+    else `[database] url` of the config kefu would read from the current folder; else None."""
+    environ = os.environ if environ is None else environ
+    if x_url:
+        return x_url
+    if environ.get(URL_ENV):
+        return environ[URL_ENV]
+    named = environ.get(CONFIG_ENV)
+    candidates = [Path(named)] if named else [Path(name) for name in CONFIG_FILES]
+    for path in candidates:
+        if path.exists():
+            return _url_in_config(path)
+    return None
+
+
+def _url_in_config(path: Path) -> str:
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    url = str(raw.get("database", {}).get("url", SQLITE_PREFIX + "data/kefu.db"))
+    # kefu reads a relative SQLite path from the config file's folder; so must the command line
+    if url.startswith(SQLITE_PREFIX) and not url.startswith(SQLITE_PREFIX + "/"):
+        relative = url.removeprefix(SQLITE_PREFIX)
+        if relative and relative != ":memory:":
+            url = SQLITE_PREFIX + str(path.resolve().parent / relative)
+    return url

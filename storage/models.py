@@ -42,7 +42,8 @@ class Customer(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     language_chosen: bool = False
     vip_tier: str | None = Field(default=None, max_length=16)
-    surveys_opt_out: bool = False  # /stop_surveys
+    # /stop_surveys; the server default filled the rows that existed when the column came
+    surveys_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     unreachable_at: datetime | None = _time(default=None)  # blocked the bot
 
     first_seen: datetime = _time()
@@ -61,7 +62,7 @@ class Message(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     direction: str = Field(max_length=3)  # "in" from the customer, "out" from the bot
-    text: str
+    text: str = Field(sa_type=sa.Text)
     entry_id: str | None = Field(default=None, max_length=64)
     score: float | None = None
     decision: str | None = Field(default=None, max_length=16)
@@ -72,7 +73,7 @@ class UnansweredQuestion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     message_id: int = Field(foreign_key="message.id")
-    text: str
+    text: str = Field(sa_type=sa.Text)
     best_entry_id: str | None = Field(default=None, max_length=64)
     best_score: float | None = None
     created_at: datetime = _time(index=True)
@@ -95,8 +96,8 @@ class KnowledgeVersion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _time(index=True)
     author: str = Field(max_length=64)  # who published it: "telegram:<user id>"
-    summary: str
-    files: str  # JSON object: file name -> file text
+    summary: str = Field(sa_type=sa.Text)
+    files: str = Field(sa_type=sa.Text)  # JSON object: file name -> file text
 
 
 class Ticket(SQLModel, table=True):
@@ -109,7 +110,7 @@ class Ticket(SQLModel, table=True):
     priority: str = Field(max_length=16)
     status: str = Field(max_length=16, index=True)
     assigned_agent: int | None = Field(default=None, sa_type=sa.BigInteger)  # Telegram user id
-    description: str | None = None
+    description: str | None = Field(default=None, sa_type=sa.Text)
     order_number: str | None = Field(default=None, max_length=64)
     topic_id: int | None = Field(default=None, sa_type=sa.BigInteger)  # agents' forum topic
 
@@ -138,7 +139,7 @@ class TicketEvent(SQLModel, table=True):
     created_at: datetime = _time()
     actor: str = Field(max_length=64)  # "customer:<id>", "agent:<telegram id>", "system"
     kind: str = Field(max_length=32)
-    detail: str = ""
+    detail: str = Field(default="", sa_type=sa.Text)
 
 
 class AgentDuty(SQLModel, table=True):
@@ -169,11 +170,11 @@ class Order(SQLModel, table=True):
     number: str = Field(max_length=64, unique=True, index=True)
     phone: str | None = Field(default=None, max_length=32)
     telegram_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
-    items: str  # JSON list of {"name", "category", "quantity"}
+    items: str = Field(sa_type=sa.Text)  # JSON list of {"name", "category", "quantity"}
     status: str = Field(max_length=16)
     carrier: str | None = Field(default=None, max_length=64)
     tracking_number: str | None = Field(default=None, max_length=64)
-    address: str | None = None
+    address: str | None = Field(default=None, sa_type=sa.Text)
     ordered_at: datetime = _time()
     shipped_at: datetime | None = _time(default=None)
     delivered_at: datetime | None = _time(default=None)
@@ -187,8 +188,11 @@ class ScheduledMessage(SQLModel, table=True):
     pending -> sending (claimed by one instance) -> sent; or cancelled, expired, failed, and
     uncertain when an instance stopped between claiming it and recording the send."""
 
+    # the delivery round asks for what is pending and due; without this it reads the whole table
+    __table_args__ = (sa.Index("ix_scheduledmessage_status_due", "status", "due_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=128, unique=True)
+    key: str = Field(max_length=128, unique=True, index=True)
     kind: str = Field(max_length=16)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
@@ -217,5 +221,5 @@ class Feedback(SQLModel, table=True):
     category: str | None = Field(default=None, max_length=32)
     score: int | None = None
     solved: bool | None = None
-    comment: str | None = None
+    comment: str | None = Field(default=None, sa_type=sa.Text)
     answered_at: datetime = _time()

@@ -1,19 +1,150 @@
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 
 from bot.clock import ManualClock
 from storage.conversations import record_message, record_unanswered, record_vote
 from storage.customers import choose_language, find_customer, touch_customer
-from storage.database import create_session_factory, migrate
+from storage.database import (
+    ALEMBIC_INI,
+    command_line_url,
+    create_session_factory,
+    current_revision,
+    head_revision,
+    migrate,
+    schema_differences,
+)
 from storage.models import AnswerVote, Conversation, UnansweredQuestion
 
 
+async def _differences(engine: AsyncEngine, metadata: sa.MetaData | None = None) -> list[Any]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(schema_differences, metadata)
+
+
 async def test_migrations_apply_twice_without_change(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     await migrate(engine)
+    async with engine.connect() as connection:
+        again = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert await current_revision(engine) == head_revision()
+    assert sorted(again) == sorted(tables)
+    assert await _differences(engine) == []
+
+
+async def test_the_models_declare_what_the_migrations_make(engine: AsyncEngine) -> None:
+    assert await _differences(engine) == []
+
+
+async def test_the_schedule_has_its_index_on_status_and_due_time(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        indexes = await connection.run_sync(
+            lambda sync: sa.inspect(sync).get_indexes("scheduledmessage")
+        )
+    assert {"name": "ix_scheduledmessage_status_due", "columns": ["status", "due_at"]} in [
+        {"name": index["name"], "columns": index["column_names"]} for index in indexes
+    ]
+
+
+def _add_index(metadata: sa.MetaData) -> None:
+    sa.Index("ix_ticket_priority", metadata.tables["ticket"].c.priority)
+
+
+def _add_column(metadata: sa.MetaData) -> None:
+    metadata.tables["order"].append_column(sa.Column("gift_note", sa.Text(), nullable=True))
+
+
+def _drop_the_schedule_index(metadata: sa.MetaData) -> None:
+    table = metadata.tables["scheduledmessage"]
+    [index] = [i for i in table.indexes if i.name == "ix_scheduledmessage_status_due"]
+    table.indexes.remove(index)
+
+
+def _widen_a_column(metadata: sa.MetaData) -> None:
+    metadata.tables["ticket"].c.status.type = sa.String(64)
+
+
+def _drop_a_server_default(metadata: sa.MetaData) -> None:
+    metadata.tables["customer"].c.surveys_opt_out.server_default = None
+
+
+@pytest.mark.parametrize(
+    ("change", "operation"),
+    [
+        (_add_index, "add_index"),
+        (_add_column, "add_column"),
+        (_drop_the_schedule_index, "remove_index"),
+        (_widen_a_column, "modify_type"),
+        (_drop_a_server_default, "modify_default"),
+    ],
+)
+async def test_a_model_change_without_a_migration_is_caught(
+    engine: AsyncEngine, change: Callable[[sa.MetaData], None], operation: str
+) -> None:
+    changed = sa.MetaData()
+    for table in SQLModel.metadata.sorted_tables:
+        table.to_metadata(changed)
+    change(changed)
+    differences = await _differences(engine, changed)
+    # a column's changes come as a list of operations, the others one by one
+    flat = [d for item in differences for d in (item if isinstance(item, list) else [item])]
+    assert [d[0] for d in flat] == [operation]
+
+
+@pytest.mark.slow
+def test_the_alembic_command_line_migrates_and_checks(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "cli.db"
+
+    def alembic(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args],
+            env={**os.environ, "KEFU_DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    upgrade = alembic("upgrade", "head")
+    assert upgrade.returncode == 0, upgrade.stderr
+    with sqlite3.connect(database) as connection:
+        versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert versions == [(head_revision(),)]
+    # `alembic check` autogenerates through env.py: nothing to put in a new migration
+    check = alembic("check")
+    assert check.returncode == 0, check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+def test_the_command_line_url_comes_from_x_then_the_environment_then_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    environ = {"KEFU_DATABASE_URL": "postgresql+asyncpg://kefu@db/kefu"}
+    assert command_line_url("sqlite+aiosqlite:///x.db", environ) == "sqlite+aiosqlite:///x.db"
+    assert command_line_url(None, environ) == "postgresql+asyncpg://kefu@db/kefu"
+    assert command_line_url(None, {}) is None
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite+aiosqlite:///data/k.db"\n')
+    assert command_line_url(None, {}) == f"sqlite+aiosqlite:///{tmp_path / 'data' / 'k.db'}"
+    elsewhere = tmp_path / "etc" / "kefu.toml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('[database]\nurl = "postgresql+asyncpg://kefu@db/other"\n')
+    named = {"KEFU_CONFIG": str(elsewhere)}
+    assert command_line_url(None, named) == "postgresql+asyncpg://kefu@db/other"
 
 
 async def test_a_customer_is_created_once_and_keeps_a_chosen_language(

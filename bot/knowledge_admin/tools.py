@@ -17,7 +17,7 @@ from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.evaluation import CasesError, evaluate, find_conflicts, load_cases
 from knowledge.gaps import group_questions, skeleton_entries
 from storage.conversations import questions_to_review
-from storage.database import create_engine, create_session_factory, migrate
+from storage.database import reading
 
 DEFAULT_CONFLICT_SCORE = 80.0
 
@@ -129,13 +129,8 @@ def parse_period(text: str) -> timedelta:
 async def show_gaps(
     config: Config, clock: Clock, *, since: timedelta, as_yaml: bool, limit: int
 ) -> int:
-    engine = create_engine(config.database.url)
-    try:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            questions = await questions_to_review(session, clock.now() - since)
-    finally:
-        await engine.dispose()
+    async with reading(config.database.url) as sessions, sessions() as session:
+        questions = await questions_to_review(session, clock.now() - since)
     gaps = group_questions(questions)[:limit]
     if as_yaml:
         print(yaml.safe_dump(skeleton_entries(gaps), allow_unicode=True, sort_keys=False), end="")
