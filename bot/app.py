@@ -19,6 +19,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.types import BotCommand
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +34,7 @@ from bot.followups.surveys import FollowUps
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
+from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
 from bot.orders.http_api import HttpOrders
 from bot.orders.late import notify_late_orders, run_daily
@@ -113,8 +115,10 @@ class Services:
     agent_desk: AgentDesk
     engine: AsyncEngine
     session_factory: SessionFactory
+    forms: BaseStorage
 
     async def close(self) -> None:
+        await self.forms.close()
         await self.order_status.provider.close()
         await self.engine.dispose()
 
@@ -191,11 +195,29 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         delivery=Delivery(schedule, session_factory, follow_ups, limiter, Sender()),
         engine=engine,
         session_factory=session_factory,
+        forms=create_form_storage(config, session_factory, clock),
     )
+
+
+def create_form_storage(
+    config: Config, session_factory: SessionFactory, clock: Clock
+) -> BaseStorage:
+    """Where forms in progress are kept: the database by default, Redis for replicas."""
+    if config.telegram.fsm_storage == "redis":
+        # Imported here: the redis package is needed only by those who choose it.
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        assert config.telegram.redis_url is not None  # the config checks it is set
+        return RedisStorage.from_url(
+            config.telegram.redis_url.get_secret_value(),
+            key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
+        )
+    return DatabaseFormStorage(session_factory, clock)
 
 
 def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatcher:
     dispatcher = Dispatcher(
+        storage=services.forms,
         config=services.config,
         clock=services.clock,
         texts=services.texts,

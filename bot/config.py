@@ -24,6 +24,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "KEFU_TELEGRAM_TOKEN": ("telegram", "token"),
     "KEFU_TELEGRAM_API_SERVER": ("telegram", "api_server"),
     "KEFU_DATABASE_URL": ("database", "url"),
+    "KEFU_REDIS_URL": ("telegram", "redis_url"),
     "KEFU_ORDERS_API_TOKEN": ("orders", "http", "token"),
 }
 
@@ -40,6 +41,16 @@ class TelegramConfig(Section):
     token: SecretStr | None = None
     api_server: str | None = None
     drop_pending_updates: bool = False
+    fsm_storage: Literal["database", "redis"] = "database"
+    redis_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _redis_needs_a_url(self) -> TelegramConfig:
+        if self.fsm_storage == "redis" and not (
+            self.redis_url and self.redis_url.get_secret_value()
+        ):
+            raise ValueError('fsm_storage = "redis" needs redis_url (or KEFU_REDIS_URL)')
+        return self
 
     @property
     def enabled(self) -> bool:

@@ -223,3 +223,13 @@ class Feedback(SQLModel, table=True):
     solved: bool | None = None
     comment: str | None = Field(default=None, sa_type=sa.Text)
     answered_at: datetime = _time()
+
+
+class FormState(SQLModel, table=True):
+    """Where a conversation's form stands (the step it waits at and what was given so far),
+    so that a restart in the middle of an intake, a lookup or a return continues it."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    state: str | None = Field(default=None, max_length=128)
+    data: str = Field(default="{}", sa_type=sa.Text)  # JSON object
+    updated_at: datetime = _time()

@@ -10,6 +10,7 @@ from aiogram.types import Chat, TelegramObject, User
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.middlewares.forms import UPDATE_SESSION
 from bot.middlewares.language import language_from_code
 from storage.customers import touch_customer
 from storage.database import SessionFactory
@@ -46,25 +47,38 @@ class DatabaseMiddleware(BaseMiddleware):
     ) -> Any:
         async with self.session_factory() as session:
             data["session"] = session
-            user: User | None = data.get("event_from_user")
-            chat: Chat | None = data.get("event_chat")
-            if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
-                now = self.clock.now()
-                customer = await touch_customer(
-                    session,
-                    self.channel,
-                    str(user.id),
-                    now=now,
-                    first_name=user.first_name,
-                    language=language_from_code(user.language_code),
-                )
-                if customer.first_seen == now and self.on_new_customer is not None:
-                    await self.on_new_customer(session, customer)
-                data["customer"] = customer
+            token = UPDATE_SESSION.set(session)
             try:
-                result = await handler(event, data)
-            except self.expected:
-                await session.commit()
-                raise
+                return await self._handle(handler, event, data, session)
+            finally:
+                UPDATE_SESSION.reset(token)
+
+    async def _handle(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+        session: AsyncSession,
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
+            now = self.clock.now()
+            customer = await touch_customer(
+                session,
+                self.channel,
+                str(user.id),
+                now=now,
+                first_name=user.first_name,
+                language=language_from_code(user.language_code),
+            )
+            if customer.first_seen == now and self.on_new_customer is not None:
+                await self.on_new_customer(session, customer)
+            data["customer"] = customer
+        try:
+            result = await handler(event, data)
+        except self.expected:
             await session.commit()
-            return result
+            raise
+        await session.commit()
+        return result
