@@ -6,6 +6,7 @@ import logging
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, ExceptionTypeFilter
+from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -74,12 +75,15 @@ async def reload_knowledge(message: Message, publisher: KnowledgePublisher) -> N
     await message.answer(result.message())
 
 
-async def receive_upload(message: Message, editor: KnowledgeEditor, say: Say) -> None:
+async def receive_upload(
+    message: Message, state: FSMContext, editor: KnowledgeEditor, say: Say
+) -> None:
     document = message.document
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
     data = await bot_of(message).download(document)
-    proposal = editor.propose(message.from_user.id, name, data.read() if data else b"")
+    content = data.read() if data else b""
+    proposal = await editor.propose(state, message.from_user.id, name, content)
     buttons = [
         InlineKeyboardButton(
             text=say("kb_apply"),
@@ -99,6 +103,8 @@ async def receive_upload(message: Message, editor: KnowledgeEditor, say: Say) ->
 async def decide_upload(
     query: CallbackQuery,
     callback_data: KnowledgeUploadCallback,
+    session: AsyncSession,
+    state: FSMContext,
     editor: KnowledgeEditor,
     say: Say,
 ) -> None:
@@ -107,10 +113,10 @@ async def decide_upload(
         return
     await query.message.edit_reply_markup(reply_markup=None)
     if not callback_data.apply:
-        editor.cancel(callback_data.token)
+        await editor.cancel(state, callback_data.token)
         await query.message.answer(say("kb_cancelled"))
         return
-    result = await editor.apply(callback_data.token, query.from_user.id)
+    result = await editor.apply(session, state, callback_data.token, query.from_user.id)
     if result.ok:
         await query.message.answer(say("kb_applied", summary=result.change.summary()))
     else:
@@ -118,8 +124,10 @@ async def decide_upload(
         await query.message.answer(say("kb_failed", errors=errors))
 
 
-async def show_history(message: Message, editor: KnowledgeEditor, say: Say) -> None:
-    versions = await editor.history()
+async def show_history(
+    message: Message, session: AsyncSession, editor: KnowledgeEditor, say: Say
+) -> None:
+    versions = await editor.history(session)
     if not versions:
         await message.answer(say("kb_history_empty"))
         return
@@ -136,9 +144,11 @@ async def show_history(message: Message, editor: KnowledgeEditor, say: Say) -> N
     await message.answer("\n".join(lines))
 
 
-async def roll_back(message: Message, editor: KnowledgeEditor, say: Say) -> None:
+async def roll_back(
+    message: Message, session: AsyncSession, editor: KnowledgeEditor, say: Say
+) -> None:
     assert message.from_user is not None
-    version, result = await editor.rollback(message.from_user.id)
+    version, result = await editor.rollback(session, message.from_user.id)
     if result.ok:
         await message.answer(say("kb_rolled_back", id=version.id, summary=result.change.summary()))
     else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiogram.methods import AnswerCallbackQuery, SendDocument
 
-from bot.app import Services, create_dispatcher
+from bot.app import Services, create_dispatcher, create_services
+from bot.clock import ManualClock
 from tests.chat import PrivateChat
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY
 from tests.mocked_bot import MockedBot
@@ -113,3 +115,34 @@ async def test_a_file_that_is_not_yaml_is_refused(
     admin, _ = chats
     [reply] = await upload(admin, bot, "notes.txt", "hello")  # type: ignore[misc]
     assert "'notes.txt' is not a knowledge-base file: send a .yaml file" in reply.text
+
+
+async def test_an_upload_awaiting_apply_survives_a_restart_and_stays_its_admins(
+    admin_services: Services, kb_copy: Path, clock: ManualClock
+) -> None:
+    """Applied on a fresh SQLite database while time moves (so each update writes the admin's
+    last-seen time): the publish shares the update's session instead of waiting for its lock."""
+    bot = MockedBot()
+    other_admin = ADMIN_ID + 1
+    async with admin_services.session_factory() as session:
+        await admin_services.roles.change(session, other_admin, "admin", by=ADMIN_ID)
+        await session.commit()
+    admin = PrivateChat(create_dispatcher(admin_services), bot, ADMIN_ID, "en")
+    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)  # type: ignore[misc]
+
+    restarted = await create_services(admin_services.config, clock=clock)
+    try:
+        dispatcher = create_dispatcher(restarted)
+        clock.advance(timedelta(minutes=1))
+        someone_else = PrivateChat(dispatcher, bot, other_admin, "en")
+        [refused] = await someone_else.press(summary, "✅ Apply")
+        assert "no longer pending" in refused.text
+        assert not (kb_copy / "gifts.yaml").exists()
+
+        clock.advance(timedelta(minutes=1))
+        admin = PrivateChat(dispatcher, bot, ADMIN_ID, "en")
+        [published] = await admin.press(summary, "✅ Apply")
+        assert published.text == "Published: added 1: gift_cards."
+        assert (kb_copy / "gifts.yaml").exists()
+    finally:
+        await restarted.close()

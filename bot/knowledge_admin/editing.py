@@ -2,7 +2,9 @@
 
 An uploaded file is validated together with the other files before anything is written. Only a
 confirmed upload is written (atomically) and published; every published state is kept, so that
-the previous one can be restored.
+the previous one can be restored. An upload awaiting its Apply is kept in the uploading admin's
+own conversation state (a form of its own), so it survives a restart and no other admin can
+apply or cancel it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import logging
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from aiogram.fsm.context import FSMContext
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Config
@@ -24,7 +29,6 @@ from bot.knowledge_admin.publishing import (
 )
 from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.loader import knowledge_files
-from storage.database import SessionFactory
 from storage.knowledge_versions import add_version, recent_versions, version_files
 from storage.models import KnowledgeVersion
 
@@ -42,6 +46,9 @@ class EditError(Exception):
         self.file = file
 
 
+UPLOADS = "kb_upload"  # the destiny of the form that keeps an admin's pending upload
+
+
 @dataclass(frozen=True)
 class Proposal:
     token: str
@@ -51,26 +58,31 @@ class Proposal:
     change: KnowledgeChange
 
 
+def uploads_of(form: FSMContext) -> FSMContext:
+    """The admin's pending-upload form, beside (not inside) their conversation's form."""
+    return FSMContext(form.storage, replace(form.key, destiny=UPLOADS))
+
+
 class KnowledgeEditor:
     def __init__(
         self,
         config: Config,
         publisher: KnowledgePublisher,
-        session_factory: SessionFactory,
         clock: Clock,
     ) -> None:
         self.config = config
         self.publisher = publisher
-        self.session_factory = session_factory
         self.clock = clock
         self.folder = config.knowledge.path
-        self._pending: dict[str, Proposal] = {}
 
     def current_files(self) -> dict[str, str]:
         return {f.name: f.read_text(encoding="utf-8") for f in knowledge_files(self.folder)}
 
-    def propose(self, admin_id: int, file_name: str, data: bytes) -> Proposal:
-        """Validate an uploaded file as it would stand among the others; raise EditError."""
+    async def propose(
+        self, form: FSMContext, admin_id: int, file_name: str, data: bytes
+    ) -> Proposal:
+        """Validate an uploaded file as it would stand among the others and keep it until the
+        admin applies or cancels it (a newer upload replaces it); raise EditError."""
         name = Path(file_name or "").name
         if not name.endswith((".yaml", ".yml")) or name != file_name:
             raise EditError(
@@ -85,36 +97,44 @@ class KnowledgeEditor:
         files = self.current_files() | {name: content}
         change = self._validate(files, name)
         token = secrets.token_hex(6)
-        proposal = Proposal(token, name, content, admin_id, change)
-        self._pending[token] = proposal
-        return proposal
+        await uploads_of(form).set_data(
+            {"token": token, "file_name": name, "content": content, "admin_id": admin_id}
+        )
+        return Proposal(token, name, content, admin_id, change)
 
-    def cancel(self, token: str) -> bool:
-        return self._pending.pop(token, None) is not None
+    async def cancel(self, form: FSMContext, token: str) -> bool:
+        uploads = uploads_of(form)
+        if (await uploads.get_data()).get("token") != token:
+            return False
+        await uploads.clear()
+        return True
 
-    async def apply(self, token: str, admin_id: int) -> PublishResult:
-        proposal = self._pending.get(token)
-        if proposal is None or proposal.admin_id != admin_id:
+    async def apply(
+        self, session: AsyncSession, form: FSMContext, token: str, admin_id: int
+    ) -> PublishResult:
+        uploads = uploads_of(form)
+        pending = await uploads.get_data()
+        if pending.get("token") != token or pending.get("admin_id") != admin_id:
             raise EditError("This upload is no longer pending: please send the file again.")
-        files = self.current_files() | {proposal.file_name: proposal.content}
+        files = self.current_files() | {pending["file_name"]: pending["content"]}
         self._validate(files)  # the folder may have changed since the upload
-        del self._pending[token]
-        return await self._publish(files, admin_id, f"upload {proposal.file_name}")
+        await uploads.clear()
+        return await self._publish(session, files, admin_id, f"upload {pending['file_name']}")
 
-    async def rollback(self, admin_id: int) -> tuple[KnowledgeVersion, PublishResult]:
-        async with self.session_factory() as session:
-            versions = await recent_versions(session, limit=2)
+    async def rollback(
+        self, session: AsyncSession, admin_id: int
+    ) -> tuple[KnowledgeVersion, PublishResult]:
+        versions = await recent_versions(session, limit=2)
         if len(versions) < 2:
             raise EditError("There is no earlier version to go back to.")
         previous = versions[1]
         result = await self._publish(
-            version_files(previous), admin_id, f"rollback to version {previous.id}"
+            session, version_files(previous), admin_id, f"rollback to version {previous.id}"
         )
         return previous, result
 
-    async def history(self, limit: int = 10) -> list[KnowledgeVersion]:
-        async with self.session_factory() as session:
-            return await recent_versions(session, limit)
+    async def history(self, session: AsyncSession, limit: int = 10) -> list[KnowledgeVersion]:
+        return await recent_versions(session, limit)
 
     def _validate(self, files: dict[str, str], upload: str | None = None) -> KnowledgeChange:
         with tempfile.TemporaryDirectory(prefix="kefu-kb-") as staging:
@@ -127,34 +147,35 @@ class KnowledgeEditor:
                 raise EditError("\n".join(problems), upload) from None
         return compare(self.publisher.faq.knowledge_base, candidate)
 
-    async def _publish(self, files: dict[str, str], admin_id: int, what: str) -> PublishResult:
+    async def _publish(
+        self, session: AsyncSession, files: dict[str, str], admin_id: int, what: str
+    ) -> PublishResult:
+        """Written, reloaded and recorded in the update's own session (a second connection
+        would wait for the write lock that session holds on SQLite)."""
         before = self.current_files()
         author = f"telegram:{admin_id}"
-        async with self.session_factory() as session:
-            if not await recent_versions(session, limit=1):
-                await add_version(
-                    session,
-                    files=before,
-                    author=author,
-                    summary="as it was before the first change from Telegram",
-                    now=self.clock.now(),
-                )
-                await session.commit()
+        if not await recent_versions(session, limit=1):
+            await add_version(
+                session,
+                files=before,
+                author=author,
+                summary="as it was before the first change from Telegram",
+                now=self.clock.now(),
+            )
         self._write(files, remove=set(before) - set(files))
         result = await self.publisher.reload()
         if not result.ok:
             self._write(before, remove=set(files) - set(before))
             await self.publisher.reload()
             return result
-        async with self.session_factory() as session:
-            await add_version(
-                session,
-                files=files,
-                author=author,
-                summary=f"{what}: {result.change.summary()}",
-                now=self.clock.now(),
-            )
-            await session.commit()
+        await add_version(
+            session,
+            files=files,
+            author=author,
+            summary=f"{what}: {result.change.summary()}",
+            now=self.clock.now(),
+        )
+        await session.commit()
         log.info("admin=%s published the knowledge base: %s", admin_id, what)
         return result
 
