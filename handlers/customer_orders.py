@@ -3,10 +3,8 @@ order_status entry; the order is shown only once the customer has shown it is th
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject, ExceptionTypeFilter
+from aiogram.filters import Command, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,11 +32,8 @@ def create_router() -> Router:
     return router
 
 
-def contains_order_number(
-    message: Message, order_status: OrderStatusService
-) -> bool | dict[str, Any]:
-    number = order_status.find_number(message.text)
-    return {"order_number": number} if number else False
+def contains_order_number(message: Message, order_status: OrderStatusService) -> bool:
+    return order_status.find_number(message.text) is not None
 
 
 def asks_something_else(
@@ -68,40 +63,56 @@ async def answer_aside(
 
 async def ask_for_order(
     message: Message,
-    command: CommandObject,
     state: FSMContext,
     customer: Customer,
+    session: AsyncSession,
     lookup: OrderLookup,
     language: str,
 ) -> None:
-    if not command.args:
+    """`/order` asks for the number; `/order A-1001` looks it up at once."""
+    given = (message.text or "").partition(" ")[2].strip()
+    if not given:
         reply = await lookup.begin(state, language)
     else:
-        reply = await lookup.given_text(customer, state, language, command.args)
+        reply = await lookup.given_text(session, customer, state, language, given)
     await reply.send(message)
 
 
 async def receive_number(
-    message: Message, state: FSMContext, customer: Customer, lookup: OrderLookup, language: str
+    message: Message,
+    state: FSMContext,
+    customer: Customer,
+    session: AsyncSession,
+    lookup: OrderLookup,
+    language: str,
 ) -> None:
-    await (await lookup.given_text(customer, state, language, message.text or "")).send(message)
+    reply = await lookup.given_text(session, customer, state, language, message.text or "")
+    await reply.send(message)
 
 
 async def mentioned_order(
     message: Message,
-    order_number: str,
     state: FSMContext,
     customer: Customer,
+    session: AsyncSession,
     lookup: OrderLookup,
     language: str,
 ) -> None:
-    await (await lookup.show(customer, state, language, order_number)).send(message)
+    """A message with an order number in it (see contains_order_number)."""
+    reply = await lookup.given_text(session, customer, state, language, message.text or "")
+    await reply.send(message)
 
 
 async def receive_digits(
-    message: Message, state: FSMContext, customer: Customer, lookup: OrderLookup, language: str
+    message: Message,
+    state: FSMContext,
+    customer: Customer,
+    session: AsyncSession,
+    lookup: OrderLookup,
+    language: str,
 ) -> None:
-    await (await lookup.digits(customer, state, language, message.text or "")).send(message)
+    reply = await lookup.digits(session, customer, state, language, message.text or "")
+    await reply.send(message)
 
 
 async def ask_a_person(

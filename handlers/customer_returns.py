@@ -48,26 +48,30 @@ async def ask_which_order(
 
 async def choose_order(
     query: CallbackQuery,
-    callback_data: ReturnCallback,
     state: FSMContext,
     customer: Customer,
+    session: AsyncSession,
     returns: ReturnRequests,
     language: str,
 ) -> None:
-    reply = await returns.choose_order(customer, state, language, callback_data.number)
+    """An order's return button (registered with ReturnCallback's filter)."""
+    number = ReturnCallback.unpack(query.data or "").number
+    reply = await returns.choose_order(session, customer, state, language, number)
     await press_then(reply).render(query)
 
 
 async def choose_items(
     query: CallbackQuery,
-    callback_data: ReturnItemCallback,
     state: FSMContext,
     customer: Customer,
+    session: AsyncSession,
     returns: ReturnRequests,
     language: str,
 ) -> None:
+    """An item, or every item (registered with ReturnItemCallback's filter)."""
+    chosen = ReturnItemCallback.unpack(query.data or "")
     reply = await returns.choose_items(
-        customer, state, language, callback_data.number, callback_data.index
+        session, customer, state, language, chosen.number, chosen.index
     )
     await press_then(reply).render(query)
 

@@ -233,3 +233,21 @@ class FormState(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=128)
     data: str = Field(default="{}", sa_type=sa.Text)  # JSON object
     updated_at: datetime = _time()
+
+
+class OrderProof(SQLModel, table=True):
+    """A customer showed an order is theirs (the phone's last digits), at `proven_at`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    order_number: str = Field(max_length=64)
+    proven_at: datetime = _time()
+
+
+class OrderProofFailure(SQLModel, table=True):
+    """Wrong digits given for an order: counted for the lock-out that stops guessing."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    order_number: str = Field(max_length=64)
+    failed_at: datetime = _time(index=True)

@@ -65,7 +65,7 @@ async def restart(
         await forget_redis_forms(REDIS_URL)
         replace = {
             'fsm_storage = "database"': 'fsm_storage = "redis"',
-            'redis_url = ""': f'redis_url = "{REDIS_URL}"',
+            '# redis_url = "redis://127.0.0.1:6379/0"': f'redis_url = "{REDIS_URL}"',
         }
     path = write_config(database=database, replace=replace)
     running: list[Services] = []
@@ -112,3 +112,29 @@ async def test_the_order_lookup_goes_on_after_a_restart(restart: Restart) -> Non
     customer = await restart()
     [shown] = await customer.say("8003")
     assert shown.text.startswith("Order A-1003:")
+
+
+async def test_the_lock_out_and_a_proof_survive_a_restart(restart: Restart) -> None:
+    customer = await restart()
+    await customer.say("/order A-1001")
+    for digits in ("1111", "2222", "3333"):
+        [reply] = await customer.say(digits)
+    assert reply.text.startswith("I could not confirm that the order is yours")
+
+    customer = await restart()
+    [still] = await customer.say("/order A-1001")
+    assert still.text.startswith("I could not confirm")
+
+    [ask] = await customer.say("/order A-1003")
+    assert ask.text.startswith("I could not confirm")  # locked for every order, not one
+
+
+async def test_a_proven_order_is_shown_without_digits_after_a_restart(restart: Restart) -> None:
+    customer = await restart()
+    await customer.say("/order A-1003")
+    [shown] = await customer.say("8003")
+    assert shown.text.startswith("Order A-1003:")
+
+    customer = await restart()
+    [again] = await customer.say("/order A-1003")
+    assert again.text.startswith("Order A-1003:")

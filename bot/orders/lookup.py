@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import OrderHelpCallback, ReturnCallback
 from bot.channels.replies import Reply
@@ -29,6 +30,12 @@ from bot.orders.providers import (
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 from storage.models import Customer
+from storage.order_proofs import (
+    failures_since,
+    proven_numbers,
+    record_failure,
+    record_proof,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,65 +57,63 @@ class OrderStatusService:
         self.texts = texts
         self.hours = hours
         self.pattern = re.compile(settings.number_pattern, re.IGNORECASE)
-        self._failures: dict[int, list[datetime]] = {}
-        self._proven: dict[tuple[int, str], datetime] = {}
 
     def find_number(self, text: str | None) -> str | None:
         found = self.pattern.search(text or "")
         return found.group(0).upper() if found else None
 
-    def _recent_failures(self, customer_id: int) -> list[datetime]:
+    async def _recent_failures(self, session: AsyncSession, customer_id: int) -> int:
         since = self.clock.now() - timedelta(minutes=self.settings.lockout_minutes)
-        recent = [at for at in self._failures.get(customer_id, []) if at > since]
-        self._failures[customer_id] = recent
-        return recent
+        return await failures_since(session, customer_id, since)
 
-    def locked(self, customer_id: int) -> bool:
-        return len(self._recent_failures(customer_id)) >= self.settings.max_attempts
+    async def locked(self, session: AsyncSession, customer_id: int) -> bool:
+        return await self._recent_failures(session, customer_id) >= self.settings.max_attempts
 
-    def tries_left(self, customer_id: int) -> int:
-        return max(self.settings.max_attempts - len(self._recent_failures(customer_id)), 0)
+    async def tries_left(self, session: AsyncSession, customer_id: int) -> int:
+        failures = await self._recent_failures(session, customer_id)
+        return max(self.settings.max_attempts - failures, 0)
 
-    def _proven_recently(self, customer_id: int, number: str) -> bool:
-        proven_at = self._proven.get((customer_id, number))
-        return proven_at is not None and self.clock.now() - proven_at < PROOF_LASTS
+    async def _proven(self, session: AsyncSession, customer_id: int) -> list[str]:
+        return await proven_numbers(session, customer_id, self.clock.now() - PROOF_LASTS)
 
-    def owns(self, order: OrderView, customer_id: int, telegram_id: int | None) -> bool:
+    async def owns(
+        self, session: AsyncSession, order: OrderView, customer_id: int, telegram_id: int | None
+    ) -> bool:
         linked = telegram_id is not None and order.telegram_id == telegram_id
-        return linked or self._proven_recently(customer_id, order.number)
+        return linked or order.number in await self._proven(session, customer_id)
 
     async def for_owner(
-        self, number: str, customer_id: int, telegram_id: int | None
+        self, session: AsyncSession, number: str, customer_id: int, telegram_id: int | None
     ) -> OrderView | None:
         """The order when this customer has shown it is theirs (raises OrdersUnavailable)."""
         order = await self.provider.find(number)
-        if order is not None and self.owns(order, customer_id, telegram_id):
+        if order is not None and await self.owns(session, order, customer_id, telegram_id):
             return order
         return None
 
-    async def orders_of(self, customer_id: int, telegram_id: int | None) -> list[OrderView]:
+    async def orders_of(
+        self, session: AsyncSession, customer_id: int, telegram_id: int | None
+    ) -> list[OrderView]:
         """The customer's recent orders: those linked to them, and those they proved are."""
         orders = await self.provider.recent_for(telegram_id) if telegram_id is not None else []
         known = {order.number for order in orders}
-        for (owner, number), _ in sorted(self._proven.items(), key=lambda item: item[1]):
-            if (
-                owner == customer_id
-                and number not in known
-                and self._proven_recently(owner, number)
-            ):
+        for number in await self._proven(session, customer_id):
+            if number not in known:
                 order = await self.provider.find(number)
                 if order is not None:
                     orders.append(order)
                     known.add(number)
         return orders
 
-    async def verify(self, customer_id: int, number: str, last_four: str) -> OrderView | None:
+    async def verify(
+        self, session: AsyncSession, customer_id: int, number: str, last_four: str
+    ) -> OrderView | None:
         """The order when the digits match its phone; a miss counts against the customer."""
         order = await self.provider.find(number)
         if order is not None and phone_matches(order, last_four.strip()):
-            self._proven[(customer_id, order.number)] = self.clock.now()
+            await record_proof(session, customer_id, order.number, self.clock.now())
             return order
-        self._failures.setdefault(customer_id, []).append(self.clock.now())
+        await record_failure(session, customer_id, number[:64], self.clock.now())
         log.info("customer=%s failed to verify an order", customer_id)
         return None
 
@@ -194,7 +199,7 @@ class OrderLookup:
         return Reply(self.texts("order_ask_number", language))
 
     async def given_text(
-        self, customer: Customer, form: FSMContext, language: str, text: str
+        self, session: AsyncSession, customer: Customer, form: FSMContext, language: str, text: str
     ) -> Reply:
         """Whatever the customer wrote when an order number was asked for."""
         number = self.order_status.find_number(text)
@@ -204,17 +209,22 @@ class OrderLookup:
                 self.texts("order_not_a_number", language),
                 person_button("", language, self.texts),
             )
-        return await self.show(customer, form, language, number)
+        return await self.show(session, customer, form, language, number)
 
     async def show(
-        self, customer: Customer, form: FSMContext, language: str, number: str
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        number: str,
     ) -> Reply:
         """The order if the customer has shown it is theirs, else the question for the digits."""
         assert customer.id is not None
         await form.clear()
-        if self.order_status.locked(customer.id):
+        if await self.order_status.locked(session, customer.id):
             return self._locked(number, language)
-        order = await self._for_owner(number, customer)
+        order = await self._for_owner(session, number, customer)
         if order is not None:
             return self.shown(order, language)
         return await self.ask_digits(form, language, number)
@@ -225,27 +235,29 @@ class OrderLookup:
         return Reply(self.texts("order_ask_phone", language, number=number))
 
     async def digits(
-        self, customer: Customer, form: FSMContext, language: str, text: str
+        self, session: AsyncSession, customer: Customer, form: FSMContext, language: str, text: str
     ) -> Reply:
         assert customer.id is not None
         number = (await form.get_data()).get("order_number", "")
         try:
-            order = await self.order_status.verify(customer.id, number, text)
+            order = await self.order_status.verify(session, customer.id, number, text)
         except OrdersUnavailable:
             await form.clear()
             raise OrdersUnavailableNow(number) from None
         if order is not None:
             await form.clear()
             return self.shown(order, language)
-        if self.order_status.locked(customer.id):
+        if await self.order_status.locked(session, customer.id):
             await form.clear()
             return self._locked(number, language)
-        left = self.order_status.tries_left(customer.id)
+        left = await self.order_status.tries_left(session, customer.id)
         return Reply(self.texts("order_mismatch", language, left=left))
 
-    async def owned_order(self, customer: Customer, number: str) -> OrderView | None:
+    async def owned_order(
+        self, session: AsyncSession, customer: Customer, number: str
+    ) -> OrderView | None:
         """The order behind a button, if the customer has shown it is theirs."""
-        return await self._for_owner(number, customer)
+        return await self._for_owner(session, number, customer)
 
     def shown(self, order: OrderView, language: str) -> Reply:
         """The order, with a person and, when the order allows one, a return on offer."""
@@ -263,10 +275,14 @@ class OrderLookup:
             self.texts("order_locked", language), person_button(number, language, self.texts)
         )
 
-    async def _for_owner(self, number: str, customer: Customer) -> OrderView | None:
+    async def _for_owner(
+        self, session: AsyncSession, number: str, customer: Customer
+    ) -> OrderView | None:
         assert customer.id is not None
         try:
-            return await self.order_status.for_owner(number, customer.id, telegram_id(customer))
+            return await self.order_status.for_owner(
+                session, number, customer.id, telegram_id(customer)
+            )
         except OrdersUnavailable:
             raise OrdersUnavailableNow(number) from None
 

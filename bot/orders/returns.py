@@ -128,7 +128,9 @@ class ReturnRequests:
             return Reply(self.texts("handoff_existing", language, number=open_ticket.number))
         prefix = f"{intro}\n\n" if intro else ""
         try:
-            orders = await self.lookup.order_status.orders_of(customer.id, telegram_id(customer))
+            orders = await self.lookup.order_status.orders_of(
+                session, customer.id, telegram_id(customer)
+            )
         except OrdersUnavailable:
             raise OrdersUnavailableNow("") from None
         if not orders:
@@ -149,9 +151,14 @@ class ReturnRequests:
         )
 
     async def choose_order(
-        self, customer: Customer, form: FSMContext, language: str, number: str
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        number: str,
     ) -> Reply:
-        order = await self._returnable_order(customer, form, language, number)
+        order = await self._returnable_order(session, customer, form, language, number)
         if isinstance(order, Reply):
             return order
         if len(order.items) == 1:
@@ -179,10 +186,16 @@ class ReturnRequests:
         )
 
     async def choose_items(
-        self, customer: Customer, form: FSMContext, language: str, number: str, index: int
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        number: str,
+        index: int,
     ) -> Reply:
         """`index` -1 is every item."""
-        order = await self._returnable_order(customer, form, language, number)
+        order = await self._returnable_order(session, customer, form, language, number)
         if isinstance(order, Reply):
             return order
         items = list(order.items)
@@ -242,13 +255,18 @@ class ReturnRequests:
         return Reply(self.texts("return_over", language))
 
     async def _returnable_order(
-        self, customer: Customer, form: FSMContext, language: str, number: str
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        number: str,
     ) -> OrderView | Reply:
         """The order behind a return button, checked once more to be the customer's and
         returnable, or what to tell the customer instead. A button press starts the request
         afresh."""
         await form.clear()
-        order = await self.lookup.owned_order(customer, number)
+        order = await self.lookup.owned_order(session, customer, number)
         if order is None:  # never proven, or the proof has expired: prove it, then press again
             return await self.lookup.ask_digits(form, language, number)
         refusal = order_refusal(order, self.lookup.order_status.clock.now(), self.rules)
