@@ -49,8 +49,8 @@ async def touch_customer(
     customer.last_seen = now
     if first_name:
         customer.first_name = first_name
-    if language and not customer.language_chosen:
-        customer.language = language
+    if language and not customer.language:
+        customer.language = language  # the app's, until the customer writes in one
     session.add(customer)
     await session.flush()
     return customer

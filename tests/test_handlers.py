@@ -185,3 +185,29 @@ async def test_a_failure_inside_a_handler_gives_the_customer_an_apology(
     monkeypatch.setattr(services.faq, "answer_question", broken)
     [reply] = await customer().say("how do i return an item")
     assert reply.text.startswith("Sorry, something went wrong on our side.")
+
+
+async def test_a_message_is_answered_in_the_language_it_is_written_in(
+    customer: Callable[..., PrivateChat],
+) -> None:
+    english_app = customer(user_id=21, language="en")
+    [reply] = await english_app.say("我的退款什么时候能到账")
+    assert reply.text.startswith("退款")
+    # A Chinese sentence with an English loan word is Chinese.
+    [mixed] = await english_app.say("refund 一般几天到账")
+    assert mixed.text.startswith("退款")
+    # A message in no clear language keeps the last one.
+    [unclear] = await english_app.say("ok")
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in unclear.text), unclear.text
+    [english] = await english_app.say("how long does a refund take")
+    assert english.text.startswith("Refunds")
+
+
+async def test_an_explicit_language_choice_wins_over_what_is_written(
+    customer: Callable[..., PrivateChat],
+) -> None:
+    chinese_app = customer(user_id=22, language="zh-hans")
+    [ask] = await chinese_app.say("/language")
+    await chinese_app.press(ask, "English")
+    [reply] = await chinese_app.say("退款多久到账")
+    assert reply.text.startswith("Refunds")

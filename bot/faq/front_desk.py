@@ -53,7 +53,6 @@ class FrontDesk:
         self.menu_size = menu_size
 
     async def greet(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
-        self._remember_language(session, customer, language)
         name = f", {customer.first_name}" if customer.first_name and language == "en" else ""
         name = name or (f"，{customer.first_name}" if customer.first_name else "")
         menu = self.faq.knowledge_base.menu(self.menu_size)
@@ -62,7 +61,6 @@ class FrontDesk:
     async def question(
         self, session: AsyncSession, customer: Customer, form: FSMContext, language: str, text: str
     ) -> Reply:
-        self._remember_language(session, customer, language)
         reply = await self.faq.answer_question(session, customer, text, language)
         return await self._follow(session, customer, form, language, reply)
 
@@ -168,10 +166,3 @@ class FrontDesk:
                 reply.entry, self.faq.knowledge_base, language, self.texts, reply.message_id
             )
         return Reply(reply.text, markup)
-
-    @staticmethod
-    def _remember_language(session: AsyncSession, customer: Customer, language: str) -> None:
-        """The language of a customer's last words, for what the bot sends them later."""
-        if customer.language != language and not customer.language_chosen:
-            customer.language = language
-            session.add(customer)

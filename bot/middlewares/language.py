@@ -23,17 +23,31 @@ def language_from_code(code: str | None) -> str | None:
     return base if base in LANGUAGES else None
 
 
+def written_language(text: str) -> str | None:
+    """The language a message is clearly written in: Chinese when it has Chinese characters (a
+    Chinese sentence with English loan words is Chinese), English when it has two or more
+    English words and no Chinese; None for what says nothing (an order number, "ok", "👍")."""
+    found = detect_language(text)
+    if found != "en":
+        return found
+    words = [
+        word for word in text.split() if sum(ch.isascii() and ch.isalpha() for ch in word) >= 2
+    ]
+    return "en" if len(words) >= 2 else None
+
+
 def reply_language(
     customer: Customer, *, client_code: str | None, text: str | None, default: str
 ) -> str:
-    """The customer's own choice (/language) first, then their app's language, then the script
-    of what they wrote, then the language of their last message."""
+    """The customer's own choice (/language) first; then the language the message is clearly
+    written in; then the language the customer last wrote in (which starts as their app's);
+    then their app's language."""
     if customer.language_chosen and customer.language:
         return customer.language
     return (
-        language_from_code(client_code)
-        or detect_language(text or "")
+        written_language(text or "")
         or customer.language
+        or language_from_code(client_code)
         or default
     )
 
@@ -41,18 +55,19 @@ def reply_language(
 def update_language(
     update: Update, user: User | None, customer: Customer | None, default: str
 ) -> str:
-    """A customer's by the rule above (a command's text says nothing about it); anyone else's
-    (staff in the agents' group) by their app's language."""
+    """A customer's by the rule above (a command's text says nothing about it), remembered as
+    the language they last wrote in; anyone else's (staff in the agents' group) by their app's
+    language."""
     client_code = user.language_code if user else None
     if customer is None:
         return language_from_code(client_code) or default
     text = update.message.text if update.message else None
-    return reply_language(
-        customer,
-        client_code=client_code,
-        text=None if text and text.startswith("/") else text,
-        default=default,
-    )
+    if text and text.startswith("/"):
+        text = None
+    language = reply_language(customer, client_code=client_code, text=text, default=default)
+    if text and not customer.language_chosen and written_language(text) == language:
+        customer.language = language  # flushed with the update's session
+    return language
 
 
 class LanguageMiddleware(BaseMiddleware):
