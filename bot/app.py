@@ -14,16 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.base import BaseSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channels.retries import Sender
+from bot.channels.telegram import create_bot, set_commands
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher, load_knowledge
@@ -56,28 +51,6 @@ from storage.database import SessionFactory, create_engine, create_session_facto
 log = logging.getLogger(__name__)
 
 SLA_CHECK_SECONDS = 60.0
-
-
-COMMANDS = {
-    "zh": [
-        ("start", "常见问题"),
-        ("help", "使用说明"),
-        ("language", "切换语言"),
-        ("order", "查询订单"),
-        ("return", "申请退货"),
-        ("human", "联系人工客服"),
-        ("tickets", "我的工单"),
-    ],
-    "en": [
-        ("start", "Common questions"),
-        ("help", "How to use this bot"),
-        ("language", "Change language"),
-        ("order", "Where is my order"),
-        ("return", "Return an item"),
-        ("human", "Talk to a person"),
-        ("tickets", "My tickets"),
-    ],
-}
 
 
 @dataclass
@@ -152,7 +125,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         publisher=publisher,
         editor=KnowledgeEditor(config, publisher, session_factory, clock),
         tickets=tickets,
-        handoff=Handoff(config, tickets, hours, texts, clock, Sender(), roles),
+        handoff=Handoff(config, tickets, hours, texts, clock, roles),
         roles=roles,
         order_status=OrderStatusService(
             create_orders_provider(config, session_factory, clock),
@@ -163,7 +136,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         ),
         schedule=schedule,
         follow_ups=follow_ups,
-        delivery=Delivery(schedule, session_factory, follow_ups, limiter, Sender()),
+        delivery=Delivery(schedule, session_factory, follow_ups, limiter),
         engine=engine,
         session_factory=session_factory,
     )
@@ -201,25 +174,6 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
     dispatcher.include_router(customer_questions.create_router())
     dispatcher.include_router(errors.create_router())
     return dispatcher
-
-
-def create_bot(config: Config, session: BaseSession | None = None) -> Bot:
-    if session is None:
-        api_server = config.telegram.api_server
-        if api_server:
-            session = AiohttpSession(api=TelegramAPIServer.from_base(api_server))
-        else:
-            session = AiohttpSession()
-    token = config.telegram.token.get_secret_value() if config.telegram.token else ""
-    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
-
-
-async def set_commands(bot: Bot) -> None:
-    for language, commands in COMMANDS.items():
-        await bot.set_my_commands(
-            [BotCommand(command=name, description=text) for name, text in commands],
-            language_code=language,
-        )
 
 
 async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:
@@ -301,7 +255,6 @@ async def watch_late_orders(services: Services, bot: Bot) -> None:
             bot,
             services.session_factory,
             order_status,
-            Sender(),
             services.clock,
             services.config.bot.default_language,
         )

@@ -15,7 +15,6 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
 from aiogram.methods import SendMessage
 
 from bot.app import Services, create_dispatcher, create_services
-from bot.channels.retries import Sender
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.orders.late import next_daily_run, notify_late_orders, run_daily
@@ -49,12 +48,11 @@ def dispatcher(services: Services) -> Dispatcher:
     return create_dispatcher(services)
 
 
-async def run_job(services: Services, bot: MockedBot, sender: Sender | None = None) -> int:
+async def run_job(services: Services, bot: MockedBot) -> int:
     return await notify_late_orders(
         bot,
         services.session_factory,
         services.order_status,
-        sender or Sender(),
         services.clock,
         services.config.bot.default_language,
     )
@@ -96,7 +94,9 @@ async def test_a_failed_send_is_tried_the_next_day_and_a_blocked_customer_is_lef
 ) -> None:
     method = SendMessage(chat_id=MEI, text="")
     bot.recorder.fail_next(SendMessage, TelegramServerError(method, "Bad Gateway"))
-    assert await run_job(services, bot, Sender(attempts=1)) == 0
+    attempts, bot.retries.attempts = bot.retries.attempts, 1  # no retry: this send fails
+    assert await run_job(services, bot) == 0
+    bot.retries.attempts = attempts
 
     clock.advance(timedelta(days=1))  # tried again: this time the customer has blocked the bot
     bot.recorder.fail_next(SendMessage, TelegramForbiddenError(method, "Forbidden: blocked"))

@@ -9,14 +9,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from sqlmodel import col, select
 
-from bot.channels.retries import DeliveryFailed, Sender
+from bot.channels.retries import DeliveryFailed
 from bot.clock import Clock
 from bot.orders.lookup import OrderStatusService
 from bot.orders.providers import order_view
@@ -33,7 +32,6 @@ async def notify_late_orders(
     bot: Bot,
     session_factory: SessionFactory,
     order_status: OrderStatusService,
-    sender: Sender,
     clock: Clock,
     default_language: str,
 ) -> int:
@@ -62,7 +60,7 @@ async def notify_late_orders(
                 ]
             )
             try:
-                await sender.send(partial(bot.send_message, order.telegram_id, text))
+                await bot.send_message(order.telegram_id, text)
             except TelegramForbiddenError:
                 log.warning(
                     "order=%s: the customer blocked the bot; not told it is late", order.id
