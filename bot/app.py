@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError
@@ -27,12 +24,12 @@ from bot.knowledge_admin.editing import KnowledgeEditor
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
 from bot.orders.http_api import HttpOrders
-from bot.orders.late import notify_late_orders, run_daily
 from bot.orders.lookup import OrderStatusService
 from bot.orders.providers import BuiltinOrders, OrdersProvider
 from bot.schedule.delivery import Delivery, RateLimiter, Schedule
+from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff, alert_breaches, announce_unassigned
+from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from handlers import (
@@ -49,8 +46,6 @@ from knowledge import KnowledgeBase, Matcher
 from storage.database import SessionFactory, create_engine, create_session_factory, migrate
 
 log = logging.getLogger(__name__)
-
-SLA_CHECK_SECONDS = 60.0
 
 
 @dataclass
@@ -173,6 +168,8 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
     dispatcher.include_router(customer_orders.create_router())
     dispatcher.include_router(customer_questions.create_router())
     dispatcher.include_router(errors.create_router())
+    if channel == "telegram":  # the jobs write to Telegram's customers and agents
+        run_with(dispatcher, partial(telegram_jobs, services))
     return dispatcher
 
 
@@ -184,94 +181,22 @@ async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:
             log.warning("could not tell admin=%s: %s", admin_id, type(error).__name__)
 
 
-async def watch_knowledge(
-    publisher: KnowledgePublisher,
-    interval: float,
-    notify: Callable[[PublishResult], Awaitable[None]],
-) -> None:
-    """Reload the knowledge base whenever its files change, until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            result = await publisher.check_for_changes()
-        except Exception:
-            log.exception("knowledge base watch failed")
-            continue
-        if result is not None:
-            await notify(result)
-
-
-@contextlib.asynccontextmanager
-async def knowledge_updates(
-    services: Services, notify: Callable[[PublishResult], Awaitable[None]]
-) -> AsyncIterator[None]:
-    """While open: reload on file changes (if configured) and on SIGHUP."""
-    loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def reload_on_signal() -> None:
-        await notify(await services.publisher.reload())
-
-    def on_hangup() -> None:
-        task = loop.create_task(reload_on_signal())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    interval = services.config.knowledge.watch_interval
-    if interval > 0:
-        tasks.add(loop.create_task(watch_knowledge(services.publisher, interval, notify)))
-    with contextlib.suppress(NotImplementedError, AttributeError):
-        loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(NotImplementedError, AttributeError):
-            loop.remove_signal_handler(signal.SIGHUP)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def watch_sla(services: Services, bot: Bot, interval: float) -> None:
-    """Alert the agents' group about SLA breaches and waiting tickets, until cancelled."""
-
-    while True:
-        try:
-            async with services.session_factory() as session:
-                await alert_breaches(session, bot, services.handoff, services.tickets)
-                await announce_unassigned(session, bot, services.handoff, services.tickets)
-        except Exception:
-            log.exception("SLA check failed")
-        await asyncio.sleep(interval)
-
-
-async def watch_late_orders(services: Services, bot: Bot) -> None:
-    """Tell customers about their late orders once a day (built-in orders only: the shop's API
-    has no way to list late orders)."""
-    order_status = services.order_status
-
-    async def job() -> None:
-        await notify_late_orders(
-            bot,
-            services.session_factory,
-            order_status,
-            services.clock,
-            services.config.bot.default_language,
-        )
-
-    await run_daily(
-        services.clock, services.config.orders.late_notice_time, order_status.hours.zone, job
-    )
-
-
-async def run_telegram(services: Services) -> None:
-    """Serve Telegram by long polling until interrupted."""
-    bot = create_bot(services.config)
-    dispatcher = create_dispatcher(services, channel="telegram")
+def telegram_jobs(
+    services: Services, bot: Bot
+) -> contextlib.AbstractAsyncContextManager[AsyncIOScheduler]:
+    """Every timed job, sending through `bot`; knowledge-base reloads are told to the admins."""
 
     async def notify(result: PublishResult) -> None:
         await tell_admins(bot, services.roles, result.message())
 
+    return running_jobs(services, notify, bot)
+
+
+async def run_telegram(services: Services) -> None:
+    """Serve Telegram by long polling until interrupted; the dispatcher's startup starts the
+    jobs (see create_dispatcher)."""
+    bot = create_bot(services.config)
+    dispatcher = create_dispatcher(services, channel="telegram")
     try:
         me = await bot.get_me()
         log.info("connected to Telegram as @%s", me.username)
@@ -279,27 +204,6 @@ async def run_telegram(services: Services) -> None:
         await bot.delete_webhook(
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
-        watches = [asyncio.create_task(watch_sla(services, bot, SLA_CHECK_SECONDS))]
-        scheduler = AsyncIOScheduler()
-        scheduler.add_job(
-            services.delivery.deliver_due,
-            "interval",
-            args=[bot],
-            seconds=services.config.schedule.poll_seconds,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.start()
-        if services.config.orders.provider == "builtin":
-            watches.append(asyncio.create_task(watch_late_orders(services, bot)))
-        try:
-            async with knowledge_updates(services, notify):
-                await dispatcher.start_polling(bot, handle_signals=True)
-        finally:
-            scheduler.shutdown(wait=False)
-            for watch in watches:
-                watch.cancel()
-            await asyncio.gather(*watches, return_exceptions=True)
+        await dispatcher.start_polling(bot, handle_signals=True)
     finally:
         await bot.session.close()
