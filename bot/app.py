@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.base import BaseSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
-from aiogram.types import BotCommand
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channels.retries import Sender
+from bot.channels.telegram import create_bot, set_commands
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher, load_knowledge
@@ -37,14 +29,14 @@ from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
 from bot.orders.http_api import HttpOrders
-from bot.orders.late import notify_late_orders, run_daily
 from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
 from bot.orders.providers import BuiltinOrders, OrdersProvider
 from bot.orders.returns import ReturnRequests
 from bot.schedule.delivery import Delivery, RateLimiter, Schedule
+from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Texts
 from bot.tickets.agent_desk import AgentDesk
-from bot.tickets.handoff import Handoff, alert_breaches, announce_unassigned
+from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
@@ -63,31 +55,8 @@ from storage.database import SessionFactory, create_engine, create_session_facto
 
 log = logging.getLogger(__name__)
 
-SLA_CHECK_SECONDS = 60.0
 # Outcomes a router's error handler answers; what an update did before one is kept.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (OrdersUnavailableNow, EditError)
-
-
-COMMANDS = {
-    "zh": [
-        ("start", "常见问题"),
-        ("help", "使用说明"),
-        ("language", "切换语言"),
-        ("order", "查询订单"),
-        ("return", "申请退货"),
-        ("human", "联系人工客服"),
-        ("tickets", "我的工单"),
-    ],
-    "en": [
-        ("start", "Common questions"),
-        ("help", "How to use this bot"),
-        ("language", "Change language"),
-        ("order", "Where is my order"),
-        ("return", "Return an item"),
-        ("human", "Talk to a person"),
-        ("tickets", "My tickets"),
-    ],
-}
 
 
 @dataclass
@@ -160,7 +129,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     roles = RoleBook(config.roles, clock)
     async with session_factory() as session:
         await roles.load(session)
-    handoff = Handoff(config, tickets, hours, texts, clock, Sender(), roles)
+    handoff = Handoff(config, tickets, hours, texts, clock, roles)
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
@@ -192,7 +161,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         ),
         schedule=schedule,
         follow_ups=follow_ups,
-        delivery=Delivery(schedule, session_factory, follow_ups, limiter, Sender()),
+        delivery=Delivery(schedule, session_factory, follow_ups, limiter),
         engine=engine,
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
@@ -257,26 +226,9 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
     dispatcher.include_router(customer_orders.create_router())
     dispatcher.include_router(customer_questions.create_router())
     dispatcher.include_router(errors.create_router())
+    if channel == "telegram":  # the jobs write to Telegram's customers and agents
+        run_with(dispatcher, partial(telegram_jobs, services))
     return dispatcher
-
-
-def create_bot(config: Config, session: BaseSession | None = None) -> Bot:
-    if session is None:
-        api_server = config.telegram.api_server
-        if api_server:
-            session = AiohttpSession(api=TelegramAPIServer.from_base(api_server))
-        else:
-            session = AiohttpSession()
-    token = config.telegram.token.get_secret_value() if config.telegram.token else ""
-    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
-
-
-async def set_commands(bot: Bot) -> None:
-    for language, commands in COMMANDS.items():
-        await bot.set_my_commands(
-            [BotCommand(command=name, description=text) for name, text in commands],
-            language_code=language,
-        )
 
 
 async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:
@@ -287,95 +239,22 @@ async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:
             log.warning("could not tell admin=%s: %s", admin_id, type(error).__name__)
 
 
-async def watch_knowledge(
-    publisher: KnowledgePublisher,
-    interval: float,
-    notify: Callable[[PublishResult], Awaitable[None]],
-) -> None:
-    """Reload the knowledge base whenever its files change, until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            result = await publisher.check_for_changes()
-        except Exception:
-            log.exception("knowledge base watch failed")
-            continue
-        if result is not None:
-            await notify(result)
-
-
-@contextlib.asynccontextmanager
-async def knowledge_updates(
-    services: Services, notify: Callable[[PublishResult], Awaitable[None]]
-) -> AsyncIterator[None]:
-    """While open: reload on file changes (if configured) and on SIGHUP."""
-    loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def reload_on_signal() -> None:
-        await notify(await services.publisher.reload())
-
-    def on_hangup() -> None:
-        task = loop.create_task(reload_on_signal())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    interval = services.config.knowledge.watch_interval
-    if interval > 0:
-        tasks.add(loop.create_task(watch_knowledge(services.publisher, interval, notify)))
-    with contextlib.suppress(NotImplementedError, AttributeError):
-        loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(NotImplementedError, AttributeError):
-            loop.remove_signal_handler(signal.SIGHUP)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def watch_sla(services: Services, bot: Bot, interval: float) -> None:
-    """Alert the agents' group about SLA breaches and waiting tickets, until cancelled."""
-
-    while True:
-        try:
-            async with services.session_factory() as session:
-                await alert_breaches(session, bot, services.handoff, services.tickets)
-                await announce_unassigned(session, bot, services.handoff, services.tickets)
-        except Exception:
-            log.exception("SLA check failed")
-        await asyncio.sleep(interval)
-
-
-async def watch_late_orders(services: Services, bot: Bot) -> None:
-    """Tell customers about their late orders once a day (built-in orders only: the shop's API
-    has no way to list late orders)."""
-    order_status = services.order_status
-
-    async def job() -> None:
-        await notify_late_orders(
-            bot,
-            services.session_factory,
-            order_status,
-            Sender(),
-            services.clock,
-            services.config.bot.default_language,
-        )
-
-    await run_daily(
-        services.clock, services.config.orders.late_notice_time, order_status.hours.zone, job
-    )
-
-
-async def run_telegram(services: Services) -> None:
-    """Serve Telegram by long polling until interrupted."""
-    bot = create_bot(services.config)
-    dispatcher = create_dispatcher(services, channel="telegram")
+def telegram_jobs(
+    services: Services, bot: Bot
+) -> contextlib.AbstractAsyncContextManager[AsyncIOScheduler]:
+    """Every timed job, sending through `bot`; knowledge-base reloads are told to the admins."""
 
     async def notify(result: PublishResult) -> None:
         await tell_admins(bot, services.roles, result.message())
 
+    return running_jobs(services, notify, bot)
+
+
+async def run_telegram(services: Services) -> None:
+    """Serve Telegram by long polling until interrupted; the dispatcher's startup starts the
+    jobs (see create_dispatcher)."""
+    bot = create_bot(services.config)
+    dispatcher = create_dispatcher(services, channel="telegram")
     try:
         me = await bot.get_me()
         log.info("connected to Telegram as @%s", me.username)
@@ -383,27 +262,6 @@ async def run_telegram(services: Services) -> None:
         await bot.delete_webhook(
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
-        watches = [asyncio.create_task(watch_sla(services, bot, SLA_CHECK_SECONDS))]
-        scheduler = AsyncIOScheduler()
-        scheduler.add_job(
-            services.delivery.deliver_due,
-            "interval",
-            args=[bot],
-            seconds=services.config.schedule.poll_seconds,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.start()
-        if services.config.orders.provider == "builtin":
-            watches.append(asyncio.create_task(watch_late_orders(services, bot)))
-        try:
-            async with knowledge_updates(services, notify):
-                await dispatcher.start_polling(bot, handle_signals=True)
-        finally:
-            scheduler.shutdown(wait=False)
-            for watch in watches:
-                watch.cancel()
-            await asyncio.gather(*watches, return_exceptions=True)
+        await dispatcher.start_polling(bot, handle_signals=True)
     finally:
         await bot.session.close()

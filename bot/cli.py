@@ -107,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if quiet else config.logging.level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
+    # or missed run is still logged, as an error or a warning.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     try:
         if args.command == "db":
             return asyncio.run(database_command(config, args.db_command))
@@ -244,9 +247,10 @@ async def database_command(config: Config, command: str) -> int:
 
 
 async def chat(config: Config, language: str | None = None) -> int:
-    from bot.app import create_dispatcher, create_services, knowledge_updates
+    from bot.app import create_dispatcher, create_services
     from bot.channels.terminal import TerminalChat
     from bot.knowledge_admin.publishing import PublishResult
+    from bot.schedule.jobs import running_jobs
 
     async def notify(result: PublishResult) -> None:
         print(f"[kefu] {result.message()}", file=sys.stderr)
@@ -258,7 +262,8 @@ async def chat(config: Config, language: str | None = None) -> int:
             language_code=language,
             now=services.clock.now,
         )
-        async with knowledge_updates(services, notify):
+        # No bot: of the jobs, only the knowledge-base watch (the others write to Telegram).
+        async with running_jobs(services, notify):
             await terminal.run()
     finally:
         await services.close()

@@ -24,6 +24,8 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, File, ForumTopic, InlineKeyboardMarkup, Message, MessageId, User
 
+from bot.channels.retries import RetryMiddleware
+
 BOT_USER = User(id=42, is_bot=True, first_name="kefu", username="kefu_test_bot")
 
 
@@ -107,9 +109,18 @@ class RecordingSession(BaseSession):
         return self.of_type(SendMessage)
 
 
+async def no_wait(seconds: float) -> None:
+    return None
+
+
 class MockedBot(Bot):
-    def __init__(self) -> None:
+    """A bot whose session records; with the real retries on it, as create_bot registers them,
+    which wait no time unless a test passes its own."""
+
+    def __init__(self, retries: RetryMiddleware | None = None) -> None:
         super().__init__("42:TEST", session=RecordingSession())
+        self.retries = retries or RetryMiddleware(sleep=no_wait)
+        self.session.middleware(self.retries)
 
     @property
     def recorder(self) -> RecordingSession:

@@ -16,7 +16,6 @@ from aiogram.methods import EditMessageReplyMarkup, SendMessage
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher, create_services
-from bot.channels.retries import Sender
 from bot.clock import ManualClock
 from bot.config import load_config
 from storage.figures import feedback_figures
@@ -350,7 +349,7 @@ async def test_a_429_waits_as_long_as_telegram_says_then_sends(
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    services.delivery.sender = Sender(sleep=sleep)
+    bot.retries.sleep = sleep
     await resolved_ticket(dispatcher, bot)
     clock.advance(timedelta(minutes=10))
     error = TelegramRetryAfter(SendMessage(chat_id=MEI, text=""), "Too Many Requests", 3)

@@ -17,7 +17,7 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.tickets.handoff import alert_breaches, announce_unassigned
+from bot.tickets.sla import alert_breaches, announce_unassigned, check_sla
 from storage.models import Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
 from tests.mocked_bot import MockedBot
@@ -205,6 +205,18 @@ async def test_an_overdue_ticket_raises_one_alert_mentioning_supervisors(
     assert alert.chat_id == GROUP and alert.message_thread_id == card.message_thread_id
     assert alert.text.startswith("⚠️ SLA missed: T-000001 (normal) first response was due")
     assert f'<a href="tg://user?id={SUPERVISOR}">supervisor</a>' in alert.text
+
+
+async def test_the_sla_job_alerts_and_announces_with_its_own_session(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))  # nobody is on duty to take it
+    clock.advance(timedelta(minutes=31))
+    start = len(bot.recorder.requests)
+    await check_sla(services.session_factory, bot, services.handoff, services.tickets)
+    alert, waiting = sent(bot, SendMessage, start)
+    assert alert.text.startswith("⚠️ SLA missed: T-000001 (normal) first response was due")
+    assert waiting.text == "⏳ T-000001 has waited 31 min for an agent: Take?"
 
 
 async def test_a_customer_who_blocked_the_bot_is_reported_to_the_agent(

@@ -1,9 +1,8 @@
 """The daily late-order message: once per order, to its linked customer, in their language,
-driven by a hand-moved clock."""
+driven by a hand-moved clock; and its daily job on the one scheduler."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -13,12 +12,15 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
 from aiogram.methods import SendMessage
+from apscheduler.job import Job
+from apscheduler.triggers.base import BaseTrigger
 
 from bot.app import Services, create_dispatcher, create_services
-from bot.channels.retries import Sender
 from bot.clock import ManualClock
 from bot.config import load_config
-from bot.orders.late import next_daily_run, notify_late_orders, run_daily
+from bot.knowledge_admin.publishing import PublishResult
+from bot.orders.late import notify_late_orders
+from bot.schedule.jobs import create_scheduler, late_orders_trigger
 from tests.chat import PrivateChat
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
@@ -49,12 +51,11 @@ def dispatcher(services: Services) -> Dispatcher:
     return create_dispatcher(services)
 
 
-async def run_job(services: Services, bot: MockedBot, sender: Sender | None = None) -> int:
+async def run_job(services: Services, bot: MockedBot) -> int:
     return await notify_late_orders(
         bot,
         services.session_factory,
         services.order_status,
-        sender or Sender(),
         services.clock,
         services.config.bot.default_language,
     )
@@ -96,7 +97,9 @@ async def test_a_failed_send_is_tried_the_next_day_and_a_blocked_customer_is_lef
 ) -> None:
     method = SendMessage(chat_id=MEI, text="")
     bot.recorder.fail_next(SendMessage, TelegramServerError(method, "Bad Gateway"))
-    assert await run_job(services, bot, Sender(attempts=1)) == 0
+    attempts, bot.retries.attempts = bot.retries.attempts, 1  # no retry: this send fails
+    assert await run_job(services, bot) == 0
+    bot.retries.attempts = attempts
 
     clock.advance(timedelta(days=1))  # tried again: this time the customer has blocked the bot
     bot.recorder.fail_next(SendMessage, TelegramForbiddenError(method, "Forbidden: blocked"))
@@ -109,37 +112,44 @@ async def test_a_failed_send_is_tried_the_next_day_and_a_blocked_customer_is_lef
 
 
 def test_the_next_daily_run() -> None:
-    at = time(10, 0)
+    trigger = late_orders_trigger(time(10, 0), SHANGHAI)
     before = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
     after = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
-    assert next_daily_run(before, at, SHANGHAI) == datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
-    assert next_daily_run(after, at, SHANGHAI) == datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
+    assert trigger.get_next_fire_time(None, before) == datetime(
+        2026, 11, 23, 10, 0, tzinfo=SHANGHAI
+    )
+    assert trigger.get_next_fire_time(None, after) == datetime(
+        2026, 11, 24, 10, 0, tzinfo=SHANGHAI
+    )
 
 
-async def test_the_daily_loop_runs_the_job_once_a_day(clock: ManualClock) -> None:
-    clock.set(datetime(2026, 11, 23, 9, 59, tzinfo=SHANGHAI))
+def runs_between(trigger: BaseTrigger, start: datetime, end: datetime) -> list[datetime]:
+    """The times the scheduler runs the job from `start` until `end`."""
     runs: list[datetime] = []
+    due = trigger.get_next_fire_time(None, start)
+    while due is not None and due <= end:
+        runs.append(due)
+        due = trigger.get_next_fire_time(due, due)
+    return runs
 
-    async def job() -> None:
-        runs.append(clock.now())
 
-    async def settle() -> None:
-        for _ in range(20):
-            await asyncio.sleep(0.001)
+async def test_the_daily_job_runs_once_a_day(
+    services: Services, bot: MockedBot, clock: ManualClock
+) -> None:
+    async def notify(result: PublishResult) -> None:
+        return None
 
-    loop = asyncio.create_task(run_daily(clock, time(10, 0), SHANGHAI, job, poll_seconds=0))
-    try:
-        await settle()
-        assert runs == []
-        clock.advance(timedelta(minutes=2))
-        await settle()
-        assert len(runs) == 1
-        clock.advance(timedelta(hours=5))
-        await settle()
-        assert len(runs) == 1
-        clock.advance(timedelta(days=1))
-        await settle()
-        assert len(runs) == 2
-    finally:
-        loop.cancel()
-        await asyncio.gather(loop, return_exceptions=True)
+    job: Job = create_scheduler(services, notify, bot).get_job("late_orders")
+    assert await job.func(*job.args) == 1  # the job as scheduled: Mei's A-1002 is late
+    assert len(messages_to(bot, MEI)) == 1
+
+    clock.set(datetime(2026, 11, 23, 9, 59, tzinfo=SHANGHAI))
+    start = clock.now()
+
+    assert runs_between(job.trigger, start, clock.now()) == []
+    clock.advance(timedelta(minutes=2))
+    assert len(runs_between(job.trigger, start, clock.now())) == 1
+    clock.advance(timedelta(hours=5))
+    assert len(runs_between(job.trigger, start, clock.now())) == 1
+    clock.advance(timedelta(days=1))
+    assert len(runs_between(job.trigger, start, clock.now())) == 2

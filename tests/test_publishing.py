@@ -7,8 +7,9 @@ import os
 import signal
 from pathlib import Path
 
-from bot.app import Services, create_dispatcher, knowledge_updates
+from bot.app import Services, create_dispatcher
 from bot.knowledge_admin.publishing import PublishResult
+from bot.schedule.jobs import running_jobs
 from storage.customers import touch_customer
 from tests.chat import PrivateChat
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY
@@ -83,7 +84,7 @@ async def test_file_watch_and_sighup_reload_while_running(
 ) -> None:
     results: asyncio.Queue[PublishResult] = asyncio.Queue()
 
-    async with knowledge_updates(admin_services, results.put):
+    async with running_jobs(admin_services, results.put):
         with (kb_copy / "shop.yaml").open("a", encoding="utf-8") as file:
             file.write(GIFT_CARDS_ENTRY)
         watched = await asyncio.wait_for(results.get(), timeout=5)

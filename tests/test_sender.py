@@ -1,26 +1,33 @@
+"""The retries on the bot's session: every request the bot makes, whoever makes it, waits out
+Telegram's 429, backs off on 5xx and network errors, and hands any other error to its caller."""
+
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
 import pytest
-from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import SendMessage
 
-from bot.channels.retries import DeliveryFailed, Sender
+from bot.app import Services, create_dispatcher, create_services
+from bot.channels.retries import DeliveryFailed, RetryMiddleware
+from bot.channels.telegram import create_bot
+from bot.clock import ManualClock
+from bot.config import load_config
+from tests.chat import PrivateChat
+from tests.fake_bot_api import FakeBotAPI
+from tests.mocked_bot import MockedBot
 
 METHOD = SendMessage(chat_id=1, text="hi")
-
-
-class Telegram:
-    """Fails as told, then succeeds; counts the calls."""
-
-    def __init__(self, *failures: Exception) -> None:
-        self.failures = list(failures)
-        self.calls = 0
-
-    async def send(self) -> str:
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-        return "sent"
 
 
 @pytest.fixture
@@ -29,29 +36,123 @@ def waits() -> list[float]:
 
 
 @pytest.fixture
-def sender(waits: list[float]) -> Sender:
+def retries(waits: list[float]) -> RetryMiddleware:
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    return Sender(attempts=4, sleep=sleep)
+    return RetryMiddleware(attempts=4, sleep=sleep)
 
 
-async def test_a_429_waits_as_long_as_telegram_says(sender: Sender, waits: list[float]) -> None:
-    telegram = Telegram(TelegramRetryAfter(METHOD, "Too Many Requests", retry_after=7))
-    assert await sender.send(telegram.send) == "sent"
+@pytest.fixture
+def bot(retries: RetryMiddleware) -> MockedBot:
+    """Fails as told (bot.recorder.fail_next), then succeeds; its requests are the calls."""
+    return MockedBot(retries)
+
+
+async def test_a_429_waits_as_long_as_telegram_says(bot: MockedBot, waits: list[float]) -> None:
+    bot.recorder.fail_next(
+        SendMessage, TelegramRetryAfter(METHOD, "Too Many Requests", retry_after=7)
+    )
+    sent = await bot.send_message(1, "hi")
+    assert sent.text == "hi"
     assert waits == [7]
 
 
-async def test_server_errors_back_off_then_give_up(sender: Sender, waits: list[float]) -> None:
-    telegram = Telegram(*[TelegramServerError(METHOD, "Bad Gateway")] * 4)
+async def test_server_errors_back_off_then_give_up(bot: MockedBot, waits: list[float]) -> None:
+    for _ in range(4):
+        bot.recorder.fail_next(SendMessage, TelegramServerError(METHOD, "Bad Gateway"))
     with pytest.raises(DeliveryFailed):
-        await sender.send(telegram.send)
+        await bot.send_message(1, "hi")
     assert waits == [1, 2, 4]  # no wait after the last try
-    assert telegram.calls == 4
+    assert len(bot.recorder.requests) == 4
 
 
-async def test_a_blocked_customer_is_passed_to_the_caller(sender: Sender) -> None:
-    telegram = Telegram(TelegramForbiddenError(METHOD, "Forbidden: bot was blocked by the user"))
+async def test_a_blocked_customer_is_passed_to_the_caller(bot: MockedBot) -> None:
+    bot.recorder.fail_next(
+        SendMessage, TelegramForbiddenError(METHOD, "Forbidden: bot was blocked by the user")
+    )
     with pytest.raises(TelegramForbiddenError):
-        await sender.send(telegram.send)
-    assert telegram.calls == 1
+        await bot.send_message(1, "hi")
+    assert len(bot.recorder.requests) == 1
+
+
+async def test_network_errors_are_retried_and_giving_up_is_a_telegram_error(
+    bot: MockedBot, waits: list[float]
+) -> None:
+    bot.recorder.fail_next(SendMessage, TelegramNetworkError(METHOD, "connection reset"))
+    bot.recorder.fail_next(SendMessage, TelegramServerError(METHOD, "Bad Gateway"))
+    assert (await bot.send_message(1, "hi")).text == "hi"
+    assert waits == [1, 2]
+
+    for _ in range(4):
+        bot.recorder.fail_next(SendMessage, TelegramNetworkError(METHOD, "connection reset"))
+    with pytest.raises(TelegramAPIError) as failed:  # callers that handle Telegram's errors
+        await bot.send_message(1, "hi")
+    assert isinstance(failed.value, DeliveryFailed)
+    assert isinstance(failed.value.__cause__, TelegramNetworkError)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TelegramBadRequest(METHOD, "Bad Request: chat not found"),
+        TelegramEntityTooLarge(METHOD, "Request Entity Too Large"),
+    ],
+)
+async def test_other_client_errors_are_not_retried(
+    bot: MockedBot, waits: list[float], error: TelegramAPIError
+) -> None:
+    bot.recorder.fail_next(SendMessage, error)
+    with pytest.raises(type(error)):
+        await bot.send_message(1, "hi")
+    assert len(bot.recorder.requests) == 1 and waits == []
+
+
+@pytest.fixture
+async def services(
+    write_config: Callable[..., Path], clock: ManualClock
+) -> AsyncIterator[Services]:
+    services = await create_services(load_config(write_config(), environ={}), clock=clock)
+    yield services
+    await services.close()
+
+
+async def test_a_handlers_reply_is_retried_after_a_429(
+    services: Services, bot: MockedBot, waits: list[float]
+) -> None:
+    bot.recorder.fail_next(
+        SendMessage, TelegramRetryAfter(METHOD, "Too Many Requests", retry_after=3)
+    )
+    mei = PrivateChat(create_dispatcher(services), bot, 7, "en")
+    refused, greeting = await mei.say("/start")  # Telegram refused the first try
+    assert greeting.text.startswith("Hello, Mei!") and refused.text == greeting.text
+    assert waits == [3]
+
+
+async def test_the_telegram_bot_retries_on_its_real_session(
+    telegram: tuple[FakeBotAPI, str],
+    write_config: Callable[..., Path],
+    retries: RetryMiddleware,
+    waits: list[float],
+) -> None:
+    fake, url = telegram
+    config = load_config(
+        write_config(
+            replace={
+                'token = ""': 'token = "123456:TEST"',
+                'api_server = ""': f'api_server = "{url}"',
+            }
+        ),
+        environ={},
+    )
+    bot = create_bot(config, retries=retries)
+    try:
+        assert list(bot.session.middleware) == [retries]
+        fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 5", retry_after=5)
+        fake.fail_next("sendMessage", 502, "Bad Gateway")
+        sent = await bot.send_message(5551234, "hi")
+    finally:
+        await bot.session.close()
+    assert sent.text == "hi"
+    assert waits == [5, 2]  # the 502 came on the second attempt
+    assert [method for method, _ in fake.sent] == ["sendmessage"] * 3

@@ -5,18 +5,13 @@ and a customer who blocked the bot is not written to again."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime, time, timedelta
-from functools import partial
-from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from sqlmodel import col, select
 
-from bot.channels.retries import DeliveryFailed, Sender
+from bot.channels.retries import DeliveryFailed
 from bot.clock import Clock
 from bot.orders.lookup import OrderStatusService
 from bot.orders.providers import order_view
@@ -33,11 +28,11 @@ async def notify_late_orders(
     bot: Bot,
     session_factory: SessionFactory,
     order_status: OrderStatusService,
-    sender: Sender,
     clock: Clock,
     default_language: str,
 ) -> int:
-    """Send the late-order message for every late order not yet told; returns how many went."""
+    """Send the late-order message for every late order not yet told; returns how many went.
+    The scheduler runs it once a day (see bot.schedule.jobs)."""
     now = clock.now()
     sent = 0
     async with session_factory() as session:
@@ -62,7 +57,7 @@ async def notify_late_orders(
                 ]
             )
             try:
-                await sender.send(partial(bot.send_message, order.telegram_id, text))
+                await bot.send_message(order.telegram_id, text)
             except TelegramForbiddenError:
                 log.warning(
                     "order=%s: the customer blocked the bot; not told it is late", order.id
@@ -79,35 +74,3 @@ async def notify_late_orders(
             await session.commit()
     log.info("late orders: %s told", sent)
     return sent
-
-
-def next_daily_run(now: datetime, at: time, zone: ZoneInfo) -> datetime:
-    """The next moment after `now` that is `at` o'clock in `zone`."""
-    local = now.astimezone(zone)
-    today = datetime.combine(local.date(), at, tzinfo=zone)
-    return (
-        today
-        if today > local
-        else datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
-    )
-
-
-async def run_daily(
-    clock: Clock,
-    at: time,
-    zone: ZoneInfo,
-    job: Callable[[], Awaitable[object]],
-    poll_seconds: float = 60.0,
-) -> None:
-    """Run `job` every day at `at`, until cancelled. The clock is polled, so that a clock moved
-    by hand (or a machine that slept) is noticed; a failing job is logged, and runs again the
-    next day."""
-    due = next_daily_run(clock.now(), at, zone)
-    while True:
-        if clock.now() >= due:
-            try:
-                await job()
-            except Exception:
-                log.exception("daily job failed")
-            due = next_daily_run(clock.now(), at, zone)
-        await asyncio.sleep(poll_seconds)

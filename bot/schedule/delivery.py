@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.retries import DeliveryFailed, Sender
+from bot.channels.retries import DeliveryFailed
 from bot.clock import Clock
 from bot.config import ScheduleConfig
 from storage.database import SessionFactory
@@ -260,13 +260,11 @@ class Delivery:
         session_factory: SessionFactory,
         composer: Composer,
         limiter: RateLimiter,
-        sender: Sender,
     ) -> None:
         self.schedule = schedule
         self.session_factory = session_factory
         self.composer = composer
         self.limiter = limiter
-        self.sender = sender
         self._running = asyncio.Lock()
 
     async def deliver_due(self, bot: Bot) -> int:
@@ -319,10 +317,8 @@ class Delivery:
                 return 0
             await self.limiter.wait(outgoing.chat_id)
             try:
-                await self.sender.send(
-                    lambda: bot.send_message(
-                        outgoing.chat_id, outgoing.text, reply_markup=outgoing.reply_markup
-                    )
+                await bot.send_message(
+                    outgoing.chat_id, outgoing.text, reply_markup=outgoing.reply_markup
                 )
             except TelegramForbiddenError:
                 await self._unreachable(session, message)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.methods import CopyMessage, SendMessage, TelegramMethod
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TicketCallback
-from bot.channels.retries import Sender
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
@@ -52,7 +52,6 @@ class Handoff:
         hours: BusinessHours,
         texts: Texts,
         clock: Clock,
-        sender: Sender,
         roles: RoleBook,
     ) -> None:
         self.roles = roles
@@ -61,7 +60,6 @@ class Handoff:
         self.hours = hours
         self.texts = texts
         self.clock = clock
-        self.sender = sender
         self.group_id = config.agents.group_id
 
     def expectation(self, ticket: Ticket, language: str) -> str:
@@ -112,13 +110,11 @@ class Handoff:
 
     async def post_in_topic(self, bot: Bot, ticket: Ticket, text: str, **options: object) -> None:
         if self.group_id and ticket.topic_id is not None:
-            await self.sender.send(
-                lambda: bot.send_message(
-                    self.group_id,
-                    text,
-                    message_thread_id=ticket.topic_id,
-                    **options,  # type: ignore[arg-type]
-                )
+            await bot.send_message(
+                self.group_id,
+                text,
+                message_thread_id=ticket.topic_id,
+                **options,  # type: ignore[arg-type]
             )
 
     async def reopen_unsolved(
@@ -167,9 +163,7 @@ class Handoff:
         if ticket.topic_id is not None:
             await self.post_in_topic(bot, ticket, body, parse_mode="HTML")
         else:
-            await self.sender.send(
-                lambda: bot.send_message(self.group_id, body, parse_mode="HTML")
-            )
+            await bot.send_message(self.group_id, body, parse_mode="HTML")
 
     def topic_name(self, ticket: Ticket, customer: Customer) -> str:
         name = customer.first_name or f"customer {customer.id}"
@@ -183,20 +177,16 @@ class Handoff:
             return None
         if ticket.topic_id is not None:
             return ticket.topic_id
-        topic = await self.sender.send(
-            lambda: bot.create_forum_topic(self.group_id, self.topic_name(ticket, customer))
-        )
+        topic = await bot.create_forum_topic(self.group_id, self.topic_name(ticket, customer))
         ticket.topic_id = topic.message_thread_id
         session.add(ticket)
         await session.commit()
         card = await self.summary(session, ticket, customer)
-        await self.sender.send(
-            lambda: bot.send_message(
-                self.group_id,
-                card,
-                message_thread_id=topic.message_thread_id,
-                reply_markup=ticket_buttons(ticket),
-            )
+        await bot.send_message(
+            self.group_id,
+            card,
+            message_thread_id=topic.message_thread_id,
+            reply_markup=ticket_buttons(ticket),
         )
         log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
         return ticket.topic_id
@@ -237,10 +227,8 @@ class Handoff:
         if topic is None:
             return
         try:
-            await self.sender.send(
-                lambda: bot.copy_message(
-                    self.group_id, message.chat.id, message.message_id, message_thread_id=topic
-                )
+            await bot.copy_message(
+                self.group_id, message.chat.id, message.message_id, message_thread_id=topic
             )
         except TelegramBadRequest as error:
             if "thread not found" not in str(error).lower():
@@ -248,10 +236,8 @@ class Handoff:
             log.warning("topic=%s of ticket=%s was deleted; creating it again", topic, ticket.id)
             ticket.topic_id = None
             topic = await self.ensure_topic(session, bot, ticket, customer)
-            await self.sender.send(
-                lambda: bot.copy_message(
-                    self.group_id, message.chat.id, message.message_id, message_thread_id=topic
-                )
+            await bot.copy_message(
+                self.group_id, message.chat.id, message.message_id, message_thread_id=topic
             )
 
     async def copy_into_topic(
@@ -262,10 +248,8 @@ class Handoff:
             return
         topic = ticket.topic_id
         for message_id in message_ids:
-            await self.sender.send(
-                lambda message_id=message_id: bot.copy_message(
-                    self.group_id, from_chat_id, message_id, message_thread_id=topic
-                )
+            await bot.copy_message(
+                self.group_id, from_chat_id, message_id, message_thread_id=topic
             )
 
     async def relay_to_customer(
@@ -283,12 +267,10 @@ class Handoff:
                 session, bot, ticket, customer, message.text, agent_id
             )
             return
-        await self._deliver(
-            session,
-            ticket,
-            agent_id,
-            lambda: bot.copy_message(chat_id, message.chat.id, message.message_id),
+        copy = CopyMessage(
+            chat_id=chat_id, from_chat_id=message.chat.id, message_id=message.message_id
         )
+        await self._deliver(session, bot, ticket, agent_id, copy)
 
     async def send_text_to_customer(
         self,
@@ -303,17 +285,20 @@ class Handoff:
         if signature:
             text = f"{text}\n\n{signature}"
         chat_id = int(customer.external_id)
-        await self._deliver(session, ticket, agent_id, lambda: bot.send_message(chat_id, text))
+        await self._deliver(
+            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text)
+        )
 
     async def _deliver(
         self,
         session: AsyncSession,
+        bot: Bot,
         ticket: Ticket,
         agent_id: int,
-        call: Callable[[], Awaitable[object]],
+        method: TelegramMethod[Any],
     ) -> None:
         try:
-            await self.sender.send(call)
+            await bot(method)
         except TelegramForbiddenError:
             await self.tickets.record(
                 session, ticket, "system", "unreachable", "the customer blocked the bot"
@@ -346,49 +331,3 @@ def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
             ],
         ]
     )
-
-
-async def alert_breaches(
-    session: AsyncSession, bot: Bot, handoff: Handoff, tickets: TicketService
-) -> int:
-    """Tell the agents' group, mentioning the supervisors, about each new SLA breach (once)."""
-    breaches = await tickets.breaches(session)
-    await session.commit()
-    if not handoff.group_id:
-        return len(breaches)
-    mentions = handoff.supervisor_mentions()
-    for breach in breaches:
-        ticket = breach.ticket
-        what = "first response" if breach.kind == "first_response" else "resolution"
-        due = (
-            ticket.first_response_due
-            if breach.kind == "first_response"
-            else (ticket.resolution_due)
-        )
-        text = (
-            f"⚠️ SLA missed: {ticket.number} ({ticket.priority}) {what} was due "
-            f"{handoff.hours.local(due).strftime('%Y-%m-%d %H:%M')}. {mentions}"
-        ).strip()
-        await handoff.post_in_topic(bot, ticket, text, parse_mode="HTML")
-
-        log.warning("ticket=%s missed its %s SLA", ticket.id, breach.kind)
-    return len(breaches)
-
-
-async def announce_unassigned(
-    session: AsyncSession, bot: Bot, handoff: Handoff, tickets: TicketService
-) -> int:
-    """Tickets nobody took: try round robin again, else say so again in their topic."""
-    every = timedelta(minutes=handoff.config.agents.reannounce_minutes)
-    waiting = await tickets.to_announce(session, every)
-    await session.commit()
-    for ticket in waiting:
-        if not await handoff.assign_round_robin(session, bot, ticket):
-            minutes = int((handoff.clock.now() - ticket.created_at).total_seconds() // 60)
-            await handoff.post_in_topic(
-                bot,
-                ticket,
-                f"⏳ {ticket.number} has waited {minutes} min for an agent: Take?",
-                reply_markup=ticket_buttons(ticket),
-            )
-    return len(waiting)

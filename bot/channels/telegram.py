@@ -1,0 +1,59 @@
+"""Telegram: the bot for the Bot API (or a self-hosted Bot API server), with the retries on its
+session, and the command menu."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommand
+
+from bot.channels.retries import RetryMiddleware
+from bot.config import Config
+
+COMMANDS = {
+    "zh": [
+        ("start", "常见问题"),
+        ("help", "使用说明"),
+        ("language", "切换语言"),
+        ("order", "查询订单"),
+        ("return", "申请退货"),
+        ("human", "联系人工客服"),
+        ("tickets", "我的工单"),
+    ],
+    "en": [
+        ("start", "Common questions"),
+        ("help", "How to use this bot"),
+        ("language", "Change language"),
+        ("order", "Where is my order"),
+        ("return", "Return an item"),
+        ("human", "Talk to a person"),
+        ("tickets", "My tickets"),
+    ],
+}
+
+
+def create_bot(
+    config: Config, session: BaseSession | None = None, retries: RetryMiddleware | None = None
+) -> Bot:
+    """The Telegram bot. Its session retries every request, once for all callers: whatever
+    sends (a handler, a relay, a scheduled job) goes through it."""
+    if session is None:
+        api_server = config.telegram.api_server
+        if api_server:
+            session = AiohttpSession(api=TelegramAPIServer.from_base(api_server))
+        else:
+            session = AiohttpSession()
+    session.middleware(retries or RetryMiddleware())
+    token = config.telegram.token.get_secret_value() if config.telegram.token else ""
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
+
+
+async def set_commands(bot: Bot) -> None:
+    for language, commands in COMMANDS.items():
+        await bot.set_my_commands(
+            [BotCommand(command=name, description=text) for name, text in commands],
+            language_code=language,
+        )
