@@ -178,6 +178,19 @@ class FakeBotAPI:
             failure = failures.pop(0)
             await self._record(method, params, None)
             return web.json_response(failure, status=failure["error_code"])
+        text = params.get("text")
+        if (
+            method == "sendmessage"
+            and isinstance(text, str)
+            and len(text.encode("utf-16-le")) > 8192
+        ):
+            too_long = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: message is too long",
+            }
+            await self._record(method, params, None)
+            return web.json_response(too_long, status=400)
         try:
             result = await self._answer(method, params)
         except KeyError:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import (
     AnswerCallbackQuery,
     CopyMessage,
@@ -25,6 +26,7 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, File, ForumTopic, InlineKeyboardMarkup, Message, MessageId, User
 
 from bot.channels.retries import RetryMiddleware
+from bot.channels.telegram import prepare_session
 
 BOT_USER = User(id=42, is_bot=True, first_name="kefu", username="kefu_test_bot")
 
@@ -59,6 +61,8 @@ class RecordingSession(BaseSession):
         if failures:
             raise failures.pop(0)
         result: Any = True
+        if isinstance(method, SendMessage) and len(method.text.encode("utf-16-le")) > 8192:
+            raise TelegramBadRequest(method, "Bad Request: message is too long")
         if isinstance(method, GetMe):
             result = BOT_USER
         elif isinstance(method, SendMessage | EditMessageText):
@@ -120,7 +124,7 @@ class MockedBot(Bot):
     def __init__(self, retries: RetryMiddleware | None = None) -> None:
         super().__init__("42:TEST", session=RecordingSession())
         self.retries = retries or RetryMiddleware(sleep=no_wait)
-        self.session.middleware(self.retries)
+        prepare_session(self.session, self.retries)
 
     @property
     def recorder(self) -> RecordingSession:

@@ -222,3 +222,12 @@ async def test_a_question_instead_of_the_digits_is_answered_and_costs_no_try(
     [ask_again] = await customer.say("/order A-1003")
     [wrong] = await customer.say("1111")
     assert wrong.text == "与我们的记录不符，还可以再试 2 次。"
+
+
+@pytest.mark.parametrize("argument", ["x" * 4000, "A-" + "1" * 4000])
+async def test_an_absurd_order_argument_is_not_an_order_number(
+    dispatcher: Dispatcher, bot: MockedBot, argument: str
+) -> None:
+    customer = PrivateChat(dispatcher, bot, STRANGER, "en")
+    [reply] = await customer.say(f"/order {argument}")
+    assert reply.text.startswith("That does not look like an order number")

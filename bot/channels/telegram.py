@@ -10,6 +10,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
 
+from bot.channels.long_text import SplitLongText
 from bot.channels.retries import RetryMiddleware
 from bot.config import Config
 
@@ -46,9 +47,15 @@ def create_bot(
             session = AiohttpSession(api=TelegramAPIServer.from_base(api_server))
         else:
             session = AiohttpSession()
-    session.middleware(retries or RetryMiddleware())
+    prepare_session(session, retries or RetryMiddleware())
     token = config.telegram.token.get_secret_value() if config.telegram.token else ""
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
+
+
+def prepare_session(session: BaseSession, retries: RetryMiddleware) -> None:
+    """What every request goes through: long texts split first, then each part retried."""
+    session.middleware(SplitLongText())
+    session.middleware(retries)
 
 
 async def set_commands(bot: Bot) -> None:

@@ -40,6 +40,7 @@ from storage.order_proofs import (
 log = logging.getLogger(__name__)
 
 PROOF_LASTS = timedelta(hours=24)
+MAX_NUMBER_LENGTH = 64  # what the orders table keeps
 
 
 class OrderStatusService:
@@ -59,8 +60,11 @@ class OrderStatusService:
         self.pattern = re.compile(settings.number_pattern, re.IGNORECASE)
 
     def find_number(self, text: str | None) -> str | None:
+        """The order number in a message; nothing longer than an order number can be."""
         found = self.pattern.search(text or "")
-        return found.group(0).upper() if found else None
+        if found is None or len(found.group(0)) > MAX_NUMBER_LENGTH:
+            return None
+        return found.group(0).upper()
 
     async def _recent_failures(self, session: AsyncSession, customer_id: int) -> int:
         since = self.clock.now() - timedelta(minutes=self.settings.lockout_minutes)
