@@ -7,6 +7,7 @@ import logging
 from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 
+from bot.channels.retries import DeliveryUncertain
 from bot.config import Config
 from bot.middlewares.language import language_from_code
 from bot.texts import Texts
@@ -25,6 +26,10 @@ async def apologise(
 ) -> None:
     """`language` is missing when the update failed before its language was worked out."""
     update = event.update
+    if isinstance(event.exception, DeliveryUncertain):
+        # the reply may well have arrived: an apology after it would only confuse
+        log.warning("update=%s: the reply's answer was lost", update.update_id)
+        return
     log.exception("update=%s failed", update.update_id, exc_info=event.exception)
     message = update.message or (update.callback_query.message if update.callback_query else None)
     if message is None or message.chat.type != "private":

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
 from sqlmodel import select
 
@@ -152,6 +153,53 @@ async def test_an_instance_that_stops_mid_send_never_causes_a_second_send(
         await restarted.close()
     assert sorted(surveys_sent(bot)) == [1000, 1001]  # each once
     assert "stopped while sending it; not sent again" in caplog.text
+
+
+async def test_an_instance_that_stops_before_the_request_leaves_loses_nothing(
+    services: Services, config_path: Path, clock: ManualClock
+) -> None:
+    """Stopped while waiting for Telegram's pace (claimed, never sent): the message is sent
+    once after the claim times out, instead of ending uncertain."""
+    await schedule_surveys(services, 2, timedelta(0))
+    bot = MockedBot()
+    calls = 0
+
+    async def stop_at_the_pace(chat_id: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise SystemExit("killed while waiting to send")
+
+    services.delivery.limiter.wait = stop_at_the_pace  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await services.delivery.deliver_due(bot)
+    assert len(surveys_sent(bot)) == 1
+    await services.close()
+
+    clock.advance(timedelta(minutes=11))  # the dead instance's claim times out
+    restarted = await start(config_path, clock)
+    try:
+        assert await restarted.delivery.deliver_due(bot) == 1
+        assert await statuses(restarted) == ["sent", "sent"]
+    finally:
+        await restarted.close()
+    assert sorted(surveys_sent(bot)) == [1000, 1001]  # each once, none lost
+
+
+async def test_a_survey_whose_answer_was_lost_is_uncertain_and_not_sent_again(
+    services: Services, clock: ManualClock
+) -> None:
+    await schedule_surveys(services, 1, timedelta(0))
+    bot = MockedBot()
+    bot.recorder.fail_next(
+        SendMessage,
+        TelegramNetworkError(SendMessage(chat_id=1, text=""), "Request timeout error"),
+    )
+    assert await services.delivery.deliver_due(bot) == 0
+    clock.advance(timedelta(hours=1))
+    assert await services.delivery.deliver_due(bot) == 0
+    assert await statuses(services) == ["uncertain"]
+    assert len(bot.recorder.sent_messages()) == 1  # the one whose answer was lost
 
 
 async def test_two_instances_on_one_database_send_each_message_once(

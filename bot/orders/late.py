@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from sqlmodel import col, select
 
-from bot.channels.retries import DeliveryFailed
+from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
 from bot.orders.lookup import OrderStatusService
 from bot.orders.providers import order_view
@@ -62,6 +62,8 @@ async def notify_late_orders(
                 log.warning(
                     "order=%s: the customer blocked the bot; not told it is late", order.id
                 )
+            except DeliveryUncertain:
+                log.warning("order=%s: the late notice may have arrived; not sent again", order.id)
             except (DeliveryFailed, TelegramAPIError) as error:
                 log.error(
                     "order=%s: late notice not sent (%s), trying again tomorrow", order.id, error

@@ -1,13 +1,15 @@
 """Messages the bot sends later on its own, kept in the database so that restarts, downtime and
 several running instances neither lose nor repeat them.
 
-A message goes pending -> sending -> sent. Moving it to sending is a claim: one conditional
-UPDATE that only one instance can win, committed before the send; recording `sent` follows the
-send at once. An instance that stops between the two leaves the message in `sending`; once the
-claim is older than `claim_timeout_minutes` it is marked `uncertain` and reported, never sent a
-second time: Telegram cannot tell us whether it arrived, and a customer asked twice is worse
-than one survey missing. Everything else (due while the service was down, failed sends, quiet
-hours) ends in sent, expired or failed, each with a log line."""
+A message goes pending -> claimed -> sending -> sent. Claiming is one conditional UPDATE that
+only one instance can win; `sending` is recorded (and committed) just before the request leaves,
+and `sent` right after it. An instance that stops after claiming but before sending leaves the
+message `claimed`: it was never sent, so once the claim is older than `claim_timeout_minutes` it
+is pending again. One that stops between sending and recording leaves it in `sending`: Telegram
+cannot tell us whether it arrived, so it is marked `uncertain` and reported, never sent a second
+time (a customer asked twice is worse than one survey missing); so is a send whose answer was
+lost. Everything else (due while the service was down, failed sends, quiet hours) ends in sent,
+expired or failed, each with a log line."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.retries import DeliveryFailed
+from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
 from bot.config import ScheduleConfig
 from storage.database import SessionFactory
@@ -37,7 +39,16 @@ from storage.models import Customer, ScheduledMessage
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("pending", "sending", "sent", "cancelled", "expired", "failed", "uncertain")
+STATUSES = (
+    "pending",
+    "claimed",
+    "sending",
+    "sent",
+    "cancelled",
+    "expired",
+    "failed",
+    "uncertain",
+)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
 BATCH = 200
 
@@ -120,10 +131,20 @@ class Schedule:
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
             .where(col(ScheduledMessage.status) == "pending")
-            .values(status="sending", claimed_by=self.instance, claimed_at=self.clock.now())
+            .values(status="claimed", claimed_by=self.instance, claimed_at=self.clock.now())
         )
         await session.commit()
         return bool(result.rowcount == 1)
+
+    async def start_sending(self, session: AsyncSession, message_id: int) -> None:
+        """Recorded just before the request leaves: from here on, a stop makes it uncertain."""
+        await session.exec(
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.id) == message_id)
+            .where(col(ScheduledMessage.status) == "claimed")
+            .values(status="sending", claimed_at=self.clock.now())
+        )
+        await session.commit()
 
     async def finish(
         self, session: AsyncSession, message_id: int, status: str, note: str | None = None
@@ -164,8 +185,17 @@ class Schedule:
         return int(result.rowcount)
 
     async def settle_abandoned_claims(self, session: AsyncSession) -> int:
-        """Claims whose instance stopped mid-send: uncertain, reported, never sent again."""
+        """Claims whose instance stopped: pending again when the request never left, else
+        uncertain, reported, never sent again. Returns how many became uncertain."""
         timeout = timedelta(minutes=self.settings.claim_timeout_minutes)
+        released = await session.exec(
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.status) == "claimed")
+            .where(col(ScheduledMessage.claimed_at) < self.clock.now() - timeout)
+            .values(status="pending", claimed_by=None, claimed_at=None)
+        )
+        if released.rowcount:
+            log.warning("%s claimed messages never sent: pending again", released.rowcount)
         abandoned = (
             await session.exec(
                 select(ScheduledMessage)
@@ -316,12 +346,16 @@ class Delivery:
                 await schedule.finish(session, message.id, "cancelled", outgoing)
                 return 0
             await self.limiter.wait(outgoing.chat_id)
+            await schedule.start_sending(session, message.id)
             try:
                 await bot.send_message(
                     outgoing.chat_id, outgoing.text, reply_markup=outgoing.reply_markup
                 )
             except TelegramForbiddenError:
                 await self._unreachable(session, message)
+                return 0
+            except DeliveryUncertain:
+                await schedule.finish(session, message.id, "uncertain", "the answer was lost")
                 return 0
             except (DeliveryFailed, TelegramAPIError) as error:
                 log.error(
