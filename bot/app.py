@@ -28,6 +28,7 @@ from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
+from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.orders.http_api import HttpOrders
 from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
 from bot.orders.providers import BuiltinOrders, OrdersProvider
@@ -205,6 +206,14 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         desk=services.desk,
         feedback=services.feedback,
         agent_desk=services.agent_desk,
+    )
+    dispatcher.update.outer_middleware(
+        ThrottlingMiddleware(
+            services.config.flood,
+            services.clock,
+            services.texts,
+            services.config.bot.default_language,
+        )
     )
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(

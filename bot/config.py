@@ -308,6 +308,11 @@ class ReportConfig(Section):
     first_contact_percent: float = Field(default=80.0, ge=0, le=100)
 
 
+class FloodConfig(Section):
+    messages_per_minute: int = Field(default=20, ge=1)
+    burst: int = Field(default=10, ge=1)
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -317,6 +322,7 @@ class Config(Section):
     business: BusinessConfig
     knowledge: KnowledgeConfig = KnowledgeConfig()
     matching: MatchingConfig = MatchingConfig()
+    flood: FloodConfig = FloodConfig()
     database: DatabaseConfig = DatabaseConfig()
     bot: BotConfig = BotConfig()
     roles: RolesConfig = RolesConfig()

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiogram import Bot, Router
-from aiogram.types import ErrorEvent
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, ErrorEvent
 
 from bot.channels.retries import DeliveryUncertain
 from bot.config import Config
 from bot.middlewares.language import language_from_code
-from bot.texts import Texts
+from bot.texts import Say, Texts
 
 log = logging.getLogger(__name__)
 
 
 def create_router() -> Router:
     router = Router(name="errors")
+    router.callback_query.register(answer_unknown_button)
     router.errors.register(apologise)
     return router
+
+
+async def answer_unknown_button(query: CallbackQuery, say: Say) -> None:
+    """A button no router knows (stale, from an old version, or forged): every press gets an
+    answer, or the customer's app shows a spinner until it gives up."""
+    await query.answer(say("button_stale"))
 
 
 async def apologise(
@@ -32,6 +41,9 @@ async def apologise(
         return
     log.exception("update=%s failed", update.update_id, exc_info=event.exception)
     message = update.message or (update.callback_query.message if update.callback_query else None)
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramAPIError):  # it may have been answered already
+            await update.callback_query.answer()
     if message is None or message.chat.type != "private":
         return
     if language is None:

@@ -54,7 +54,11 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    # hide_parameters: the statements' values (customers' words, phones) stay out of logs and
+    # error messages, at every log level
+    return create_async_engine(
+        url, pool_pre_ping=parsed.get_backend_name() != "sqlite", hide_parameters=True
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
