@@ -164,7 +164,7 @@ async def import_orders_file(config: Config, file: str) -> int:
 
 
 async def schedule_command(config: Config, args: argparse.Namespace) -> int:
-    from bot.schedule.delivery import STATUSES, Schedule, schedule_report
+    from bot.schedule.delivery import PENDING_ONLY, STATUSES, Schedule, schedule_report
     from storage.database import create_engine, create_session_factory, migrate
 
     engine = create_engine(config.database.url)
@@ -175,7 +175,7 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
         )
         async with create_session_factory(engine)() as session:
             if args.schedule_command == "list":
-                statuses = STATUSES if args.all else ("pending",)
+                statuses = STATUSES if args.all else PENDING_ONLY
                 print(await schedule_report(session, schedule, statuses, args.limit))
                 return 0
             if await schedule.cancel(session, args.id, "cancelled by an admin"):

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Feedback, Ticket
+from storage.models import Conversation, Feedback, FeedbackKind, Ticket
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,10 @@ async def feedback_figures(
             select(Feedback).where(Feedback.answered_at >= since, Feedback.answered_at < until)
         )
     ).all()
-    csat = [f for f in answers if f.kind == "csat" and f.score is not None]
+    csat = [f for f in answers if f.kind == FeedbackKind.CSAT and f.score is not None]
     scores = [f.score for f in csat if f.score is not None]
-    revisits = [f for f in answers if f.kind == "revisit"]
-    nps = [f.score for f in answers if f.kind == "nps" and f.score is not None]
+    revisits = [f for f in answers if f.kind == FeedbackKind.REVISIT]
+    nps = [f.score for f in answers if f.kind == FeedbackKind.NPS and f.score is not None]
     promoters = sum(1 for score in nps if score >= 9)
     detractors = sum(1 for score in nps if score <= 6)
     return FeedbackFigures(

@@ -20,7 +20,7 @@ from bot.clock import ManualClock
 from bot.config import load_config
 from bot.schedule.delivery import RateLimiter, out_of_quiet_hours
 from storage.database import create_engine
-from storage.models import Customer, ScheduledMessage
+from storage.models import Customer, ScheduledKind, ScheduledMessage
 from tests.chat import PrivateChat
 from tests.conftest import ADMIN_ID, POSTGRES_URL, _reset_postgres
 from tests.mocked_bot import MockedBot
@@ -76,7 +76,7 @@ async def schedule_surveys(services: Services, count: int, due_in: timedelta) ->
             await services.schedule.add(
                 session,
                 key=f"survey:test:{number}",
-                kind="survey",
+                kind=ScheduledKind.SURVEY,
                 customer_id=customer.id,
                 due_at=services.clock.now() + due_in,
                 lifetime=timedelta(days=3),

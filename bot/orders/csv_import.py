@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ORDER_STATUSES, Order
+from storage.models import Order, OrderStatus
 
 REQUIRED = ("number", "items", "status", "ordered_at")
 COLUMNS = (
@@ -155,13 +155,13 @@ def _validate(
     row["carrier"] = values.get("carrier") or None
     row["tracking_number"] = values.get("tracking_number") or None
     row["address"] = values.get("address") or None
-    if values.get("status") not in ORDER_STATUSES:
+    if values.get("status") not in tuple(OrderStatus):
         problems.append(
             CsvProblem(
                 file,
                 line,
                 "status",
-                f"{values.get('status')!r} is not one of {', '.join(ORDER_STATUSES)}",
+                f"{values.get('status')!r} is not one of {', '.join(OrderStatus)}",
             )
         )
     row["status"] = values.get("status")

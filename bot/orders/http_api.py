@@ -15,7 +15,7 @@ import aiohttp
 from bot.clock import Clock
 from bot.config import HttpOrdersConfig
 from bot.orders.providers import OrderItem, OrdersUnavailable, OrderView
-from storage.models import ORDER_STATUSES
+from storage.models import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class HttpOrders:
             raise ShopAnswerError(f"no order number at {fields.number!r}")
         shop_status = _text(_lookup(document, fields.status)) or ""
         status = self.settings.statuses.get(shop_status, shop_status)
-        if status not in ORDER_STATUSES:
+        if status not in tuple(OrderStatus):
             raise ShopAnswerError(f"unknown status {shop_status!r}")
         telegram_id = _text(_lookup(document, fields.telegram_id))
         if telegram_id is not None and not telegram_id.lstrip("-").isdigit():

@@ -33,11 +33,12 @@ from bot.channels.retries import DeliveryFailed, Sender
 from bot.clock import Clock
 from bot.config import ScheduleConfig
 from storage.database import SessionFactory
-from storage.models import Customer, ScheduledMessage
+from storage.models import Customer, ScheduledKind, ScheduledMessage, ScheduledStatus
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("pending", "sending", "sent", "cancelled", "expired", "failed", "uncertain")
+STATUSES = tuple(ScheduledStatus)
+PENDING_ONLY = (ScheduledStatus.PENDING,)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
 BATCH = 200
 
@@ -79,7 +80,7 @@ class Schedule:
         session: AsyncSession,
         *,
         key: str,
-        kind: str,
+        kind: ScheduledKind,
         customer_id: int,
         due_at: datetime,
         lifetime: timedelta,
@@ -107,7 +108,7 @@ class Schedule:
     async def due(self, session: AsyncSession, limit: int = BATCH) -> list[ScheduledMessage]:
         statement = (
             select(ScheduledMessage)
-            .where(ScheduledMessage.status == "pending")
+            .where(ScheduledMessage.status == ScheduledStatus.PENDING)
             .where(col(ScheduledMessage.due_at) <= self.clock.now())
             .order_by(col(ScheduledMessage.due_at), col(ScheduledMessage.id))
             .limit(limit)
@@ -119,17 +120,25 @@ class Schedule:
         result = await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .where(col(ScheduledMessage.status) == "pending")
-            .values(status="sending", claimed_by=self.instance, claimed_at=self.clock.now())
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .values(
+                status=ScheduledStatus.SENDING,
+                claimed_by=self.instance,
+                claimed_at=self.clock.now(),
+            )
         )
         await session.commit()
         return bool(result.rowcount == 1)
 
     async def finish(
-        self, session: AsyncSession, message_id: int, status: str, note: str | None = None
+        self,
+        session: AsyncSession,
+        message_id: int,
+        status: ScheduledStatus,
+        note: str | None = None,
     ) -> None:
         values: dict[str, object] = {"status": status, "note": note}
-        if status == "sent":
+        if status == ScheduledStatus.SENT:
             values["sent_at"] = self.clock.now()
         await session.exec(
             update(ScheduledMessage).where(col(ScheduledMessage.id) == message_id).values(**values)
@@ -140,7 +149,9 @@ class Schedule:
         await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .values(status="pending", due_at=due_at, claimed_by=None, claimed_at=None)
+            .values(
+                status=ScheduledStatus.PENDING, due_at=due_at, claimed_by=None, claimed_at=None
+            )
         )
         await session.commit()
 
@@ -148,8 +159,8 @@ class Schedule:
         result = await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .where(col(ScheduledMessage.status) == "pending")
-            .values(status="cancelled", note=note)
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .values(status=ScheduledStatus.CANCELLED, note=note)
         )
         await session.commit()
         return bool(result.rowcount == 1)
@@ -158,8 +169,8 @@ class Schedule:
         result = await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.customer_id) == customer_id)
-            .where(col(ScheduledMessage.status) == "pending")
-            .values(status="cancelled", note=note)
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .values(status=ScheduledStatus.CANCELLED, note=note)
         )
         return int(result.rowcount)
 
@@ -169,7 +180,7 @@ class Schedule:
         abandoned = (
             await session.exec(
                 select(ScheduledMessage)
-                .where(ScheduledMessage.status == "sending")
+                .where(ScheduledMessage.status == ScheduledStatus.SENDING)
                 .where(col(ScheduledMessage.claimed_at) < self.clock.now() - timeout)
             )
         ).all()
@@ -180,14 +191,17 @@ class Schedule:
                 message.kind,
                 message.claimed_by,
             )
-            message.status = "uncertain"
+            message.status = ScheduledStatus.UNCERTAIN
             message.note = f"{message.claimed_by} stopped while sending"
             session.add(message)
         await session.commit()
         return len(abandoned)
 
     async def listing(
-        self, session: AsyncSession, statuses: tuple[str, ...] = ("pending",), limit: int = 50
+        self,
+        session: AsyncSession,
+        statuses: tuple[ScheduledStatus, ...] = PENDING_ONLY,
+        limit: int = 50,
     ) -> list[ScheduledMessage]:
         statement = (
             select(ScheduledMessage)
@@ -301,7 +315,7 @@ class Delivery:
                     message.kind,
                     message.due_at.isoformat(),
                 )
-                await schedule.finish(session, message.id, "expired")
+                await schedule.finish(session, message.id, ScheduledStatus.EXPIRED)
                 return 0
             morning = schedule.when(now)
             if morning > now:
@@ -315,7 +329,7 @@ class Delivery:
                 await schedule.postpone(session, message.id, now + RETRY_AFTER_FAILURE)
                 return 0
             if isinstance(outgoing, str):
-                await schedule.finish(session, message.id, "cancelled", outgoing)
+                await schedule.finish(session, message.id, ScheduledStatus.CANCELLED, outgoing)
                 return 0
             await self.limiter.wait(outgoing.chat_id)
             try:
@@ -335,7 +349,7 @@ class Delivery:
                 )
                 await schedule.postpone(session, message.id, now + RETRY_AFTER_FAILURE)
                 return 0
-            await schedule.finish(session, message.id, "sent")
+            await schedule.finish(session, message.id, ScheduledStatus.SENT)
             await self.composer.after_sent(session, message)
             await session.commit()
             return 1
@@ -350,7 +364,9 @@ class Delivery:
         cancelled = await self.schedule.cancel_for_customer(
             session, message.customer_id, "customer blocked the bot"
         )
-        await self.schedule.finish(session, message.id, "failed", "customer blocked the bot")
+        await self.schedule.finish(
+            session, message.id, ScheduledStatus.FAILED, "customer blocked the bot"
+        )
         log.warning(
             "customer=%s blocked the bot; %s pending messages cancelled",
             message.customer_id,
@@ -361,7 +377,7 @@ class Delivery:
 async def schedule_report(
     session: AsyncSession,
     schedule: Schedule,
-    statuses: tuple[str, ...] = ("pending",),
+    statuses: tuple[ScheduledStatus, ...] = PENDING_ONLY,
     limit: int = 50,
 ) -> str:
     """What is scheduled, for whom and when, one line each (for admins)."""
@@ -376,7 +392,7 @@ async def schedule_report(
             who += f" ({customer.first_name})"
         when = message.due_at.astimezone(schedule.zone).strftime("%Y-%m-%d %H:%M")
         ticket = f" · T-{message.ticket_id:06d}" if message.ticket_id else ""
-        status = "" if statuses == ("pending",) else f" · {message.status}"
+        status = "" if statuses == PENDING_ONLY else f" · {message.status}"
         note = f" · {message.note}" if message.note and status else ""
         lines.append(f"#{message.id} · {when} · {message.kind} · {who}{ticket}{status}{note}")
     return "\n".join(lines)
