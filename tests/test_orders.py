@@ -4,12 +4,14 @@ strangers learn nothing, and a provider that fails still leaves the customer a w
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
+from pydantic import ValidationError
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher, create_services
@@ -190,3 +192,29 @@ def test_masking() -> None:
     assert mask_address("88 Example Road, Shanghai") == "**** Shanghai"
     assert mask_address("上海市浦东新区某路 88 号") == "****"
     assert mask_address(None) == ""
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"status": "lost"},
+        {"items": [{"name": "Hat", "quantity": 0}]},
+        {"items": [{"name": "Hat", "quantity": True}]},
+        {"items": [{"name": "", "quantity": 1}]},
+        {"ordered_at": "yesterday"},
+        {"telegram_id": "abc"},
+    ],
+)
+def test_an_order_is_checked_whoever_provides_it(wrong: dict[str, Any]) -> None:
+    order: dict[str, Any] = {
+        "number": 2001,  # a shop's JSON may hold it as a number
+        "status": "paid",
+        "items": [{"name": "Hat"}],
+        "ordered_at": "2026-11-20T10:00:00",
+        "phone": "",
+    }
+    view = OrderView.model_validate(order)
+    assert (view.number, view.items[0].quantity, view.phone) == ("2001", 1, None)
+    assert view.ordered_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # no zone: UTC
+    with pytest.raises(ValidationError):
+        OrderView.model_validate(order | wrong)

@@ -15,6 +15,7 @@ from bot.config import OrdersConfig
 from bot.orders.providers import OrdersProvider, OrderView, mask_address, mask_phone, phone_matches
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
+from storage.models import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,10 @@ class OrderStatusService:
             lines.append(
                 texts("order_delivered_on", language, date=self._date(order.delivered_at))
             )
-        elif order.expected_delivery_at and order.status not in ("cancelled", "returned"):
+        elif order.expected_delivery_at and order.status not in (
+            OrderStatus.CANCELLED,
+            OrderStatus.RETURNED,
+        ):
             lines.append(
                 texts("order_expected", language, date=self._date(order.expected_delivery_at))
             )
