@@ -11,7 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fake_bot_api import FakeBotAPI
+
+pytestmark = pytest.mark.slow
 
 KB = Path(__file__).parent / "data" / "kb"
 CHAT = 5551234

@@ -23,6 +23,8 @@ from tests.conftest import POSTGRES_URL, _reset_postgres
 from tests.fake_bot_api import FakeBotAPI
 from tests.test_schedule import schedule_surveys
 
+pytestmark = pytest.mark.slow
+
 KB = Path(__file__).parent / "data" / "kb"
 CHAT = 5551234
 GROUP = -1009876

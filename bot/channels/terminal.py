@@ -115,7 +115,7 @@ class TerminalChat:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        output: TextIO = sys.stdout,
+        output: TextIO | None = None,
         *,
         user_id: int = 1000,
         first_name: str = "",
@@ -127,7 +127,9 @@ class TerminalChat:
             id=user_id, is_bot=False, first_name=first_name, language_code=language_code
         )
         self.chat = Chat(id=user_id, type="private", first_name=first_name)
-        self.session = TerminalSession(output, self.chat)
+        # sys.stdout when called, not when this module was imported: tests (and anyone
+        # embedding the chat) may have replaced it since
+        self.session = TerminalSession(output or sys.stdout, self.chat)
         self.bot = Bot(TERMINAL_TOKEN, session=self.session)
         self.now = now
         self._update_ids = itertools.count(1)
@@ -176,8 +178,10 @@ class TerminalChat:
         )
         return Update(update_id=next(self._update_ids), message=message)
 
-    async def run(self, input_stream: TextIO = sys.stdin) -> None:
-        """Read lines until the end of input; works for a person typing and for a pipe."""
+    async def run(self, input_stream: TextIO | None = None) -> None:
+        """Read lines (from sys.stdin by default) until the end of input; works for a person
+        typing and for a pipe."""
+        input_stream = input_stream or sys.stdin
         interactive = input_stream.isatty()
         loop = asyncio.get_running_loop()
         while True:
