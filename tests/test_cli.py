@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-
-KB = Path(__file__).parent / "data" / "kb"
+from tests.conftest import TEST_KB
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def test_ask_json_gives_decision_entry_score_and_candidates(
 ) -> None:
     # the command pip installed, so that the entry point and packaging are proved too
     installed = Path(sys.executable).with_name("kefu")
-    config = write_config(kb=KB)
+    config = write_config(kb=TEST_KB)
     result = subprocess.run(
         [installed, "--config", config, "ask", "營業時間幾點", "--json"],
         capture_output=True,
@@ -67,7 +66,7 @@ def test_ask_json_gives_decision_entry_score_and_candidates(
 def test_kb_check_accepts_a_good_knowledge_base(
     kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
-    result = kefu(write_config(kb=KB), "kb", "check")
+    result = kefu(write_config(kb=TEST_KB), "kb", "check")
     assert result.returncode == 0
     assert "OK: 5 entries" in result.stdout
 
@@ -77,7 +76,7 @@ def test_a_broken_knowledge_base_is_refused_with_file_and_line(
 ) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
-    text = (KB / "shop.yaml").read_text(encoding="utf-8")
+    text = (TEST_KB / "shop.yaml").read_text(encoding="utf-8")
     (broken / "shop.yaml").write_text(text.replace("action: talk_to_human", "action: fly"))
     config = write_config(kb=broken)
     line = text.splitlines().index("    action: talk_to_human") + 1
@@ -98,7 +97,7 @@ def test_chat_reads_piped_lines_and_presses_numbered_buttons(
     kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
     lines = "/start\n2\n1\nwhat's the weather on mars\n"
-    result = kefu(write_config(kb=KB), "chat", "--language", "en", stdin=lines)
+    result = kefu(write_config(kb=TEST_KB), "chat", "--language", "en", stdin=lines)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "bot> Hello! I am the customer-service assistant of Kefu Demo Shop." in out
@@ -111,7 +110,7 @@ def test_chat_reads_piped_lines_and_presses_numbered_buttons(
 def test_run_without_a_token_says_how_to_connect_telegram_and_chats(
     kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
-    result = kefu(write_config(kb=KB), "run", stdin="怎么退货\n")
+    result = kefu(write_config(kb=TEST_KB), "run", stdin="怎么退货\n")
     assert result.returncode == 0, result.stderr
     assert "No Telegram token is set" in result.stderr
     assert "KEFU_TELEGRAM_TOKEN" in result.stderr
@@ -122,7 +121,7 @@ def test_handoff_in_the_terminal_without_an_agents_group(
     kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
     lines = "/human\n2\nmy parcel is lost\n1\nhello?\n/tickets\n"
-    result = kefu(write_config(kb=KB), "chat", "--language", "en", stdin=lines)
+    result = kefu(write_config(kb=TEST_KB), "chat", "--language", "en", stdin=lines)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "bot> I will pass you to a person. What is it about?" in out

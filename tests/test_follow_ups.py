@@ -4,7 +4,7 @@ a whole day of follow-ups without sleeping, and every way they could be lost or 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,9 +22,9 @@ from bot.config import load_config
 from storage.figures import feedback_figures
 from storage.models import Customer, Feedback, ScheduledMessage, Ticket, TicketEvent
 from tests.chat import AGENTS_GROUP, AgentInGroup, PrivateChat
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 
-KB = Path(__file__).parent / "data" / "kb"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MEI = 7
 AGENT = 501
@@ -36,7 +36,7 @@ MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
 def configured(write_config: Callable[..., Path], extra: str = "", **replacements: str) -> Path:
     return write_config(
         extra,
-        kb=KB,
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {AGENTS_GROUP}",
             "supervisors = []": f"supervisors = [{SUPERVISOR}]",
@@ -52,21 +52,11 @@ def config_path(write_config: Callable[..., Path]) -> Path:
 
 
 @pytest.fixture
-async def services(config_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
+async def services(
+    config_path: Path, start_services: StartServices, clock: ManualClock
+) -> Services:
     clock.set(MONDAY_10AM)
-    services = await create_services(load_config(config_path, environ={}), clock=clock)
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return await start_services(config_path)
 
 
 def sent_to(bot: MockedBot, chat_id: int, start: int = 0) -> list[SendMessage]:

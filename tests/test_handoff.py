@@ -3,7 +3,7 @@ dispatcher with a recording bot session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,9 +20,9 @@ from bot.config import load_config
 from bot.tickets.handoff import alert_breaches, announce_unassigned
 from storage.models import Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 
-KB = Path(__file__).parent / "data" / "kb"
 GROUP = -1001234
 AGENT = 501
 AGENT2 = 502
@@ -34,11 +34,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock
-) -> AsyncIterator[Services]:
-    path = write_config(
-        kb=KB,
+async def services(start_services: StartServices, clock: ManualClock) -> Services:
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
+    return await start_services(
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
             "supervisors = []": f"supervisors = [{SUPERVISOR}]",
@@ -47,20 +46,6 @@ async def services(
             "agents = []": f"agents = [{AGENT}, {AGENT2}]",
         },
     )
-    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
-    services = await create_services(load_config(path, environ={}), clock=clock)
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
 
 
 def sent(bot: MockedBot, kind: type, start: int) -> list:  # type: ignore[type-arg]
@@ -432,7 +417,7 @@ async def test_text_replies_carry_the_configured_signature(
     write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
 ) -> None:
     path = write_config(
-        kb=KB,
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
             'signature = ""': 'signature = "— Alice, Support"',

@@ -14,11 +14,6 @@ from tests.mocked_bot import MockedBot
 
 
 @pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
 def chats(admin_services: Services, bot: MockedBot) -> tuple[PrivateChat, PrivateChat]:
     dispatcher = create_dispatcher(admin_services)
     return PrivateChat(dispatcher, bot, ADMIN_ID, "en"), PrivateChat(dispatcher, bot, 5, "en")

@@ -4,7 +4,6 @@ driven by a hand-moved clock."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,12 +13,12 @@ from aiogram import Dispatcher
 from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
 from aiogram.methods import SendMessage
 
-from bot.app import Services, create_dispatcher, create_services
+from bot.app import Services
 from bot.channels.retries import Sender
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.orders.late import next_daily_run, notify_late_orders, run_daily
 from tests.chat import PrivateChat
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
@@ -29,24 +28,11 @@ TOM = 9  # A-1003, shipped, expected 2026-11-24; A-1001 delivered
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
-) -> AsyncIterator[Services]:
+async def services(start_services: StartServices, clock: ManualClock, tmp_path: Path) -> Services:
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
-    services = await create_services(load_config(write_config(), environ={}), clock=clock)
+    services = await start_services()
     await import_sample_orders(services, tmp_path, {"A-1001": TOM, "A-1002": MEI, "A-1003": TOM})
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return services
 
 
 async def run_job(services: Services, bot: MockedBot, sender: Sender | None = None) -> int:

@@ -3,7 +3,6 @@ strangers learn nothing, and a provider that fails still leaves the customer a w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,12 @@ from aiogram import Dispatcher
 from pydantic import ValidationError
 from sqlmodel import select
 
-from bot.app import Services, create_dispatcher, create_services
+from bot.app import Services
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.orders.providers import OrdersUnavailable, OrderView, mask_address, mask_phone
 from storage.models import Ticket
 from tests.chat import PrivateChat
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
@@ -34,24 +33,11 @@ def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
-) -> AsyncIterator[Services]:
+async def services(start_services: StartServices, clock: ManualClock, tmp_path: Path) -> Services:
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
-    services = await create_services(load_config(write_config(), environ={}), clock=clock)
+    services = await start_services()
     await import_sample_orders(services, tmp_path, {"A-1002": OWNER})
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return services
 
 
 async def test_the_owner_sees_the_real_status_at_once(
