@@ -61,7 +61,9 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     """A fake Telegram Bot API server on 127.0.0.1, and its address."""
     fake = FakeBotAPI()
-    runner = web.AppRunner(fake.app)
+    # a long poll whose process has gone away ends at once, as on Telegram's side, instead of
+    # holding the cleanup for the rest of its timeout
+    runner = web.AppRunner(fake.app, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
