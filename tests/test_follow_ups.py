@@ -13,7 +13,7 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import EditMessageReplyMarkup, SendMessage
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.channels.retries import Sender
@@ -147,7 +147,7 @@ async def test_a_whole_day_of_follow_ups(
 
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
-        feedback = (await session.exec(select(Feedback).order_by(Feedback.id))).all()
+        feedback = (await session.exec(select(Feedback).order_by(col(Feedback.id)))).all()
         events = [e.kind for e in (await session.exec(select(TicketEvent))).all()]
     assert (ticket.status, ticket.reopen_count, ticket.first_response_at) == ("assigned", 1, None)
     assert [(f.kind, f.score, f.solved, f.agent_id, f.category) for f in feedback] == [
@@ -425,6 +425,6 @@ async def test_no_at_the_revisit_of_a_closed_ticket_opens_a_new_one_that_names_i
     [answer] = await PrivateChat(dispatcher, bot, MEI, "en").press(revisit, "No, not yet")
     assert answer.text.startswith("Sorry it is not solved yet. T-000002 is open again.")
     async with services.session_factory() as session:
-        tickets = (await session.exec(select(Ticket).order_by(Ticket.id))).all()
+        tickets = (await session.exec(select(Ticket).order_by(col(Ticket.id)))).all()
     assert [(t.number, t.status) for t in tickets] == [("T-000001", "closed"), ("T-000002", "new")]
     assert tickets[1].description == "Follow-up to T-000001: not solved at the revisit"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMessage
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Services
 from storage.models import AnswerVote, Customer, UnansweredQuestion
@@ -55,7 +55,7 @@ async def test_a_question_is_answered_with_votes_and_related_buttons(
     assert "这个回答对您有帮助吗？" in reply.text
     assert labels(reply) == ["你们店在哪里", "👍 有帮助", "👎 没帮助"]
     async with services.session_factory() as session:
-        stored = (await session.exec(select(StoredMessage).order_by(StoredMessage.id))).all()
+        stored = (await session.exec(select(StoredMessage).order_by(col(StoredMessage.id)))).all()
     assert [(m.direction, m.entry_id, m.decision) for m in stored] == [
         ("in", "business_hours", "answer"),
         ("out", "business_hours", "answer"),

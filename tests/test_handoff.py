@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
-from sqlmodel import select
+from aiogram.types import InlineKeyboardMarkup
+from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
@@ -48,7 +50,10 @@ async def services(start_services: StartServices, clock: ManualClock) -> Service
     )
 
 
-def sent(bot: MockedBot, kind: type, start: int) -> list:  # type: ignore[type-arg]
+T = TypeVar("T")
+
+
+def sent(bot: MockedBot, kind: type[T], start: int) -> list[T]:
     return [r for r in bot.recorder.requests[start:] if isinstance(r, kind)]
 
 
@@ -78,6 +83,7 @@ async def test_the_whole_handoff(
     assert thread is not None
     assert "Order: A-1001" in card.text and "Problem: my parcel is lost" in card.text
     assert "customer: where is your shop" in card.text
+    assert isinstance(card.reply_markup, InlineKeyboardMarkup)
     assert [b.text for row in card.reply_markup.inline_keyboard for b in row][:3] == [
         "Take",
         "Resolve",
@@ -106,7 +112,7 @@ async def test_the_whole_handoff(
     await alice.press(card, "Resolve")
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
-        events = (await session.exec(select(TicketEvent).order_by(TicketEvent.id))).all()
+        events = (await session.exec(select(TicketEvent).order_by(col(TicketEvent.id)))).all()
     assert (ticket.status, ticket.assigned_agent) == ("resolved", AGENT)
     assert ticket.first_response_at is not None
     assert [e.kind for e in events] == [
@@ -275,7 +281,7 @@ async def test_round_robin_on_duty_with_a_limit_reannounce_and_transfer(
     async with services.session_factory() as session:
         owners = [
             t.assigned_agent
-            for t in (await session.exec(select(Ticket).order_by(Ticket.id))).all()
+            for t in (await session.exec(select(Ticket).order_by(col(Ticket.id)))).all()
         ]
     assert owners == [AGENT, AGENT2, None]  # each may hold one open ticket
 

@@ -27,7 +27,7 @@ OWNER = 7
 STRANGER = 8
 
 
-def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
+def buttons(reply) -> list[str]:
     markup = reply.reply_markup
     return [b.text for row in markup.inline_keyboard for b in row] if markup else []
 

@@ -33,7 +33,7 @@ MORE_ORDERS = (
 )
 
 
-def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
+def buttons(reply) -> list[str]:
     markup = reply.reply_markup
     return [b.text for row in markup.inline_keyboard for b in row] if markup else []
 

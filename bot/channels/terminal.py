@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -60,7 +60,7 @@ class TerminalSession(BaseSession):
         timeout: int = 30,
         chunk_size: int = 65536,
         raise_for_status: bool = True,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         raise NotImplementedError("the terminal channel has no files")
         yield b""
 
@@ -71,7 +71,7 @@ class TerminalSession(BaseSession):
         if isinstance(method, GetMe):
             result = BOT_USER
         elif isinstance(method, SendMessage | EditMessageText):
-            result = self._show(method.text, method.reply_markup)
+            result = self._show(method.text or "", method.reply_markup)
         elif isinstance(method, EditMessageReplyMarkup):
             markup = method.reply_markup
             if isinstance(markup, InlineKeyboardMarkup) and markup.inline_keyboard:
@@ -83,7 +83,7 @@ class TerminalSession(BaseSession):
             result = True
         else:
             result = True
-        return result  # type: ignore[no-any-return]
+        return result
 
     def say(self, text: str) -> None:
         self.output.write(text + "\n")

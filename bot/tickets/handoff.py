@@ -7,6 +7,7 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
@@ -262,11 +263,10 @@ class Handoff:
             return
         topic = ticket.topic_id
         for message_id in message_ids:
-            await self.sender.send(
-                lambda message_id=message_id: bot.copy_message(
-                    self.group_id, from_chat_id, message_id, message_thread_id=topic
-                )
+            copy = partial(
+                bot.copy_message, self.group_id, from_chat_id, message_id, message_thread_id=topic
             )
+            await self.sender.send(copy)
 
     async def relay_to_customer(
         self,
