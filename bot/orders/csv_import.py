@@ -22,22 +22,8 @@ from bot.orders.providers import OrderView
 from storage.models import Order, OrderStatus
 
 REQUIRED = ("number", "items", "status", "ordered_at")
-COLUMNS = (
-    "number",
-    "phone",
-    "telegram_id",
-    "items",
-    "status",
-    "carrier",
-    "tracking_number",
-    "address",
-    "ordered_at",
-    "shipped_at",
-    "delivered_at",
-    "expected_delivery_at",
-)
+COLUMNS = tuple(OrderView.model_fields)  # a column for each of the order's fields
 TIMES = ("ordered_at", "shipped_at", "delivered_at", "expected_delivery_at")
-FIELD_ORDER = list(OrderView.model_fields)
 
 
 @dataclass(frozen=True)
@@ -152,7 +138,7 @@ def _validate(
     except ValidationError as error:
         problems += [CsvProblem(file, line, *_column_problem(e)) for e in error.errors()]
     # one order's problems in the order of its fields, whichever check found them
-    problems.sort(key=lambda problem: FIELD_ORDER.index(problem.column))
+    problems.sort(key=lambda problem: COLUMNS.index(problem.column))
     return (None if problems else order), problems
 
 

@@ -148,21 +148,11 @@ class HttpOrders:
     def _map(self, document: Any) -> dict[str, Any]:
         """The shop's JSON under our field names, as found; OrderView judges it."""
         fields = self.fields
+        # [orders.http.fields] names where each of OrderView's fields is
         found = {
             name: _lookup(document, getattr(fields, name))
-            for name in (
-                "number",
-                "status",
-                "phone",
-                "telegram_id",
-                "carrier",
-                "tracking_number",
-                "address",
-                "ordered_at",
-                "shipped_at",
-                "delivered_at",
-                "expected_delivery_at",
-            )
+            for name in OrderView.model_fields
+            if name != "items"
         }
         if isinstance(found["status"], str):
             found["status"] = self.settings.statuses.get(found["status"], found["status"])

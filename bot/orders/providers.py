@@ -74,18 +74,7 @@ class OrderView(BaseModel):
     delivered_at: Moment | None = None
     expected_delivery_at: Moment | None = None
 
-    @field_validator(
-        "phone",
-        "telegram_id",
-        "carrier",
-        "tracking_number",
-        "address",
-        "ordered_at",
-        "shipped_at",
-        "delivered_at",
-        "expected_delivery_at",
-        mode="before",
-    )
+    @field_validator("*", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
