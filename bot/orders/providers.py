@@ -56,7 +56,8 @@ class OrderItem(BaseModel):
 
 class OrderView(BaseModel):
     """An order as the bot sees it, from whichever provider: built through validation, so that
-    a status outside OrderStatus, a quantity below 1 or a time without a zone never gets in."""
+    a status outside OrderStatus, a quantity below 1 or a naive time never gets in (a time
+    written without a zone is read as UTC)."""
 
     # coerce_numbers_to_str: a shop's JSON may hold order and phone numbers as numbers
     model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
