@@ -183,12 +183,12 @@ async def import_orders_file(config: Config, file: str) -> int:
 
 
 async def schedule_command(config: Config, args: argparse.Namespace) -> int:
-    from bot.schedule.delivery import STATUSES, Schedule, schedule_report
+    from bot.schedule.delivery import PENDING_ONLY, STATUSES, Schedule, schedule_report
     from storage.database import create_session_factory, migrate, open_engine, reading
 
     schedule = Schedule(config.schedule, SystemClock(), config.hours.business_hours().zone, "cli")
     if args.schedule_command == "list":
-        statuses = STATUSES if args.all else ("pending",)
+        statuses = STATUSES if args.all else PENDING_ONLY
         async with reading(config.database.url) as sessions, sessions() as session:
             print(await schedule_report(session, schedule, statuses, args.limit))
         return 0

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from bot.schedule.business_hours import WEEKDAYS, Block, BusinessHours
-from storage.models import ORDER_STATUSES
+from storage.models import OrderStatus, TicketPriority
 
 CONFIG_ENV = "KEFU_CONFIG"
 DEFAULT_CONFIG_FILES = ("config.toml", "config.example.toml")
@@ -147,7 +147,7 @@ class SlaConfig(Section):
     normal: SlaTarget = SlaTarget(first_response_minutes=30, resolution_hours=24)
     low: SlaTarget = SlaTarget(first_response_minutes=60, resolution_hours=48)
 
-    def for_priority(self, priority: str) -> SlaTarget:
+    def for_priority(self, priority: TicketPriority) -> SlaTarget:
         target: SlaTarget = getattr(self, priority)
         return target
 
@@ -201,10 +201,10 @@ class HttpOrdersConfig(Section):
         if self.recent_url and "{telegram_id}" not in self.recent_url:
             raise ValueError("recent_url must contain {telegram_id}")
         for theirs, ours in self.statuses.items():
-            if ours not in ORDER_STATUSES:
+            if ours not in tuple(OrderStatus):
                 raise ValueError(
                     f"statuses: {theirs!r} maps to {ours!r}, which is not one of "
-                    + ", ".join(ORDER_STATUSES)
+                    + ", ".join(OrderStatus)
                 )
         return self
 
@@ -238,10 +238,10 @@ class ReturnsConfig(Section):
 
     @model_validator(mode="after")
     def _known_statuses(self) -> ReturnsConfig:
-        unknown = [status for status in self.allowed_statuses if status not in ORDER_STATUSES]
+        unknown = [status for status in self.allowed_statuses if status not in tuple(OrderStatus)]
         if unknown:
             raise ValueError(
-                f"allowed_statuses: {', '.join(unknown)} not one of {', '.join(ORDER_STATUSES)}"
+                f"allowed_statuses: {', '.join(unknown)} not one of {', '.join(OrderStatus)}"
             )
         return self
 

@@ -47,7 +47,8 @@ async def apologise(
     if message is None or message.chat.type != "private":
         return
     if language is None:
-        user = update.message.from_user if update.message else update.callback_query.from_user
+        query = update.callback_query
+        user = update.message.from_user if update.message else query.from_user if query else None
         language = language_from_code(user.language_code if user else None)
     try:
         await bot.send_message(

@@ -62,7 +62,8 @@ def _to_nodes(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) ->
         return _Node(pairs, line, key_lines)
     if isinstance(node, yaml.SequenceNode):
         return _Node([_to_nodes(item, constructor) for item in node.value], line)
-    if node.tag == _TEXT and node.style:  # quoted or block text: a string as written
+    if isinstance(node, yaml.ScalarNode) and node.tag == _TEXT and node.style:
+        # quoted or block text: a string as written
         return _Node(node.value, line)
     try:
         return _Node(constructor.construct_object(node, deep=True), line)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Feedback, Ticket
+from storage.models import Conversation, Feedback, FeedbackKind, Ticket, TicketCategory
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class FeedbackFigures:
     csat_answers: int
     csat: float | None
     csat_by_agent: dict[int, float]
-    csat_by_category: dict[str, float]
+    csat_by_category: dict[TicketCategory, float]
     csat_by_day: dict[str, float]
     low_scores: int  # 1 or 2 stars
     revisits_solved: int
@@ -110,12 +112,16 @@ def _out_of_100(scores: list[int]) -> float:
     return round(statistics.mean(scores) * 20, 1)
 
 
-def _grouped(pairs: list[tuple[object, int]]) -> dict:  # type: ignore[type-arg]
-    groups: dict[object, list[int]] = {}
+K = TypeVar("K")
+
+
+def _grouped(pairs: Iterable[tuple[K | None, int]]) -> dict[K, float]:
+    groups: dict[K, list[int]] = {}
     for key, score in pairs:
         if key is not None:
             groups.setdefault(key, []).append(score)
-    return {key: _out_of_100(scores) for key, scores in sorted(groups.items(), key=str)}
+    ordered = sorted(groups.items(), key=lambda group: str(group[0]))
+    return {key: _out_of_100(scores) for key, scores in ordered}
 
 
 async def feedback_figures(
@@ -126,10 +132,10 @@ async def feedback_figures(
             select(Feedback).where(Feedback.answered_at >= since, Feedback.answered_at < until)
         )
     ).all()
-    csat = [f for f in answers if f.kind == "csat" and f.score is not None]
+    csat = [f for f in answers if f.kind == FeedbackKind.CSAT and f.score is not None]
     scores = [f.score for f in csat if f.score is not None]
-    revisits = [f for f in answers if f.kind == "revisit"]
-    nps = [f.score for f in answers if f.kind == "nps" and f.score is not None]
+    revisits = [f for f in answers if f.kind == FeedbackKind.REVISIT]
+    nps = [f.score for f in answers if f.kind == FeedbackKind.NPS and f.score is not None]
     promoters = sum(1 for score in nps if score >= 9)
     detractors = sum(1 for score in nps if score <= 6)
     return FeedbackFigures(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -30,6 +31,96 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 def _time(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StoredEnum(sa.TypeDecorator[E], Generic[E]):
+    """A StrEnum stored as its plain string in a VARCHAR, as the migrations created it (no
+    database enum type to alter when a member is added). A value outside the enum is refused on
+    the way in, and values come back as members."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+def _enum(enum: type[StrEnum], length: int, **kwargs: Any) -> Any:
+    return Field(sa_type=StoredEnum(enum, length), **kwargs)
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    WAITING = "waiting"  # for the customer's answer
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class TicketPriority(StrEnum):
+    """In order, the most urgent first."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class TicketCategory(StrEnum):
+    ORDER = "order"
+    SHIPPING = "shipping"
+    PRODUCT_QUALITY = "product_quality"
+    RETURN_REFUND = "return_refund"
+    PAYMENT = "payment"
+    ACCOUNT = "account"
+    COMPLAINT = "complaint"
+    OTHER = "other"
+
+
+class OrderStatus(StrEnum):
+    PAID = "paid"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+
+
+class ScheduledKind(StrEnum):
+    SURVEY = "survey"  # CSAT, 1-5
+    REMINDER = "reminder"  # of an unanswered survey
+    REVISIT = "revisit"  # 回访: solved or not, days later
+    NPS = "nps"  # 0-10, after a first contact
+
+
+class ScheduledStatus(StrEnum):
+    """See ScheduledMessage."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class FeedbackKind(StrEnum):
+    CSAT = "csat"
+    REVISIT = "revisit"
+    NPS = "nps"
 
 
 class Customer(SQLModel, table=True):
@@ -105,10 +196,10 @@ class Ticket(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
     channel: str = Field(max_length=32)
-    category: str = Field(max_length=32)
+    category: TicketCategory = _enum(TicketCategory, 32)
 
-    priority: str = Field(max_length=16)
-    status: str = Field(max_length=16, index=True)
+    priority: TicketPriority = _enum(TicketPriority, 16)
+    status: TicketStatus = _enum(TicketStatus, 16, index=True)
     assigned_agent: int | None = Field(default=None, sa_type=sa.BigInteger)  # Telegram user id
     description: str | None = Field(default=None, sa_type=sa.Text)
     order_number: str | None = Field(default=None, max_length=64)
@@ -160,9 +251,6 @@ class StaffRole(SQLModel, table=True):
     changed_at: datetime = _time()
 
 
-ORDER_STATUSES = ("paid", "packed", "shipped", "in_transit", "delivered", "cancelled", "returned")
-
-
 class Order(SQLModel, table=True):
     """A shop order, for the built-in orders provider."""
 
@@ -171,7 +259,7 @@ class Order(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     telegram_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
     items: str = Field(sa_type=sa.Text)  # JSON list of {"name", "category", "quantity"}
-    status: str = Field(max_length=16)
+    status: OrderStatus = _enum(OrderStatus, 16)
     carrier: str | None = Field(default=None, max_length=64)
     tracking_number: str | None = Field(default=None, max_length=64)
     address: str | None = Field(default=None, sa_type=sa.Text)
@@ -193,10 +281,10 @@ class ScheduledMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, unique=True, index=True)
-    kind: str = Field(max_length=16)
+    kind: ScheduledKind = _enum(ScheduledKind, 16)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
-    status: str = Field(default="pending", max_length=16)
+    status: ScheduledStatus = _enum(ScheduledStatus, 16, default=ScheduledStatus.PENDING)
     due_at: datetime = _time()
     expires_at: datetime = _time()
     created_at: datetime = _time()
@@ -214,11 +302,11 @@ class Feedback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     scheduled_id: int = Field(foreign_key="scheduledmessage.id")
-    kind: str = Field(max_length=16)
+    kind: FeedbackKind = _enum(FeedbackKind, 16)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     agent_id: int | None = Field(default=None, sa_type=sa.BigInteger)
-    category: str | None = Field(default=None, max_length=32)
+    category: TicketCategory | None = _enum(TicketCategory, 32, default=None)
     score: int | None = None
     solved: bool | None = None
     comment: str | None = Field(default=None, sa_type=sa.Text)

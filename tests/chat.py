@@ -11,6 +11,7 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     Document,
+    InlineKeyboardMarkup,
     Message,
     MessageEntity,
     PhotoSize,
@@ -68,8 +69,9 @@ class PrivateChat:
         return await self._feed(Update(update_id=next(self.ids), message=message))
 
     async def press(self, reply: SendMessage, label: str) -> list[SendMessage]:
-        assert reply.reply_markup is not None
-        buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]  # type: ignore[union-attr]
+        markup = reply.reply_markup
+        assert isinstance(markup, InlineKeyboardMarkup)
+        buttons = [b for row in markup.inline_keyboard for b in row]
         button = next((b for b in buttons if b.text == label), None)
         assert button is not None, f"no button {label!r} in {[b.text for b in buttons]}"
         shown = Message(
@@ -77,7 +79,7 @@ class PrivateChat:
             date=datetime.now(UTC),
             chat=self.chat,
             text=reply.text,
-            reply_markup=reply.reply_markup,
+            reply_markup=markup,
         )
         query = CallbackQuery(
             id=str(next(self.ids)),
@@ -144,13 +146,8 @@ class AgentInGroup:
 
     async def press(self, card: SendMessage, label: str) -> None:
         markup = card.reply_markup
-        assert markup is not None
-        button = next(
-            b
-            for row in markup.inline_keyboard
-            for b in row  # type: ignore[union-attr]
-            if b.text == label
-        )
+        assert isinstance(markup, InlineKeyboardMarkup)
+        button = next(b for row in markup.inline_keyboard for b in row if b.text == label)
         shown = Message(message_id=1, date=datetime.now(UTC), chat=self.chat, text=card.text)
         query = CallbackQuery(
             id=str(next(self.ids)),

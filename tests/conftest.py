@@ -2,23 +2,27 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiogram import Dispatcher
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import Services, create_services
+from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import Config, load_config
 from storage.database import create_engine, migrate
 from tests.fake_bot_api import FakeBotAPI
+from tests.mocked_bot import MockedBot
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_KB = ROOT / "knowledge" / "sample"
+TEST_KB = Path(__file__).parent / "data" / "kb"  # small and fixed, for exact assertions
 POSTGRES_URL = os.environ.get("KEFU_TEST_DATABASE_URL")
 
 
@@ -57,7 +61,9 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     """A fake Telegram Bot API server on 127.0.0.1, and its address."""
     fake = FakeBotAPI()
-    runner = web.AppRunner(fake.app)
+    # a long poll whose process has gone away ends at once, as on Telegram's side, instead of
+    # holding the cleanup for the rest of its timeout
+    runner = web.AppRunner(fake.app, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -68,6 +74,40 @@ async def telegram() -> AsyncIterator[tuple[FakeBotAPI, str]]:
 @pytest.fixture
 def config(write_config: Callable[..., Path]) -> Config:
     return load_config(write_config(), environ={})
+
+
+StartServices = Callable[..., Awaitable[Services]]
+
+
+@pytest.fixture
+async def start_services(
+    write_config: Callable[..., Path], clock: ManualClock
+) -> AsyncIterator[StartServices]:
+    """Start the services on `clock` from a Config, a config file, or (with neither)
+    write_config's arguments; whatever was started is closed after the test."""
+    started: list[Services] = []
+
+    async def start(config: Config | Path | None = None, **written: Any) -> Services:
+        if not isinstance(config, Config):
+            config = load_config(config or write_config(**written), environ={})
+        services = await create_services(config, clock=clock)
+        started.append(services)
+        return services
+
+    yield start
+    for services in reversed(started):
+        await services.close()
+
+
+@pytest.fixture
+def bot() -> MockedBot:
+    return MockedBot()
+
+
+@pytest.fixture
+def dispatcher(services: Services) -> Dispatcher:
+    """A fresh dispatcher over the test module's `services` fixture."""
+    return create_dispatcher(services)
 
 
 async def _reset_postgres(engine: AsyncEngine) -> None:
@@ -91,7 +131,6 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await engine.dispose()
 
 
-TEST_KB = Path(__file__).parent / "data" / "kb"
 ADMIN_ID = 900
 GIFT_CARDS_ENTRY = """
   - id: gift_cards
@@ -114,17 +153,12 @@ def kb_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def admin_services(
-    kb_copy: Path, write_config: Callable[..., Path], clock: ManualClock
-) -> AsyncIterator[Services]:
+async def admin_services(kb_copy: Path, start_services: StartServices) -> Services:
     """The services over `kb_copy`, with ADMIN_ID as admin and a fast file watch."""
-    path = write_config(
+    return await start_services(
         kb=kb_copy,
         replace={
             "admins = []": f"admins = [{ADMIN_ID}]",
             "watch_interval = 2.0": "watch_interval = 0.02",
         },
     )
-    services = await create_services(load_config(path, environ={}), clock=clock)
-    yield services
-    await services.close()

@@ -171,8 +171,10 @@ class FakeBotAPI:
                 params[key] = json.loads(value)
             elif isinstance(value, str):
                 params[key] = value
-            else:
+            elif isinstance(value, web.FileField):
                 params[key] = {"filename": value.filename}
+            else:
+                params[key] = bytes(value)
         failures = self._failures.get(method)
         if failures:
             failure = failures.pop(0)

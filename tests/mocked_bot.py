@@ -100,7 +100,7 @@ class RecordingSession(BaseSession):
         elif isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
             result = True
 
-        return result  # type: ignore[no-any-return]
+        return result
 
     def fail_next(self, kind: type[TelegramMethod[Any]], error: Exception) -> None:
         """The next call of that method raises `error`, as Telegram's answer would."""

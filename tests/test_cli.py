@@ -1,12 +1,15 @@
-"""The command line as a person uses it: real files; real processes, or main(argv) in-process."""
+"""The command line as a person uses it: `main(argv)` with real files, standard input and
+output; one test runs the installed `kefu` command as a process."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,26 +18,47 @@ from sqlalchemy import Connection, inspect
 
 from bot.cli import main
 from storage.database import alembic_config, create_engine, current_revision, head_revision
-from tests.conftest import POSTGRES_URL, _reset_postgres
-
-KB = Path(__file__).parent / "data" / "kb"
+from tests.conftest import POSTGRES_URL, TEST_KB, _reset_postgres
 
 
-def kefu(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config), *args],
-        input=stdin,
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Kefu = Callable[..., Ran]
+
+
+@pytest.fixture
+def kefu(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Kefu:
+    """`kefu --config <config> <args>` in this process, with `stdin` as standard input."""
+
+    def run(config: Path, *args: str, stdin: str | None = None) -> Ran:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        capsys.readouterr()  # what earlier commands printed is theirs
+        code = main(["--config", str(config), *args])
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run
+
+
+@pytest.mark.slow
+def test_ask_json_gives_decision_entry_score_and_candidates(
+    write_config: Callable[..., Path],
+) -> None:
+    # the command pip installed, so that the entry point and packaging are proved too
+    installed = Path(sys.executable).with_name("kefu")
+    config = write_config(kb=TEST_KB)
+    result = subprocess.run(
+        [installed, "--config", config, "ask", "營業時間幾點", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-
-
-def test_ask_json_gives_decision_entry_score_and_candidates(
-    write_config: Callable[..., Path],
-) -> None:
-    result = kefu(write_config(kb=KB), "ask", "營業時間幾點", "--json")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["decision"] == "answer"
@@ -43,18 +67,20 @@ def test_ask_json_gives_decision_entry_score_and_candidates(
     assert answer["candidates"][0]["entry_id"] == "business_hours"
 
 
-def test_kb_check_accepts_a_good_knowledge_base(write_config: Callable[..., Path]) -> None:
-    result = kefu(write_config(kb=KB), "kb", "check")
+def test_kb_check_accepts_a_good_knowledge_base(
+    kefu: Kefu, write_config: Callable[..., Path]
+) -> None:
+    result = kefu(write_config(kb=TEST_KB), "kb", "check")
     assert result.returncode == 0
     assert "OK: 5 entries" in result.stdout
 
 
 def test_a_broken_knowledge_base_is_refused_with_file_and_line(
-    write_config: Callable[..., Path], tmp_path: Path
+    kefu: Kefu, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
-    text = (KB / "shop.yaml").read_text(encoding="utf-8")
+    text = (TEST_KB / "shop.yaml").read_text(encoding="utf-8")
     (broken / "shop.yaml").write_text(text.replace("action: talk_to_human", "action: fly"))
     config = write_config(kb=broken)
     line = text.splitlines().index("    action: talk_to_human") + 1
@@ -72,10 +98,10 @@ def test_a_broken_knowledge_base_is_refused_with_file_and_line(
 
 
 def test_chat_reads_piped_lines_and_presses_numbered_buttons(
-    write_config: Callable[..., Path],
+    kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
     lines = "/start\n2\n1\nwhat's the weather on mars\n"
-    result = kefu(write_config(kb=KB), "chat", "--language", "en", stdin=lines)
+    result = kefu(write_config(kb=TEST_KB), "chat", "--language", "en", stdin=lines)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "bot> Hello! I am the customer-service assistant of Kefu Demo Shop." in out
@@ -86,9 +112,9 @@ def test_chat_reads_piped_lines_and_presses_numbered_buttons(
 
 
 def test_run_without_a_token_says_how_to_connect_telegram_and_chats(
-    write_config: Callable[..., Path],
+    kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
-    result = kefu(write_config(kb=KB), "run", stdin="怎么退货\n")
+    result = kefu(write_config(kb=TEST_KB), "run", stdin="怎么退货\n")
     assert result.returncode == 0, result.stderr
     assert "No Telegram token is set" in result.stderr
     assert "KEFU_TELEGRAM_TOKEN" in result.stderr
@@ -96,10 +122,10 @@ def test_run_without_a_token_says_how_to_connect_telegram_and_chats(
 
 
 def test_handoff_in_the_terminal_without_an_agents_group(
-    write_config: Callable[..., Path],
+    kefu: Kefu, write_config: Callable[..., Path]
 ) -> None:
     lines = "/human\n2\nmy parcel is lost\n1\nhello?\n/tickets\n"
-    result = kefu(write_config(kb=KB), "chat", "--language", "en", stdin=lines)
+    result = kefu(write_config(kb=TEST_KB), "chat", "--language", "en", stdin=lines)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "bot> I will pass you to a person. What is it about?" in out
@@ -277,7 +303,9 @@ def test_the_knowledge_base_commands_never_open_the_database(
 ) -> None:
     # a database no command could open: any attempt would fail the command
     (tmp_path / "a-file").write_text("not a folder")
-    config = str(write_config(kb=KB, database=f"sqlite+aiosqlite:///{tmp_path}/a-file/kefu.db"))
+    config = str(
+        write_config(kb=TEST_KB, database=f"sqlite+aiosqlite:///{tmp_path}/a-file/kefu.db")
+    )
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"text": "营业时间是几点", "expect": "business_hours"}\n', encoding="utf-8")
     for args in (

@@ -11,9 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.conftest import TEST_KB
 from tests.fake_bot_api import FakeBotAPI
 
-KB = Path(__file__).parent / "data" / "kb"
+pytestmark = pytest.mark.slow
+
 CHAT = 5551234
 GROUP = -1009876
 AGENT = 4321
@@ -32,7 +36,7 @@ async def test_a_customer_chats_with_the_running_bot(
     fake, url = telegram
     database = tmp_path / "e2e.db"
     config = write_config(
-        kb=KB,
+        kb=TEST_KB,
         database=f"sqlite+aiosqlite:///{database}",
         replace={
             'token = ""': 'token = "123456:TEST"',

@@ -4,7 +4,7 @@ a whole day of follow-ups without sleeping, and every way they could be lost or 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import EditMessageReplyMarkup, SendMessage
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
@@ -21,9 +21,9 @@ from bot.config import load_config
 from storage.figures import feedback_figures
 from storage.models import Customer, Feedback, ScheduledMessage, Ticket, TicketEvent
 from tests.chat import AGENTS_GROUP, AgentInGroup, PrivateChat
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 
-KB = Path(__file__).parent / "data" / "kb"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MEI = 7
 AGENT = 501
@@ -35,7 +35,7 @@ MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
 def configured(write_config: Callable[..., Path], extra: str = "", **replacements: str) -> Path:
     return write_config(
         extra,
-        kb=KB,
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {AGENTS_GROUP}",
             "supervisors = []": f"supervisors = [{SUPERVISOR}]",
@@ -51,21 +51,11 @@ def config_path(write_config: Callable[..., Path]) -> Path:
 
 
 @pytest.fixture
-async def services(config_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
+async def services(
+    config_path: Path, start_services: StartServices, clock: ManualClock
+) -> Services:
     clock.set(MONDAY_10AM)
-    services = await create_services(load_config(config_path, environ={}), clock=clock)
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return await start_services(config_path)
 
 
 def sent_to(bot: MockedBot, chat_id: int, start: int = 0) -> list[SendMessage]:
@@ -156,7 +146,7 @@ async def test_a_whole_day_of_follow_ups(
 
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
-        feedback = (await session.exec(select(Feedback).order_by(Feedback.id))).all()
+        feedback = (await session.exec(select(Feedback).order_by(col(Feedback.id)))).all()
         events = [e.kind for e in (await session.exec(select(TicketEvent))).all()]
     assert (ticket.status, ticket.reopen_count, ticket.first_response_at) == ("assigned", 1, None)
     assert [(f.kind, f.score, f.solved, f.agent_id, f.category) for f in feedback] == [
@@ -434,6 +424,6 @@ async def test_no_at_the_revisit_of_a_closed_ticket_opens_a_new_one_that_names_i
     [answer] = await PrivateChat(dispatcher, bot, MEI, "en").press(revisit, "No, not yet")
     assert answer.text.startswith("Sorry it is not solved yet. T-000002 is open again.")
     async with services.session_factory() as session:
-        tickets = (await session.exec(select(Ticket).order_by(Ticket.id))).all()
+        tickets = (await session.exec(select(Ticket).order_by(col(Ticket.id)))).all()
     assert [(t.number, t.status) for t in tickets] == [("T-000001", "closed"), ("T-000002", "new")]
     assert tickets[1].description == "Follow-up to T-000001: not solved at the revisit"

@@ -19,11 +19,12 @@ import pytest
 from bot.app import create_services
 from bot.config import load_config
 from storage.database import create_engine
-from tests.conftest import POSTGRES_URL, _reset_postgres
+from tests.conftest import POSTGRES_URL, TEST_KB, _reset_postgres
 from tests.fake_bot_api import FakeBotAPI
 from tests.test_schedule import schedule_surveys
 
-KB = Path(__file__).parent / "data" / "kb"
+pytestmark = pytest.mark.slow
+
 CHAT = 5551234
 GROUP = -1009876
 AGENT = 4321
@@ -44,7 +45,7 @@ FAST = {
 
 def service_config(write_config: Callable[..., Path], url: str, database: str) -> Path:
     return write_config(
-        kb=KB,
+        kb=TEST_KB,
         database=database,
         replace={
             'token = ""': 'token = "123456:TEST"',

@@ -2,44 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMessage
-from sqlmodel import select
+from sqlmodel import col, select
 
-from bot.app import Services, create_dispatcher, create_services
-from bot.clock import ManualClock
-from bot.config import load_config
+from bot.app import Services
 from storage.models import AnswerVote, Customer, UnansweredQuestion
 from storage.models import Message as StoredMessage
 from tests.chat import PrivateChat
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 
-KB = Path(__file__).parent / "data" / "kb"
+
+@pytest.fixture
+async def services(start_services: StartServices) -> Services:
+    return await start_services(kb=TEST_KB)
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock
-) -> AsyncIterator[Services]:
-    config = load_config(write_config(kb=KB), environ={})
-    services = await create_services(config, clock=clock)
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def customer(services: Services, bot: MockedBot) -> Callable[..., PrivateChat]:
-    dispatcher = create_dispatcher(services)
-
+def customer(dispatcher: Dispatcher, bot: MockedBot) -> Callable[..., PrivateChat]:
     def make(user_id: int = 7, language: str | None = "en") -> PrivateChat:
         return PrivateChat(dispatcher, bot, user_id, language)
 
@@ -70,7 +55,7 @@ async def test_a_question_is_answered_with_votes_and_related_buttons(
     assert "这个回答对您有帮助吗？" in reply.text
     assert labels(reply) == ["你们店在哪里", "👍 有帮助", "👎 没帮助"]
     async with services.session_factory() as session:
-        stored = (await session.exec(select(StoredMessage).order_by(StoredMessage.id))).all()
+        stored = (await session.exec(select(StoredMessage).order_by(col(StoredMessage.id)))).all()
     assert [(m.direction, m.entry_id, m.decision) for m in stored] == [
         ("in", "business_hours", "answer"),
         ("out", "business_hours", "answer"),

@@ -3,16 +3,18 @@ dispatcher with a recording bot session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
-from sqlmodel import select
+from aiogram.types import InlineKeyboardMarkup
+from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
@@ -20,9 +22,9 @@ from bot.config import load_config
 from bot.tickets.sla import alert_breaches, announce_unassigned, check_sla
 from storage.models import Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 
-KB = Path(__file__).parent / "data" / "kb"
 GROUP = -1001234
 AGENT = 501
 AGENT2 = 502
@@ -34,11 +36,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock
-) -> AsyncIterator[Services]:
-    path = write_config(
-        kb=KB,
+async def services(start_services: StartServices, clock: ManualClock) -> Services:
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
+    return await start_services(
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
             "supervisors = []": f"supervisors = [{SUPERVISOR}]",
@@ -47,23 +48,12 @@ async def services(
             "agents = []": f"agents = [{AGENT}, {AGENT2}]",
         },
     )
-    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
-    services = await create_services(load_config(path, environ={}), clock=clock)
-    yield services
-    await services.close()
 
 
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
+T = TypeVar("T")
 
 
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
-
-
-def sent(bot: MockedBot, kind: type, start: int) -> list:  # type: ignore[type-arg]
+def sent(bot: MockedBot, kind: type[T], start: int) -> list[T]:
     return [r for r in bot.recorder.requests[start:] if isinstance(r, kind)]
 
 
@@ -93,6 +83,7 @@ async def test_the_whole_handoff(
     assert thread is not None
     assert "Order: A-1001" in card.text and "Problem: my parcel is lost" in card.text
     assert "customer: where is your shop" in card.text
+    assert isinstance(card.reply_markup, InlineKeyboardMarkup)
     assert [b.text for row in card.reply_markup.inline_keyboard for b in row][:3] == [
         "Take",
         "Resolve",
@@ -121,7 +112,7 @@ async def test_the_whole_handoff(
     await alice.press(card, "Resolve")
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
-        events = (await session.exec(select(TicketEvent).order_by(TicketEvent.id))).all()
+        events = (await session.exec(select(TicketEvent).order_by(col(TicketEvent.id)))).all()
     assert (ticket.status, ticket.assigned_agent) == ("resolved", AGENT)
     assert ticket.first_response_at is not None
     assert [e.kind for e in events] == [
@@ -302,7 +293,7 @@ async def test_round_robin_on_duty_with_a_limit_reannounce_and_transfer(
     async with services.session_factory() as session:
         owners = [
             t.assigned_agent
-            for t in (await session.exec(select(Ticket).order_by(Ticket.id))).all()
+            for t in (await session.exec(select(Ticket).order_by(col(Ticket.id)))).all()
         ]
     assert owners == [AGENT, AGENT2, None]  # each may hold one open ticket
 
@@ -444,7 +435,7 @@ async def test_text_replies_carry_the_configured_signature(
     write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
 ) -> None:
     path = write_config(
-        kb=KB,
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
             'signature = ""': 'signature = "— Alice, Support"',
@@ -471,7 +462,7 @@ async def test_a_long_agent_reply_reaches_the_customer_whole_in_two_messages(
     write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
 ) -> None:
     path = write_config(
-        kb=KB,
+        kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
             'signature = ""': 'signature = "— Alice, Support"',

@@ -13,12 +13,13 @@ import pytest
 from aiogram import Dispatcher
 from aiohttp import web
 
-from bot.app import Services, create_dispatcher, create_services
+from bot.app import Services
 from bot.clock import ManualClock
 from bot.config import Config, ConfigError, load_config
 from bot.orders.http_api import HttpOrders
 from bot.orders.providers import OrderItem, OrdersUnavailable
 from tests.chat import PrivateChat
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 
 OWNER = 7
@@ -200,15 +201,8 @@ async def test_the_circuit_breaker_leaves_a_failing_shop_alone(
 
 
 @pytest.fixture
-async def services(http_config: Config, clock: ManualClock) -> AsyncIterator[Services]:
-    services = await create_services(http_config, clock=clock)
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+async def services(http_config: Config, start_services: StartServices) -> Services:
+    return await start_services(http_config)
 
 
 async def test_customers_get_the_shops_answer_through_the_bot(

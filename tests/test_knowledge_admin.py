@@ -20,8 +20,7 @@ from knowledge.evaluation import Case, CasesError, evaluate, load_cases
 from knowledge.gaps import group_questions
 from storage.conversations import record_vote
 from storage.customers import touch_customer
-
-KB = Path(__file__).parent / "data" / "kb"
+from tests.conftest import TEST_KB
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -33,7 +32,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_check_warns_about_entries_the_matcher_cannot_tell_apart(
     tmp_path: Path, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = (KB / "shop.yaml").read_text(encoding="utf-8")
+    text = (TEST_KB / "shop.yaml").read_text(encoding="utf-8")
     text = text.replace(
         "[how long does a refund take, when will i get my refund]",
         "[how long does a refund take, when will i get my refund, "
@@ -49,7 +48,7 @@ def test_check_warns_about_entries_the_matcher_cannot_tell_apart(
         "warning: entries 'returns' and 'refund_time' are hard to tell apart: "
         "'how do i return an item' and 'how do i return an item for a refund' are 80% alike"
     ) in out
-    code, out, _ = run(capsys, "--config", str(write_config(kb=KB)), "kb", "check")
+    code, out, _ = run(capsys, "--config", str(write_config(kb=TEST_KB)), "kb", "check")
     assert "warning" not in out
 
 
@@ -68,7 +67,9 @@ def test_kb_test_shows_five_candidates_and_the_decision(
 
 
 def test_eval_counts_each_outcome_on_a_known_case_file() -> None:
-    matcher = Matcher(load_knowledge_base(KB, {k: "x" for k in ("business_hours", "address")}))
+    matcher = Matcher(
+        load_knowledge_base(TEST_KB, {k: "x" for k in ("business_hours", "address")})
+    )
     cases = [
         Case("what are your opening hours", "business_hours"),  # answered right
         Case("when will i get my refund", "returns"),  # answered, but wrong entry
@@ -98,7 +99,7 @@ def test_eval_reads_json_lines_and_guards_a_minimum(
         encoding="utf-8",
     )
     config = str(write_config())
-    args = ["--config", config, "kb", "eval", "--kb", str(KB), "--cases", str(cases)]
+    args = ["--config", config, "kb", "eval", "--kb", str(TEST_KB), "--cases", str(cases)]
     code, out, _ = run(capsys, *args, "--json")
     figures = json.loads(out)
     assert code == 0
@@ -145,7 +146,7 @@ def test_gaps_group_similar_questions_biggest_first() -> None:
 async def test_gaps_reads_what_customers_asked_recently(
     write_config: Callable[..., Path], clock: ManualClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config_path = write_config(kb=KB)
+    config_path = write_config(kb=TEST_KB)
     services = await create_services(load_config(config_path, environ={}), clock=clock)
     async with services.session_factory() as session:
         clock.set(datetime.now(UTC) - timedelta(days=8))

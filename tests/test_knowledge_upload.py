@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, SendDocument
+from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
@@ -16,19 +16,14 @@ from tests.mocked_bot import MockedBot
 
 
 @pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
 def chats(admin_services: Services, bot: MockedBot) -> tuple[PrivateChat, PrivateChat]:
     dispatcher = create_dispatcher(admin_services)
     return PrivateChat(dispatcher, bot, ADMIN_ID, "en"), PrivateChat(dispatcher, bot, 5, "en")
 
 
-async def upload(admin: PrivateChat, bot: MockedBot, name: str, text: str) -> list[object]:
+async def upload(admin: PrivateChat, bot: MockedBot, name: str, text: str) -> list[SendMessage]:
     bot.recorder.files[name] = text.encode("utf-8")
-    return await admin.send_document(name, name)  # type: ignore[return-value]
+    return await admin.send_document(name, name)
 
 
 async def test_a_broken_upload_is_explained_and_the_bot_keeps_answering(
@@ -37,7 +32,7 @@ async def test_a_broken_upload_is_explained_and_the_bot_keeps_answering(
     admin, customer = chats
     before = (kb_copy / "shop.yaml").read_text(encoding="utf-8")
     broken = before.replace("action: talk_to_human", "action: teleport")
-    [reply] = await upload(admin, bot, "shop.yaml", broken)  # type: ignore[misc]
+    [reply] = await upload(admin, bot, "shop.yaml", broken)
     assert reply.text.startswith("shop.yaml was not accepted; the knowledge base is unchanged.")
     assert "shop.yaml:45: entry 'talk_to_human': unknown action 'teleport'" in reply.text
     assert reply.reply_markup is None
@@ -50,7 +45,7 @@ async def test_upload_confirm_history_rollback_and_export(
     chats: tuple[PrivateChat, PrivateChat], bot: MockedBot, kb_copy: Path
 ) -> None:
     admin, customer = chats
-    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)  # type: ignore[misc]
+    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)
     assert summary.text == "gifts.yaml is valid. If applied: added 1: gift_cards."
     [not_yet] = await customer.say("do you sell gift cards")
     assert not_yet.text.startswith("Sorry, I do not have an answer")
@@ -83,7 +78,7 @@ async def test_a_cancelled_upload_changes_nothing(
     chats: tuple[PrivateChat, PrivateChat], bot: MockedBot, kb_copy: Path
 ) -> None:
     admin, _ = chats
-    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)  # type: ignore[misc]
+    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)
     [cancelled] = await admin.press(summary, "Cancel")
     assert cancelled.text == "Upload cancelled; nothing was changed."
     assert not (kb_copy / "gifts.yaml").exists()
@@ -95,13 +90,13 @@ async def test_only_admins_can_upload_confirm_or_roll_back(
     chats: tuple[PrivateChat, PrivateChat], bot: MockedBot, kb_copy: Path
 ) -> None:
     admin, customer = chats
-    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)  # type: ignore[misc]
+    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)
     assert await customer.press(summary, "✅ Apply") == []
     [refusal] = bot.recorder.of_type(AnswerCallbackQuery)[-1:]
     assert refusal.text == "Sorry, this command is for admins only."
     assert not (kb_copy / "gifts.yaml").exists()
 
-    [ignored] = await upload(customer, bot, "evil.yaml", "entries: []")  # type: ignore[misc]
+    [ignored] = await upload(customer, bot, "evil.yaml", "entries: []")
     assert ignored.text == "I can only read text messages for now. Please type your question."
     assert not (kb_copy / "evil.yaml").exists()
     for command in ("/kb_rollback", "/kb_history", "/kb_export", "/reload"):
@@ -113,7 +108,7 @@ async def test_a_file_that_is_not_yaml_is_refused(
     chats: tuple[PrivateChat, PrivateChat], bot: MockedBot
 ) -> None:
     admin, _ = chats
-    [reply] = await upload(admin, bot, "notes.txt", "hello")  # type: ignore[misc]
+    [reply] = await upload(admin, bot, "notes.txt", "hello")
     assert "'notes.txt' is not a knowledge-base file: send a .yaml file" in reply.text
 
 
@@ -128,7 +123,7 @@ async def test_an_upload_awaiting_apply_survives_a_restart_and_stays_its_admins(
         await admin_services.roles.change(session, other_admin, "admin", by=ADMIN_ID)
         await session.commit()
     admin = PrivateChat(create_dispatcher(admin_services), bot, ADMIN_ID, "en")
-    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)  # type: ignore[misc]
+    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)
 
     restarted = await create_services(admin_services.config, clock=clock)
     try:

@@ -3,7 +3,6 @@ driven by a hand-moved clock; and its daily job on the one scheduler."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,13 +14,13 @@ from aiogram.methods import SendMessage
 from apscheduler.job import Job
 from apscheduler.triggers.base import BaseTrigger
 
-from bot.app import Services, create_dispatcher, create_services
+from bot.app import Services
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.knowledge_admin.publishing import PublishResult
 from bot.orders.late import notify_late_orders
 from bot.schedule.jobs import create_scheduler, late_orders_trigger
 from tests.chat import PrivateChat
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
@@ -31,24 +30,11 @@ TOM = 9  # A-1003, shipped, expected 2026-11-24; A-1001 delivered
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
-) -> AsyncIterator[Services]:
+async def services(start_services: StartServices, clock: ManualClock, tmp_path: Path) -> Services:
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
-    services = await create_services(load_config(write_config(), environ={}), clock=clock)
+    services = await start_services()
     await import_sample_orders(services, tmp_path, {"A-1001": TOM, "A-1002": MEI, "A-1003": TOM})
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return services
 
 
 async def run_job(services: Services, bot: MockedBot) -> int:

@@ -3,21 +3,22 @@ strangers learn nothing, and a provider that fails still leaves the customer a w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
+from pydantic import ValidationError
 from sqlmodel import select
 
-from bot.app import Services, create_dispatcher, create_services
+from bot.app import Services
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.orders.providers import OrdersUnavailable, OrderView, mask_address, mask_phone
 from storage.models import Ticket
 from tests.chat import PrivateChat
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
@@ -26,30 +27,17 @@ OWNER = 7
 STRANGER = 8
 
 
-def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
+def buttons(reply) -> list[str]:
     markup = reply.reply_markup
     return [b.text for row in markup.inline_keyboard for b in row] if markup else []
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
-) -> AsyncIterator[Services]:
+async def services(start_services: StartServices, clock: ManualClock, tmp_path: Path) -> Services:
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
-    services = await create_services(load_config(write_config(), environ={}), clock=clock)
+    services = await start_services()
     await import_sample_orders(services, tmp_path, {"A-1002": OWNER})
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return services
 
 
 async def test_the_owner_sees_the_real_status_at_once(
@@ -231,3 +219,29 @@ async def test_an_absurd_order_argument_is_not_an_order_number(
     customer = PrivateChat(dispatcher, bot, STRANGER, "en")
     [reply] = await customer.say(f"/order {argument}")
     assert reply.text.startswith("That does not look like an order number")
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"status": "lost"},
+        {"items": [{"name": "Hat", "quantity": 0}]},
+        {"items": [{"name": "Hat", "quantity": True}]},
+        {"items": [{"name": "", "quantity": 1}]},
+        {"ordered_at": "yesterday"},
+        {"telegram_id": "abc"},
+    ],
+)
+def test_an_order_is_checked_whoever_provides_it(wrong: dict[str, Any]) -> None:
+    order: dict[str, Any] = {
+        "number": 2001,  # a shop's JSON may hold it as a number
+        "status": "paid",
+        "items": [{"name": "Hat"}],
+        "ordered_at": "2026-11-20T10:00:00",
+        "phone": "",
+    }
+    view = OrderView.model_validate(order)
+    assert (view.number, view.items[0].quantity, view.phone) == ("2001", 1, None)
+    assert view.ordered_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # no zone: UTC
+    with pytest.raises(ValidationError):
+        OrderView.model_validate(order | wrong)

@@ -3,7 +3,6 @@ with items, reason and photos, or to a refusal that says why and offers a person
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,11 +12,11 @@ from aiogram import Dispatcher
 from aiogram.methods import CopyMessage
 from sqlmodel import select
 
-from bot.app import Services, create_dispatcher, create_services
+from bot.app import Services
 from bot.clock import ManualClock
-from bot.config import load_config
 from storage.models import Ticket
 from tests.chat import PrivateChat
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
@@ -34,33 +33,19 @@ MORE_ORDERS = (
 )
 
 
-def buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
+def buttons(reply) -> list[str]:
     markup = reply.reply_markup
     return [b.text for row in markup.inline_keyboard for b in row] if markup else []
 
 
 @pytest.fixture
-async def services(
-    write_config: Callable[..., Path], clock: ManualClock, tmp_path: Path
-) -> AsyncIterator[Services]:
-    path = write_config(replace={"group_id = 0": f"group_id = {GROUP}"})
+async def services(start_services: StartServices, clock: ManualClock, tmp_path: Path) -> Services:
     clock.set(datetime(2026, 11, 16, 10, 0, tzinfo=SHANGHAI))  # A-1001 delivered 3 days ago
-    services = await create_services(load_config(path, environ={}), clock=clock)
+    services = await start_services(replace={"group_id = 0": f"group_id = {GROUP}"})
     await import_sample_orders(
         services, tmp_path, {"A-1001": OWNER, "A-1002": OWNER}, more_rows=MORE_ORDERS
     )
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
-
-
-@pytest.fixture
-def dispatcher(services: Services) -> Dispatcher:
-    return create_dispatcher(services)
+    return services
 
 
 async def only_ticket(services: Services) -> Ticket:

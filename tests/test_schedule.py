@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.cli import main
@@ -21,7 +21,7 @@ from bot.clock import ManualClock
 from bot.config import load_config
 from bot.schedule.delivery import RateLimiter, out_of_quiet_hours
 from storage.database import create_engine
-from storage.models import Customer, ScheduledMessage
+from storage.models import Customer, ScheduledKind, ScheduledMessage
 from tests.chat import PrivateChat
 from tests.conftest import ADMIN_ID, POSTGRES_URL, _reset_postgres
 from tests.mocked_bot import MockedBot
@@ -77,7 +77,7 @@ async def schedule_surveys(services: Services, count: int, due_in: timedelta) ->
             await services.schedule.add(
                 session,
                 key=f"survey:test:{number}",
-                kind="survey",
+                kind=ScheduledKind.SURVEY,
                 customer_id=customer.id,
                 due_at=services.clock.now() + due_in,
                 lifetime=timedelta(days=3),
@@ -96,7 +96,7 @@ def surveys_sent(bot: MockedBot) -> list[int]:
 async def statuses(services: Services) -> list[str]:
     async with services.session_factory() as session:
         statement = select(ScheduledMessage).where(ScheduledMessage.kind == "survey")
-        messages = (await session.exec(statement.order_by(ScheduledMessage.id))).all()
+        messages = (await session.exec(statement.order_by(col(ScheduledMessage.id)))).all()
     return [m.status for m in messages]
 
 
@@ -131,7 +131,7 @@ async def test_an_instance_that_stops_mid_send_never_causes_a_second_send(
     bot = MockedBot()
     finish = services.schedule.finish
 
-    async def die_after_sending(session, message_id, status, note=None):  # type: ignore[no-untyped-def]
+    async def die_after_sending(session, message_id, status, note=None):
         if status == "sent" and message_id == 1:
             raise SystemExit("killed between sending and recording")
         await finish(session, message_id, status, note)
@@ -309,7 +309,7 @@ async def test_a_message_that_cannot_be_composed_is_tried_again_later(
     compose = services.follow_ups.compose
     calls = 0
 
-    async def broken_once(session, message):  # type: ignore[no-untyped-def]
+    async def broken_once(session, message):
         nonlocal calls
         calls += 1
         if calls == 1:

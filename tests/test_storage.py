@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import text, update
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, func, select
 
@@ -26,7 +28,15 @@ from storage.database import (
     migrate,
     schema_differences,
 )
-from storage.models import AnswerVote, Conversation, UnansweredQuestion
+from storage.models import (
+    AnswerVote,
+    Conversation,
+    Ticket,
+    TicketCategory,
+    TicketPriority,
+    TicketStatus,
+    UnansweredQuestion,
+)
 
 
 async def _differences(engine: AsyncEngine, metadata: sa.MetaData | None = None) -> list[Any]:
@@ -244,3 +254,36 @@ async def test_unanswered_questions_keep_the_text_and_best_guess(
         stored = (await session.exec(select(UnansweredQuestion))).one()
     assert stored.text == "火星天气"
     assert stored.created_at == clock.now()
+
+
+async def test_enum_columns_keep_plain_strings_and_refuse_unknown_values(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    sessions = create_session_factory(engine)
+    now = clock.now()
+    async with sessions() as session:
+        customer = await touch_customer(session, "telegram", "5", now=now)
+        assert customer.id is not None
+        ticket = Ticket(
+            customer_id=customer.id,
+            channel="telegram",
+            category=TicketCategory.PAYMENT,
+            priority=TicketPriority.HIGH,
+            status=TicketStatus.WAITING,
+            created_at=now,
+            updated_at=now,
+            first_response_due=now,
+            resolution_due=now,
+        )
+        session.add(ticket)
+        await session.commit()
+        connection = await session.connection()
+        stored = await connection.execute(text("SELECT category, priority, status FROM ticket"))
+        assert tuple(stored.one()) == ("payment", "high", "waiting")
+    async with sessions() as session:
+        again = await session.get(Ticket, ticket.id)
+        assert again is not None
+        assert again.status is TicketStatus.WAITING
+        assert again.priority is TicketPriority.HIGH
+        with pytest.raises(StatementError, match="'wating' is not a valid TicketStatus"):
+            await session.exec(update(Ticket).values(status="wating"))

@@ -86,8 +86,8 @@ class RetryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):
-            # long polling has its own backoff, and must see the real error to apply it
+        polling = isinstance(method, GetUpdates)
+        if polling:  # long polling has its own backoff, and must see the real error to apply it
             return await make_request(bot, method)
         chat = getattr(method, "chat_id", None)
         if not isinstance(chat, int | str):
@@ -109,6 +109,7 @@ class RetryMiddleware(BaseRequestMiddleware):
         """A 429 waits what Telegram says (up to max_wait in all, not counted as a try); 5xx
         and unreached requests back off 1, 2, 4... s for `attempts` tries in all."""
         name = method.__api_method__
+        repeatable = not isinstance(method, NOT_REPEATABLE)
         attempt = 0
         waited = 0.0
         while True:
@@ -122,7 +123,7 @@ class RetryMiddleware(BaseRequestMiddleware):
             except TelegramEntityTooLarge:
                 raise  # a 413: the same file fails the same way again
             except TelegramNetworkError as error:
-                if isinstance(method, NOT_REPEATABLE) and not never_reached(error):
+                if not repeatable and not never_reached(error):
                     log.error("%s: %s, may have been delivered; not sent again", name, error)
                     raise DeliveryUncertain(method, f"answer lost: {error.message}") from error
                 failure, attempt = error, attempt + 1

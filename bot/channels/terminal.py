@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -60,7 +60,7 @@ class TerminalSession(BaseSession):
         timeout: int = 30,
         chunk_size: int = 65536,
         raise_for_status: bool = True,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         raise NotImplementedError("the terminal channel has no files")
         yield b""
 
@@ -71,7 +71,7 @@ class TerminalSession(BaseSession):
         if isinstance(method, GetMe):
             result = BOT_USER
         elif isinstance(method, SendMessage | EditMessageText):
-            result = self._show(method.text, method.reply_markup)
+            result = self._show(method.text or "", method.reply_markup)
         elif isinstance(method, EditMessageReplyMarkup):
             markup = method.reply_markup
             if isinstance(markup, InlineKeyboardMarkup) and markup.inline_keyboard:
@@ -83,7 +83,7 @@ class TerminalSession(BaseSession):
             result = True
         else:
             result = True
-        return result  # type: ignore[no-any-return]
+        return result
 
     def say(self, text: str) -> None:
         self.output.write(text + "\n")
@@ -115,7 +115,7 @@ class TerminalChat:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        output: TextIO = sys.stdout,
+        output: TextIO | None = None,
         *,
         user_id: int = 1000,
         first_name: str = "",
@@ -127,7 +127,9 @@ class TerminalChat:
             id=user_id, is_bot=False, first_name=first_name, language_code=language_code
         )
         self.chat = Chat(id=user_id, type="private", first_name=first_name)
-        self.session = TerminalSession(output, self.chat)
+        # sys.stdout when called, not when this module was imported: tests (and anyone
+        # embedding the chat) may have replaced it since
+        self.session = TerminalSession(output or sys.stdout, self.chat)
         self.bot = Bot(TERMINAL_TOKEN, session=self.session)
         self.now = now
         self._update_ids = itertools.count(1)
@@ -176,8 +178,10 @@ class TerminalChat:
         )
         return Update(update_id=next(self._update_ids), message=message)
 
-    async def run(self, input_stream: TextIO = sys.stdin) -> None:
-        """Read lines until the end of input; works for a person typing and for a pipe."""
+    async def run(self, input_stream: TextIO | None = None) -> None:
+        """Read lines (from sys.stdin by default) until the end of input; works for a person
+        typing and for a pipe."""
+        input_stream = input_stream or sys.stdin
         interactive = input_stream.isatty()
         loop = asyncio.get_running_loop()
         while True:

@@ -55,8 +55,8 @@ def answer_keyboard(
         for entry_id in entry.related
         if entry_id not in linked and (target := knowledge_base.get(entry_id))
     ]
-    for button in entry_buttons(related, language):
-        builder.row(button)
+    for related_button in entry_buttons(related, language):
+        builder.row(related_button)
     if message_id is not None:
         builder.row(*vote_buttons(message_id, language, texts))
     return builder.as_markup()

@@ -22,15 +22,17 @@ from bot.texts import Texts
 from storage.models import (
     Customer,
     Feedback,
+    FeedbackKind,
     Message,
+    ScheduledKind,
     ScheduledMessage,
+    ScheduledStatus,
     Ticket,
     TicketEvent,
+    TicketStatus,
 )
 
 log = logging.getLogger(__name__)
-
-SURVEY_KINDS = ("survey", "reminder")
 
 
 class Answer(enum.Enum):
@@ -66,7 +68,7 @@ class FollowUps:
             await self.schedule.add(
                 session,
                 key=f"survey:ticket:{ticket.id}",
-                kind="survey",
+                kind=ScheduledKind.SURVEY,
                 customer_id=ticket.customer_id,
                 ticket_id=ticket.id,
                 due_at=now + timedelta(minutes=surveys.delay_minutes),
@@ -77,7 +79,7 @@ class FollowUps:
             await self.schedule.add(
                 session,
                 key=f"revisit:ticket:{ticket.id}:{ticket.reopen_count}",
-                kind="revisit",
+                kind=ScheduledKind.REVISIT,
                 customer_id=ticket.customer_id,
                 ticket_id=ticket.id,
                 due_at=now + timedelta(days=days),
@@ -96,7 +98,7 @@ class FollowUps:
         await self.schedule.add(
             session,
             key=f"survey:conversation:{answered.conversation_id}",
-            kind="survey",
+            kind=ScheduledKind.SURVEY,
             customer_id=customer.id,
             due_at=self.clock.now() + timedelta(minutes=self.config.surveys.delay_minutes),
             lifetime=timedelta(days=self.config.surveys.expire_days),
@@ -109,7 +111,7 @@ class FollowUps:
         await self.schedule.add(
             session,
             key=f"nps:customer:{customer.id}:{customer.first_seen.date().isoformat()}",
-            kind="nps",
+            kind=ScheduledKind.NPS,
             customer_id=customer.id,
             due_at=customer.first_seen + timedelta(days=nps.days_after_first_contact),
             lifetime=timedelta(days=7),
@@ -127,13 +129,13 @@ class FollowUps:
             return "customer opted out"
         language = customer.language or self.config.bot.default_language
         chat_id = int(customer.external_id)
-        if message.kind == "survey":
+        if message.kind == ScheduledKind.SURVEY:
             if await self._surveyed_recently(session, message):
                 return "a survey went to this customer recently"
             return Outgoing(chat_id, self._survey_question(language), self._stars(message))
-        if message.kind == "reminder":
+        if message.kind == ScheduledKind.REMINDER:
             survey = await self._survey_of(session, message)
-            if survey is None or survey.status != "sent":
+            if survey is None or survey.status != ScheduledStatus.SENT:
                 return "the survey was not sent"
             if await self._feedback_for(session, survey) is not None:
                 return "the survey was answered"
@@ -141,13 +143,13 @@ class FollowUps:
             return Outgoing(
                 chat_id, f"{text}\n\n{self._survey_question(language)}", self._stars(survey)
             )
-        if message.kind == "revisit":
+        if message.kind == ScheduledKind.REVISIT:
             ticket = await session.get(Ticket, message.ticket_id)
-            if ticket is None or ticket.status not in ("resolved", "closed"):
+            if ticket is None or ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
                 return "the ticket is open again"
             text = self.texts("revisit_question", language, number=ticket.number)
             return Outgoing(chat_id, text, self._yes_no(message, language))
-        if message.kind == "nps":
+        if message.kind == ScheduledKind.NPS:
             if await self._nps_recently(session, message):
                 return "NPS asked recently"
             return Outgoing(
@@ -157,7 +159,7 @@ class FollowUps:
 
     async def after_sent(self, session: AsyncSession, message: ScheduledMessage) -> None:
         reminder_hours = self.config.surveys.reminder_hours
-        if message.kind != "survey" or reminder_hours <= 0:
+        if message.kind != ScheduledKind.SURVEY or reminder_hours <= 0:
             return
         due = self.clock.now() + timedelta(hours=reminder_hours)
         if due >= message.expires_at:
@@ -165,7 +167,7 @@ class FollowUps:
         await self.schedule.add(
             session,
             key=f"reminder:{message.key}",
-            kind="reminder",
+            kind=ScheduledKind.REMINDER,
             customer_id=message.customer_id,
             ticket_id=message.ticket_id,
             due_at=due,
@@ -226,7 +228,11 @@ class FollowUps:
         return (await session.exec(statement)).first()
 
     async def _sent_since(
-        self, session: AsyncSession, message: ScheduledMessage, kind: str, days: float
+        self,
+        session: AsyncSession,
+        message: ScheduledMessage,
+        kind: ScheduledKind,
+        days: float,
     ) -> bool:
         since = self.clock.now() - timedelta(days=days)
         statement = (
@@ -235,23 +241,33 @@ class FollowUps:
             .where(ScheduledMessage.customer_id == message.customer_id)
             .where(ScheduledMessage.kind == kind)
             .where(col(ScheduledMessage.id) != message.id)
-            .where(col(ScheduledMessage.status).in_(("sent", "sending", "uncertain")))
+            .where(
+                col(ScheduledMessage.status).in_(
+                    (ScheduledStatus.SENT, ScheduledStatus.SENDING, ScheduledStatus.UNCERTAIN)
+                )
+            )
             .where(col(ScheduledMessage.sent_at) >= since)
         )
         return bool((await session.exec(statement)).one())
 
     async def _surveyed_recently(self, session: AsyncSession, message: ScheduledMessage) -> bool:
         return await self._sent_since(
-            session, message, "survey", self.config.surveys.min_days_between
+            session, message, ScheduledKind.SURVEY, self.config.surveys.min_days_between
         )
 
     async def _nps_recently(self, session: AsyncSession, message: ScheduledMessage) -> bool:
-        return await self._sent_since(session, message, "nps", self.config.nps.min_days_between)
+        return await self._sent_since(
+            session, message, ScheduledKind.NPS, self.config.nps.min_days_between
+        )
 
     # Answers
 
     async def _asked(
-        self, session: AsyncSession, customer: Customer, scheduled_id: int, kinds: tuple[str, ...]
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        scheduled_id: int,
+        kinds: tuple[ScheduledKind, ...],
     ) -> ScheduledMessage | None:
         asked = await session.get(ScheduledMessage, scheduled_id)
         if asked is None or asked.customer_id != customer.id or asked.kind not in kinds:
@@ -263,7 +279,7 @@ class FollowUps:
         session: AsyncSession,
         asked: ScheduledMessage,
         *,
-        kind: str,
+        kind: FeedbackKind,
         score: int | None = None,
         solved: bool | None = None,
     ) -> Recorded:
@@ -291,10 +307,10 @@ class FollowUps:
     async def record_score(
         self, session: AsyncSession, customer: Customer, scheduled_id: int, score: int
     ) -> Recorded:
-        asked = await self._asked(session, customer, scheduled_id, ("survey",))
+        asked = await self._asked(session, customer, scheduled_id, (ScheduledKind.SURVEY,))
         if asked is None or not 1 <= score <= 5:
             return Recorded(Answer.UNKNOWN)
-        recorded = await self._record(session, asked, kind="csat", score=score)
+        recorded = await self._record(session, asked, kind=FeedbackKind.CSAT, score=score)
         ticket = recorded.ticket
         if recorded.answer is Answer.RECORDED and ticket is not None:
             session.add(self._event(ticket, customer, "csat", str(score)))
@@ -328,10 +344,10 @@ class FollowUps:
     async def record_revisit(
         self, session: AsyncSession, customer: Customer, scheduled_id: int, solved: bool
     ) -> Recorded:
-        asked = await self._asked(session, customer, scheduled_id, ("revisit",))
+        asked = await self._asked(session, customer, scheduled_id, (ScheduledKind.REVISIT,))
         if asked is None:
             return Recorded(Answer.UNKNOWN)
-        recorded = await self._record(session, asked, kind="revisit", solved=solved)
+        recorded = await self._record(session, asked, kind=FeedbackKind.REVISIT, solved=solved)
         if recorded.answer is Answer.RECORDED and recorded.ticket is not None:
             outcome = "solved" if solved else "not solved"
             session.add(self._event(recorded.ticket, customer, "revisit", outcome))
@@ -340,10 +356,10 @@ class FollowUps:
     async def record_nps(
         self, session: AsyncSession, customer: Customer, scheduled_id: int, score: int
     ) -> Recorded:
-        asked = await self._asked(session, customer, scheduled_id, ("nps",))
+        asked = await self._asked(session, customer, scheduled_id, (ScheduledKind.NPS,))
         if asked is None or not 0 <= score <= 10:
             return Recorded(Answer.UNKNOWN)
-        return await self._record(session, asked, kind="nps", score=score)
+        return await self._record(session, asked, kind=FeedbackKind.NPS, score=score)
 
     async def opt_out(self, session: AsyncSession, customer: Customer) -> int:
         assert customer.id is not None

@@ -10,30 +10,19 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ORDER_STATUSES, Order
+from bot.orders.providers import OrderView
+from storage.models import Order, OrderStatus
 
 REQUIRED = ("number", "items", "status", "ordered_at")
-COLUMNS = (
-    "number",
-    "phone",
-    "telegram_id",
-    "items",
-    "status",
-    "carrier",
-    "tracking_number",
-    "address",
-    "ordered_at",
-    "shipped_at",
-    "delivered_at",
-    "expected_delivery_at",
-)
+COLUMNS = tuple(OrderView.model_fields)  # a column for each of the order's fields
 TIMES = ("ordered_at", "shipped_at", "delivered_at", "expected_delivery_at")
 
 
@@ -67,8 +56,9 @@ class ImportResult:
         )
 
 
-def parse_items(text: str) -> list[dict[str, Any]]:
-    """'Running shoes|shoes|1; T-shirt|clothing|2' -> name, category, quantity."""
+def parse_items(text: str) -> list[dict[str, str]]:
+    """'Running shoes|shoes|1; T-shirt|clothing|2' -> name, category, quantity (as written: the
+    quantity is checked with the rest of the order)."""
     items = []
     for part in text.split(";"):
         if not part.strip():
@@ -76,25 +66,13 @@ def parse_items(text: str) -> list[dict[str, Any]]:
         fields = [f.strip() for f in part.split("|")]
         if len(fields) != 3 or not fields[0]:
             raise ValueError(f"{part.strip()!r} is not name|category|quantity")
-        try:
-            quantity = int(fields[2])
-        except ValueError:
-            raise ValueError(f"quantity {fields[2]!r} is not a whole number") from None
-        if quantity < 1:
-            raise ValueError(f"quantity {quantity} must be at least 1")
-        items.append({"name": fields[0], "category": fields[1], "quantity": quantity})
+        items.append({"name": fields[0], "category": fields[1], "quantity": fields[2]})
     if not items:
         raise ValueError("no items")
     return items
 
 
-def parse_time(text: str) -> datetime:
-    """ISO 8601; a time without a zone is taken as UTC."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def read_orders_csv(path: str | Path) -> list[dict[str, Any]]:
+def read_orders_csv(path: str | Path) -> list[OrderView]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -114,88 +92,83 @@ def read_orders_csv(path: str | Path) -> list[dict[str, Any]]:
     ]
     if problems:
         raise OrderImportError(problems)
-    rows: list[dict[str, Any]] = []
+    orders: list[OrderView] = []
     seen: dict[str, int] = {}
     for raw in reader:
         line = reader.line_num
-        row, row_problems = _validate(str(path), line, raw)
+        order, row_problems = _validate(str(path), line, raw)
         problems += row_problems
-        if row is None:
+        if order is None:
             continue
-        if row["number"] in seen:
+        if order.number in seen:
             problems.append(
                 CsvProblem(
                     str(path),
                     line,
                     "number",
-                    f"{row['number']} is already on line {seen[row['number']]}",
+                    f"{order.number} is already on line {seen[order.number]}",
                 )
             )
             continue
-        seen[row["number"]] = line
-        rows.append(row)
+        seen[order.number] = line
+        orders.append(order)
     if problems:
         raise OrderImportError(problems)
-    return rows
+    return orders
 
 
 def _validate(
     file: str, line: int, raw: dict[str, str | None]
-) -> tuple[dict[str, Any] | None, list[CsvProblem]]:
-    problems: list[CsvProblem] = []
+) -> tuple[OrderView | None, list[CsvProblem]]:
     values = {k: (v or "").strip() for k, v in raw.items() if k is not None}
-    row: dict[str, Any] = {}
-    for name in REQUIRED:
-        if not values.get(name):
-            problems.append(CsvProblem(file, line, name, "is empty"))
+    problems = [
+        CsvProblem(file, line, name, "is empty") for name in REQUIRED if not values.get(name)
+    ]
     if problems:
         return None, problems
-    row["number"] = values["number"]
-    row["phone"] = values.get("phone") or None
-    row["carrier"] = values.get("carrier") or None
-    row["tracking_number"] = values.get("tracking_number") or None
-    row["address"] = values.get("address") or None
-    if values.get("status") not in ORDER_STATUSES:
-        problems.append(
-            CsvProblem(
-                file,
-                line,
-                "status",
-                f"{values.get('status')!r} is not one of {', '.join(ORDER_STATUSES)}",
-            )
-        )
-    row["status"] = values.get("status")
+    fields: dict[str, Any] = {name: values.get(name) or None for name in COLUMNS}
     try:
-        row["items"] = json.dumps(parse_items(values["items"]), ensure_ascii=False)
+        fields["items"] = parse_items(values["items"])
     except ValueError as error:
         problems.append(CsvProblem(file, line, "items", str(error)))
-    telegram_id = values.get("telegram_id")
-    row["telegram_id"] = None
-    if telegram_id:
-        if telegram_id.lstrip("-").isdigit():
-            row["telegram_id"] = int(telegram_id)
-        else:
-            problems.append(
-                CsvProblem(file, line, "telegram_id", f"{telegram_id!r} is not a number")
-            )
-    for name in TIMES:
-        row[name] = None
-        if values.get(name):
-            try:
-                row[name] = parse_time(values[name])
-            except ValueError:
-                problems.append(
-                    CsvProblem(
-                        file, line, name, f"{values[name]!r} is not a date and time (ISO 8601)"
-                    )
-                )
-    return (None if problems else row), problems
+        fields["items"] = ()  # so that the other columns are still checked
+    order: OrderView | None = None
+    try:
+        order = OrderView.model_validate(fields)
+    except ValidationError as error:
+        problems += [CsvProblem(file, line, *_column_problem(e)) for e in error.errors()]
+    # one order's problems in the order of its fields, whichever check found them
+    problems.sort(key=lambda problem: COLUMNS.index(problem.column))
+    return (None if problems else order), problems
 
 
-async def import_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> ImportResult:
+def _column_problem(error: ErrorDetails) -> tuple[str, str]:
+    """A pydantic error on an order as the CSV's column and the message a person reads."""
+    column, given = str(error["loc"][0]), error["input"]
+    if column == "status":
+        return column, f"{given!r} is not one of {', '.join(OrderStatus)}"
+    if column == "items" and error["loc"][-1] == "quantity":
+        if error["type"] == "greater_than_equal":
+            return column, f"quantity {given} must be at least 1"
+        return column, f"quantity {given!r} is not a whole number"
+    if column == "telegram_id":
+        return column, f"{given!r} is not a number"
+    if column in TIMES:
+        return column, f"{given!r} is not a date and time (ISO 8601)"
+    return column, f"{given!r}: {error['msg']}"
+
+
+def _row(order: OrderView) -> dict[str, Any]:
+    row = order.model_dump(exclude={"items"})
+    items = [item.model_dump() for item in order.items]
+    row["items"] = json.dumps(items, ensure_ascii=False)
+    return row
+
+
+async def import_orders(session: AsyncSession, orders: list[OrderView]) -> ImportResult:
     """Add new orders and update changed ones, all in the caller's transaction."""
     result = ImportResult()
-    for row in rows:
+    for row in map(_row, orders):
         existing = (await session.exec(select(Order).where(Order.number == row["number"]))).first()
         if existing is None:
             session.add(Order(**row))

@@ -11,17 +11,13 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import ValidationError
 
 from bot.clock import Clock
 from bot.config import HttpOrdersConfig
-from bot.orders.providers import OrderItem, OrdersUnavailable, OrderView
-from storage.models import ORDER_STATUSES
+from bot.orders.providers import OrdersUnavailable, OrderView
 
 log = logging.getLogger(__name__)
-
-
-class ShopAnswerError(Exception):
-    """The shop answered, but not with an order we can read."""
 
 
 class CircuitBreaker:
@@ -57,26 +53,6 @@ def _lookup(document: Any, path: str) -> Any:
             return None
         value = value.get(key)
     return value
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise ShopAnswerError(f"expected text, got {type(value).__name__}")
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC)
-        moment = datetime.fromisoformat(str(value))
-    except (ValueError, OverflowError, OSError):
-        raise ShopAnswerError(f"not a time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class HttpOrders:
@@ -159,54 +135,38 @@ class HttpOrders:
 
     def _read_order(self, document: Any) -> OrderView:
         try:
-            return self._map(document)
-        except ShopAnswerError as error:
-            log.error("orders API answered with an order we cannot read: %s", error)
+            return OrderView.model_validate(self._map(document))
+        except ValidationError as error:
+            # where and what was expected, not the values (a phone, an address) themselves
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
+            log.error("orders API answered with something that is not an order: %s", problems)
             self.breaker.failed()
-            raise OrdersUnavailable(str(error)) from None
+            raise OrdersUnavailable(f"not an order: {problems}") from None
 
-    def _map(self, document: Any) -> OrderView:
+    def _map(self, document: Any) -> dict[str, Any]:
+        """The shop's JSON under our field names, as found; OrderView judges it."""
         fields = self.fields
-        if not isinstance(document, dict):
-            raise ShopAnswerError("the order is not a JSON object")
-        number = _text(_lookup(document, fields.number))
-        if number is None:
-            raise ShopAnswerError(f"no order number at {fields.number!r}")
-        shop_status = _text(_lookup(document, fields.status)) or ""
-        status = self.settings.statuses.get(shop_status, shop_status)
-        if status not in ORDER_STATUSES:
-            raise ShopAnswerError(f"unknown status {shop_status!r}")
-        telegram_id = _text(_lookup(document, fields.telegram_id))
-        if telegram_id is not None and not telegram_id.lstrip("-").isdigit():
-            raise ShopAnswerError(f"telegram id {telegram_id!r} is not a number")
-        return OrderView(
-            number=number,
-            status=status,
-            items=self._items(_lookup(document, fields.items)),
-            phone=_text(_lookup(document, fields.phone)),
-            telegram_id=int(telegram_id) if telegram_id is not None else None,
-            carrier=_text(_lookup(document, fields.carrier)),
-            tracking_number=_text(_lookup(document, fields.tracking_number)),
-            address=_text(_lookup(document, fields.address)),
-            ordered_at=_time(_lookup(document, fields.ordered_at)),
-            shipped_at=_time(_lookup(document, fields.shipped_at)),
-            delivered_at=_time(_lookup(document, fields.delivered_at)),
-            expected_delivery_at=_time(_lookup(document, fields.expected_delivery_at)),
+        # [orders.http.fields] names where each of OrderView's fields is
+        found = {
+            name: _lookup(document, getattr(fields, name))
+            for name in OrderView.model_fields
+            if name != "items"
+        }
+        if isinstance(found["status"], str):
+            found["status"] = self.settings.statuses.get(found["status"], found["status"])
+        listed = _lookup(document, fields.items)
+        found["items"] = (
+            [self._item(entry) for entry in listed] if isinstance(listed, list) else listed
         )
+        return found
 
-    def _items(self, listed: Any) -> tuple[OrderItem, ...]:
-        if not isinstance(listed, list):
-            raise ShopAnswerError(f"no list of items at {self.fields.items!r}")
-        items = []
-        for entry in listed:
-            name = _text(_lookup(entry, self.fields.item_name))
-            quantity = _lookup(entry, self.fields.item_quantity)
-            if name is None:
-                raise ShopAnswerError("an item has no name")
-            if quantity is None:
-                quantity = 1
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-                raise ShopAnswerError(f"item quantity {quantity!r} is not a positive whole number")
-            category = _text(_lookup(entry, self.fields.item_category)) or ""
-            items.append(OrderItem(name=name, category=category, quantity=quantity))
-        return tuple(items)
+    def _item(self, entry: Any) -> dict[str, Any]:
+        item = {
+            "name": _lookup(entry, self.fields.item_name),
+            "category": _lookup(entry, self.fields.item_category),
+            "quantity": _lookup(entry, self.fields.item_quantity),
+        }
+        # a shop that leaves out the category or the quantity means none and one
+        return {key: value for key, value in item.items() if value is not None}

@@ -17,11 +17,16 @@ from bot.orders.lookup import OrderStatusService
 from bot.orders.providers import order_view
 from storage.customers import find_customer
 from storage.database import SessionFactory
-from storage.models import Order
+from storage.models import Order, OrderStatus
 
 log = logging.getLogger(__name__)
 
-NOT_YET_DELIVERED = ("paid", "packed", "shipped", "in_transit")
+NOT_YET_DELIVERED = (
+    OrderStatus.PAID,
+    OrderStatus.PACKED,
+    OrderStatus.SHIPPED,
+    OrderStatus.IN_TRANSIT,
+)
 
 
 async def notify_late_orders(

@@ -29,7 +29,7 @@ from bot.orders.providers import (
 )
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
-from storage.models import Customer
+from storage.models import Customer, OrderStatus
 from storage.order_proofs import (
     failures_since,
     proven_numbers,
@@ -133,7 +133,10 @@ class OrderStatusService:
             lines.append(
                 texts("order_delivered_on", language, date=self._date(order.delivered_at))
             )
-        elif order.expected_delivery_at and order.status not in ("cancelled", "returned"):
+        elif order.expected_delivery_at and order.status not in (
+            OrderStatus.CANCELLED,
+            OrderStatus.RETURNED,
+        ):
             lines.append(
                 texts("order_expected", language, date=self._date(order.expected_delivery_at))
             )

@@ -4,41 +4,81 @@ provider over the project's database, and the privacy rules for showing an order
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
 
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlmodel import col, func, select
 
 from storage.database import SessionFactory
-from storage.models import Order
+from storage.models import Order, OrderStatus
 
 
 class OrdersUnavailable(Exception):
     """The orders provider cannot answer now (down, slow, or talking nonsense)."""
 
 
-@dataclass(frozen=True)
-class OrderItem:
-    name: str
-    category: str
-    quantity: int
+def _not_a_bool(value: Any) -> Any:
+    # pydantic reads True as 1; from a shop's JSON that is a mistake, not a number
+    if isinstance(value, bool):
+        raise ValueError("a yes/no value is not a number")
+    return value
 
 
-@dataclass(frozen=True)
-class OrderView:
-    number: str
-    status: str
+def _moment(value: Any) -> Any:
+    """ISO 8601 text or a Unix time (from a shop's JSON); a time without a zone is taken as UTC,
+    the rule the README gives for the CSV import."""
+    if isinstance(value, bool):
+        raise ValueError("a yes/no value is not a time")
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+    except (OverflowError, OSError):
+        raise ValueError("not a time") from None
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_not_a_bool)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_moment)]
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
+
+    name: str = Field(min_length=1)
+    category: str = ""
+    quantity: WholeNumber = Field(default=1, ge=1)
+
+
+class OrderView(BaseModel):
+    """An order as the bot sees it, from whichever provider: built through validation, so that
+    a status outside OrderStatus, a quantity below 1 or a naive time never gets in (a time
+    written without a zone is read as UTC)."""
+
+    # coerce_numbers_to_str: a shop's JSON may hold order and phone numbers as numbers
+    model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
+
+    number: str = Field(min_length=1)
+    status: OrderStatus
     items: tuple[OrderItem, ...]
     phone: str | None = None
-    telegram_id: int | None = None
+    telegram_id: WholeNumber | None = None
     carrier: str | None = None
     tracking_number: str | None = None
     address: str | None = None
-    ordered_at: datetime | None = None
-    shipped_at: datetime | None = None
-    delivered_at: datetime | None = None
-    expected_delivery_at: datetime | None = None
+    ordered_at: Moment | None = None
+    shipped_at: Moment | None = None
+    delivered_at: Moment | None = None
+    expected_delivery_at: Moment | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class OrdersProvider(Protocol):

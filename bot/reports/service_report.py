@@ -3,7 +3,9 @@ service falls short of them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,7 +65,7 @@ def _on_time(name: str, on_time: int, late: int, target: float, verdicts: _Verdi
     return f"{name.capitalize()}: " + (f"{on_time} of {counted}, {share}" if counted else share)
 
 
-def _worst(scores: dict, label: str) -> str | None:  # type: ignore[type-arg]
+def _worst(scores: Mapping[Any, float], label: str) -> str | None:
     if not scores:
         return None
     worst = sorted(scores.items(), key=lambda item: item[1])[:WORST_SHOWN]

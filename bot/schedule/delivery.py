@@ -35,20 +35,12 @@ from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
 from bot.config import ScheduleConfig
 from storage.database import SessionFactory
-from storage.models import Customer, ScheduledMessage
+from storage.models import Customer, ScheduledKind, ScheduledMessage, ScheduledStatus
 
 log = logging.getLogger(__name__)
 
-STATUSES = (
-    "pending",
-    "claimed",
-    "sending",
-    "sent",
-    "cancelled",
-    "expired",
-    "failed",
-    "uncertain",
-)
+STATUSES = tuple(ScheduledStatus)
+PENDING_ONLY = (ScheduledStatus.PENDING,)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
 BATCH = 200
 
@@ -90,7 +82,7 @@ class Schedule:
         session: AsyncSession,
         *,
         key: str,
-        kind: str,
+        kind: ScheduledKind,
         customer_id: int,
         due_at: datetime,
         lifetime: timedelta,
@@ -118,7 +110,7 @@ class Schedule:
     async def due(self, session: AsyncSession, limit: int = BATCH) -> list[ScheduledMessage]:
         statement = (
             select(ScheduledMessage)
-            .where(ScheduledMessage.status == "pending")
+            .where(ScheduledMessage.status == ScheduledStatus.PENDING)
             .where(col(ScheduledMessage.due_at) <= self.clock.now())
             .order_by(col(ScheduledMessage.due_at), col(ScheduledMessage.id))
             .limit(limit)
@@ -130,8 +122,12 @@ class Schedule:
         result = await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .where(col(ScheduledMessage.status) == "pending")
-            .values(status="claimed", claimed_by=self.instance, claimed_at=self.clock.now())
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .values(
+                status=ScheduledStatus.CLAIMED,
+                claimed_by=self.instance,
+                claimed_at=self.clock.now(),
+            )
         )
         await session.commit()
         return bool(result.rowcount == 1)
@@ -141,16 +137,20 @@ class Schedule:
         await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .where(col(ScheduledMessage.status) == "claimed")
-            .values(status="sending", claimed_at=self.clock.now())
+            .where(col(ScheduledMessage.status) == ScheduledStatus.CLAIMED)
+            .values(status=ScheduledStatus.SENDING, claimed_at=self.clock.now())
         )
         await session.commit()
 
     async def finish(
-        self, session: AsyncSession, message_id: int, status: str, note: str | None = None
+        self,
+        session: AsyncSession,
+        message_id: int,
+        status: ScheduledStatus,
+        note: str | None = None,
     ) -> None:
         values: dict[str, object] = {"status": status, "note": note}
-        if status == "sent":
+        if status == ScheduledStatus.SENT:
             values["sent_at"] = self.clock.now()
         await session.exec(
             update(ScheduledMessage).where(col(ScheduledMessage.id) == message_id).values(**values)
@@ -161,7 +161,9 @@ class Schedule:
         await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .values(status="pending", due_at=due_at, claimed_by=None, claimed_at=None)
+            .values(
+                status=ScheduledStatus.PENDING, due_at=due_at, claimed_by=None, claimed_at=None
+            )
         )
         await session.commit()
 
@@ -169,8 +171,8 @@ class Schedule:
         result = await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.id) == message_id)
-            .where(col(ScheduledMessage.status) == "pending")
-            .values(status="cancelled", note=note)
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .values(status=ScheduledStatus.CANCELLED, note=note)
         )
         await session.commit()
         return bool(result.rowcount == 1)
@@ -179,8 +181,8 @@ class Schedule:
         result = await session.exec(
             update(ScheduledMessage)
             .where(col(ScheduledMessage.customer_id) == customer_id)
-            .where(col(ScheduledMessage.status) == "pending")
-            .values(status="cancelled", note=note)
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .values(status=ScheduledStatus.CANCELLED, note=note)
         )
         return int(result.rowcount)
 
@@ -190,16 +192,16 @@ class Schedule:
         timeout = timedelta(minutes=self.settings.claim_timeout_minutes)
         released = await session.exec(
             update(ScheduledMessage)
-            .where(col(ScheduledMessage.status) == "claimed")
+            .where(col(ScheduledMessage.status) == ScheduledStatus.CLAIMED)
             .where(col(ScheduledMessage.claimed_at) < self.clock.now() - timeout)
-            .values(status="pending", claimed_by=None, claimed_at=None)
+            .values(status=ScheduledStatus.PENDING, claimed_by=None, claimed_at=None)
         )
         if released.rowcount:
             log.warning("%s claimed messages never sent: pending again", released.rowcount)
         abandoned = (
             await session.exec(
                 select(ScheduledMessage)
-                .where(ScheduledMessage.status == "sending")
+                .where(ScheduledMessage.status == ScheduledStatus.SENDING)
                 .where(col(ScheduledMessage.claimed_at) < self.clock.now() - timeout)
             )
         ).all()
@@ -210,14 +212,17 @@ class Schedule:
                 message.kind,
                 message.claimed_by,
             )
-            message.status = "uncertain"
+            message.status = ScheduledStatus.UNCERTAIN
             message.note = f"{message.claimed_by} stopped while sending"
             session.add(message)
         await session.commit()
         return len(abandoned)
 
     async def listing(
-        self, session: AsyncSession, statuses: tuple[str, ...] = ("pending",), limit: int = 50
+        self,
+        session: AsyncSession,
+        statuses: tuple[ScheduledStatus, ...] = PENDING_ONLY,
+        limit: int = 50,
     ) -> list[ScheduledMessage]:
         statement = (
             select(ScheduledMessage)
@@ -329,7 +334,7 @@ class Delivery:
                     message.kind,
                     message.due_at.isoformat(),
                 )
-                await schedule.finish(session, message.id, "expired")
+                await schedule.finish(session, message.id, ScheduledStatus.EXPIRED)
                 return 0
             morning = schedule.when(now)
             if morning > now:
@@ -343,7 +348,7 @@ class Delivery:
                 await schedule.postpone(session, message.id, now + RETRY_AFTER_FAILURE)
                 return 0
             if isinstance(outgoing, str):
-                await schedule.finish(session, message.id, "cancelled", outgoing)
+                await schedule.finish(session, message.id, ScheduledStatus.CANCELLED, outgoing)
                 return 0
             await self.limiter.wait(outgoing.chat_id)
             await schedule.start_sending(session, message.id)
@@ -355,7 +360,9 @@ class Delivery:
                 await self._unreachable(session, message)
                 return 0
             except DeliveryUncertain:
-                await schedule.finish(session, message.id, "uncertain", "the answer was lost")
+                await schedule.finish(
+                    session, message.id, ScheduledStatus.UNCERTAIN, "the answer was lost"
+                )
                 return 0
             except (DeliveryFailed, TelegramAPIError) as error:
                 log.error(
@@ -365,7 +372,7 @@ class Delivery:
                 )
                 await schedule.postpone(session, message.id, now + RETRY_AFTER_FAILURE)
                 return 0
-            await schedule.finish(session, message.id, "sent")
+            await schedule.finish(session, message.id, ScheduledStatus.SENT)
             await self.composer.after_sent(session, message)
             await session.commit()
             return 1
@@ -380,7 +387,9 @@ class Delivery:
         cancelled = await self.schedule.cancel_for_customer(
             session, message.customer_id, "customer blocked the bot"
         )
-        await self.schedule.finish(session, message.id, "failed", "customer blocked the bot")
+        await self.schedule.finish(
+            session, message.id, ScheduledStatus.FAILED, "customer blocked the bot"
+        )
         log.warning(
             "customer=%s blocked the bot; %s pending messages cancelled",
             message.customer_id,
@@ -391,7 +400,7 @@ class Delivery:
 async def schedule_report(
     session: AsyncSession,
     schedule: Schedule,
-    statuses: tuple[str, ...] = ("pending",),
+    statuses: tuple[ScheduledStatus, ...] = PENDING_ONLY,
     limit: int = 50,
 ) -> str:
     """What is scheduled, for whom and when, one line each (for admins)."""
@@ -406,7 +415,7 @@ async def schedule_report(
             who += f" ({customer.first_name})"
         when = message.due_at.astimezone(schedule.zone).strftime("%Y-%m-%d %H:%M")
         ticket = f" · T-{message.ticket_id:06d}" if message.ticket_id else ""
-        status = "" if statuses == ("pending",) else f" · {message.status}"
+        status = "" if statuses == PENDING_ONLY else f" · {message.status}"
         note = f" · {message.note}" if message.note and status else ""
         lines.append(f"#{message.id} · {when} · {message.kind} · {who}{ticket}{status}{note}")
     return "\n".join(lines)

@@ -22,7 +22,7 @@ from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
-from storage.models import Customer, Ticket
+from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class Handoff:
         """The customer says a resolved problem is not solved: the ticket is reopened (its SLA
         starts again) and the agents are told; a closed ticket gets a new one that names it."""
         actor = f"customer:{customer.id}"
-        if ticket.status == "resolved":
+        if ticket.status == TicketStatus.RESOLVED:
             await self.tickets.reopen(session, ticket, actor)
             await session.commit()
             await self.alert(

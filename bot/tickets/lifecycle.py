@@ -15,31 +15,35 @@ from bot.clock import Clock
 from bot.config import SlaConfig
 from bot.followups.surveys import FollowUps
 from bot.schedule.business_hours import BusinessHours
-from storage.models import AgentDuty, Conversation, Customer, Ticket, TicketEvent
+from storage.models import (
+    AgentDuty,
+    Conversation,
+    Customer,
+    Ticket,
+    TicketCategory,
+    TicketEvent,
+    TicketPriority,
+    TicketStatus,
+)
 
 log = logging.getLogger(__name__)
 
-CATEGORIES = (
-    "order",
-    "shipping",
-    "product_quality",
-    "return_refund",
-    "payment",
-    "account",
-    "complaint",
-    "other",
-)
-PRIORITIES = ("urgent", "high", "normal", "low")  # most urgent first
-OPEN_STATUSES = ("new", "assigned", "waiting")
-STATUSES = (*OPEN_STATUSES, "resolved", "closed")
+# Tuples, not the enum classes, so that `"x" in CATEGORIES` is simply False on Python 3.11
+# (where `in` on an enum class raises TypeError for a plain string).
+CATEGORIES = tuple(TicketCategory)
+PRIORITIES = tuple(TicketPriority)  # most urgent first
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.WAITING)
+STATUSES = tuple(TicketStatus)
 
 
 class TicketError(Exception):
     """A change that the ticket's state does not allow."""
 
 
-def starting_priority(category: str, vip: bool) -> str:
-    priority = "high" if category == "complaint" else "normal"
+def starting_priority(category: str, vip: bool) -> TicketPriority:
+    priority = (
+        TicketPriority.HIGH if category == TicketCategory.COMPLAINT else TicketPriority.NORMAL
+    )
     if vip:
         priority = PRIORITIES[max(0, PRIORITIES.index(priority) - 1)]
     return priority
@@ -102,6 +106,7 @@ class TicketService:
             return existing, False
         if category not in CATEGORIES:
             raise TicketError(f"unknown category {category!r}")
+        category = TicketCategory(category)
         assert customer.id is not None
         now = self.clock.now()
         conversation = (
@@ -117,7 +122,7 @@ class TicketService:
             channel=customer.channel,
             category=category,
             priority=starting_priority(category, vip=bool(customer.vip_tier)),
-            status="new",
+            status=TicketStatus.NEW,
             description=description,
             order_number=order_number,
             created_at=now,
@@ -155,7 +160,7 @@ class TicketService:
             raise TicketError(f"{ticket.number} is {ticket.status}")
         previous = ticket.assigned_agent
         ticket.assigned_agent = agent_id
-        ticket.status = "assigned"
+        ticket.status = TicketStatus.ASSIGNED
         kind = "transferred" if previous and previous != agent_id else "assigned"
         await self.record(session, ticket, actor, kind, f"agent:{agent_id}")
 
@@ -170,36 +175,40 @@ class TicketService:
     async def wait_for_customer(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
         if ticket.status not in OPEN_STATUSES:
             raise TicketError(f"{ticket.number} is {ticket.status}")
-        ticket.status = "waiting"
+        ticket.status = TicketStatus.WAITING
         await self.record(session, ticket, actor, "waiting")
 
     async def customer_replied(self, session: AsyncSession, ticket: Ticket) -> None:
         """A reply to an agent's question puts the ticket back in the agent's hands."""
-        if ticket.status == "waiting":
-            ticket.status = "assigned" if ticket.assigned_agent else "new"
+        if ticket.status == TicketStatus.WAITING:
+            ticket.status = self._back_in_line(ticket)
             await self.record(session, ticket, f"customer:{ticket.customer_id}", "replied")
+
+    @staticmethod
+    def _back_in_line(ticket: Ticket) -> TicketStatus:
+        return TicketStatus.ASSIGNED if ticket.assigned_agent else TicketStatus.NEW
 
     async def resolve(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
         """Resolved; the survey and the revisit are scheduled in the same transaction."""
         if ticket.status not in OPEN_STATUSES:
             raise TicketError(f"{ticket.number} is {ticket.status}")
-        ticket.status = "resolved"
+        ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = self.clock.now()
         await self.record(session, ticket, actor, "resolved")
         if self.follow_ups is not None:
             await self.follow_ups.ticket_resolved(session, ticket)
 
     async def close(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
-        if ticket.status == "closed":
+        if ticket.status == TicketStatus.CLOSED:
             raise TicketError(f"{ticket.number} is closed")
-        ticket.status = "closed"
+        ticket.status = TicketStatus.CLOSED
         ticket.closed_at = self.clock.now()
         await self.record(session, ticket, actor, "closed")
 
     async def reopen(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
-        if ticket.status != "resolved":
+        if ticket.status != TicketStatus.RESOLVED:
             raise TicketError(f"{ticket.number} is {ticket.status}, not resolved")
-        ticket.status = "assigned" if ticket.assigned_agent else "new"
+        ticket.status = self._back_in_line(ticket)
         ticket.resolved_at = None
         ticket.first_response_at = None
         ticket.reopen_count += 1
@@ -231,7 +240,7 @@ class TicketService:
     ) -> None:
         if priority not in PRIORITIES:
             raise TicketError(f"unknown priority {priority!r}")
-        ticket.priority = priority
+        ticket.priority = TicketPriority(priority)
         self._set_due_times(ticket, ticket.created_at)
         await self.record(session, ticket, actor, "priority", priority)
 
@@ -288,7 +297,7 @@ class TicketService:
     ) -> AgentDuty | None:
         """Round robin: the agent on duty with the fewest open tickets (under `limit`), the one
         assigned longest ago first."""
-        if ticket.status != "new":
+        if ticket.status != TicketStatus.NEW:
             return None
         loads = [
             (await self.open_count(session, a.telegram_id), a)
@@ -308,7 +317,7 @@ class TicketService:
     async def to_announce(self, session: AsyncSession, every: timedelta) -> list[Ticket]:
         """Unassigned tickets whose last announcement is at least `every` ago (now marked)."""
         now = self.clock.now()
-        statement = select(Ticket).where(Ticket.status == "new")
+        statement = select(Ticket).where(Ticket.status == TicketStatus.NEW)
         due = [
             ticket
             for ticket in (await session.exec(statement)).all()
