@@ -111,7 +111,11 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     clock = clock or SystemClock()
     knowledge_base = load_knowledge(config)
     matcher = create_matcher(config, knowledge_base)
-    engine = create_engine(config.database.url)
+    engine = create_engine(
+        config.database.url,
+        pool_size=config.database.pool_size,
+        pool_timeout=config.database.pool_timeout_seconds,
+    )
     await migrate(engine)
     log.info(
         "knowledge base: %d entries, %d questions",

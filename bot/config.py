@@ -102,6 +102,8 @@ class MatchingConfig(Section):
 
 class DatabaseConfig(Section):
     url: str = "sqlite+aiosqlite:///data/kefu.db"
+    pool_size: int = Field(default=10, ge=1)
+    pool_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class BotConfig(Section):

@@ -6,6 +6,7 @@ import os
 import tomllib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, inspect
+from sqlalchemy import Connection, MetaData, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -50,15 +51,56 @@ class SchemaNotCurrent(Exception):
         self.head = head
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int | None = None, pool_timeout: float | None = None
+) -> AsyncEngine:
+    """The engine; `pool_size` connections at most (no overflow), waited for `pool_timeout`
+    seconds. SQLite files run in WAL mode (readers never wait for the writer), with
+    synchronous=NORMAL (durable at each checkpoint, no fsync per commit) and a busy timeout,
+    so that a writer waits for another instead of failing with "database is locked"."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    file = sqlite and parsed.database not in (None, "", ":memory:")
+    if file:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {}
+    if pool_size is not None and not (sqlite and not file):
+        options |= {"pool_size": pool_size, "max_overflow": 0}
+    if pool_timeout is not None:
+        options["pool_timeout"] = pool_timeout
     # hide_parameters: the statements' values (customers' words, phones) stay out of logs and
     # error messages, at every log level
-    return create_async_engine(
-        url, pool_pre_ping=parsed.get_backend_name() != "sqlite", hide_parameters=True
-    )
+    engine = create_async_engine(url, pool_pre_ping=not sqlite, hide_parameters=True, **options)
+    if file:
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _tune_sqlite(connection: Any, record: Any) -> None:
+    cursor = connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=15000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+# The session of the unit of work in progress (an update, set by the bot's database middleware).
+# Whatever needs the database while an update is handled uses it rather than a second pooled
+# connection: one connection waiting for another is how a pool runs dry under load, and a second
+# SQLite connection would wait for the write lock the first one holds.
+UNIT_OF_WORK: ContextVar[AsyncSession | None] = ContextVar("unit_of_work", default=None)
+
+
+@asynccontextmanager
+async def unit_of_work(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """The session in progress (committed by whoever opened it), else a short one of its own,
+    committed when the block ends."""
+    current = UNIT_OF_WORK.get()
+    if current is not None:
+        yield current
+        return
+    async with session_factory() as session:
+        yield session
+        await session.commit()
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

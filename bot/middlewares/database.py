@@ -10,10 +10,9 @@ from aiogram.types import Chat, TelegramObject, User
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.middlewares.forms import UPDATE_SESSION
 from bot.middlewares.language import language_from_code
 from storage.customers import touch_customer
-from storage.database import SessionFactory
+from storage.database import UNIT_OF_WORK, SessionFactory
 from storage.models import Customer
 
 
@@ -47,11 +46,11 @@ class DatabaseMiddleware(BaseMiddleware):
     ) -> Any:
         async with self.session_factory() as session:
             data["session"] = session
-            token = UPDATE_SESSION.set(session)
+            token = UNIT_OF_WORK.set(session)
             try:
                 return await self._handle(handler, event, data, session)
             finally:
-                UPDATE_SESSION.reset(token)
+                UNIT_OF_WORK.reset(token)
 
     async def _handle(
         self,

@@ -1,14 +1,13 @@
 """Conversation state (aiogram's FSM) kept in the database, so that it outlives the process.
 
-Inside an update it writes through the update's own session (found in `UPDATE_SESSION`, set by
-the database middleware): a second connection writing while the update's transaction holds
-SQLite's write lock would wait for that lock until it timed out."""
+Inside an update it writes through the update's own session (storage.database.unit_of_work): a
+second connection writing while the update's transaction holds SQLite's write lock would wait
+for that lock until it timed out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -16,10 +15,8 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from storage.database import SessionFactory
+from storage.database import SessionFactory, unit_of_work
 from storage.forms import read_form, write_form
-
-UPDATE_SESSION: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
 
 
 class DatabaseFormStorage(BaseStorage):
@@ -28,16 +25,8 @@ class DatabaseFormStorage(BaseStorage):
         self.clock = clock
         self.keys = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        """The update's session (committed with the update), else one of its own."""
-        current = UPDATE_SESSION.get()
-        if current is not None:
-            yield current
-            return
-        async with self.session_factory() as session:
-            yield session
-            await session.commit()
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return unit_of_work(self.session_factory)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         name = state.state if isinstance(state, State) else state

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlmodel import col, func, select
 
-from storage.database import SessionFactory
+from storage.database import SessionFactory, unit_of_work
 from storage.models import Order, OrderStatus
 
 
@@ -114,7 +114,7 @@ class BuiltinOrders:
         self.session_factory = session_factory
 
     async def find(self, number: str) -> OrderView | None:
-        async with self.session_factory() as session:
+        async with unit_of_work(self.session_factory) as session:
             order = (
                 await session.exec(
                     select(Order).where(func.upper(Order.number) == number.strip().upper())
@@ -123,7 +123,7 @@ class BuiltinOrders:
         return order_view(order) if order else None
 
     async def recent_for(self, telegram_id: int, limit: int = 5) -> list[OrderView]:
-        async with self.session_factory() as session:
+        async with unit_of_work(self.session_factory) as session:
             orders = (
                 await session.exec(
                     select(Order)
@@ -135,7 +135,7 @@ class BuiltinOrders:
         return [order_view(order) for order in orders]
 
     async def close(self) -> None:
-        """Nothing to release: sessions are opened per call."""
+        """Nothing to release: it uses the update's session, or a short one per call."""
 
 
 def mask_phone(phone: str | None) -> str:
