@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -79,17 +80,38 @@ def config(write_config: Callable[..., Path]) -> Config:
 StartServices = Callable[..., Awaitable[Services]]
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once for the whole run, copied where a test's default database
+    would be created: the services then start without running every migration again."""
+    path = tmp_path_factory.mktemp("template") / "kefu.db"
+
+    async def make() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(make())
+    return path
+
+
 @pytest.fixture
 async def start_services(
-    write_config: Callable[..., Path], clock: ManualClock
+    write_config: Callable[..., Path],
+    clock: ManualClock,
+    tmp_path: Path,
+    migrated_database: Path,
 ) -> AsyncIterator[StartServices]:
     """Start the services on `clock` from a Config, a config file, or (with neither)
     write_config's arguments; whatever was started is closed after the test."""
     started: list[Services] = []
+    default = tmp_path / "kefu.db"
 
     async def start(config: Config | Path | None = None, **written: Any) -> Services:
         if not isinstance(config, Config):
             config = load_config(config or write_config(**written), environ={})
+        if config.database.url == f"sqlite+aiosqlite:///{default}" and not default.exists():
+            shutil.copyfile(migrated_database, default)
         services = await create_services(config, clock=clock)
         started.append(services)
         return services
