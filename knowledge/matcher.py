@@ -229,10 +229,13 @@ def answer_threshold_for(
     precise = wrong_so_far <= (1.0 - ANSWER_PRECISION) * answered + 1e-9
     # The lowest score whose questions at or above it are answered precisely enough, with enough
     # of them to tell.
-    trusted = np.flatnonzero(precise & (answered >= MIN_ANSWERED_TO_TRUST))
+    ordered = confidence[order]
+    # A cut between equal scores is no threshold: only the last of equal scores may end one.
+    ends_a_tie = np.append(ordered[1:] < ordered[:-1], True)
+    trusted = np.flatnonzero(precise & ends_a_tie & (answered >= MIN_ANSWERED_TO_TRUST))
     if not len(trusted):
         return 100.0
-    return float(confidence[order][trusted[-1]])
+    return float(ordered[trusted[-1]])
 
 
 def _negated(normalized: str) -> bool:
@@ -337,6 +340,9 @@ class Matcher:
             assert self._encoder is not None
             normalized = [normalize(question) for question in self._variant_original]
             self._question_vectors = self._encoder.questions(normalized)
+            # Loads the encoder now if the vectors came from the disk cache: the first customer
+            # should not wait the 3 s it takes.
+            self._encoder.message("")
             self._centroids = self._entry_centroids(np.arange(variants))
         every_row = np.arange(variants)
         # Every training step scores a question against every entry: the budget of such scores
