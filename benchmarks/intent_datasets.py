@@ -5,6 +5,11 @@ the same run on the same split.
     .venv/bin/python -m benchmarks.intent_datasets [--datasets ../shared/datasets] [--json]
         [--settings clinc150,clinc150-5shot,banking77,cic-zh] [--baseline-queries 500]
 
+A setting is a dataset (clinc150, banking77, cic-zh), optionally with "-5shot" or "-10shot": only
+the first 5 or 10 training questions of each intent, what a person writing an FAQ gives. kefu is
+measured with its semantic side (`[matching] semantic = true`) and, for comparison, characters
+only.
+
 Each dataset becomes a knowledge base in the project's own YAML format (one entry per intent, its
 training questions as the variants) and a case file of its test split, written to a temporary
 folder (the data is never copied into the repository); `kefu kb eval`'s evaluation then runs on
@@ -19,6 +24,7 @@ import argparse
 import csv
 import json
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -35,6 +41,7 @@ from bot.config import MatchingConfig
 from knowledge import Matcher, MatchSettings, load_knowledge_base
 from knowledge.evaluation import Case, evaluate
 from knowledge.normalize import normalize
+from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -59,6 +66,10 @@ def read_clinc150(folder: Path, shots: int | None) -> tuple[dict[str, list[str]]
     test = [Case(text, intent) for text, intent in data["test"]]
     test += [Case(text, None) for text, _ in data["oos_test"]]
     return train, test
+
+
+def first(train: dict[str, list[str]], shots: int | None) -> dict[str, list[str]]:
+    return train if shots is None else {i: q[:shots] for i, q in train.items()}
 
 
 def read_banking77(folder: Path) -> tuple[dict[str, list[str]], list[Case]]:
@@ -90,15 +101,21 @@ def read_cic(folder: Path) -> tuple[dict[str, list[str]], list[Case], dict[str, 
 def settings(folder: Path, names: list[str]) -> list[Setting]:
     found = []
     for name in names:
-        if name in ("clinc150", "clinc150-5shot"):
-            train, test = read_clinc150(folder, 5 if name.endswith("5shot") else None)
+        base, _, shot = name.partition("-")
+        if base == "cic" and shot == "zh" or shot.startswith("zh-"):
+            base, shot = "cic-zh", shot[3:]
+        shots = int(shot.removesuffix("shot")) if shot.endswith("shot") else None
+        if shot and shots is None:
+            raise SystemExit(f"unknown setting {name!r}")
+        if base == "clinc150":
+            train, test = read_clinc150(folder, shots)
             found.append(Setting(name, "en", train, test, {i: i for i in train}))
-        elif name == "banking77":
+        elif base == "banking77":
             train, test = read_banking77(folder)
-            found.append(Setting(name, "en", train, test, {i: i for i in train}))
-        elif name == "cic-zh":
+            found.append(Setting(name, "en", first(train, shots), test, {i: i for i in train}))
+        elif base == "cic-zh":
             train, test, answers = read_cic(folder)
-            found.append(Setting(name, "zh", train, test, answers))
+            found.append(Setting(name, "zh", first(train, shots), test, answers))
         else:
             raise SystemExit(f"unknown setting {name!r}")
     return found
@@ -183,22 +200,36 @@ def tfidf_logistic(kept: dict[str, list[str]]) -> Callable[[str], str | None]:
     return predict
 
 
-def measure(setting: Setting, work: Path, baseline_queries: int) -> dict[str, Any]:
+KEFU_FIGURES = (
+    "top1",
+    "answered_correct",
+    "answered_wrong",
+    "suggested_contains",
+    "oos_fallback",
+    "latency_p50_ms",
+    "latency_p99_ms",
+)
+
+
+def measure(
+    setting: Setting, work: Path, baseline_queries: int, encoder: CachedEncoder
+) -> dict[str, Any]:
     folder = work / setting.name
     kept = write_knowledge_base(setting, folder)
     cases = [Case(c.text, entry_id(c.expect) if c.expect else None) for c in setting.test]
-    started = time.perf_counter()
     knowledge_base = load_knowledge_base(folder)
     defaults = MatchingConfig()  # the shipped thresholds; nothing tuned on these test splits
-    matcher = Matcher(
-        knowledge_base,
-        MatchSettings(
-            answer_threshold=defaults.answer_threshold,
-            suggest_threshold=defaults.suggest_threshold,
-            answer_margin=defaults.answer_margin,
-        ),
+    match_settings = MatchSettings(
+        answer_threshold=defaults.answer_threshold,
+        suggest_threshold=defaults.suggest_threshold,
+        answer_margin=defaults.answer_margin,
     )
-    build_seconds = time.perf_counter() - started
+    characters = Matcher(knowledge_base, match_settings)
+    characters_only = evaluate(characters, cases).as_dict()
+    memory_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    matcher = Matcher(knowledge_base, match_settings, encoder=encoder)
+    build_seconds = time.perf_counter() - started  # question vectors included (no cache)
     ours = evaluate(matcher, cases).as_dict()
     in_scope = [c for c in cases if c.expect is not None]
     sample = in_scope[:baseline_queries]
@@ -211,17 +242,14 @@ def measure(setting: Setting, work: Path, baseline_queries: int) -> dict[str, An
         "test_in_scope": len(in_scope),
         "test_out_of_scope": len(cases) - len(in_scope),
         "index_seconds": round(build_seconds, 2),
-        "kefu": {
-            key: ours[key]
-            for key in (
-                "top1",
-                "answered_correct",
-                "answered_wrong",
-                "oos_fallback",
-                "latency_p50_ms",
-                "latency_p99_ms",
-            )
-        },
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "max_rss_growth_mb": round(
+            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - memory_before) / 1024
+        ),
+        "semantic": matcher.semantic,
+        "answer_threshold": matcher.answer_threshold,
+        "kefu": {key: ours[key] for key in KEFU_FIGURES},
+        "kefu_characters_only": {key: characters_only[key] for key in KEFU_FIGURES},
         "brute_force_wratio": {
             "top1": round(a_top1, 4),
             "queries": len(sample),
@@ -238,18 +266,23 @@ def measure(setting: Setting, work: Path, baseline_queries: int) -> dict[str, An
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| setting | intents / variants | kefu top1 | answered correct / wrong "
-        "| oos fallback | kefu p50 / p99 | (a) WRatio top1 | (a) p50 / p99 "
+        "| setting | intents / variants | semantic | kefu top1 (characters only) "
+        "| answered right / wrong | suggested right | answer from | oos fallback "
+        "| kefu p50 / p99 | build, max RSS | (a) WRatio top1 | (a) p50 / p99 "
         "| (b) TF-IDF+LR top1 | (b) p50 / p99 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ours, a, b = row["kefu"], row["brute_force_wratio"], row["tfidf_logistic"]
         oos = f"{ours['oos_fallback']:.1%}" if row["test_out_of_scope"] else "-"
         lines.append(
-            f"| {row['setting']} | {row['intents']} / {row['variants']} | {ours['top1']:.3f} "
-            f"| {ours['answered_correct']:.1%} / {ours['answered_wrong']:.1%} | {oos} "
+            f"| {row['setting']} | {row['intents']} / {row['variants']} "
+            f"| {'yes' if row['semantic'] else 'no'} "
+            f"| {ours['top1']:.3f} ({row['kefu_characters_only']['top1']:.3f}) "
+            f"| {ours['answered_correct']:.1%} / {ours['answered_wrong']:.1%} "
+            f"| {ours['suggested_contains']:.1%} | {row['answer_threshold']:.0f} | {oos} "
             f"| {ours['latency_p50_ms']:.2f} / {ours['latency_p99_ms']:.2f} ms "
+            f"| {row['index_seconds']:.1f} s, {row['max_rss_mb']} MB "
             f"| {a['top1']:.3f} | {a['latency_p50_ms']:.1f} / {a['latency_p99_ms']:.1f} ms "
             f"| {b['top1']:.3f} | {b['latency_p50_ms']:.2f} / {b['latency_p99_ms']:.2f} ms |"
         )
@@ -259,14 +292,20 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
-    parser.add_argument("--settings", default="clinc150,clinc150-5shot,banking77,cic-zh")
+    parser.add_argument(
+        "--settings",
+        default="clinc150,clinc150-5shot,clinc150-10shot,banking77,banking77-5shot,"
+        "banking77-10shot,cic-zh,cic-zh-5shot,cic-zh-10shot",
+    )
     parser.add_argument("--baseline-queries", type=int, default=500)
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         rows = []
+        # No vectors cached from an earlier run: the build times include embedding the questions.
+        encoder = CachedEncoder(UniversalSentenceEncoder(), Path(work) / "semantic")
         for setting in settings(arguments.datasets, arguments.settings.split(",")):
-            rows.append(measure(setting, Path(work), arguments.baseline_queries))
+            rows.append(measure(setting, Path(work), arguments.baseline_queries, encoder))
             print(f"measured {setting.name}", file=sys.stderr, flush=True)
     print(json.dumps(rows, ensure_ascii=False, indent=2) if arguments.json else table(rows))
 

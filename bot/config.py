@@ -92,6 +92,8 @@ class MatchingConfig(Section):
     suggest_threshold: float = Field(default=40.0, ge=0, le=100)
     answer_margin: float = Field(default=20.0, ge=0, le=100)
     suggestions: int = Field(default=3, ge=1, le=8)
+    semantic: bool = False
+    semantic_cache: str = "data/semantic"
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> MatchingConfig:

