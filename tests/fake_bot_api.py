@@ -31,6 +31,8 @@ class FakeBotAPI:
         self._message_ids = itertools.count(1)
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._failures: dict[str, list[dict[str, Any]]] = {}
+        self._storms: list[tuple[float, dict[str, Any]]] = []
+        self.refused = 0
         self._changed = asyncio.Condition()
 
     # What a test does
@@ -114,6 +116,21 @@ class FakeBotAPI:
             failure["parameters"] = {"retry_after": retry_after}
         self._failures.setdefault(method.lower(), []).append(failure)
 
+    def storm(
+        self, seconds: float, error_code: int, description: str, retry_after: int | None = None
+    ) -> None:
+        """For `seconds` from now every call but getUpdates fails as given (429, 502...), as
+        Telegram does when it throttles a bot or has trouble. Refused calls are counted in
+        `refused`, not in `sent`."""
+        failure: dict[str, Any] = {
+            "ok": False,
+            "error_code": error_code,
+            "description": description,
+        }
+        if retry_after is not None:
+            failure["parameters"] = {"retry_after": retry_after}
+        self._storms.append((asyncio.get_running_loop().time() + seconds, failure))
+
     async def wait_for(
         self,
         predicate: Callable[[str, dict[str, Any]], bool],
@@ -175,6 +192,12 @@ class FakeBotAPI:
                 params[key] = {"filename": value.filename}
             else:
                 params[key] = bytes(value)
+        now = asyncio.get_running_loop().time()
+        self._storms = [(until, failure) for until, failure in self._storms if until > now]
+        if self._storms and method != "getupdates":
+            self.refused += 1
+            failure = self._storms[0][1]
+            return web.json_response(failure, status=failure["error_code"])
         failures = self._failures.get(method)
         if failures:
             failure = failures.pop(0)

@@ -135,7 +135,17 @@ def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
     strict = Matcher(sample, MatchSettings(answer_threshold=99.5, suggest_threshold=30))
     assert strict.match("how can i send back my shoes").decision is Decision.SUGGEST
     lax = Matcher(sample, MatchSettings(answer_threshold=0, suggest_threshold=0, answer_margin=0))
-    # A lax setting cannot lower the threshold below what the held-out questions showed.
+    assert lax.match("what's the weather on mars").decision is Decision.ANSWER
+
+
+def test_a_calibrated_threshold_is_never_below_what_held_out_questions_earned(
+    sample: KnowledgeBase,
+) -> None:
+    lax = Matcher(
+        sample,
+        MatchSettings(answer_threshold=0, suggest_threshold=0, answer_margin=0, calibrate=True),
+    )
+    assert lax.calibrated_threshold is not None
     assert lax.answer_threshold == lax.calibrated_threshold
     assert lax.match("what's the weather on mars").decision is not Decision.ANSWER
 

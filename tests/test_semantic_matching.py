@@ -9,7 +9,7 @@ import pytest
 
 from knowledge import Decision, KnowledgeBase, Matcher, load_knowledge_base
 from knowledge.evaluation import evaluate, load_cases
-from knowledge.matcher import answer_threshold_for
+from knowledge.matcher import MatchSettings, answer_threshold_for
 from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder, semantic_available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,8 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> CachedEncoder:
 
 @pytest.fixture(scope="module")
 def matcher(sample: KnowledgeBase, encoder: CachedEncoder) -> Matcher:
-    return Matcher(sample, encoder=encoder)
+    """The semantic side as its config switch turns it on, with the calibrated threshold."""
+    return Matcher(sample, MatchSettings(calibrate=True), encoder=encoder)
 
 
 @pytest.mark.parametrize(

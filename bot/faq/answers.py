@@ -33,6 +33,7 @@ def create_matcher(config: Config, knowledge_base: KnowledgeBase) -> Matcher:
             suggest_threshold=settings.suggest_threshold,
             answer_margin=settings.answer_margin,
             suggestions=settings.suggestions,
+            calibrate=settings.calibrate_answers,
         ),
         encoder=_encoder(settings.semantic_cache) if settings.semantic else None,
     )
