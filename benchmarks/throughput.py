@@ -530,10 +530,13 @@ def probe_difference(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
 def log_errors(log: str) -> tuple[int, dict[str, int]]:
     """ERROR lines, and the exceptions named in tracebacks, in what a bot logged."""
     count = sum(1 for line in log.splitlines() if " ERROR " in line)
-    causes = Counter(
-        match[1][:120]
-        for match in re.finditer(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout)\b.*)$", log, re.M)
-    )
+    causes: Counter[str] = Counter()
+    for match in re.finditer(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout)\b.*)$", log, re.M):
+        cause = match[1]
+        if re.match(r"sqlalchemy\.exc\.\w+: \(", cause):
+            continue  # SQLAlchemy's wrapper of a driver's error, which is counted already
+        cause = re.sub(r"\s*\(Background on this error at:.*$", "", cause)
+        causes[cause[:150]] += 1
     return count, dict(causes.most_common(5))
 
 
@@ -567,7 +570,9 @@ class DatabaseRun:
     rss_after_mb: float = 0.0
     echo_rss_start_mb: float = 0.0
     echo_rss_after_mb: float = 0.0
-    customers_served: int = 0
+    customers_served: int = 0  # answered, apologies included
+    memory_errors: int = 0  # apologies among them
+    memory_lost: int = 0
 
 
 async def run_database(
@@ -662,6 +667,8 @@ async def run_scenarios(
                 )
                 if bot is kefu:
                     served += result.answered
+                    run.memory_errors += result.errors
+                    run.memory_lost += result.lost
         run.customers_served = served
         run.rss_after_mb = kefu.rss_mb()
         run.echo_rss_after_mb = echo.rss_mb()
@@ -725,7 +732,9 @@ def table(run: DatabaseRun) -> str:
         lines += [
             "",
             f"Memory (VmRSS): kefu {run.rss_after_mb:.0f} MB after serving "
-            f"{run.customers_served:,} distinct customers ({run.rss_start_mb:.0f} MB after "
+            f"{run.customers_served:,} distinct customers, in bursts of "
+            f"{Plan.memory_batch:,} ({run.memory_errors:,} of them got the apology, "
+            f"{run.memory_lost:,} no reply; {run.rss_start_mb:.0f} MB after "
             f"start-up); the echo bot {run.echo_rss_after_mb:.0f} MB "
             f"({run.echo_rss_start_mb:.0f} MB before this database's scenarios).",
         ]
@@ -846,6 +855,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 "rss_after_mb": run.rss_after_mb,
                 "echo_rss_after_mb": run.echo_rss_after_mb,
                 "customers_served": run.customers_served,
+                "memory_errors": run.memory_errors,
+                "memory_lost": run.memory_lost,
             }
             for run in runs
         ]
