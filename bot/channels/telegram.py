@@ -10,6 +10,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
 
+from bot.channels.commit_first import CommitBeforeSending
 from bot.channels.long_text import SplitLongText
 from bot.channels.retries import RetryMiddleware
 from bot.config import Config
@@ -53,7 +54,9 @@ def create_bot(
 
 
 def prepare_session(session: BaseSession, retries: RetryMiddleware) -> None:
-    """What every request goes through: long texts split first, then each part retried."""
+    """What every request goes through: the update's database work committed, long texts split,
+    then each part retried."""
+    session.middleware(CommitBeforeSending())
     session.middleware(SplitLongText())
     session.middleware(retries)
 
