@@ -275,6 +275,12 @@ async def run_telegram(services: Services) -> None:
         await bot.delete_webhook(
             drop_pending_updates=services.config.telegram.drop_pending_updates
         )
-        await dispatcher.start_polling(bot, handle_signals=True)
+        # As many updates at once as there are connections: the rest wait their turn in aiogram,
+        # where no timeout runs out, instead of in the pool, where one does.
+        await dispatcher.start_polling(
+            bot,
+            handle_signals=True,
+            tasks_concurrency_limit=services.config.database.pool_size,
+        )
     finally:
         await bot.session.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -19,6 +19,7 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback
+from bot.channels.filters import has_document, private_chat
 from bot.channels.replies import bot_of
 from bot.clock import Clock
 from bot.config import Config
@@ -45,19 +46,19 @@ ADMIN_COMMANDS = (
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
 
-def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
+async def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
     user = getattr(event, "from_user", None)
     return user is not None and roles.is_admin(user.id)
 
 
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(private_chat)
     router.message.register(reload_knowledge, Command("reload"), is_admin)
     router.message.register(show_history, Command("kb_history"), is_admin)
     router.message.register(roll_back, Command("kb_rollback"), is_admin)
     router.message.register(export_files, Command("kb_export"), is_admin)
-    router.message.register(receive_upload, F.document, is_admin)
+    router.message.register(receive_upload, has_document, is_admin)
     router.message.register(change_role, Command("role"), is_admin)
     router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(show_scheduled, Command("scheduled"), is_admin)

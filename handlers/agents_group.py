@@ -3,18 +3,19 @@ ticket's buttons."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketCallback, TransferCallback
+from bot.channels.filters import in_topic
 from bot.channels.replies import bot_of
 from bot.config import Config
 from bot.tickets.agent_desk import AgentDesk
 
 
-def in_agents_group(event: TelegramObject, config: Config) -> bool:
+async def in_agents_group(event: TelegramObject, config: Config) -> bool:
     chat = (
         event.chat
         if isinstance(event, Message)
@@ -28,8 +29,8 @@ def create_router() -> Router:
     router.message.filter(in_agents_group)
     router.callback_query.filter(in_agents_group)
     router.message.register(set_duty, Command("duty"))
-    router.message.register(send_canned_answer, Command("kb"), F.message_thread_id)
-    router.message.register(handle_topic_message, F.message_thread_id)
+    router.message.register(send_canned_answer, Command("kb"), in_topic)
+    router.message.register(handle_topic_message, in_topic)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
     router.callback_query.register(transfer_ticket, TransferCallback.filter())
     return router

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import NpsCallback, RevisitCallback, SurveyCallback, SurveySkipCallback
+from bot.channels.filters import plain_text, private_chat
 from bot.channels.replies import bot_of
 from bot.followups.answers import FeedbackAnswers, SurveyForm
 from storage.models import Customer
@@ -16,12 +17,12 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="customer_feedback")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(private_chat)
+    router.callback_query.filter(private_chat)
     router.message.register(stop_surveys, Command("stop_surveys"))
     router.message.register(start_surveys, Command("start_surveys"))
     router.callback_query.register(save_score, SurveyCallback.filter())
-    router.message.register(save_comment, SurveyForm.comment, F.text & ~F.text.startswith("/"))
+    router.message.register(save_comment, SurveyForm.comment, plain_text)
     router.callback_query.register(skip_comment, SurveySkipCallback.filter())
     router.callback_query.register(save_revisit, RevisitCallback.filter())
     router.callback_query.register(save_nps, NpsCallback.filter())

@@ -3,13 +3,14 @@ order_status entry; the order is shown only once the customer has shown it is th
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import OrderHelpCallback
+from bot.channels.filters import has_text, private_chat
 from bot.channels.replies import press_then
 from bot.faq.front_desk import FrontDesk
 from bot.orders.lookup import OrderForm, OrderLookup, OrderStatusService, OrdersUnavailableNow
@@ -19,24 +20,24 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="customer_orders")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(private_chat)
+    router.callback_query.filter(private_chat)
     router.message.register(ask_for_order, Command("order"))
-    router.message.register(answer_aside, OrderForm.number, F.text, asks_something_else)
-    router.message.register(answer_aside, OrderForm.phone_digits, F.text, asks_something_else)
-    router.message.register(receive_number, OrderForm.number, F.text)
-    router.message.register(receive_digits, OrderForm.phone_digits, F.text)
-    router.message.register(mentioned_order, F.text, contains_order_number)
+    router.message.register(answer_aside, OrderForm.number, has_text, asks_something_else)
+    router.message.register(answer_aside, OrderForm.phone_digits, has_text, asks_something_else)
+    router.message.register(receive_number, OrderForm.number, has_text)
+    router.message.register(receive_digits, OrderForm.phone_digits, has_text)
+    router.message.register(mentioned_order, has_text, contains_order_number)
     router.callback_query.register(ask_a_person, OrderHelpCallback.filter())
     router.errors.register(orders_unavailable, ExceptionTypeFilter(OrdersUnavailableNow))
     return router
 
 
-def contains_order_number(message: Message, order_status: OrderStatusService) -> bool:
+async def contains_order_number(message: Message, order_status: OrderStatusService) -> bool:
     return order_status.find_number(message.text) is not None
 
 
-def asks_something_else(
+async def asks_something_else(
     message: Message, order_status: OrderStatusService, desk: FrontDesk
 ) -> bool:
     """While an order number or phone digits are awaited: a message with neither, that the

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import EntryCallback, LanguageCallback, VoteCallback
+from bot.channels.filters import a_command, plain_text, private_chat
 from bot.channels.replies import press_then
 from bot.faq.front_desk import FrontDesk
 from bot.faq.keyboards import language_keyboard
@@ -19,14 +20,14 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="customer_questions")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(private_chat)
+    router.callback_query.filter(private_chat)
 
     router.message.register(show_start, CommandStart())
     router.message.register(show_help, Command("help"))
     router.message.register(ask_language, Command("language"))
-    router.message.register(answer_question, F.text & ~F.text.startswith("/"))
-    router.message.register(show_help, F.text.startswith("/"))
+    router.message.register(answer_question, plain_text)
+    router.message.register(show_help, a_command)
     router.message.register(refuse_unsupported)
     router.callback_query.register(answer_entry, EntryCallback.filter())
     router.callback_query.register(save_vote, VoteCallback.filter())

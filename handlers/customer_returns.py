@@ -3,7 +3,7 @@ or the reason it cannot be returned, with a person on offer."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -15,6 +15,7 @@ from bot.callbacks import (
     ReturnItemCallback,
     ReturnReasonCallback,
 )
+from bot.channels.filters import photo_or_text, private_chat
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.orders.returns import ReturnForm, ReturnRequests
 from storage.models import Customer
@@ -22,13 +23,13 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="customer_returns")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(private_chat)
+    router.callback_query.filter(private_chat)
     router.message.register(ask_which_order, Command("return"))
     router.callback_query.register(choose_order, ReturnCallback.filter())
     router.callback_query.register(choose_items, ReturnItemCallback.filter())
     router.callback_query.register(choose_reason, ReturnForm.reason, ReturnReasonCallback.filter())
-    router.message.register(keep_extra, ReturnForm.extras, F.photo | F.text)
+    router.message.register(keep_extra, ReturnForm.extras, photo_or_text)
     router.callback_query.register(finish_return, ReturnForm.extras, ReturnDoneCallback.filter())
     router.callback_query.register(stale_button, ReturnReasonCallback.filter())
     router.callback_query.register(stale_button, ReturnDoneCallback.filter())

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedCallback
+from bot.channels.filters import asks_for_a_person, has_photo, has_text, private_chat
 from bot.channels.replies import Pressed, bot_of, press_then
-from bot.tickets.handoff import wants_a_person
 from bot.tickets.intake import Intake, IntakeForm
 from bot.tickets.lifecycle import TicketService
 from storage.models import Customer, Ticket
@@ -20,21 +20,21 @@ from storage.models import Customer, Ticket
 
 def create_router() -> Router:
     router = Router(name="customer_tickets")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(private_chat)
+    router.callback_query.filter(private_chat)
     router.message.register(list_tickets, Command("tickets"))
     router.callback_query.register(mark_solved, SolvedCallback.filter())
     router.message.register(relay_to_agents, has_open_ticket)
     router.callback_query.register(save_category, IntakeForm.category, CategoryCallback.filter())
-    router.message.register(save_description, IntakeForm.description, F.text)
-    router.message.register(save_order_number, IntakeForm.order_number, F.text)
-    router.message.register(keep_photo, IntakeForm.description, F.photo)
-    router.message.register(keep_photo, IntakeForm.order_number, F.photo)
+    router.message.register(save_description, IntakeForm.description, has_text)
+    router.message.register(save_order_number, IntakeForm.order_number, has_text)
+    router.message.register(keep_photo, IntakeForm.description, has_photo)
+    router.message.register(keep_photo, IntakeForm.order_number, has_photo)
     router.callback_query.register(
         skip_order_number, IntakeForm.order_number, SkipCallback.filter()
     )
     router.message.register(start_intake, Command("human"))
-    router.message.register(start_intake, F.text.func(wants_a_person))
+    router.message.register(start_intake, asks_for_a_person)
     router.callback_query.register(start_intake_from_button, HumanCallback.filter())
     return router
 
