@@ -27,7 +27,7 @@ def create_router() -> Router:
     router.message.register(answer_aside, OrderForm.phone_digits, has_text, asks_something_else)
     router.message.register(receive_number, OrderForm.number, has_text)
     router.message.register(receive_digits, OrderForm.phone_digits, has_text)
-    router.message.register(mentioned_order, has_text, contains_order_number)
+    router.message.register(receive_number, has_text, contains_order_number)
     router.callback_query.register(ask_a_person, OrderHelpCallback.filter())
     router.errors.register(orders_unavailable, ExceptionTypeFilter(OrdersUnavailableNow))
     return router
@@ -87,19 +87,7 @@ async def receive_number(
     lookup: OrderLookup,
     language: str,
 ) -> None:
-    reply = await lookup.given_text(session, customer, state, language, message.text or "")
-    await reply.send(message)
-
-
-async def mentioned_order(
-    message: Message,
-    state: FSMContext,
-    customer: Customer,
-    session: AsyncSession,
-    lookup: OrderLookup,
-    language: str,
-) -> None:
-    """A message with an order number in it (see contains_order_number)."""
+    """The answer to "which order?", or any message with an order number in it."""
     reply = await lookup.given_text(session, customer, state, language, message.text or "")
     await reply.send(message)
 
