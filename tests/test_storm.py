@@ -1,0 +1,103 @@
+"""Telegram throttles the bot (429 with retry_after), then fails (502), while customers write and
+an agent replies: once the storm is over every answer, relay and reply has arrived once, in order
+per chat. The real dispatcher polls a fake Bot API server on 127.0.0.1 over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import create_dispatcher
+from bot.channels.telegram import create_bot
+from tests.conftest import TEST_KB, StartServices
+from tests.fake_bot_api import FakeBotAPI
+
+pytestmark = pytest.mark.slow
+
+ANN, BEN = 7001, 7002
+GROUP, AGENT = -1009876, 4321
+
+
+def buttons(params: dict[str, Any]) -> dict[str, str]:
+    markup = params.get("reply_markup") or {}
+    return {
+        b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
+    }
+
+
+def to_chat(fake: FakeBotAPI, method: str, chat: int, start: int) -> list[dict[str, Any]]:
+    return [p for m, p in fake.sent[start:] if m == method and int(p["chat_id"]) == chat]
+
+
+async def test_every_reply_relay_and_agent_answer_arrives_once_after_a_storm(
+    telegram: tuple[FakeBotAPI, str],
+    start_services: StartServices,
+    write_config: Callable[..., Path],
+) -> None:
+    fake, url = telegram
+    config = write_config(
+        kb=TEST_KB,
+        replace={
+            'token = ""': 'token = "123456:TEST"',
+            'api_server = ""': f'api_server = "{url}"',
+            "group_id = 0": f"group_id = {GROUP}",
+            "agents = []": f"agents = [{AGENT}]",
+        },
+    )
+    services = await start_services(config)
+    bot = create_bot(services.config)
+    dispatcher = create_dispatcher(services, channel="terminal")  # no timed jobs
+    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
+    try:
+        # Ann has a ticket with its topic before the storm.
+        fake.push_message(ANN, "/human", language_code="en")
+        choose = await fake.wait_for_message(ANN)
+        start = len(fake.sent)
+        fake.push_callback(ANN, buttons(choose)["Shipping"], message_id=choose["message_id"])
+        await fake.wait_for_message(ANN, start=start)  # describe the problem, please
+        start = len(fake.sent)
+        fake.push_message(ANN, "my parcel is lost", language_code="en")
+        ask_order = await fake.wait_for_message(ANN, start=start)
+        fake.push_callback(ANN, buttons(ask_order)["Skip"], message_id=ask_order["message_id"])
+        _, card = await fake.wait_for(
+            lambda method, p: method == "sendmessage" and int(p["chat_id"]) == GROUP
+        )
+        topic = int(card["message_thread_id"])
+        await fake.wait_for(lambda m, p: m == "sendmessage" and "T-000001" in p.get("text", ""))
+
+        start = len(fake.sent)
+        fake.storm(2.0, 429, "Too Many Requests: retry after 1", retry_after=1)
+        fake.storm(4.0, 502, "Bad Gateway")
+        for n in range(3):
+            fake.push_message(BEN, f"how long does a refund take {n}", language_code="en")
+            fake.push_message(ANN, f"it was a blue box, part {n}", language_code="en")
+            await asyncio.sleep(0.3)
+        fake.push_group_message(GROUP, topic, "We found it!", user_id=AGENT)
+
+        def all_arrived(method: str, params: dict[str, Any]) -> bool:
+            return (
+                len(to_chat(fake, "sendmessage", BEN, start)) >= 3
+                and len(to_chat(fake, "copymessage", GROUP, start)) >= 3
+                and len(to_chat(fake, "copymessage", ANN, start)) >= 1
+            )
+
+        await fake.wait_for(all_arrived, start=start, timeout=30)
+        await asyncio.sleep(1.0)  # anything sent twice would arrive meanwhile
+    finally:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+        await bot.session.close()
+
+    assert fake.refused > 5  # the storm did refuse requests
+    answers = to_chat(fake, "sendmessage", BEN, start)
+    relays = to_chat(fake, "copymessage", GROUP, start)
+    assert len(answers) == 3 and all(a["text"].startswith("Refunds") for a in answers)
+    assert [int(r["message_id"]) for r in relays] == sorted(int(r["message_id"]) for r in relays)
+    assert len(relays) == 3  # each of Ann's messages copied to the topic once
+    assert len(to_chat(fake, "copymessage", ANN, start)) == 1  # the agent's reply, once
