@@ -192,6 +192,9 @@ def create_form_storage(
 def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatcher:
     dispatcher = Dispatcher(
         storage=services.forms,
+        # registered below, after the database middleware, so that reading the form uses the
+        # update's own session rather than a connection and a transaction of its own
+        disable_fsm=True,
         config=services.config,
         clock=services.clock,
         texts=services.texts,
@@ -228,6 +231,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
             expected=EXPECTED_ERRORS,
         )
     )
+    dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
         LanguageMiddleware(services.texts, services.config.bot.default_language)
     )
