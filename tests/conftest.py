@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,12 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import bot.app as composition
 from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import Config, load_config
+from bot.knowledge_admin.publishing import fingerprint
+from knowledge import KnowledgeBase, Matcher
 from storage.database import create_engine, migrate
 from tests.fake_bot_api import FakeBotAPI
 from tests.mocked_bot import MockedBot
@@ -25,6 +28,26 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_KB = ROOT / "knowledge" / "sample"
 TEST_KB = Path(__file__).parent / "data" / "kb"  # small and fixed, for exact assertions
 POSTGRES_URL = os.environ.get("KEFU_TEST_DATABASE_URL")
+
+
+_MATCHERS: dict[Hashable, Matcher] = {}
+
+
+@pytest.fixture(autouse=True)
+def reuse_matchers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a matcher trains it (about half a second) and the run starts the services on
+    the same few knowledge bases again and again: a matcher is built once per knowledge base as
+    it stands on disk (files, placeholders, settings), and shared. The build is deterministic."""
+    build = composition.create_matcher
+
+    def built_once(config: Config, knowledge_base: KnowledgeBase) -> Matcher:
+        path = config.knowledge.path
+        key = (str(path), fingerprint(path), config.business, config.matching)
+        if key not in _MATCHERS:
+            _MATCHERS[key] = build(config, knowledge_base)
+        return _MATCHERS[key]
+
+    monkeypatch.setattr(composition, "create_matcher", built_once)
 
 
 @pytest.fixture
