@@ -140,7 +140,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     )
     intake = Intake(tickets, handoff, texts)
     lookup = OrderLookup(order_status, config.returns, texts)
-    returns = ReturnRequests(lookup, tickets, handoff, faq, config.returns, texts)
+    returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     return Services(
         config=config,
         clock=clock,

@@ -32,7 +32,7 @@ from bot.orders.lookup import (
 from bot.orders.providers import OrderItem, OrdersUnavailable, OrderView
 from bot.texts import Texts
 from bot.tickets.handoff import Handoff
-from bot.tickets.lifecycle import TicketService
+from bot.tickets.intake import Intake
 from storage.models import Customer
 
 # The reasons a customer picks from, as the agents' ticket card names them.
@@ -98,14 +98,14 @@ class ReturnRequests:
     def __init__(
         self,
         lookup: OrderLookup,
-        tickets: TicketService,
+        intake: Intake,
         handoff: Handoff,
         faq: FaqService,
         rules: ReturnsConfig,
         texts: Texts,
     ) -> None:
         self.lookup = lookup
-        self.tickets = tickets
+        self.intake = intake
         self.handoff = handoff
         self.faq = faq
         self.rules = rules
@@ -123,9 +123,9 @@ class ReturnRequests:
         order lookup then shows it with a return button once it is proven theirs)."""
         assert customer.id is not None
         await form.clear()
-        open_ticket = await self.tickets.open_ticket_of(session, customer)
-        if open_ticket is not None:
-            return Reply(self.texts("handoff_existing", language, number=open_ticket.number))
+        existing = await self.intake.already_open(session, customer, language)
+        if existing is not None:
+            return existing
         prefix = f"{intro}\n\n" if intro else ""
         try:
             orders = await self.lookup.order_status.orders_of(

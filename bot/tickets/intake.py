@@ -44,9 +44,9 @@ class Intake:
     ) -> Reply:
         """Ask what it is about, unless the customer already has an open ticket. An order
         number already known (from the order lookup) is not asked again."""
-        open_ticket = await self.tickets.open_ticket_of(session, customer)
-        if open_ticket is not None:
-            return Reply(self.texts("handoff_existing", language, number=open_ticket.number))
+        existing = await self.already_open(session, customer, language)
+        if existing is not None:
+            return existing
         await form.set_state(IntakeForm.category)
         await form.set_data({"order_number": order_number} if order_number else {})
         buttons = [
@@ -62,6 +62,15 @@ class Intake:
             self.texts("handoff_choose_category", language),
             InlineKeyboardMarkup(inline_keyboard=buttons),
         )
+
+    async def already_open(
+        self, session: AsyncSession, customer: Customer, language: str
+    ) -> Reply | None:
+        """Where the customer's open ticket stands, if they have one: a new request waits."""
+        open_ticket = await self.tickets.open_ticket_of(session, customer)
+        if open_ticket is None:
+            return None
+        return Reply(self.texts("handoff_existing", language, number=open_ticket.number))
 
     async def choose_category(self, form: FSMContext, category: str, language: str) -> Reply:
         await form.update_data(category=category)
