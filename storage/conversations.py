@@ -16,19 +16,25 @@ CONVERSATION_IDLE = timedelta(minutes=30)
 async def current_conversation(
     session: AsyncSession, customer: Customer, now: datetime
 ) -> Conversation:
-    statement = (
-        select(Conversation)
-        .where(Conversation.customer_id == customer.id)
-        .order_by(col(Conversation.last_message_at).desc())
-        .limit(1)
-    )
-    conversation = (await session.exec(statement)).first()
+    """The customer's conversation, or a new one after a pause. Kept on the session, so that a
+    question and its answer in one update look it up once."""
+    remembered = ("conversation", customer.id)
+    conversation: Conversation | None = session.info.get(remembered)
+    if conversation is None:
+        statement = (
+            select(Conversation)
+            .where(Conversation.customer_id == customer.id)
+            .order_by(col(Conversation.last_message_at).desc())
+            .limit(1)
+        )
+        conversation = (await session.exec(statement)).first()
     if conversation is None or now - conversation.last_message_at > CONVERSATION_IDLE:
         assert customer.id is not None
         conversation = Conversation(customer_id=customer.id, started_at=now, last_message_at=now)
     conversation.last_message_at = now
     session.add(conversation)
     await session.flush()
+    session.info[remembered] = conversation
     return conversation
 
 
