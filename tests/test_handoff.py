@@ -3,7 +3,8 @@ dispatcher with a recording bot session."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -431,9 +432,12 @@ async def test_waiting_for_the_customer(
         assert (await session.exec(select(Ticket))).one().status == "assigned"
 
 
-async def test_text_replies_carry_the_configured_signature(
+@contextlib.asynccontextmanager
+async def signed_ticket(
     write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
-) -> None:
+) -> AsyncIterator[tuple[Dispatcher, int]]:
+    """Services whose agents sign their replies, and customer 7's ticket: the dispatcher and
+    the ticket's topic."""
     path = write_config(
         kb=TEST_KB,
         replace={
@@ -448,44 +452,32 @@ async def test_text_replies_carry_the_configured_signature(
         dispatcher = create_dispatcher(services)
         await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
         card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
-        start = len(bot.recorder.requests)
-        await AgentInGroup(dispatcher, bot, AGENT, "Alice").write(
-            card.message_thread_id or 0, "It ships today."
-        )
-        [reply] = [m for m in sent(bot, SendMessage, start) if m.chat_id == 7]
-        assert reply.text == "It ships today.\n\n— Alice, Support"
+        yield dispatcher, card.message_thread_id or 0
     finally:
         await services.close()
+
+
+async def test_text_replies_carry_the_configured_signature(
+    write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
+) -> None:
+    async with signed_ticket(write_config, clock, bot) as (dispatcher, topic):
+        start = len(bot.recorder.requests)
+        await AgentInGroup(dispatcher, bot, AGENT, "Alice").write(topic, "It ships today.")
+        [reply] = [m for m in sent(bot, SendMessage, start) if m.chat_id == 7]
+        assert reply.text == "It ships today.\n\n— Alice, Support"
 
 
 async def test_a_long_agent_reply_reaches_the_customer_whole_in_two_messages(
     write_config: Callable[..., Path], clock: ManualClock, bot: MockedBot
 ) -> None:
-    path = write_config(
-        kb=TEST_KB,
-        replace={
-            "group_id = 0": f"group_id = {GROUP}",
-            'signature = ""': 'signature = "— Alice, Support"',
-            "agents = []": f"agents = [{AGENT}]",
-        },
-    )
-    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))
-    services = await create_services(load_config(path, environ={}), clock=clock)
-    try:
-        dispatcher = create_dispatcher(services)
-        await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
-        card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    async with signed_ticket(write_config, clock, bot) as (dispatcher, topic):
         start = len(bot.recorder.requests)
         line = "check the parcel label carefully."
         paragraphs = [f"Step {n}: " + " ".join([line] * 12) for n in range(12)]
         long_reply = "\n\n".join(paragraphs)
         assert len(long_reply) > 4500
-        await AgentInGroup(dispatcher, bot, AGENT, "Alice").write(
-            card.message_thread_id or 0, long_reply
-        )
+        await AgentInGroup(dispatcher, bot, AGENT, "Alice").write(topic, long_reply)
         parts = [m.text for m in sent(bot, SendMessage, start) if m.chat_id == 7]
         assert len(parts) == 2
         assert all(len(part) <= 4096 for part in parts)
         assert "\n\n".join(parts) == f"{long_reply}\n\n— Alice, Support"
-    finally:
-        await services.close()

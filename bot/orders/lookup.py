@@ -231,7 +231,7 @@ class OrderLookup:
         await form.clear()
         if await self.order_status.locked(session, customer.id):
             return self._locked(number, language)
-        order = await self._for_owner(session, number, customer)
+        order = await self.owned_order(session, customer, number)
         if order is not None:
             return self.shown(order, language)
         return await self.ask_digits(form, language, number)
@@ -260,12 +260,6 @@ class OrderLookup:
         left = await self.order_status.tries_left(session, customer.id)
         return Reply(self.texts("order_mismatch", language, left=left))
 
-    async def owned_order(
-        self, session: AsyncSession, customer: Customer, number: str
-    ) -> OrderView | None:
-        """The order behind a button, if the customer has shown it is theirs."""
-        return await self._for_owner(session, number, customer)
-
     def shown(self, order: OrderView, language: str) -> Reply:
         """The order, with a person and, when the order allows one, a return on offer."""
         markup = person_button(order.number, language, self.texts)
@@ -282,9 +276,11 @@ class OrderLookup:
             self.texts("order_locked", language), person_button(number, language, self.texts)
         )
 
-    async def _for_owner(
-        self, session: AsyncSession, number: str, customer: Customer
+    async def owned_order(
+        self, session: AsyncSession, customer: Customer, number: str
     ) -> OrderView | None:
+        """The order, if the customer has shown it is theirs (OrdersUnavailableNow when the
+        provider cannot say)."""
         assert customer.id is not None
         try:
             return await self.order_status.for_owner(
