@@ -90,25 +90,38 @@ class FaqService:
             entry_id=best.entry_id if best else None,
             score=best.score if best else None,
             decision=match.decision.value,
-        )
-        log.info(
-            "customer=%s message=%s decision=%s entry=%s score=%.1f",
-            customer.id,
-            incoming.id,
-            match.decision.value,
-            match.entry_id,
-            match.score,
+            flush=False,  # written with the answer, in one statement
         )
         if match.decision is Decision.ANSWER and best is not None:
             entry = matcher.knowledge_base.entries[best.entry_id]
-            return await self.reply_with_entry(session, customer, entry, language, match.decision)
-        if match.decision is Decision.SUGGEST:
+            reply = await self.reply_with_entry(session, customer, entry, language, match.decision)
+        elif match.decision is Decision.SUGGEST:
             reply = FaqReply(
                 Decision.SUGGEST,
                 self.texts("did_you_mean", language),
                 suggestions=[matcher.knowledge_base.entries[c.entry_id] for c in match.candidates],
             )
+            await record_message(
+                session,
+                customer,
+                direction="out",
+                text=reply.text,
+                now=now,
+                decision=reply.decision,
+            )
         else:
+            reply = FaqReply(
+                Decision.FALLBACK,
+                self.texts("fallback", language) + "\n" + self.texts("offer_human", language),
+            )
+            await record_message(
+                session,
+                customer,
+                direction="out",
+                text=reply.text,
+                now=now,
+                decision=reply.decision,
+            )
             await record_unanswered(
                 session,
                 customer,
@@ -117,12 +130,13 @@ class FaqService:
                 best_entry_id=best.entry_id if best else None,
                 best_score=best.score if best else None,
             )
-            reply = FaqReply(
-                Decision.FALLBACK,
-                self.texts("fallback", language) + "\n" + self.texts("offer_human", language),
-            )
-        await record_message(
-            session, customer, direction="out", text=reply.text, now=now, decision=reply.decision
+        log.info(
+            "customer=%s message=%s decision=%s entry=%s score=%.1f",
+            customer.id,
+            incoming.id,
+            match.decision.value,
+            match.entry_id,
+            match.score,
         )
         return reply
 
