@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
@@ -41,7 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $KEFU_CONFIG, else config.toml, else config.example.toml)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="serve Telegram (or the terminal when no token is set)")
+    run_command = commands.add_parser(
+        "run", help="serve Telegram (or the terminal when no token is set)"
+    )
+    run_command.add_argument(
+        "--webhook",
+        action="store_true",
+        help='receive updates by webhook for this run ([telegram] mode = "webhook")',
+    )
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--language", choices=["zh", "en"], help="the language of your app")
     ask = commands.add_parser("ask", help="show how the bot would answer one question")
@@ -97,8 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: dict[tuple[str, ...], Any] = {}
+    if getattr(args, "webhook", False):
+        settings[("telegram", "mode")] = "webhook"
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, settings=settings)
     except ConfigError as error:
         print(f"kefu: {error}", file=sys.stderr)
         return 2

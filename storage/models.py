@@ -67,6 +67,10 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+# A ticket waiting for an agent or for the customer.
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.WAITING)
+
+
 class TicketPriority(StrEnum):
     """In order, the most urgent first."""
 

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import Config
 from bot.texts import Texts
+from bot.web.metrics import Metrics
 from knowledge import Decision, Entry, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
 from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder, semantic_available
 from storage.conversations import record_message, record_unanswered
@@ -65,10 +66,13 @@ class FaqReply:
 
 
 class FaqService:
-    def __init__(self, matcher: Matcher, clock: Clock, texts: Texts) -> None:
+    def __init__(
+        self, matcher: Matcher, clock: Clock, texts: Texts, metrics: Metrics | None = None
+    ) -> None:
         self.matcher = matcher
         self.clock = clock
         self.texts = texts
+        self.metrics = metrics
 
     @property
     def knowledge_base(self) -> KnowledgeBase:
@@ -130,6 +134,8 @@ class FaqService:
                 best_entry_id=best.entry_id if best else None,
                 best_score=best.score if best else None,
             )
+        if self.metrics is not None:
+            self.metrics.decisions.labels(decision=match.decision.value).inc()
         log.info(
             "customer=%s message=%s decision=%s entry=%s score=%.1f",
             customer.id,

@@ -16,6 +16,7 @@ from bot.config import SlaConfig
 from bot.followups.surveys import FollowUps
 from bot.schedule.business_hours import BusinessHours
 from storage.models import (
+    OPEN_STATUSES,
     AgentDuty,
     Conversation,
     Customer,
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 # (where `in` on an enum class raises TypeError for a plain string).
 CATEGORIES = tuple(TicketCategory)
 PRIORITIES = tuple(TicketPriority)  # most urgent first
-OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.WAITING)
 STATUSES = tuple(TicketStatus)
 
 
