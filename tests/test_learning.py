@@ -394,3 +394,39 @@ async def test_kefu_kb_learn_lists_reviews_and_approves_and_the_service_publishe
         "退的钱几天能回到支付宝"
     )
     assert answer.text.startswith("退款会在3到5个工作日内")
+
+
+# The benchmark's replay goes through the same loop
+
+
+async def test_the_benchmark_replays_pairs_through_the_loop(tmp_path: Path) -> None:
+    from benchmarks.learning_loop import benchmark_config, replay_and_approve
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "entries.yaml").write_text(ENTRIES, encoding="utf-8")
+    config = benchmark_config(folder, tmp_path / "loop.db")
+    outcome = await replay_and_approve(
+        config,
+        [
+            ("when is my money back", "refund_time"),
+            ("When is my money back?", "refund_time"),  # the same wording: one candidate
+            ("how do i return an item", "refund_time"),  # another entry's question
+            ("13812345678", "returns"),  # nothing left once scrubbed
+            ("send it back how", "returns"),
+        ],
+    )
+    assert outcome == {
+        "replayed": 5,
+        "candidates": 3,
+        "not_kept": 1,
+        "approved": 2,
+        "refused": 1,
+    }
+    learned = (folder / LEARNED_FILE).read_text(encoding="utf-8")
+    assert yaml.safe_load(learned) == {
+        "learned": {
+            "refund_time": {"en": ["when is my money back"]},
+            "returns": {"en": ["send it back how"]},
+        }
+    }

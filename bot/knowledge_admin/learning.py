@@ -205,6 +205,7 @@ class Learning:
         found = await questions_by_id(session, [*approve, *reject])
         decided = Decided()
         additions: list[tuple[LearnedQuestion, str]] = []
+        batch: dict[str, str] = {}  # the keys approved now, and their entries
         for question_id in dict.fromkeys(approve):
             question = found.get(question_id)
             if question is None:
@@ -216,6 +217,10 @@ class Learning:
             why = self._refusal(question, edits.get(question_id))
             if isinstance(why, str):
                 decided.refused.append((question_id, why))
+                continue
+            taken = batch.setdefault(question_key(why[0]), question.entry_id)
+            if taken != question.entry_id:
+                decided.refused.append((question_id, f"approved for entry '{taken}' just now"))
                 continue
             additions.append((question, why[0]))
         rejected = [
@@ -237,7 +242,11 @@ class Learning:
             files[LEARNED_FILE] = with_learned(
                 files.get(LEARNED_FILE), [(q.entry_id, text) for q, text in new]
             )
-            what = "learned " + ", ".join(f"#{q.id} for {q.entry_id}" for q, _ in new)
+            what = (
+                "learned " + ", ".join(f"#{q.id} for {q.entry_id}" for q, _ in new)
+                if len(new) <= 3
+                else f"learned {len(new)} questions"
+            )
             decided.result = await self.publish(session, files, by, what)
             if not decided.result.ok:
                 return decided
