@@ -430,3 +430,16 @@ async def test_the_benchmark_replays_pairs_through_the_loop(tmp_path: Path) -> N
             "returns": {"en": ["send it back how"]},
         }
     }
+
+
+def test_kefu_kb_learn_on_a_database_never_written_lists_nothing(
+    write_config: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(kb=TEST_KB)
+    assert main(["--config", str(config), "kb", "learn"]) == 0
+    assert capsys.readouterr().out == "No learned questions are waiting for a decision.\n"
+    assert not (tmp_path / "kefu.db").exists()
+    review = tmp_path / "review.yaml"
+    review.write_text("candidates:\n  - {id: 1, decision: maybe}\n", encoding="utf-8")
+    assert main(["--config", str(config), "kb", "learn", "--review", str(review)]) == 2
+    assert "needs an id and a decision of approve, reject or pending" in capsys.readouterr().err
