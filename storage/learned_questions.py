@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import LearnedConfirmation, LearnedQuestion, LearnedStatus
@@ -85,8 +85,8 @@ async def waiting_questions(
 
 
 async def count_waiting(session: AsyncSession) -> int:
-    statement = select(LearnedQuestion.id).where(LearnedQuestion.status == LearnedStatus.PENDING)
-    return len((await session.exec(statement)).all())
+    statement = select(func.count()).where(LearnedQuestion.status == LearnedStatus.PENDING)
+    return (await session.exec(statement)).one()
 
 
 async def questions_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, LearnedQuestion]:
