@@ -26,6 +26,7 @@ from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
+from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
@@ -74,6 +75,7 @@ class Services:
     faq: FaqService
     publisher: KnowledgePublisher
     editor: KnowledgeEditor
+    learning: Learning
     tickets: TicketService
     handoff: Handoff
     roles: RoleBook
@@ -147,6 +149,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     intake = Intake(tickets, handoff, texts)
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
+    editor = KnowledgeEditor(config, publisher, clock)
+    learning = Learning(config, clock, lambda: faq.knowledge_base, editor.publish, texts)
     return Services(
         config=config,
         clock=clock,
@@ -155,7 +159,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         matcher=matcher,
         faq=faq,
         publisher=publisher,
-        editor=KnowledgeEditor(config, publisher, clock),
+        editor=editor,
+        learning=learning,
         tickets=tickets,
         handoff=handoff,
         roles=roles,
@@ -164,11 +169,19 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         lookup=lookup,
         returns=returns,
         desk=FrontDesk(
-            faq, intake, lookup, returns, follow_ups, texts, clock, config.bot.menu_size
+            faq,
+            intake,
+            lookup,
+            returns,
+            follow_ups,
+            learning,
+            texts,
+            clock,
+            config.bot.menu_size,
         ),
         feedback=FeedbackAnswers(follow_ups, handoff, texts),
         agent_desk=AgentDesk(
-            config.agents, roles, tickets, handoff, faq, config.bot.default_language
+            config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language
         ),
         schedule=schedule,
         follow_ups=follow_ups,
@@ -208,6 +221,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         faq=services.faq,
         publisher=services.publisher,
         editor=services.editor,
+        learning=services.learning,
         tickets=services.tickets,
         handoff=services.handoff,
         roles=services.roles,

@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--since", default="7d", help="how far back: 24h, 7d, 2w (default: 7d)")
     gaps.add_argument("--limit", type=int, default=20, help="how many groups (default: 20)")
     gaps.add_argument("--yaml", action="store_true", help="print new entries to fill in")
+    learn = kb_commands.add_parser(
+        "learn", help="questions learned from customers: list, approve, reject"
+    )
+    learn.add_argument("--approve", type=int, nargs="+", default=[], metavar="ID")
+    learn.add_argument("--reject", type=int, nargs="+", default=[], metavar="ID")
+    learn.add_argument("--yaml", action="store_true", help="print a review file to edit")
+    learn.add_argument("--review", metavar="FILE", help="apply the decisions of a review file")
+    learn.add_argument("--limit", type=int, default=200, help="how many to list (default: 200)")
     orders = commands.add_parser("orders", help="the built-in orders provider")
     orders_commands = orders.add_subparsers(dest="orders_command", required=True)
     load = orders_commands.add_parser("import", help="add or update orders from a CSV file")
@@ -163,6 +171,8 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
         return knowledge_admin.run_evaluation(
             config, args.kb, args.cases, as_json=args.json, min_top1=args.min_top1
         )
+    if args.kb_command == "learn":
+        return learn(config, args)
     try:
         since = knowledge_admin.parse_period(args.since)
     except ValueError as error:
@@ -171,6 +181,30 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
     return asyncio.run(
         knowledge_admin.show_gaps(
             config, SystemClock(), since=since, as_yaml=args.yaml, limit=args.limit
+        )
+    )
+
+
+def learn(config: Config, args: argparse.Namespace) -> int:
+    approve: list[int] = list(args.approve)
+    reject: list[int] = list(args.reject)
+    edits: dict[int, str] = {}
+    if args.review:
+        try:
+            approve, reject, edits = knowledge_admin.read_review(args.review)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(f"kefu: --review: {error}", file=sys.stderr)
+            return 2
+    if not (approve or reject):
+        if args.review:
+            print("Nothing to decide in that file.")
+            return 0
+        return asyncio.run(
+            knowledge_admin.list_learned(config, as_yaml=args.yaml, limit=args.limit)
+        )
+    return asyncio.run(
+        knowledge_admin.decide_learned(
+            config, SystemClock(), approve=approve, reject=reject, edits=edits
         )
     )
 

@@ -59,6 +59,7 @@ class FaqReply:
     entry: Entry | None = None
     suggestions: list[Entry] = field(default_factory=list)
     message_id: int | None = None  # the stored outgoing message, which votes refer to
+    question_id: int | None = None  # the customer's stored message, which suggestions refer to
 
     @property
     def votable(self) -> bool:
@@ -104,6 +105,7 @@ class FaqService:
                 Decision.SUGGEST,
                 self.texts("did_you_mean", language),
                 suggestions=[matcher.knowledge_base.entries[c.entry_id] for c in match.candidates],
+                question_id=incoming.id,
             )
             await record_message(
                 session,
