@@ -105,7 +105,6 @@ class FaqService:
                 Decision.SUGGEST,
                 self.texts("did_you_mean", language),
                 suggestions=[matcher.knowledge_base.entries[c.entry_id] for c in match.candidates],
-                question_id=incoming.id,
             )
             await record_message(
                 session,
@@ -115,6 +114,7 @@ class FaqService:
                 now=now,
                 decision=reply.decision,
             )
+            reply.question_id = incoming.id  # known once the two are written
         else:
             reply = FaqReply(
                 Decision.FALLBACK,
