@@ -164,12 +164,12 @@ async def test_replicas_looking_at_once_alert_each_breach_and_announce_each_tick
         await session.commit()
     clock.advance(timedelta(minutes=31))
 
-    async def replica() -> tuple[list[tuple[int | None, str]], list[int | None]]:
+    async def replica() -> tuple[list[tuple[int, str]], list[int]]:
         async with sessions() as session:
             breaches = await service.breaches(session)
             announced = await service.to_announce(session, timedelta(minutes=10))
             await session.commit()
-        return [(b.ticket.id, b.kind) for b in breaches], [t.id for t in announced]
+        return [(b.ticket.id or 0, b.kind) for b in breaches], [t.id or 0 for t in announced]
 
     first, second = await asyncio.gather(replica(), replica())
     alerted = first[0] + second[0]
