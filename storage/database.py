@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, event, inspect
+from sqlalchemy import Connection, MetaData, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -133,13 +133,23 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current_revision)
 
 
+# PostgreSQL's advisory lock that migrations hold, so that replicas starting together take
+# turns: the first migrates, the others then find the schema current.
+MIGRATION_LOCK = 0x6B656675  # "kefu"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the database schema up to the newest migration."""
+    """Bring the database schema up to the newest migration (on PostgreSQL, one process at a
+    time; the lock goes with the transaction)."""
 
     def upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), "head")
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         await connection.run_sync(upgrade)
 
 

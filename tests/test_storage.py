@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from storage.customers import choose_language, find_customer, touch_customer
 from storage.database import (
     ALEMBIC_INI,
     command_line_url,
+    create_engine,
     create_session_factory,
     current_revision,
     head_revision,
@@ -37,6 +39,7 @@ from storage.models import (
     TicketStatus,
     UnansweredQuestion,
 )
+from tests.conftest import POSTGRES_URL, _reset_postgres
 
 
 async def _differences(engine: AsyncEngine, metadata: sa.MetaData | None = None) -> list[Any]:
@@ -287,3 +290,22 @@ async def test_enum_columns_keep_plain_strings_and_refuse_unknown_values(
         assert again.priority is TicketPriority.HIGH
         with pytest.raises(StatementError, match="'wating' is not a valid TicketStatus"):
             await session.exec(update(Ticket).values(status="wating"))
+
+
+async def test_replicas_starting_together_on_postgresql_migrate_once() -> None:
+    """Three processes' worth of engines upgrading a fresh database at the same moment."""
+    if not POSTGRES_URL:
+        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
+    engines = [create_engine(POSTGRES_URL) for _ in range(3)]
+    try:
+        await _reset_postgres(engines[0])
+        await asyncio.gather(*(migrate(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            assert await connection.run_sync(schema_differences) == []
+            versions = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).all()
+        assert len(versions) == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()
