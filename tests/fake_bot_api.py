@@ -104,6 +104,15 @@ class FakeBotAPI:
         }
         return self._queue({"callback_query": query})
 
+    def push_raw(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """An update as given (it may be one the bot's library cannot read), with the next id."""
+        return self._queue(payload)
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """The updates not yet confirmed by a getUpdates offset."""
+        return list(self._updates)
+
     def fail_next(
         self, method: str, error_code: int, description: str, retry_after: int | None = None
     ) -> None:
