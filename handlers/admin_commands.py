@@ -82,6 +82,7 @@ async def receive_upload(
     document = message.document
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
+    editor.check_upload(name, document.file_size)  # before the download: it may be huge
     data = await bot_of(message).download(document)
     content = data.read() if data else b""
     proposal = await editor.propose(state, message.from_user.id, name, content)
@@ -114,7 +115,7 @@ async def decide_upload(
         return
     await query.message.edit_reply_markup(reply_markup=None)
     if not callback_data.apply:
-        await editor.cancel(state, callback_data.token)
+        await editor.cancel(state, callback_data.token, query.from_user.id)
         await query.message.answer(say("kb_cancelled"))
         return
     result = await editor.apply(session, state, callback_data.token, query.from_user.id)
