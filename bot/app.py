@@ -16,6 +16,7 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.cleaning import CleanInputMiddleware
 from bot.channels.telegram import create_bot, set_commands
 from bot.clock import Clock, SystemClock
 from bot.config import Config
@@ -214,6 +215,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         feedback=services.feedback,
         agent_desk=services.agent_desk,
     )
+    dispatcher.update.outer_middleware(CleanInputMiddleware())
     dispatcher.update.outer_middleware(
         ThrottlingMiddleware(
             services.config.flood,

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TicketCallback
+from bot.channels.long_text import cut_to_fit
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 HUMAN_WORDS = ("人工", "真人", "投诉", "客服", "complaint", "complain", "agent", "human")
 SUMMARY_MESSAGES = 10
+CARD_PROBLEM_LIMIT = 1500  # the card is one message with its buttons: the rest is in the topic
 
 
 def wants_a_person(text: str | None) -> bool:
@@ -207,13 +209,13 @@ class Handoff:
             f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
             f"earlier tickets {len(earlier)}",
             f"Order: {ticket.order_number or '-'}",
-            f"Problem: {ticket.description or '-'}",
+            f"Problem: {cut_to_fit(ticket.description or '-', CARD_PROBLEM_LIMIT)}",
             "Conversation with the bot:",
         ]
         for message in recent:
             who = "customer" if message.direction == "in" else "bot"
             lines.append(f"  {who}: {message.text[:200]}")
-        return "\n".join(lines)
+        return cut_to_fit("\n".join(lines))
 
     async def relay_to_agents(
         self,

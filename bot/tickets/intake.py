@@ -21,6 +21,9 @@ from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)
 
+ORDER_NUMBER_LIMIT = 64  # what a ticket keeps (the orders table's own limit)
+DESCRIPTION_LIMIT = 4096  # one message's worth, as Telegram lets a customer write it
+
 
 class IntakeForm(StatesGroup):
     category = State()
@@ -88,7 +91,7 @@ class Intake:
         chat_id: int,
         text: str | None,
     ) -> Reply:
-        await form.update_data(description=text)
+        await form.update_data(description=text[:DESCRIPTION_LIMIT] if text else text)
         known = (await form.get_data()).get("order_number")
         if known:
             return await self.finish(session, bot, customer, form, language, chat_id, known)
@@ -140,7 +143,7 @@ class Intake:
             customer,
             category=data.get("category", "other"),
             description=data.get("description"),
-            order_number=(order_number or "").strip() or None,
+            order_number=(order_number or "").strip()[:ORDER_NUMBER_LIMIT] or None,
         )
         await self.handoff.copy_into_topic(bot, ticket, chat_id, data.get("photos", []))
         return Reply(self.handoff.expectation(ticket, language))
