@@ -135,10 +135,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     roles = RoleBook(config.roles, clock)
     async with session_factory() as session:
         await roles.load(session)
-    handoff = Handoff(config, tickets, hours, texts, clock, roles)
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
+    handoff = Handoff(config, tickets, hours, texts, clock, roles, order_status.shown_to)
     intake = Intake(tickets, handoff, texts)
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)

@@ -90,7 +90,7 @@ async def save_category(
     intake: Intake,
     language: str,
 ) -> None:
-    reply = await intake.choose_category(state, callback_data.category, language)
+    reply = await intake.choose_category(state, str(callback_data.category), language)
     await press_then(reply, clear_buttons=True).render(query)
 
 

@@ -95,6 +95,16 @@ class OrderStatusService:
             return order
         return None
 
+    async def shown_to(self, session: AsyncSession, customer: Customer, number: str) -> bool:
+        """Whether the customer has shown the order is theirs; False when it cannot be told
+        now (the provider is down), so that nothing unproven passes for proven."""
+        assert customer.id is not None
+        try:
+            order = await self.for_owner(session, number, customer.id, telegram_id(customer))
+            return order is not None
+        except OrdersUnavailable:
+            return False
+
     async def orders_of(
         self, session: AsyncSession, customer_id: int, telegram_id: int | None
     ) -> list[OrderView]:

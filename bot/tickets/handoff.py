@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +43,11 @@ def wants_a_person(text: str | None) -> bool:
     return any(word in lowered for word in HUMAN_WORDS) and len(lowered) <= 40
 
 
+# Whether a customer has shown that an order is theirs (linked to their account, or the phone's
+# digits given); False when it cannot be told.
+OrderCheck = Callable[[AsyncSession, Customer, str], Awaitable[bool]]
+
+
 class CustomerUnreachable(Exception):
     """The customer blocked the bot."""
 
@@ -55,8 +61,10 @@ class Handoff:
         texts: Texts,
         clock: Clock,
         roles: RoleBook,
+        order_check: OrderCheck | None = None,
     ) -> None:
         self.roles = roles
+        self.order_check = order_check
         self.config = config
         self.tickets = tickets
         self.hours = hours
@@ -208,7 +216,7 @@ class Handoff:
             f"Customer: {customer.first_name or '-'} (#{customer.id}), language "
             f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
             f"earlier tickets {len(earlier)}",
-            f"Order: {ticket.order_number or '-'}",
+            f"Order: {await self._order_line(session, ticket, customer)}",
             f"Problem: {cut_to_fit(ticket.description or '-', CARD_PROBLEM_LIMIT)}",
             "Conversation with the bot:",
         ]
@@ -216,6 +224,17 @@ class Handoff:
             who = "customer" if message.direction == "in" else "bot"
             lines.append(f"  {who}: {message.text[:200]}")
         return cut_to_fit("\n".join(lines))
+
+    async def _order_line(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
+        """The ticket's order, flagged when the customer never showed it is theirs: the number
+        may come from a button's data or from what they typed, and agents must not take it
+        for theirs."""
+        number = ticket.order_number
+        if not number:
+            return "-"
+        if self.order_check is not None and await self.order_check(session, customer, number):
+            return number
+        return f"{number} ⚠️ not verified: the customer has not shown this order is theirs"
 
     async def relay_to_agents(
         self,
