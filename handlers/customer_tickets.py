@@ -15,7 +15,7 @@ from bot.channels.filters import asks_for_a_person, has_photo, has_text, private
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.tickets.intake import Intake, IntakeForm
 from bot.tickets.lifecycle import TicketService
-from storage.models import Customer, Ticket
+from storage.models import Customer, Ticket, find_ticket_id
 
 
 def create_router() -> Router:
@@ -33,6 +33,7 @@ def create_router() -> Router:
     router.callback_query.register(
         skip_order_number, IntakeForm.order_number, SkipCallback.filter()
     )
+    router.message.register(show_ticket_status, has_text, mentions_a_ticket)
     router.message.register(start_intake, Command("human"))
     router.message.register(start_intake, asks_for_a_person)
     router.callback_query.register(start_intake_from_button, HumanCallback.filter())
@@ -46,6 +47,22 @@ async def has_open_ticket(
         return False
     ticket = await tickets.open_ticket_of(session, customer)
     return {"ticket": ticket} if ticket is not None else False
+
+
+async def mentions_a_ticket(message: Message) -> bool | dict[str, Any]:
+    ticket_id = find_ticket_id(message.text)
+    return {"ticket_id": ticket_id} if ticket_id is not None else False
+
+
+async def show_ticket_status(
+    message: Message,
+    ticket_id: int,
+    customer: Customer,
+    session: AsyncSession,
+    intake: Intake,
+    language: str,
+) -> None:
+    await (await intake.ticket_status(session, customer, ticket_id, language)).send(message)
 
 
 async def relay_to_agents(

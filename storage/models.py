@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -220,6 +221,16 @@ class Ticket(SQLModel, table=True):
     @property
     def number(self) -> str:
         return f"T-{self.id:06d}"
+
+
+# A ticket's number as a customer may write it (t-000123 too); order numbers never take it.
+TICKET_NUMBER = re.compile(r"(?<![A-Z0-9])T-(\d{6,9})(?!\d)", re.IGNORECASE)
+
+
+def find_ticket_id(text: str | None) -> int | None:
+    """The id behind the first ticket number in a text, if it has one."""
+    found = TICKET_NUMBER.search(text or "")
+    return int(found.group(1)) if found else None
 
 
 class TicketEvent(SQLModel, table=True):

@@ -106,3 +106,24 @@ async def test_nul_characters_lone_surrogates_and_a_long_order_number_are_safe(
 def test_clean_text_removes_nul_and_lone_surrogates_and_bounds() -> None:
     assert clean_text("a\x00b\ud800c😀", 10) == "abc😀"
     assert clean_text("x" * 10, 4) == "xxxx"
+
+
+async def test_a_ticket_number_is_not_an_order_number(services: Services, bot: MockedBot) -> None:
+    dispatcher = create_dispatcher(services)
+    mei = PrivateChat(dispatcher, bot, 9, "en")
+    [choose] = await mei.say("/human")
+    await mei.press(choose, "Shipping")
+    [ask_order] = await mei.say("my parcel is lost")
+    await mei.press(ask_order, "Skip")
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+        ticket.status = "resolved"  # a closed matter: a message is no longer relayed
+        session.add(ticket)
+        await session.commit()
+
+    [status] = await mei.say("what happened with t-000001?")
+    assert status.text == "T-000001 · Shipping · resolved"
+    [other] = await PrivateChat(dispatcher, bot, 10, "en").say("T-000001")
+    assert other.text == "You have no ticket T-000001. /tickets lists yours."
+    assert services.order_status.find_number("T-000001 and A-1001") == "A-1001"
+    assert services.order_status.find_number("T-000001") is None

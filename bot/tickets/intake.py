@@ -195,6 +195,23 @@ class Intake:
         markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
         return Reply("\n".join(lines), markup)
 
+    async def ticket_status(
+        self, session: AsyncSession, customer: Customer, ticket_id: int, language: str
+    ) -> Reply:
+        """A customer who writes a ticket number: where that ticket stands, if it is theirs."""
+        ticket = await session.get(Ticket, ticket_id) if ticket_id < 2**31 else None
+        if ticket is None or ticket.customer_id != customer.id:
+            return Reply(self.texts("ticket_not_yours", language, number=f"T-{ticket_id:06d}"))
+        return Reply(
+            self.texts(
+                "tickets_line",
+                language,
+                number=ticket.number,
+                category=self.texts(f"category_{ticket.category}", language),
+                status=self.texts(f"status_{ticket.status}", language),
+            )
+        )
+
     async def mark_solved(
         self, session: AsyncSession, customer: Customer, ticket_id: int, language: str
     ) -> Reply | None:
