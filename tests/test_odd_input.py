@@ -15,7 +15,7 @@ from bot.app import Services, create_dispatcher
 from bot.channels.cleaning import clean_text
 from bot.channels.long_text import telegram_length
 from storage.database import create_engine
-from storage.models import Customer, Ticket
+from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
 from tests.chat import PrivateChat
 from tests.conftest import POSTGRES_URL, TEST_KB, StartServices
@@ -117,7 +117,7 @@ async def test_a_ticket_number_is_not_an_order_number(services: Services, bot: M
     await mei.press(ask_order, "Skip")
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
-        ticket.status = "resolved"  # a closed matter: a message is no longer relayed
+        ticket.status = TicketStatus.RESOLVED  # a closed matter: a message is no longer relayed
         session.add(ticket)
         await session.commit()
 
