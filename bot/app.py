@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -11,13 +12,19 @@ from dataclasses import dataclass
 from functools import partial
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.types import User
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.cleaning import CleanInputMiddleware
-from bot.channels.telegram import create_bot, set_commands
+from bot.channels.telegram import (
+    TelegramUnreachable,
+    api_server_name,
+    create_bot,
+    set_commands,
+)
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher, load_knowledge
@@ -53,9 +60,12 @@ from handlers import (
     errors,
 )
 from knowledge import KnowledgeBase, Matcher
-from storage.database import SessionFactory, create_engine, create_session_factory, migrate
+from storage.database import SessionFactory, create_session_factory, start_engine
 
 log = logging.getLogger(__name__)
+
+# How long the start waits for Telegram's first answer (its retries included) before it gives up
+TELEGRAM_START_SECONDS = 60.0
 
 # Outcomes a router's error handler answers; what an update did before one is kept.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (OrdersUnavailableNow, EditError)
@@ -112,12 +122,11 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     clock = clock or SystemClock()
     knowledge_base = load_knowledge(config)
     matcher = create_matcher(config, knowledge_base)
-    engine = create_engine(
+    engine = await start_engine(
         config.database.url,
         pool_size=config.database.pool_size,
         pool_timeout=config.database.pool_timeout_seconds,
     )
-    await migrate(engine)
     log.info(
         "knowledge base: %d entries, %d questions",
         len(knowledge_base),
@@ -269,13 +278,30 @@ def telegram_jobs(
     return running_jobs(services, notify, bot)
 
 
+async def first_answer(bot: Bot, config: Config) -> User:
+    """The bot's own account, the first request: TelegramUnreachable in one sentence when
+    Telegram cannot be reached or refuses the token."""
+    where = api_server_name(config)
+    try:
+        return await asyncio.wait_for(bot.get_me(), TELEGRAM_START_SECONDS)
+    except TelegramUnauthorizedError:
+        raise TelegramUnreachable(
+            f"{where} refused the bot token ([telegram] token or KEFU_TELEGRAM_TOKEN)"
+        ) from None
+    except (TelegramAPIError, TimeoutError) as error:
+        raise TelegramUnreachable(
+            f"cannot reach Telegram at {where} within {TELEGRAM_START_SECONDS:.0f} s "
+            f"({type(error).__name__})"
+        ) from None
+
+
 async def run_telegram(services: Services) -> None:
     """Serve Telegram by long polling until interrupted; the dispatcher's startup starts the
     jobs (see create_dispatcher)."""
     bot = create_bot(services.config)
     dispatcher = create_dispatcher(services, channel="telegram")
     try:
-        me = await bot.get_me()
+        me = await first_answer(bot, services.config)
         log.info("connected to Telegram as @%s", me.username)
         await set_commands(bot)
         await bot.delete_webhook(

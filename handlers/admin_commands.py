@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import KnowledgeUploadCallback
 from bot.channels.filters import has_document, private_chat
 from bot.channels.replies import bot_of
+from bot.channels.telegram import FileDownloadFailed
 from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
@@ -83,7 +84,12 @@ async def receive_upload(
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
     editor.check_upload(name, document.file_size)  # before the download: it may be huge
-    data = await bot_of(message).download(document)
+    try:
+        data = await bot_of(message).download(document)
+    except FileDownloadFailed as error:
+        raise EditError(
+            f"'{name}' could not be downloaded ({error}): send it again", name
+        ) from None
     content = data.read() if data else b""
     proposal = await editor.propose(state, message.from_user.id, name, content)
     buttons = [

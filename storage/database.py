@@ -159,6 +159,23 @@ def _describe(url: str, error: BaseException) -> str:
     return f"{shown}: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
 
 
+async def start_engine(
+    url: str, *, pool_size: int | None = None, pool_timeout: float | None = None
+) -> AsyncEngine:
+    """The service's engine, its database migrated; DatabaseUnreachable (which names the URL
+    without its password) when it cannot be opened."""
+    try:
+        engine = create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
+    except (OSError, ImportError, SQLAlchemyError) as error:  # bad URL, missing driver, folder
+        raise DatabaseUnreachable(_describe(url, error)) from error
+    try:
+        await migrate(engine)
+    except (OSError, SQLAlchemyError) as error:
+        await engine.dispose()
+        raise DatabaseUnreachable(_describe(url, error)) from error
+    return engine
+
+
 @asynccontextmanager
 async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on `url` that has answered once; DatabaseUnreachable when it does not."""

@@ -76,6 +76,24 @@ class FakeBotAPI:
         }
         return self._queue({"message": message})
 
+    def push_document(
+        self, chat_id: int, file_id: str, file_name: str, file_size: int = 100
+    ) -> dict[str, Any]:
+        """A file sent in a private chat."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Admin"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Admin"},
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_name": file_name,
+                "file_size": file_size,
+            },
+        }
+        return self._queue({"message": message})
+
     def push_callback(
         self,
         chat_id: int,
@@ -257,6 +275,14 @@ class FakeBotAPI:
                 message["text"] = params["text"]
             message["reply_markup"] = params.get("reply_markup")
             return message or True
+        if method == "getfile":
+            # the file itself is never served: its download answers 404, as for an expired file
+            file_id = params.get("file_id", "")
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_path": f"documents/{file_id}",
+            }
         if method == "createforumtopic":
             return {
                 "message_thread_id": next(self._message_ids),

@@ -4,17 +4,20 @@ session, and the command menu."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import ClientDecodeError
+from aiogram.exceptions import ClientDecodeError, TelegramNetworkError
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import BotCommand, Update
+from aiohttp import ClientError, ClientResponseError
 from pydantic import ValidationError
 
 from bot.channels.commit_first import CommitBeforeSending
@@ -23,6 +26,27 @@ from bot.channels.retries import RetryMiddleware
 from bot.config import Config
 
 log = logging.getLogger(__name__)
+
+
+class FileDownloadFailed(Exception):
+    """A file could not be downloaded from Telegram. Said without the file's URL, which holds
+    the bot token."""
+
+
+class TelegramUnreachable(Exception):
+    """Telegram could not be reached, or refused the token, when the bot started; the message
+    names the setting and never the token."""
+
+
+def api_server_name(config: Config) -> str:
+    """Where the bot's requests go, without anything secret a URL may hold."""
+    server = config.telegram.api_server
+    if not server:
+        return "api.telegram.org"
+    parts = urlsplit(server)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port} ([telegram] api_server)"
+
 
 COMMANDS = {
     "zh": [
@@ -67,7 +91,34 @@ class TelegramSession(AiohttpSession):
         ):
             # when the unreadable update was the last one, aiogram has no later id to confirm
             method.offset = self._skipped_up_to + 1
-        return await super().make_request(bot, method, timeout)
+        try:
+            return await super().make_request(bot, method, timeout)
+        except TelegramNetworkError as error:
+            # aiohttp names the URL in some errors (an invalid one), and the URL holds the token
+            if bot.token and bot.token in f"{error.message} {error.__cause__}":
+                message = error.message.replace(bot.token, "<token>")
+                raise TelegramNetworkError(method, message) from None
+            raise
+
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in super().stream_content(
+                url, headers, timeout, chunk_size, raise_for_status
+            ):
+                yield chunk
+        except ClientResponseError as error:
+            raise FileDownloadFailed(f"the file's download answered {error.status}") from None
+        except (ClientError, TimeoutError) as error:
+            raise FileDownloadFailed(
+                f"the file's download failed: {type(error).__name__}"
+            ) from None
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
