@@ -33,6 +33,7 @@ from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
+from bot.middlewares.bans import BanMiddleware
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
@@ -45,6 +46,7 @@ from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Texts
 from bot.tickets.agent_desk import AgentDesk
+from bot.tickets.bans import Bans
 from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
@@ -94,6 +96,7 @@ class Services:
     desk: FrontDesk
     feedback: FeedbackAnswers
     agent_desk: AgentDesk
+    bans: Bans
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -174,6 +177,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         agent_desk=AgentDesk(
             config.agents, roles, tickets, handoff, faq, config.bot.default_language
         ),
+        bans=Bans(clock, roles, tickets, handoff),
         schedule=schedule,
         follow_ups=follow_ups,
         delivery=Delivery(schedule, session_factory, follow_ups, limiter),
@@ -223,6 +227,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         desk=services.desk,
         feedback=services.feedback,
         agent_desk=services.agent_desk,
+        bans=services.bans,
     )
     dispatcher.update.outer_middleware(CleanInputMiddleware())
     dispatcher.update.outer_middleware(
@@ -242,6 +247,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
             expected=EXPECTED_ERRORS,
         )
     )
+    dispatcher.update.outer_middleware(BanMiddleware())
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
         LanguageMiddleware(services.texts, services.config.bot.default_language)

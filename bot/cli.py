@@ -9,10 +9,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot.channels.redaction import redact_logs
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.knowledge_admin import tools as knowledge_admin
-from bot.redaction import redact_logs
 from knowledge import KnowledgeBaseError
 from storage.database import DatabaseUnreachable, SchemaNotCurrent
 

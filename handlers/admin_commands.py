@@ -29,6 +29,7 @@ from bot.knowledge_admin.publishing import KnowledgePublisher
 from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
 from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Say
+from bot.tickets.bans import Bans
 from bot.tickets.roles import RoleBook
 from storage.models import Customer
 
@@ -43,6 +44,8 @@ ADMIN_COMMANDS = (
     "roles",
     "scheduled",
     "report",
+    "ban",
+    "unban",
 )
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
@@ -64,6 +67,8 @@ def create_router() -> Router:
     router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(show_scheduled, Command("scheduled"), is_admin)
     router.message.register(show_report, Command("report"), is_admin)
+    router.message.register(ban_customer, Command("ban"), is_admin)
+    router.message.register(unban_customer, Command("unban"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
@@ -188,6 +193,22 @@ async def change_role(
         return
     log.info("admin=%s set the role of user=%s to %s", message.from_user.id, user_id, role)
     await message.answer(f"{user_id} is now: {role}.")
+
+
+async def ban_customer(
+    message: Message, command: CommandObject, session: AsyncSession, bans: Bans, say: Say
+) -> None:
+    """`/ban USER_ID` or `/ban #N`: the bot stays silent to that customer."""
+    assert message.from_user is not None
+    reply = await bans.ban(session, bot_of(message), message.from_user.id, command.args, say)
+    await message.answer(reply)
+
+
+async def unban_customer(
+    message: Message, command: CommandObject, session: AsyncSession, bans: Bans, say: Say
+) -> None:
+    assert message.from_user is not None
+    await message.answer(await bans.unban(session, message.from_user.id, command.args, say))
 
 
 async def list_roles(message: Message, roles: RoleBook) -> None:

@@ -350,3 +350,11 @@ class OrderProofFailure(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     order_number: str = Field(max_length=64)
     failed_at: datetime = _time(index=True)
+
+
+class CustomerBan(SQLModel, table=True):
+    """A customer an admin banned: the bot stays silent to them until an admin lifts it."""
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    banned_by: int = Field(sa_type=sa.BigInteger)  # the admin's Telegram user id
+    banned_at: datetime = _time()

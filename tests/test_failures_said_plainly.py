@@ -211,7 +211,7 @@ async def test_a_failed_download_is_told_to_the_admin_and_no_log_line_holds_the_
 
 
 def test_the_log_redacts_a_token_in_a_message_and_a_traceback() -> None:
-    from bot.redaction import RedactSecrets
+    from bot.channels.redaction import RedactSecrets
 
     redaction = RedactSecrets([TOKEN])
     try:

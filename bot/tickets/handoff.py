@@ -24,6 +24,7 @@ from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from storage.bans import ban_of
 from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
 
@@ -217,6 +218,7 @@ class Handoff:
             f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
             f"earlier tickets {len(earlier)}",
             f"Order: {await self._order_line(session, ticket, customer)}",
+            *await self._ban_line(session, customer),
             f"Problem: {cut_to_fit(ticket.description or '-', CARD_PROBLEM_LIMIT)}",
             "Conversation with the bot:",
         ]
@@ -224,6 +226,13 @@ class Handoff:
             who = "customer" if message.direction == "in" else "bot"
             lines.append(f"  {who}: {message.text[:200]}")
         return cut_to_fit("\n".join(lines))
+
+    async def _ban_line(self, session: AsyncSession, customer: Customer) -> list[str]:
+        found = await ban_of(session, customer.id) if customer.id is not None else None
+        if found is None:
+            return []
+        since = found.banned_at.strftime("%Y-%m-%d %H:%M UTC")
+        return [f"⛔ Banned since {since} by admin {found.banned_by}: the bot is silent to them"]
 
     async def _order_line(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
         """The ticket's order, flagged when the customer never showed it is theirs: the number
