@@ -13,12 +13,19 @@ from dataclasses import dataclass
 from functools import partial
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.types import User
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channels.telegram import create_bot, set_commands
+from bot.channels.cleaning import CleanInputMiddleware
+from bot.channels.telegram import (
+    TelegramUnreachable,
+    api_server_name,
+    create_bot,
+    set_commands,
+)
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher, load_knowledge
@@ -28,6 +35,7 @@ from bot.followups.surveys import FollowUps
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
+from bot.middlewares.bans import BanMiddleware
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
@@ -40,6 +48,7 @@ from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Texts
 from bot.tickets.agent_desk import AgentDesk
+from bot.tickets.bans import Bans
 from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
@@ -57,9 +66,12 @@ from handlers import (
     errors,
 )
 from knowledge import KnowledgeBase, Matcher
-from storage.database import SessionFactory, create_engine, create_session_factory, migrate
+from storage.database import SessionFactory, create_session_factory, start_engine
 
 log = logging.getLogger(__name__)
+
+# How long the start waits for Telegram's first answer (its retries included) before it gives up
+TELEGRAM_START_SECONDS = 60.0
 
 # Outcomes a router's error handler answers; what an update did before one is kept.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (OrdersUnavailableNow, EditError)
@@ -89,6 +101,7 @@ class Services:
     desk: FrontDesk
     feedback: FeedbackAnswers
     agent_desk: AgentDesk
+    bans: Bans
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -118,12 +131,11 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     clock = clock or SystemClock()
     knowledge_base = load_knowledge(config)
     matcher = create_matcher(config, knowledge_base)
-    engine = create_engine(
+    engine = await start_engine(
         config.database.url,
         pool_size=config.database.pool_size,
         pool_timeout=config.database.pool_timeout_seconds,
     )
-    await migrate(engine)
     log.info(
         "knowledge base: %d entries, %d questions",
         len(knowledge_base),
@@ -142,10 +154,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     roles = RoleBook(config.roles, clock)
     async with session_factory() as session:
         await roles.load(session)
-    handoff = Handoff(config, tickets, hours, texts, clock, roles)
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
+    handoff = Handoff(config, tickets, hours, texts, clock, roles, order_status.shown_to)
     intake = Intake(tickets, handoff, texts)
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
@@ -183,6 +195,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         agent_desk=AgentDesk(
             config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language
         ),
+        bans=Bans(clock, roles, tickets, handoff),
         schedule=schedule,
         follow_ups=follow_ups,
         delivery=Delivery(schedule, session_factory, follow_ups, limiter),
@@ -234,8 +247,10 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         desk=services.desk,
         feedback=services.feedback,
         agent_desk=services.agent_desk,
+        bans=services.bans,
     )
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
+    dispatcher.update.outer_middleware(CleanInputMiddleware())
     dispatcher.update.outer_middleware(
         ThrottlingMiddleware(
             services.config.flood,
@@ -253,6 +268,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
             expected=EXPECTED_ERRORS,
         )
     )
+    dispatcher.update.outer_middleware(BanMiddleware())
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
         LanguageMiddleware(services.texts, services.config.bot.default_language)
@@ -287,6 +303,23 @@ def telegram_jobs(
         await tell_admins(bot, services.roles, result.message())
 
     return running_jobs(services, notify, bot)
+
+
+async def first_answer(bot: Bot, config: Config) -> User:
+    """The bot's own account, the first request: TelegramUnreachable in one sentence when
+    Telegram cannot be reached or refuses the token."""
+    where = api_server_name(config)
+    try:
+        return await asyncio.wait_for(bot.get_me(), TELEGRAM_START_SECONDS)
+    except TelegramUnauthorizedError:
+        raise TelegramUnreachable(
+            f"{where} refused the bot token ([telegram] token or KEFU_TELEGRAM_TOKEN)"
+        ) from None
+    except (TelegramAPIError, TimeoutError) as error:
+        raise TelegramUnreachable(
+            f"cannot reach Telegram at {where} within {TELEGRAM_START_SECONDS:.0f} s "
+            f"({type(error).__name__})"
+        ) from None
 
 
 async def run_telegram(services: Services) -> None:
@@ -333,7 +366,7 @@ async def run_telegram(services: Services) -> None:
 async def connect_telegram(config: Config, bot: Bot) -> None:
     """Who the bot is, its commands, and where Telegram sends updates (the webhook, with its
     secret, or none for long polling)."""
-    me = await bot.get_me()
+    me = await first_answer(bot, config)
     log.info("connected to Telegram as @%s", me.username)
     await set_commands(bot)
     telegram = config.telegram

@@ -1,10 +1,24 @@
-"""The data carried by inline buttons."""
+"""The data carried by inline buttons.
+
+A button's data comes back from the client as the client sends it: forged, stale or out of
+range data must not parse. Ids are held to what the database keeps (a row id is a 32-bit
+integer on PostgreSQL, a Telegram user id fits in 52 bits), scores to their scale, choices to
+their names; data that does not parse is answered by the catch-all (handlers/errors.py). What
+parses is still checked against the database where it is used (who may press, whose it is)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from storage.models import TicketCategory
+
+RowId = Annotated[int, Field(ge=0, lt=2**31)]
+UserId = Annotated[int, Field(gt=0, lt=2**52)]
+ShortText = Annotated[str, Field(max_length=64)]
 
 
 class TicketAction(StrEnum):
@@ -20,7 +34,7 @@ class TicketAction(StrEnum):
 
 
 class EntryCallback(CallbackData, prefix="faq"):
-    entry_id: str
+    entry_id: ShortText
 
 
 class SuggestionCallback(CallbackData, prefix="sug"):
@@ -31,12 +45,12 @@ class SuggestionCallback(CallbackData, prefix="sug"):
 
 
 class VoteCallback(CallbackData, prefix="vote"):
-    message_id: int
+    message_id: RowId
     helpful: bool
 
 
 class LanguageCallback(CallbackData, prefix="lang"):
-    language: str
+    language: Literal["zh", "en"]
 
 
 class HumanCallback(CallbackData, prefix="human"):
@@ -44,7 +58,7 @@ class HumanCallback(CallbackData, prefix="human"):
 
 
 class KnowledgeUploadCallback(CallbackData, prefix="kbup"):
-    token: str
+    token: ShortText
     apply: bool
 
 
@@ -57,11 +71,11 @@ class LearnCallback(CallbackData, prefix="learn"):
 
 class TicketCallback(CallbackData, prefix="tk"):
     action: TicketAction
-    ticket_id: int
+    ticket_id: RowId
 
 
 class CategoryCallback(CallbackData, prefix="cat"):
-    category: str
+    category: TicketCategory
 
 
 class SkipCallback(CallbackData, prefix="skip"):
@@ -69,29 +83,29 @@ class SkipCallback(CallbackData, prefix="skip"):
 
 
 class SolvedCallback(CallbackData, prefix="solved"):
-    ticket_id: int
+    ticket_id: RowId
 
 
 class TransferCallback(CallbackData, prefix="tr"):
-    ticket_id: int
-    agent_id: int
+    ticket_id: RowId
+    agent_id: UserId
 
 
 class OrderHelpCallback(CallbackData, prefix="ordh"):
-    number: str
+    number: ShortText
 
 
 class ReturnCallback(CallbackData, prefix="ret"):
-    number: str
+    number: ShortText
 
 
 class ReturnItemCallback(CallbackData, prefix="reti"):
-    number: str
-    index: int  # -1: all items
+    number: ShortText
+    index: Annotated[int, Field(ge=-1, lt=1000)]  # -1: all items
 
 
 class ReturnReasonCallback(CallbackData, prefix="retr"):
-    reason: str
+    reason: ShortText
 
 
 class ReturnDoneCallback(CallbackData, prefix="retd"):
@@ -99,8 +113,8 @@ class ReturnDoneCallback(CallbackData, prefix="retd"):
 
 
 class SurveyCallback(CallbackData, prefix="csat"):
-    id: int  # the scheduled survey
-    score: int
+    id: RowId  # the scheduled survey
+    score: Annotated[int, Field(ge=1, le=5)]
 
 
 class SurveySkipCallback(CallbackData, prefix="csatskip"):
@@ -108,10 +122,10 @@ class SurveySkipCallback(CallbackData, prefix="csatskip"):
 
 
 class RevisitCallback(CallbackData, prefix="revisit"):
-    id: int
+    id: RowId
     solved: bool
 
 
 class NpsCallback(CallbackData, prefix="nps"):
-    id: int
-    score: int
+    id: RowId
+    score: Annotated[int, Field(ge=0, le=10)]

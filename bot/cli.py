@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bot.channels.redaction import redact_logs
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.knowledge_admin import tools as knowledge_admin
@@ -129,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
     # or missed run is still logged, as an error or a warning.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    redact_logs(secret.get_secret_value() for secret in config.secrets())
     try:
         if args.command == "db":
             return asyncio.run(database_command(config, args.db_command))
@@ -317,6 +319,7 @@ async def chat(config: Config, language: str | None = None) -> int:
 
 async def run(config: Config) -> int:
     from bot.app import create_services, run_telegram
+    from bot.channels.telegram import TelegramUnreachable
 
     if not config.telegram.enabled:
         print(TELEGRAM_HINT, file=sys.stderr)
@@ -325,6 +328,9 @@ async def run(config: Config) -> int:
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await run_telegram(services)
+    except TelegramUnreachable as error:
+        print(f"kefu: {error}", file=sys.stderr)
+        return 2
     finally:
         await services.close()
     return 0

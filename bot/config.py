@@ -7,10 +7,19 @@ import re
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.schedule.business_hours import WEEKDAYS, Block, BusinessHours
 from storage.models import OrderStatus, TicketPriority
@@ -50,6 +59,21 @@ class TelegramConfig(Section):
     webhook_url: str = ""
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
+
+    @field_validator("api_server")
+    @classmethod
+    def _api_server_is_a_url(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (a port that is not a number raises here)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            # the value itself is not shown: it may hold a token
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
 
     @model_validator(mode="after")
     def _redis_needs_a_url(self) -> TelegramConfig:
@@ -327,7 +351,7 @@ class SurveysConfig(Section):
 class RevisitsConfig(Section):
     enabled: bool = True
     days: float = Field(default=3.0, ge=0)
-    days_by_category: dict[str, float] = Field(default_factory=dict)
+    days_by_category: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
 
 
 class NpsConfig(Section):
@@ -378,6 +402,11 @@ class Config(Section):
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)
 
+    def secrets(self) -> list[SecretStr]:
+        """The secrets set in this config, which the log must never show."""
+        found = [self.telegram.token, self.telegram.redis_url, self.orders.http.token]
+        return [secret for secret in found if secret is not None]
+
 
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The file to read: the one named, else $KEFU_CONFIG, else config.toml, else the example."""
@@ -407,6 +436,11 @@ def load_config(
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{config_path}: file not found") from None
+    except UnicodeDecodeError as error:
+        line = config_path.read_bytes()[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{config_path}:{line}: not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise ConfigError(f"{config_path}: cannot be read: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{config_path}: not valid TOML: {error}") from None
     chosen = {where: environ[v] for v, where in ENV_OVERRIDES.items() if environ.get(v)}
@@ -470,6 +504,10 @@ def _known_keys(location: tuple[Any, ...]) -> list[str]:
     return [name for name in model.model_fields if name != "source"]
 
 
+# Settings whose values may hold a secret (a token, a password in a URL): never shown back
+SECRET_KEYS = {"token", "api_server", "redis_url", "url", "auth_header", "webhook_secret"}
+
+
 def _explain(problem: Any) -> str:
     kind = problem["type"]
     if kind == "extra_forbidden":
@@ -480,6 +518,7 @@ def _explain(problem: Any) -> str:
     message = problem["msg"]
     if kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
-    if isinstance(given, dict | list):  # a whole section, secrets and all: not repeated
+    secret = any(str(part) in SECRET_KEYS for part in problem["loc"])
+    if secret or isinstance(given, dict | list):  # a whole section, secrets and all
         return message
     return f"{message} (got {given!r})"

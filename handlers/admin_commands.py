@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
 from bot.channels.filters import has_document, private_chat
 from bot.channels.replies import bot_of
+from bot.channels.telegram import FileDownloadFailed
 from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
@@ -29,6 +30,7 @@ from bot.knowledge_admin.publishing import KnowledgePublisher
 from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
 from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Say
+from bot.tickets.bans import Bans
 from bot.tickets.roles import RoleBook
 from storage.models import Customer
 
@@ -44,6 +46,8 @@ ADMIN_COMMANDS = (
     "scheduled",
     "report",
     "learn",
+    "ban",
+    "unban",
 )
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
@@ -66,6 +70,8 @@ def create_router() -> Router:
     router.message.register(show_scheduled, Command("scheduled"), is_admin)
     router.message.register(show_report, Command("report"), is_admin)
     router.message.register(show_learned, Command("learn"), is_admin)
+    router.message.register(ban_customer, Command("ban"), is_admin)
+    router.message.register(unban_customer, Command("unban"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
@@ -87,7 +93,13 @@ async def receive_upload(
     document = message.document
     assert document is not None and message.from_user is not None
     name = document.file_name or "upload.yaml"
-    data = await bot_of(message).download(document)
+    editor.check_upload(name, document.file_size)  # before the download: it may be huge
+    try:
+        data = await bot_of(message).download(document)
+    except FileDownloadFailed as error:
+        raise EditError(
+            f"'{name}' could not be downloaded ({error}): send it again", name
+        ) from None
     content = data.read() if data else b""
     proposal = await editor.propose(state, message.from_user.id, name, content)
     buttons = [
@@ -119,7 +131,7 @@ async def decide_upload(
         return
     await query.message.edit_reply_markup(reply_markup=None)
     if not callback_data.apply:
-        await editor.cancel(state, callback_data.token)
+        await editor.cancel(state, callback_data.token, query.from_user.id)
         await query.message.answer(say("kb_cancelled"))
         return
     result = await editor.apply(session, state, callback_data.token, query.from_user.id)
@@ -186,6 +198,22 @@ async def change_role(
         return
     log.info("admin=%s set the role of user=%s to %s", message.from_user.id, user_id, role)
     await message.answer(f"{user_id} is now: {role}.")
+
+
+async def ban_customer(
+    message: Message, command: CommandObject, session: AsyncSession, bans: Bans, say: Say
+) -> None:
+    """`/ban USER_ID` or `/ban #N`: the bot stays silent to that customer."""
+    assert message.from_user is not None
+    reply = await bans.ban(session, bot_of(message), message.from_user.id, command.args, say)
+    await message.answer(reply)
+
+
+async def unban_customer(
+    message: Message, command: CommandObject, session: AsyncSession, bans: Bans, say: Say
+) -> None:
+    assert message.from_user is not None
+    await message.answer(await bans.unban(session, message.from_user.id, command.args, say))
 
 
 async def list_roles(message: Message, roles: RoleBook) -> None:

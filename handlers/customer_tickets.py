@@ -15,7 +15,7 @@ from bot.channels.filters import asks_for_a_person, has_photo, has_text, private
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.tickets.intake import Intake, IntakeForm
 from bot.tickets.lifecycle import TicketService
-from storage.models import Customer, Ticket
+from storage.models import Customer, Ticket, find_ticket_id
 
 
 def create_router() -> Router:
@@ -35,6 +35,7 @@ def create_router() -> Router:
     router.callback_query.register(
         skip_order_number, StateFilter(IntakeForm.order_number), SkipCallback.filter()
     )
+    router.message.register(show_ticket_status, has_text, mentions_a_ticket)
     router.message.register(start_intake, Command("human"))
     router.message.register(start_intake, asks_for_a_person)
     router.callback_query.register(start_intake_from_button, HumanCallback.filter())
@@ -48,6 +49,22 @@ async def has_open_ticket(
         return False
     ticket = await tickets.open_ticket_of(session, customer)
     return {"ticket": ticket} if ticket is not None else False
+
+
+async def mentions_a_ticket(message: Message) -> bool | dict[str, Any]:
+    ticket_id = find_ticket_id(message.text)
+    return {"ticket_id": ticket_id} if ticket_id is not None else False
+
+
+async def show_ticket_status(
+    message: Message,
+    ticket_id: int,
+    customer: Customer,
+    session: AsyncSession,
+    intake: Intake,
+    language: str,
+) -> None:
+    await (await intake.ticket_status(session, customer, ticket_id, language)).send(message)
 
 
 async def relay_to_agents(
@@ -92,7 +109,7 @@ async def save_category(
     intake: Intake,
     language: str,
 ) -> None:
-    reply = await intake.choose_category(state, callback_data.category, language)
+    reply = await intake.choose_category(state, str(callback_data.category), language)
     await press_then(reply, clear_buttons=True).render(query)
 
 

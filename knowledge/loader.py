@@ -18,6 +18,21 @@ ENTRY_KEYS = {"id", "category", "questions", "answer", "buttons", "related", "ac
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 TOP_KEYS = {"entries", "synonyms", "learned"}
 
+# What a chat client accepts, checked here so that a knowledge base that loads can be served:
+# an entry's id travels in a button's data (64 bytes on Telegram, with a short prefix), an
+# answer is one message (4,096 characters on Telegram, with room for the bot's own line below
+# it), a keyboard holds at most 100 buttons.
+MAX_ID_LENGTH = 56
+MAX_ANSWER_LENGTH = 4000
+MAX_BUTTONS = 20  # an entry's buttons and related entries, each one button under its answer
+MAX_ENTRIES = 2000
+MAX_FILE_BYTES = 1_000_000
+
+
+def message_length(text: str) -> int:
+    """A text's length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -72,6 +87,16 @@ def _to_nodes(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) ->
         constructor.constructed_objects.clear()
 
 
+def _first_alias(text: str) -> int | None:
+    """The line of the first alias in a YAML text, None when it has none."""
+    if "*" not in text:
+        return None
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1 if event.start_mark else 0
+    return None
+
+
 def knowledge_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -120,18 +145,28 @@ class _Reader:
         # learned questions (file, line, entry id, language, text), added once every entry is read
         self.learned: list[tuple[str, int, str, str, str]] = []
         self.file = ""
+        self.too_many = False
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
 
     def read_file(self, file: Path) -> None:
         self.file = str(file)
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            self.problem(0, f"the file has {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+            return
         try:
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
             self.problem(0, f"not UTF-8 text: {error.reason}")
             return
         try:
+            alias = _first_alias(text)
+            if alias is not None:
+                # an alias repeats a whole value: nested ones grow exponentially (a "YAML bomb")
+                self.problem(alias, "aliases (*name) are not allowed: write the value out")
+                return
             document = yaml.compose(text, Loader=_YAML_LOADER)
             constructor = yaml.constructor.SafeConstructor()
             root = _to_nodes(document, constructor) if document is not None else None
@@ -275,6 +310,18 @@ class _Reader:
                 f"duplicate id '{entry_id}' (first defined at {first_file}:{first_line})",
             )
             return
+        if len(buttons) + len(related) > MAX_BUTTONS:
+            self.problem(
+                node.line,
+                f"{where}: {len(buttons) + len(related)} buttons and related entries; "
+                f"the limit is {MAX_BUTTONS}",
+            )
+            return
+        if len(self.entries) >= MAX_ENTRIES:
+            if not self.too_many:  # said once, where the limit is crossed
+                self.problem(node.line, f"{where}: more than {MAX_ENTRIES:,} entries in all")
+                self.too_many = True
+            return
         self.entry_lines[entry_id] = (self.file, node.line)
         self.entries[entry_id] = Entry(
             id=entry_id,
@@ -299,6 +346,13 @@ class _Reader:
                 id_node.line,
                 f"id {value!r} must be lowercase letters, digits and '_', starting with a letter "
                 "or digit",
+            )
+            return None
+        if len(value) > MAX_ID_LENGTH:
+            self.problem(
+                id_node.line,
+                f"id '{value[:20]}...' has {len(value)} characters; the limit is {MAX_ID_LENGTH} "
+                "(an id travels in a button's data, 64 bytes at most)",
             )
             return None
         return value
@@ -380,8 +434,17 @@ class _Reader:
                 self.problem(text.line, f"{where}: answer.{language} must be non-empty text")
                 continue
             rendered = self.fill_placeholders(text.value.strip(), text.line, where)
-            if rendered is not None:
-                answers[language] = rendered
+            if rendered is None:
+                continue
+            length = message_length(rendered)
+            if length > MAX_ANSWER_LENGTH:
+                self.problem(
+                    text.line,
+                    f"{where}: answer.{language} has {length:,} characters with its placeholders "
+                    f"filled; the limit is {MAX_ANSWER_LENGTH:,} (one message)",
+                )
+                continue
+            answers[language] = rendered
         return answers
 
     def fill_placeholders(self, text: str, line: int, where: str) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import tomllib
 from collections.abc import AsyncIterator, Mapping
@@ -69,11 +71,42 @@ def create_engine(
     if pool_timeout is not None:
         options["pool_timeout"] = pool_timeout
     # hide_parameters: the statements' values (customers' words, phones) stay out of logs and
-    # error messages, at every log level
+    # error messages, at every log level; the drivers' own debug lines are cut down likewise
+    keep_values_out_of_driver_logs()
     engine = create_async_engine(url, pool_pre_ping=not sqlite, hide_parameters=True, **options)
     if file:
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine
+
+
+class _ValuesOutOfLog(logging.Filter):
+    """aiosqlite logs each call it runs with its arguments (a statement's values) and what it
+    raised, and SQLAlchemy logs result rows at DEBUG: such lines keep only what was called."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "aiosqlite" and isinstance(record.args, tuple):
+            record.args = tuple(_called(arg) for arg in record.args)
+        elif record.name.startswith("sqlalchemy.engine") and str(record.msg).startswith("Row "):
+            record.msg, record.args = "Row (values not logged)", None
+        return True
+
+
+def _called(value: object) -> object:
+    if isinstance(value, functools.partial):
+        return f"{getattr(value.func, '__name__', 'call')}(...)"
+    if isinstance(value, BaseException):
+        return type(value).__name__
+    return value if isinstance(value, int | float) else type(value).__name__
+
+
+_VALUES_OUT_OF_LOG = _ValuesOutOfLog()
+
+
+def keep_values_out_of_driver_logs() -> None:
+    for name in ("aiosqlite", "sqlalchemy.engine.Engine"):
+        logger = logging.getLogger(name)
+        if _VALUES_OUT_OF_LOG not in logger.filters:
+            logger.addFilter(_VALUES_OUT_OF_LOG)
 
 
 def _tune_sqlite(connection: Any, record: Any) -> None:
@@ -167,6 +200,23 @@ def _describe(url: str, error: BaseException) -> str:
         shown = "not a database URL"
     reason = getattr(error, "orig", None) or error
     return f"{shown}: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
+
+
+async def start_engine(
+    url: str, *, pool_size: int | None = None, pool_timeout: float | None = None
+) -> AsyncEngine:
+    """The service's engine, its database migrated; DatabaseUnreachable (which names the URL
+    without its password) when it cannot be opened."""
+    try:
+        engine = create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
+    except (OSError, ImportError, SQLAlchemyError) as error:  # bad URL, missing driver, folder
+        raise DatabaseUnreachable(_describe(url, error)) from error
+    try:
+        await migrate(engine)
+    except (OSError, SQLAlchemyError) as error:
+        await engine.dispose()
+        raise DatabaseUnreachable(_describe(url, error)) from error
+    return engine
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -232,6 +233,16 @@ class Ticket(SQLModel, table=True):
         return f"T-{self.id:06d}"
 
 
+# A ticket's number as a customer may write it (t-000123 too); order numbers never take it.
+TICKET_NUMBER = re.compile(r"(?<![A-Z0-9])T-(\d{6,9})(?!\d)", re.IGNORECASE)
+
+
+def find_ticket_id(text: str | None) -> int | None:
+    """The id behind the first ticket number in a text, if it has one."""
+    found = TICKET_NUMBER.search(text or "")
+    return int(found.group(1)) if found else None
+
+
 class TicketEvent(SQLModel, table=True):
     """One change in a ticket's history, internal notes included."""
 
@@ -382,3 +393,11 @@ class LearnedConfirmation(SQLModel, table=True):
     evidence: str = Field(max_length=64)
     source: str = Field(max_length=16)  # suggestion, vote, agent
     confirmed_at: datetime = _time()
+
+
+class CustomerBan(SQLModel, table=True):
+    """A customer an admin banned: the bot stays silent to them until an admin lifts it."""
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    banned_by: int = Field(sa_type=sa.BigInteger)  # the admin's Telegram user id
+    banned_at: datetime = _time()

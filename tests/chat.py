@@ -58,13 +58,18 @@ class PrivateChat:
         )
         return await self._feed(Update(update_id=next(self.ids), message=message))
 
-    async def send_document(self, file_id: str, file_name: str) -> list[SendMessage]:
+    async def send_document(
+        self, file_id: str, file_name: str, file_size: int | None = None
+    ) -> list[SendMessage]:
+        document = Document(
+            file_id=file_id, file_unique_id=file_id, file_name=file_name, file_size=file_size
+        )
         message = Message(
             message_id=next(self.ids),
             date=datetime.now(UTC),
             chat=self.chat,
             from_user=self.user,
-            document=Document(file_id=file_id, file_unique_id=file_id, file_name=file_name),
+            document=document,
         )
         return await self._feed(Update(update_id=next(self.ids), message=message))
 

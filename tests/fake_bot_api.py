@@ -77,6 +77,24 @@ class FakeBotAPI:
         }
         return self._queue({"message": message})
 
+    def push_document(
+        self, chat_id: int, file_id: str, file_name: str, file_size: int = 100
+    ) -> dict[str, Any]:
+        """A file sent in a private chat."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Admin"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Admin"},
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_name": file_name,
+                "file_size": file_size,
+            },
+        }
+        return self._queue({"message": message})
+
     def push_callback(
         self,
         chat_id: int,
@@ -104,6 +122,15 @@ class FakeBotAPI:
             "data": data,
         }
         return self._queue({"callback_query": query})
+
+    def push_raw(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """An update as given (it may be one the bot's library cannot read), with the next id."""
+        return self._queue(payload)
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """The updates not yet confirmed by a getUpdates offset."""
+        return list(self._updates)
 
     def fail_next(
         self, method: str, error_code: int, description: str, retry_after: int | None = None
@@ -260,6 +287,14 @@ class FakeBotAPI:
                 message["text"] = params["text"]
             message["reply_markup"] = params.get("reply_markup")
             return message or True
+        if method == "getfile":
+            # the file itself is never served: its download answers 404, as for an expired file
+            file_id = params.get("file_id", "")
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_path": f"documents/{file_id}",
+            }
         if method == "createforumtopic":
             return {
                 "message_thread_id": next(self._message_ids),

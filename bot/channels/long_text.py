@@ -34,6 +34,13 @@ def _cut(text: str, limit: int) -> int:
     return len(text)
 
 
+def cut_to_fit(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text` whole when it fits in one message, else cut, ending with an ellipsis."""
+    if telegram_length(text) <= limit:
+        return text
+    return text[: _cut(text, limit - 1)] + "…"
+
+
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """Parts of at most `limit` units, broken at a paragraph, else a line, else a space."""
     parts: list[str] = []

@@ -9,6 +9,7 @@ apply or cancel it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -29,13 +30,16 @@ from bot.knowledge_admin.publishing import (
     compare,
 )
 from knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
-from knowledge.loader import knowledge_files
+from knowledge.loader import MAX_FILE_BYTES, knowledge_files
 from storage.knowledge_versions import add_version, recent_versions, version_files
 from storage.models import KnowledgeVersion
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 1_000_000
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES
+# Validation runs in a thread: the conversations go on meanwhile, and an upload that takes longer
+# than this is refused (the loader's limits keep any file well below it).
+VALIDATION_SECONDS = 30.0
 
 
 class EditError(Exception):
@@ -79,36 +83,45 @@ class KnowledgeEditor:
     def current_files(self) -> dict[str, str]:
         return {f.name: f.read_text(encoding="utf-8") for f in knowledge_files(self.folder)}
 
+    def check_upload(self, file_name: str, declared_size: int | None) -> None:
+        """Refuse a file by its name and its declared size, before it is downloaded."""
+        name = Path(file_name or "").name
+        if not name.endswith((".yaml", ".yml")) or name != file_name:
+            raise EditError(
+                f"'{file_name[:100]}' is not a knowledge-base file: send a .yaml file",
+                file_name[:100],
+            )
+        if declared_size is not None and declared_size > MAX_UPLOAD_BYTES:
+            raise EditError(
+                f"'{name}' has {declared_size:,} bytes; the limit is {MAX_UPLOAD_BYTES:,}", name
+            )
+
     async def propose(
         self, form: FSMContext, admin_id: int, file_name: str, data: bytes
     ) -> Proposal:
         """Validate an uploaded file as it would stand among the others and keep it until the
         admin applies or cancels it (a newer upload replaces it); raise EditError."""
-        name = Path(file_name or "").name
-        if not name.endswith((".yaml", ".yml")) or name != file_name:
-            raise EditError(
-                f"'{file_name}' is not a knowledge-base file: send a .yaml file", file_name
-            )
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise EditError(f"'{name}' is larger than {MAX_UPLOAD_BYTES // 1000} kB", name)
+        self.check_upload(file_name, len(data))
+        name = file_name
         try:
             content = data.decode("utf-8")
         except UnicodeDecodeError:
             raise EditError(f"'{name}' is not UTF-8 text", name) from None
         files = self.current_files() | {name: content}
-        change = self._validate(files, name)
+        change = await self._validate_aside(files, name)
         token = secrets.token_hex(6)
         await uploads_of(form).set_data(
             {"token": token, "file_name": name, "content": content, "admin_id": admin_id}
         )
         return Proposal(token, name, content, admin_id, change)
 
-    async def cancel(self, form: FSMContext, token: str) -> bool:
+    async def cancel(self, form: FSMContext, token: str, admin_id: int) -> None:
+        """`form` is the presser's own: another admin's upload is never theirs to cancel."""
         uploads = uploads_of(form)
-        if (await uploads.get_data()).get("token") != token:
-            return False
+        pending = await uploads.get_data()
+        if pending.get("token") != token or pending.get("admin_id") != admin_id:
+            raise EditError("This upload is no longer pending: please send the file again.")
         await uploads.clear()
-        return True
 
     async def apply(
         self, session: AsyncSession, form: FSMContext, token: str, admin_id: int
@@ -118,7 +131,7 @@ class KnowledgeEditor:
         if pending.get("token") != token or pending.get("admin_id") != admin_id:
             raise EditError("This upload is no longer pending: please send the file again.")
         files = self.current_files() | {pending["file_name"]: pending["content"]}
-        self._validate(files)  # the folder may have changed since the upload
+        await self._validate_aside(files)  # the folder may have changed since the upload
         await uploads.clear()
         return await self._publish(session, files, admin_id, f"upload {pending['file_name']}")
 
@@ -136,6 +149,18 @@ class KnowledgeEditor:
 
     async def history(self, session: AsyncSession, limit: int = 10) -> list[KnowledgeVersion]:
         return await recent_versions(session, limit)
+
+    async def _validate_aside(
+        self, files: dict[str, str], upload: str | None = None
+    ) -> KnowledgeChange:
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._validate, files, upload), VALIDATION_SECONDS
+            )
+        except TimeoutError:
+            raise EditError(
+                f"validating took longer than {VALIDATION_SECONDS:.0f} s: refused", upload
+            ) from None
 
     def _validate(self, files: dict[str, str], upload: str | None = None) -> KnowledgeChange:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,18 @@ from bot.orders.providers import OrderView
 from storage.models import Order, OrderStatus
 
 REQUIRED = ("number", "items", "status", "ordered_at")
+# What the orders table keeps (and more than any real order needs, for the free texts); any
+# other column (times, status, ids) is short
+OTHER_LENGTH = 100
+LENGTHS = {
+    "number": 64,
+    "phone": 32,
+    "carrier": 64,
+    "tracking_number": 64,
+    "address": 1000,
+    "items": 10_000,
+}
+TELEGRAM_IDS = range(1, 2**52)  # a Telegram user id
 COLUMNS = tuple(OrderView.model_fields)  # a column for each of the order's fields
 TIMES = ("ordered_at", "shipped_at", "delivered_at", "expected_delivery_at")
 
@@ -94,8 +107,7 @@ def read_orders_csv(path: str | Path) -> list[OrderView]:
         raise OrderImportError(problems)
     orders: list[OrderView] = []
     seen: dict[str, int] = {}
-    for raw in reader:
-        line = reader.line_num
+    for line, raw in _rows(reader, str(path), problems):
         order, row_problems = _validate(str(path), line, raw)
         problems += row_problems
         if order is None:
@@ -117,14 +129,39 @@ def read_orders_csv(path: str | Path) -> list[OrderView]:
     return orders
 
 
+def _rows(
+    reader: csv.DictReader[str], file: str, problems: list[CsvProblem]
+) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """Each row with its line; a row the csv module cannot read ends the file with a problem."""
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            message = str(error)
+            if "field larger than field limit" in message:
+                message = f"a field is longer than {csv.field_size_limit():,} characters"
+            # the row that failed starts after the lines read so far
+            line = reader.line_num + 1
+            problems.append(CsvProblem(file, line, "-", f"cannot be read: {message}"))
+            return
+        yield reader.line_num, raw
+
+
 def _validate(
     file: str, line: int, raw: dict[str, str | None]
 ) -> tuple[OrderView | None, list[CsvProblem]]:
     values = {k: (v or "").strip() for k, v in raw.items() if k is not None}
     problems = [
         CsvProblem(file, line, name, "is empty") for name in REQUIRED if not values.get(name)
+    ] + [
+        CsvProblem(file, line, name, f"has {len(value):,} characters; the limit is {limit:,}")
+        for name in COLUMNS
+        if len(value := values.get(name) or "") > (limit := LENGTHS.get(name, OTHER_LENGTH))
     ]
     if problems:
+        problems.sort(key=lambda problem: COLUMNS.index(problem.column))
         return None, problems
     fields: dict[str, Any] = {name: values.get(name) or None for name in COLUMNS}
     try:
@@ -137,6 +174,11 @@ def _validate(
         order = OrderView.model_validate(fields)
     except ValidationError as error:
         problems += [CsvProblem(file, line, *_column_problem(e)) for e in error.errors()]
+    telegram_id = order.telegram_id if order is not None else None
+    if telegram_id is not None and telegram_id not in TELEGRAM_IDS:
+        problems.append(
+            CsvProblem(file, line, "telegram_id", f"{telegram_id} is not a Telegram id")
+        )
     # one order's problems in the order of its fields, whichever check found them
     problems.sort(key=lambda problem: COLUMNS.index(problem.column))
     return (None if problems else order), problems

@@ -29,7 +29,7 @@ from bot.orders.providers import (
 )
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
-from storage.models import Customer, OrderStatus
+from storage.models import TICKET_NUMBER, Customer, OrderStatus
 from storage.order_proofs import (
     failures_since,
     proven_numbers,
@@ -60,11 +60,14 @@ class OrderStatusService:
         self.pattern = re.compile(settings.number_pattern, re.IGNORECASE)
 
     def find_number(self, text: str | None) -> str | None:
-        """The order number in a message; nothing longer than an order number can be."""
-        found = self.pattern.search(text or "")
-        if found is None or len(found.group(0)) > MAX_NUMBER_LENGTH:
-            return None
-        return found.group(0).upper()
+        """The order number in a message; nothing longer than an order number can be, and
+        never a ticket's number (T-000123), which the customer may well quote."""
+        for found in self.pattern.finditer(text or ""):
+            number = found.group(0)
+            if TICKET_NUMBER.fullmatch(number) or len(number) > MAX_NUMBER_LENGTH:
+                continue
+            return number.upper()
+        return None
 
     async def _recent_failures(self, session: AsyncSession, customer_id: int) -> int:
         since = self.clock.now() - timedelta(minutes=self.settings.lockout_minutes)
@@ -94,6 +97,16 @@ class OrderStatusService:
         if order is not None and await self.owns(session, order, customer_id, telegram_id):
             return order
         return None
+
+    async def shown_to(self, session: AsyncSession, customer: Customer, number: str) -> bool:
+        """Whether the customer has shown the order is theirs; False when it cannot be told
+        now (the provider is down), so that nothing unproven passes for proven."""
+        assert customer.id is not None
+        try:
+            order = await self.for_owner(session, number, customer.id, telegram_id(customer))
+            return order is not None
+        except OrdersUnavailable:
+            return False
 
     async def orders_of(
         self, session: AsyncSession, customer_id: int, telegram_id: int | None

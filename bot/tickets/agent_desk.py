@@ -177,6 +177,11 @@ class AgentDesk:
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
             return Pressed("No such ticket.", alert=True)
+        # the button's data names the agent: whoever it names must be staff on duty now
+        on_duty = {agent.telegram_id for agent in await self.tickets.agents_on_duty(session)}
+        if not self.roles.is_staff(to_agent) or to_agent not in on_duty:
+            log.warning("refused transfer of ticket=%s to user=%s", ticket.id, to_agent)
+            return Pressed("That person is not an agent on duty.", alert=True)
         try:
             await self.tickets.assign(session, ticket, to_agent, f"agent:{agent_id}")
         except TicketError as error:

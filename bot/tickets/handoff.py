@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,12 +17,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TicketCallback
+from bot.channels.long_text import cut_to_fit
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from storage.bans import ban_of
 from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HUMAN_WORDS = ("人工", "真人", "投诉", "客服", "complaint", "complain", "agent", "human")
 SUMMARY_MESSAGES = 10
+CARD_PROBLEM_LIMIT = 1500  # the card is one message with its buttons: the rest is in the topic
 
 
 def wants_a_person(text: str | None) -> bool:
@@ -38,6 +42,11 @@ def wants_a_person(text: str | None) -> bool:
     lowered = text.lower()
 
     return any(word in lowered for word in HUMAN_WORDS) and len(lowered) <= 40
+
+
+# Whether a customer has shown that an order is theirs (linked to their account, or the phone's
+# digits given); False when it cannot be told.
+OrderCheck = Callable[[AsyncSession, Customer, str], Awaitable[bool]]
 
 
 class CustomerUnreachable(Exception):
@@ -53,8 +62,10 @@ class Handoff:
         texts: Texts,
         clock: Clock,
         roles: RoleBook,
+        order_check: OrderCheck | None = None,
     ) -> None:
         self.roles = roles
+        self.order_check = order_check
         self.config = config
         self.tickets = tickets
         self.hours = hours
@@ -206,14 +217,33 @@ class Handoff:
             f"Customer: {customer.first_name or '-'} (#{customer.id}), language "
             f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
             f"earlier tickets {len(earlier)}",
-            f"Order: {ticket.order_number or '-'}",
-            f"Problem: {ticket.description or '-'}",
+            f"Order: {await self._order_line(session, ticket, customer)}",
+            *await self._ban_line(session, customer),
+            f"Problem: {cut_to_fit(ticket.description or '-', CARD_PROBLEM_LIMIT)}",
             "Conversation with the bot:",
         ]
         for message in recent:
             who = "customer" if message.direction == "in" else "bot"
             lines.append(f"  {who}: {message.text[:200]}")
-        return "\n".join(lines)
+        return cut_to_fit("\n".join(lines))
+
+    async def _ban_line(self, session: AsyncSession, customer: Customer) -> list[str]:
+        found = await ban_of(session, customer.id) if customer.id is not None else None
+        if found is None:
+            return []
+        since = found.banned_at.strftime("%Y-%m-%d %H:%M UTC")
+        return [f"⛔ Banned since {since} by admin {found.banned_by}: the bot is silent to them"]
+
+    async def _order_line(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
+        """The ticket's order, flagged when the customer never showed it is theirs: the number
+        may come from a button's data or from what they typed, and agents must not take it
+        for theirs."""
+        number = ticket.order_number
+        if not number:
+            return "-"
+        if self.order_check is not None and await self.order_check(session, customer, number):
+            return number
+        return f"{number} ⚠️ not verified: the customer has not shown this order is theirs"
 
     async def relay_to_agents(
         self,

@@ -21,6 +21,9 @@ from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)
 
+ORDER_NUMBER_LIMIT = 64  # what a ticket keeps (the orders table's own limit)
+DESCRIPTION_LIMIT = 4096  # one message's worth, as Telegram lets a customer write it
+
 
 class IntakeForm(StatesGroup):
     category = State()
@@ -88,7 +91,7 @@ class Intake:
         chat_id: int,
         text: str | None,
     ) -> Reply:
-        await form.update_data(description=text)
+        await form.update_data(description=text[:DESCRIPTION_LIMIT] if text else text)
         known = (await form.get_data()).get("order_number")
         if known:
             return await self.finish(session, bot, customer, form, language, chat_id, known)
@@ -140,7 +143,7 @@ class Intake:
             customer,
             category=data.get("category", "other"),
             description=data.get("description"),
-            order_number=(order_number or "").strip() or None,
+            order_number=(order_number or "").strip()[:ORDER_NUMBER_LIMIT] or None,
         )
         await self.handoff.copy_into_topic(bot, ticket, chat_id, data.get("photos", []))
         return Reply(self.handoff.expectation(ticket, language))
@@ -191,6 +194,23 @@ class Intake:
         ]
         markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
         return Reply("\n".join(lines), markup)
+
+    async def ticket_status(
+        self, session: AsyncSession, customer: Customer, ticket_id: int, language: str
+    ) -> Reply:
+        """A customer who writes a ticket number: where that ticket stands, if it is theirs."""
+        ticket = await session.get(Ticket, ticket_id) if ticket_id < 2**31 else None
+        if ticket is None or ticket.customer_id != customer.id:
+            return Reply(self.texts("ticket_not_yours", language, number=f"T-{ticket_id:06d}"))
+        return Reply(
+            self.texts(
+                "tickets_line",
+                language,
+                number=ticket.number,
+                category=self.texts(f"category_{ticket.category}", language),
+                status=self.texts(f"status_{ticket.status}", language),
+            )
+        )
 
     async def mark_solved(
         self, session: AsyncSession, customer: Customer, ticket_id: int, language: str

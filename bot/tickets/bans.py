@@ -1,0 +1,81 @@
+"""Admins ban and unban customers: the bot stays silent to a banned one (nothing they send is
+answered, stored or relayed), and the agents see the ban on the customer's tickets."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiogram import Bot
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.texts import Say
+from bot.tickets.handoff import Handoff
+from bot.tickets.lifecycle import OPEN_STATUSES, TicketService
+from bot.tickets.roles import RoleBook
+from storage import bans
+from storage.customers import find_customer
+from storage.models import Customer
+
+log = logging.getLogger(__name__)
+
+# "123456789": a Telegram user id; "#12": a customer's number as the ticket card shows it
+TARGET = re.compile(r"^(#?)(\d{1,15})$")
+
+
+class Bans:
+    def __init__(
+        self, clock: Clock, roles: RoleBook, tickets: TicketService, handoff: Handoff
+    ) -> None:
+        self.clock = clock
+        self.roles = roles
+        self.tickets = tickets
+        self.handoff = handoff
+
+    async def _customer(self, session: AsyncSession, target: str | None) -> Customer | None:
+        found = TARGET.match((target or "").strip())
+        if found is None:
+            return None
+        number = int(found.group(2))
+        if found.group(1):
+            return await session.get(Customer, number) if number < 2**31 else None
+        return await find_customer(session, "telegram", str(number))
+
+    async def ban(
+        self, session: AsyncSession, bot: Bot, admin_id: int, target: str | None, say: Say
+    ) -> str:
+        if not TARGET.match((target or "").strip()):
+            return say("ban_usage")
+        customer = await self._customer(session, target)
+        if customer is None or customer.id is None:
+            return say("ban_no_customer", target=(target or "").strip())
+        if customer.channel == "telegram" and self.roles.is_staff(int(customer.external_id)):
+            return say("ban_staff")
+        if not await bans.ban(session, customer.id, admin_id, self.clock.now()):
+            return say("ban_already", customer=customer.id)
+        await session.commit()
+        log.info("admin=%s banned customer=%s", admin_id, customer.id)
+        for ticket in await self.tickets.tickets_of(session, customer):
+            if ticket.status in OPEN_STATUSES:
+                await self.handoff.alert(
+                    bot,
+                    ticket,
+                    f"⛔ {ticket.number}: the customer (#{customer.id}) was banned by an admin; "
+                    "the bot no longer answers them and their messages are not relayed.",
+                    mention=False,
+                )
+        return say("ban_done", customer=customer.id)
+
+    async def unban(
+        self, session: AsyncSession, admin_id: int, target: str | None, say: Say
+    ) -> str:
+        if not TARGET.match((target or "").strip()):
+            return say("unban_usage")
+        customer = await self._customer(session, target)
+        if customer is None or customer.id is None:
+            return say("ban_no_customer", target=(target or "").strip())
+        if not await bans.unban(session, customer.id):
+            return say("unban_not_banned", customer=customer.id)
+        log.info("admin=%s lifted the ban of customer=%s", admin_id, customer.id)
+        return say("unban_done", customer=customer.id)
