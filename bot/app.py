@@ -222,7 +222,11 @@ def create_form_storage(
     return DatabaseFormStorage(session_factory, clock)
 
 
-def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatcher:
+def create_dispatcher(
+    services: Services, channel: str = "telegram", *, jobs: bool = True
+) -> Dispatcher:
+    """The one dispatcher of a channel; for Telegram its startup starts the timed jobs unless
+    `jobs` is False (a test that only feeds it updates through the web application)."""
     dispatcher = Dispatcher(
         storage=services.forms,
         # registered below, after the database middleware, so that reading the form uses the
@@ -281,7 +285,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
     dispatcher.include_router(customer_orders.create_router())
     dispatcher.include_router(customer_questions.create_router())
     dispatcher.include_router(errors.create_router())
-    if channel == "telegram":  # the jobs write to Telegram's customers and agents
+    if channel == "telegram" and jobs:  # the jobs write to Telegram's customers and agents
         run_with(dispatcher, partial(telegram_jobs, services))
     return dispatcher
 

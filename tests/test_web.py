@@ -60,7 +60,8 @@ async def webhook_services(start_services: StartServices) -> Services:
 async def client(
     aiohttp_client: Callable[..., Any], webhook_services: Services, bot: MockedBot
 ) -> Any:
-    dispatcher = create_dispatcher(webhook_services)
+    # the timed jobs are not what these tests look at (the process test below runs them)
+    dispatcher = create_dispatcher(webhook_services, jobs=False)
     app = create_web_app(webhook_services, dispatcher=dispatcher, bot=bot)
     return await aiohttp_client(app)
 
@@ -271,3 +272,21 @@ async def test_kefu_run_webhook_sets_the_webhook_and_answers_what_telegram_posts
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 30)
     assert process.returncode == 0
+
+
+async def test_an_update_that_cannot_be_read_is_acknowledged_and_the_next_answered(
+    client: Any, bot: MockedBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = private_update(20, "my address is 88 Example Road")
+    broken["message"]["chat"]["id"] = "not a number"
+    headers = {SECRET_HEADER: SECRET}
+    response = await client.post("/telegram/webhook", json=broken, headers=headers)
+    assert response.status == 200  # Telegram does not post it again
+    assert "update=20 cannot be read" in caplog.text
+    assert "88 Example Road" not in caplog.text
+    response = await client.post(
+        "/telegram/webhook", json=private_update(21, "how do i return an item"), headers=headers
+    )
+    assert response.status == 200
+    [reply] = [r for r in bot.recorder.requests if isinstance(r, SendMessage)]
+    assert reply.text.startswith("You can return items within 7 days")

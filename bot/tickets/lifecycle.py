@@ -276,8 +276,18 @@ class TicketService:
         self, session: AsyncSession, where: list[Any], **changes: Any
     ) -> list[Ticket]:
         """The tickets matching `where`, changed by one UPDATE ... RETURNING: a concurrent
-        claim (another replica) waits for this one's row locks and then no longer matches."""
-        claim = update(Ticket).where(*where).values(**changes).returning(col(Ticket.id))
+        claim (another replica) waits for this one's row locks and then no longer matches.
+        Looked for first with a plain SELECT, so that a minute with nothing to claim writes
+        nothing (on SQLite, a write takes the one write lock)."""
+        candidates = list((await session.exec(select(Ticket.id).where(*where))).all())
+        if not candidates:
+            return []
+        claim = (
+            update(Ticket)
+            .where(col(Ticket.id).in_(candidates), *where)
+            .values(**changes)
+            .returning(col(Ticket.id))
+        )
         ids = list((await session.exec(claim)).scalars())
         if not ids:
             return []

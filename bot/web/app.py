@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -58,15 +60,29 @@ def create_web_app(
 
 
 class TelegramWebhook(SimpleRequestHandler):
-    """aiogram's handler, refusing a call without the right secret before reading it, and
-    saying so in the log without its content."""
+    """aiogram's handler, refusing a call without the right secret before reading it (said in
+    the log without its content), and acknowledging an update it cannot read, logged by its id,
+    so that Telegram does not post it again and again ahead of the ones behind it."""
 
     async def handle(self, request: web.Request) -> web.Response:
         bot = await self.resolve_bot(request)
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), bot):
             log.warning("webhook: refused a call from %s: wrong or missing secret", request.remote)
             return web.Response(text="Unauthorized", status=401)
-        return await super().handle(request)
+        try:
+            raw = await request.json(loads=bot.session.json_loads)
+        except ValueError:
+            log.warning("webhook: a post that is not JSON; skipped")
+            return web.json_response({})
+        try:
+            Update.model_validate(raw, context={"bot": bot})
+        except ValidationError as error:
+            update_id = raw.get("update_id") if isinstance(raw, dict) else None
+            # where the update is wrong, never what it holds (a customer's text)
+            where = sorted({".".join(map(str, e["loc"])) for e in error.errors()})
+            log.warning("update=%s cannot be read (%s); skipped", update_id, ", ".join(where))
+            return web.json_response({})
+        return await super().handle(request)  # the body is read once and kept by aiohttp
 
 
 def _services(request: web.Request) -> Services:
