@@ -101,3 +101,7 @@ class RevisitCallback(CallbackData, prefix="revisit"):
 class NpsCallback(CallbackData, prefix="nps"):
     id: int
     score: int
+
+
+class EraseCallback(CallbackData, prefix="erase"):
+    confirm: bool
