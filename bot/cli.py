@@ -121,6 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Loggers that print what customers wrote at DEBUG: the database drivers' statements with their
+# values and the rows they read (aiosqlite logs every call with its arguments). They are held at
+# INFO, where SQLAlchemy's statements have their values hidden (storage.database).
+DRIVER_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg")
+
+
+def configure_logging(level: int | str) -> None:
+    """Logs carry ids, never customers' words, phones or addresses, at every level."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    numeric = logging.getLevelName(level) if isinstance(level, str) else level
+    for name in DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
+    # or missed run is still logged, as an error or a warning.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -129,13 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kefu: {error}", file=sys.stderr)
         return 2
     quiet = args.command != "run" or not config.telegram.enabled
-    logging.basicConfig(
-        level=logging.WARNING if quiet else config.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
-    # or missed run is still logged, as an error or a warning.
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    configure_logging(logging.WARNING if quiet else config.logging.level)
     try:
         if args.command == "db":
             return asyncio.run(database_command(config, args.db_command))

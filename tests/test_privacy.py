@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
@@ -19,7 +21,7 @@ from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher
 from bot.channels.telegram import COMMANDS
-from bot.cli import main
+from bot.cli import DRIVER_LOGGERS, configure_logging, main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
 from bot.privacy.retention import expire_old_texts
@@ -243,7 +245,7 @@ async def report_of(services: Services, clock: ManualClock) -> tuple[Any, ...]:
         since, until = clock.now() - timedelta(days=30), clock.now() + timedelta(days=1)
         return (
             await service_figures(session, since, until),
-            await feedback_figures(session, since, until, UTC),
+            await feedback_figures(session, since, until, ZoneInfo("UTC")),
             await last_days_report(session, services.config, clock.now() + timedelta(hours=1)),
         )
 
@@ -278,6 +280,7 @@ async def test_delete_me_asks_then_erases_personal_data_and_keeps_the_report(
         questions = (await session.exec(select(UnansweredQuestion))).all()
         assert {q.text for q in questions if q.customer_id == erased.id} == {REMOVED}
         tickets = {t.customer_id: t for t in (await session.exec(select(Ticket))).all()}
+        assert erased.id is not None and other.id is not None
         mine = tickets[erased.id]
         assert (mine.description, mine.order_number, mine.status) == (
             REMOVED,
@@ -414,3 +417,45 @@ def test_privacy_settings_are_checked(
     path = write_config(replace={f"{setting} = 365": f"{setting} = {value}"})
     with pytest.raises(ConfigError, match=rf"\[privacy\] {setting}"):
         load_config(path, environ={})
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Logging as `kefu run` sets it up at [logging] level = "DEBUG"; restored afterwards."""
+    names = [*DRIVER_LOGGERS, "apscheduler.executors"]
+    levels = {name: logging.getLogger(name).level for name in names}
+    configure_logging(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+async def test_no_customer_words_phone_or_address_in_the_logs_at_debug(
+    services: Services, bot: MockedBot, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    dispatcher = create_dispatcher(services)
+    mei = PrivateChat(dispatcher, bot, 9, "en")
+    agent = AgentInGroup(dispatcher, bot, AGENT, "Ann")
+    await mei.say("where is your shop, asks Zhaoxia")
+    await mei.say("/order A-1003")
+    await mei.say("8003")  # the last digits of the order's phone
+    await mei.say("my secret parcel story")
+    await open_ticket(mei, "the Zhaoxia description", "A-1003")
+    await agent.write(await topic_of(services, 9), "Agent Quinlan answers")
+    await mei.say("/my_data")
+    [ask] = await mei.say("/delete_me")
+    await mei.press(ask, "Yes, erase my data")
+    logged = debug_logs.text
+    assert "customer=" in logged  # the logs did run, with ids
+    for secret in (
+        "Zhaoxia",
+        "secret parcel",
+        "Quinlan",
+        "13800138003",
+        "8003",
+        "3 Demo Lane",
+        "Guangzhou",
+        "Mei",
+    ):
+        assert secret not in logged, secret
