@@ -236,6 +236,7 @@ async def test_my_data_is_in_the_customer_language(
     await lin.say("/my_data")
     page = document_of(bot)
     assert "您在Kefu Demo Shop的数据" in page
+    assert "内部备注" in page and "创建" in page  # the ticket's history in her words
     assert "林的包裹坏了" in page and "A-1002" in page
     assert "Mei" not in page and "T-000001" not in page
 

@@ -292,7 +292,7 @@ class CustomerData:
                         ticket["number"],
                         event["at"],
                         say(f"export_by_{event['by']}", language),
-                        event["what"],
+                        self._term("event", event["what"], language),
                         event["text"],
                     ]
                 )
@@ -306,7 +306,7 @@ class CustomerData:
                     [
                         a["at"],
                         a["ticket"],
-                        a["kind"],
+                        self._term("answer", a["kind"], language),
                         a["score"] if a["solved"] is None else a["solved"],
                         a["comment"],
                     ]
@@ -319,7 +319,14 @@ class CustomerData:
                 language,
                 "scheduled",
                 [["when", "what", "status"]]
-                + [[m["due_at"], m["kind"], m["status"]] for m in data["scheduled_messages"]],
+                + [
+                    [
+                        m["due_at"],
+                        self._term("planned", m["kind"], language),
+                        self._term("planned", m["status"], language),
+                    ]
+                    for m in data["scheduled_messages"]
+                ],
             )
         )
         if data["orders"] is None:
@@ -334,7 +341,11 @@ class CustomerData:
             self._table(
                 language,
                 "access",
-                [["when", "what"]] + [[a["at"], a["what"]] for a in data["staff_access"]],
+                [["when", "what"]]
+                + [
+                    [a["at"], self._term("access", a["what"], language)]
+                    for a in data["staff_access"]
+                ],
             )
         )
         title = html.escape(say("export_title", language))
@@ -358,6 +369,11 @@ class CustomerData:
             for row in body
         )
         return f"{heading}<table><tr>{head}</tr>{lines}</table>"
+
+    def _term(self, kind: str, code: str, language: str) -> str:
+        """A code (an event, a status) in the reader's words; the code itself when new."""
+        key = f"export_{kind}_{code}"
+        return self.texts(key, language) if key in self.texts.keys(language) else code
 
     def _cell(self, value: Any, language: str) -> str:
         if value is None or value == "":
