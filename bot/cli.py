@@ -123,16 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Loggers that print what customers wrote at DEBUG: the database drivers' statements with their
 # values and the rows they read (aiosqlite logs every call with its arguments). They are held at
-# INFO, where SQLAlchemy's statements have their values hidden (storage.database).
+# INFO or above.
 DRIVER_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg")
 
 
 def configure_logging(level: int | str) -> None:
     """Logs carry ids, never customers' words, phones or addresses, at every level."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    numeric = logging.getLevelName(level) if isinstance(level, str) else level
     for name in DRIVER_LOGGERS:
-        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+        # only ever raised: SQLAlchemy holds its own loggers at WARNING, and INFO would print
+        # every statement
+        driver = logging.getLogger(name)
+        driver.setLevel(max(driver.getEffectiveLevel(), logging.INFO))
     # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
     # or missed run is still logged, as an error or a warning.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)

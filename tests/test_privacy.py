@@ -460,3 +460,16 @@ async def test_no_customer_words_phone_or_address_in_the_logs_at_debug(
         "Mei",
     ):
         assert secret not in logged, secret
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_the_database_statements_stay_out_of_the_log(
+    debug_logs: pytest.LogCaptureFixture, level: str
+) -> None:
+    for name in DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)  # as SQLAlchemy sets itself
+    logging.getLogger().setLevel(level)
+    configure_logging(level)
+    assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
