@@ -32,8 +32,10 @@ from storage.models import (
     Customer,
     Feedback,
     FeedbackKind,
+    FormState,
     Message,
     Order,
+    OrderProof,
     ScheduledKind,
     ScheduledMessage,
     ScheduledStatus,
@@ -74,6 +76,7 @@ def config_path(write_config: Callable[..., Path], database: str) -> Path:
         replace={
             "group_id = 0": f"group_id = {AGENTS_GROUP}",
             "agents = []": f"agents = [{AGENT}]",
+            "burst = 10": "burst = 100",  # the clock stands still: every message is at once
         },
     )
 
@@ -259,15 +262,28 @@ async def test_delete_me_asks_then_erases_personal_data_and_keeps_the_report(
 ) -> None:
     _, mei, _, agent = two_customers
     topic = await topic_of(services, MEI)
+    async with services.session_factory() as session:
+        customer = (
+            await session.exec(select(Customer).where(Customer.external_id == str(MEI)))
+        ).one()
+        assert customer.id is not None
+        # an order proven hers by the phone's digits, a form she left half way
+        session.add(
+            OrderProof(customer_id=customer.id, order_number="A-1003", proven_at=clock.now())
+        )
+        session.add(
+            FormState(key=f"fsm:42:{MEI}:{MEI}:default", state="x", updated_at=clock.now())
+        )
+        await session.commit()
     before = await report_of(services, clock)
     [ask] = await mei.say("/delete_me")
     assert ask.text.startswith("This erases what we keep about you")
+    pressed = len(bot.recorder.of_type(AnswerCallbackQuery))
     [kept] = await mei.press(ask, "No, keep it")
     assert kept.text == "Nothing was erased."
     [done] = await mei.press(ask, "Yes, erase my data")
     assert done.text.startswith("Done: your personal data is erased.")
-    answered = bot.recorder.of_type(AnswerCallbackQuery)
-    assert len(answered) >= 2  # every press answered
+    assert len(bot.recorder.of_type(AnswerCallbackQuery)) == pressed + 2  # each press answered
 
     assert await report_of(services, clock) == before
     async with services.session_factory() as session:
@@ -296,6 +312,9 @@ async def test_delete_me_asks_then_erases_personal_data_and_keeps_the_report(
         assert comments == {erased.id: REMOVED, other.id: "林很满意"}
         linked = {o.number: o.telegram_id for o in (await session.exec(select(Order))).all()}
         assert (linked["A-1001"], linked["A-1002"]) == (None, LIN)
+        assert (await session.exec(select(OrderProof))).all() == []
+        forms = (await session.exec(select(FormState))).all()
+        assert not [f for f in forms if f":{MEI}:" in f.key]
 
     # the agents can no longer write to her, and are told why
     start = len(bot.recorder.requests)
