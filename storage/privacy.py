@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
@@ -282,10 +282,11 @@ class Expired:
     comments: int = 0
     ticket_texts: int = 0
     unanswered: int = 0
+    forms: int = 0  # left half way and untouched since
 
     @property
     def total(self) -> int:
-        return self.messages + self.comments + self.ticket_texts + self.unanswered
+        return self.messages + self.comments + self.ticket_texts + self.unanswered + self.forms
 
 
 async def expire_texts(
@@ -296,9 +297,14 @@ async def expire_texts(
     unanswered_before: datetime | None,
 ) -> Expired:
     """Replace texts older than each moment (None: keep them) by the placeholder. A ticket's
-    texts wait until it is resolved or closed and unchanged since the moment."""
-    messages = comments = ticket_texts = unanswered = 0
+    texts wait until it is resolved or closed and unchanged since the moment. Forms left half
+    way (they hold what was written so far) go with the messages of their age."""
+    messages = comments = ticket_texts = unanswered = forms = 0
     if messages_before is not None:
+        result = await session.exec(
+            delete(FormState).where(col(FormState.updated_at) < messages_before)
+        )
+        forms = int(result.rowcount)
         result = await session.exec(
             update(Message)
             .where(col(Message.created_at) < messages_before, col(Message.text) != REMOVED)
@@ -349,4 +355,4 @@ async def expire_texts(
             .values(text=REMOVED)
         )
         unanswered = int(result.rowcount)
-    return Expired(messages, comments, ticket_texts, unanswered)
+    return Expired(messages, comments, ticket_texts, unanswered, forms)

@@ -342,9 +342,14 @@ async def test_retention_replaces_old_texts_and_keeps_rows_and_figures(
     started = clock.now()
     clock.advance(timedelta(days=300))
     await mei.say("where is your shop")  # a newer conversation
+    await mei.say("/human")  # and a form she leaves half way, newer too
     clock.advance(timedelta(days=66))  # the first texts are 366 days old, the new 66
+    async with services.session_factory() as session:
+        session.add(FormState(key="fsm:42:1:1:default", state="x", updated_at=started, data="{}"))
+        await session.commit()
     expired = await expire_old_texts(services.session_factory, clock, services.config.privacy)
     assert expired.messages > 0 and expired.unanswered > 0 and expired.comments == 2
+    assert expired.forms == 1
     clock.set(started)
     assert await report_of(services, clock) == before
     async with services.session_factory() as session:
@@ -363,6 +368,8 @@ async def test_retention_replaces_old_texts_and_keeps_rows_and_figures(
             (tickets[TicketStatus.RESOLVED].id, REMOVED),
             (tickets[TicketStatus.NEW].id, "林 note"),
         }
+        forms = (await session.exec(select(FormState))).all()
+        assert [f.key for f in forms] == [f"fsm:42:{MEI}:{MEI}:default"]  # the old one went
     again = await expire_old_texts(services.session_factory, clock, services.config.privacy)
     assert again.total == 0
 

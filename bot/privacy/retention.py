@@ -34,11 +34,12 @@ async def expire_old_texts(
     if expired.total:
         log.info(
             "retention: replaced %d message texts, %d survey comments, %d ticket texts and "
-            "%d unanswered questions",
+            "%d unanswered questions; dropped %d forms left half way",
             expired.messages,
             expired.comments,
             expired.ticket_texts,
             expired.unanswered,
+            expired.forms,
         )
     return expired
 
