@@ -221,6 +221,7 @@ def write_config(folder: Path, api_server: str, database_url: str) -> Path:
         # the bursts measure the message path, not the per-customer flood limit
         "messages_per_minute = 20": "messages_per_minute = 1000000",
         "burst = 10": "burst = 1000000",
+        "port = 8080": "port = 0",  # the operations endpoints on any free port
     }
     for old, new in replacements.items():
         if old not in config:

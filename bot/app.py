@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
+from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
@@ -42,6 +45,8 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from bot.web.app import create_web_app, serving
+from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
     admin_commands,
     agents_group,
@@ -72,6 +77,7 @@ class Services:
     faq: FaqService
     publisher: KnowledgePublisher
     editor: KnowledgeEditor
+    learning: Learning
     tickets: TicketService
     handoff: Handoff
     roles: RoleBook
@@ -89,6 +95,7 @@ class Services:
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
+    metrics: Metrics
 
     async def close(self) -> None:
         await self.forms.close()
@@ -126,7 +133,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         knowledge_base.variant_count(),
     )
     texts = Texts.load(config.business.placeholders())
-    faq = FaqService(matcher, clock, texts)
+    metrics = Metrics()
+    faq = FaqService(matcher, clock, texts, metrics)
     publisher = KnowledgePublisher(config, faq)
     session_factory = create_session_factory(engine)
     hours = config.hours.business_hours()
@@ -144,6 +152,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     intake = Intake(tickets, handoff, texts)
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
+    editor = KnowledgeEditor(config, publisher, clock)
+    learning = Learning(config, clock, lambda: faq.knowledge_base, editor.publish, texts)
     return Services(
         config=config,
         clock=clock,
@@ -152,7 +162,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         matcher=matcher,
         faq=faq,
         publisher=publisher,
-        editor=KnowledgeEditor(config, publisher, clock),
+        editor=editor,
+        learning=learning,
         tickets=tickets,
         handoff=handoff,
         roles=roles,
@@ -161,11 +172,19 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         lookup=lookup,
         returns=returns,
         desk=FrontDesk(
-            faq, intake, lookup, returns, follow_ups, texts, clock, config.bot.menu_size
+            faq,
+            intake,
+            lookup,
+            returns,
+            follow_ups,
+            learning,
+            texts,
+            clock,
+            config.bot.menu_size,
         ),
         feedback=FeedbackAnswers(follow_ups, handoff, texts),
         agent_desk=AgentDesk(
-            config.agents, roles, tickets, handoff, faq, config.bot.default_language
+            config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language
         ),
         customer_data=CustomerData(order_status, tickets, schedule, texts, clock),
         schedule=schedule,
@@ -174,6 +193,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         engine=engine,
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
+        metrics=metrics,
     )
 
 
@@ -205,6 +225,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         faq=services.faq,
         publisher=services.publisher,
         editor=services.editor,
+        learning=services.learning,
         tickets=services.tickets,
         handoff=services.handoff,
         roles=services.roles,
@@ -219,6 +240,7 @@ def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatch
         agent_desk=services.agent_desk,
         customer_data=services.customer_data,
     )
+    dispatcher.update.outer_middleware(CountUpdates(services.metrics))
     dispatcher.update.outer_middleware(
         ThrottlingMiddleware(
             services.config.flood,
@@ -274,23 +296,75 @@ def telegram_jobs(
 
 
 async def run_telegram(services: Services) -> None:
-    """Serve Telegram by long polling until interrupted; the dispatcher's startup starts the
-    jobs (see create_dispatcher)."""
-    bot = create_bot(services.config)
+    """Serve Telegram until interrupted, by long polling or, in webhook mode, on the web
+    application, which serves the operations endpoints in both modes. The dispatcher's startup
+    starts the jobs (and, for polling, connects to Telegram and removes any webhook)."""
+    config = services.config
+    bot = create_bot(config, metrics=services.metrics)
     dispatcher = create_dispatcher(services, channel="telegram")
     try:
-        me = await bot.get_me()
-        log.info("connected to Telegram as @%s", me.username)
-        await set_commands(bot)
-        await bot.delete_webhook(
-            drop_pending_updates=services.config.telegram.drop_pending_updates
-        )
-        # As many updates at once as there are connections: the rest wait their turn in aiogram,
-        # where no timeout runs out, instead of in the pool, where one does.
-        await dispatcher.start_polling(
-            bot,
-            handle_signals=True,
-            tasks_concurrency_limit=services.config.database.pool_size,
-        )
+        if config.telegram.mode == "webhook":
+            app = create_web_app(services, dispatcher=dispatcher, bot=bot)
+            async with serving(app, config.web.host, config.web.port):
+                # set once kefu listens, so that Telegram's first post finds it; left in place
+                # at shutdown, for the other replicas
+                await connect_telegram(config, bot)
+                await until_stopped()
+            return
+        dispatcher.startup.register(partial(connect_telegram, config))
+        async with contextlib.AsyncExitStack() as stack:
+            if config.web.enabled:
+                try:
+                    await stack.enter_async_context(
+                        serving(create_web_app(services), config.web.host, config.web.port)
+                    )
+                except OSError as error:  # customers are still served, by polling
+                    log.error(
+                        "web: cannot listen on %s:%s (%s); no /healthz, /readyz or /metrics",
+                        config.web.host,
+                        config.web.port,
+                        error.strerror,
+                    )
+            # As many updates at once as there are connections: the rest wait their turn in
+            # aiogram, where no timeout runs out, instead of in the pool, where one does.
+            await dispatcher.start_polling(
+                bot,
+                handle_signals=True,
+                tasks_concurrency_limit=config.database.pool_size,
+            )
     finally:
         await bot.session.close()
+
+
+async def connect_telegram(config: Config, bot: Bot) -> None:
+    """Who the bot is, its commands, and where Telegram sends updates (the webhook, with its
+    secret, or none for long polling)."""
+    me = await bot.get_me()
+    log.info("connected to Telegram as @%s", me.username)
+    await set_commands(bot)
+    telegram = config.telegram
+    if telegram.mode == "webhook":
+        assert telegram.webhook_secret is not None  # the config requires it in webhook mode
+        await bot.set_webhook(
+            telegram.webhook_url,
+            secret_token=telegram.webhook_secret.get_secret_value(),
+            drop_pending_updates=telegram.drop_pending_updates,
+            # no more updates at once than there are connections to handle them
+            max_connections=min(100, config.database.pool_size),
+        )
+        log.info("webhook set")
+    else:
+        await bot.delete_webhook(drop_pending_updates=telegram.drop_pending_updates)
+
+
+async def until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)

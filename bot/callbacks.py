@@ -23,6 +23,13 @@ class EntryCallback(CallbackData, prefix="faq"):
     entry_id: str
 
 
+class SuggestionCallback(CallbackData, prefix="sug"):
+    """A "did you mean" suggestion: the entry, and the customer's message it was offered for."""
+
+    message_id: int
+    entry_id: str
+
+
 class VoteCallback(CallbackData, prefix="vote"):
     message_id: int
     helpful: bool
@@ -39,6 +46,13 @@ class HumanCallback(CallbackData, prefix="human"):
 class KnowledgeUploadCallback(CallbackData, prefix="kbup"):
     token: str
     apply: bool
+
+
+class LearnCallback(CallbackData, prefix="learn"):
+    """An admin's Approve or Reject on a learned question."""
+
+    id: int
+    approve: bool
 
 
 class TicketCallback(CallbackData, prefix="tk"):

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
@@ -51,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $KEFU_CONFIG, else config.toml, else config.example.toml)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="serve Telegram (or the terminal when no token is set)")
+    run_command = commands.add_parser(
+        "run", help="serve Telegram (or the terminal when no token is set)"
+    )
+    run_command.add_argument(
+        "--webhook",
+        action="store_true",
+        help='receive updates by webhook for this run ([telegram] mode = "webhook")',
+    )
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--language", choices=["zh", "en"], help="the language of your app")
     ask = commands.add_parser("ask", help="show how the bot would answer one question")
@@ -81,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--since", default="7d", help="how far back: 24h, 7d, 2w (default: 7d)")
     gaps.add_argument("--limit", type=int, default=20, help="how many groups (default: 20)")
     gaps.add_argument("--yaml", action="store_true", help="print new entries to fill in")
+    learn = kb_commands.add_parser(
+        "learn", help="questions learned from customers: list, approve, reject"
+    )
+    learn.add_argument("--approve", type=int, nargs="+", default=[], metavar="ID")
+    learn.add_argument("--reject", type=int, nargs="+", default=[], metavar="ID")
+    learn.add_argument("--yaml", action="store_true", help="print a review file to edit")
+    learn.add_argument("--review", metavar="FILE", help="apply the decisions of a review file")
+    learn.add_argument("--limit", type=int, default=200, help="how many to list (default: 200)")
     orders = commands.add_parser("orders", help="the built-in orders provider")
     orders_commands = orders.add_subparsers(dest="orders_command", required=True)
     load = orders_commands.add_parser("import", help="add or update orders from a CSV file")
@@ -142,8 +158,11 @@ def configure_logging(level: int | str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: dict[tuple[str, ...], Any] = {}
+    if getattr(args, "webhook", False):
+        settings[("telegram", "mode")] = "webhook"
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, settings=settings)
     except ConfigError as error:
         print(f"kefu: {error}", file=sys.stderr)
         return 2
@@ -195,6 +214,8 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
         return knowledge_admin.run_evaluation(
             config, args.kb, args.cases, as_json=args.json, min_top1=args.min_top1
         )
+    if args.kb_command == "learn":
+        return learn(config, args)
     try:
         since = knowledge_admin.parse_period(args.since)
     except ValueError as error:
@@ -203,6 +224,30 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
     return asyncio.run(
         knowledge_admin.show_gaps(
             config, SystemClock(), since=since, as_yaml=args.yaml, limit=args.limit
+        )
+    )
+
+
+def learn(config: Config, args: argparse.Namespace) -> int:
+    approve: list[int] = list(args.approve)
+    reject: list[int] = list(args.reject)
+    edits: dict[int, str] = {}
+    if args.review:
+        try:
+            approve, reject, edits = knowledge_admin.read_review(args.review)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(f"kefu: --review: {error}", file=sys.stderr)
+            return 2
+    if not (approve or reject):
+        if args.review:
+            print("Nothing to decide in that file.")
+            return 0
+        return asyncio.run(
+            knowledge_admin.list_learned(config, as_yaml=args.yaml, limit=args.limit)
+        )
+    return asyncio.run(
+        knowledge_admin.decide_learned(
+            config, SystemClock(), approve=approve, reject=reject, edits=edits
         )
     )
 

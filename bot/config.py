@@ -16,6 +16,7 @@ from bot.schedule.business_hours import WEEKDAYS, Block, BusinessHours
 from storage.models import OrderStatus, TicketPriority
 
 CONFIG_ENV = "KEFU_CONFIG"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_CONFIG_FILES = ("config.toml", "config.example.toml")
 PACKAGED_SAMPLE_KB = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
 
@@ -25,6 +26,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "KEFU_TELEGRAM_API_SERVER": ("telegram", "api_server"),
     "KEFU_DATABASE_URL": ("database", "url"),
     "KEFU_REDIS_URL": ("telegram", "redis_url"),
+    "KEFU_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "KEFU_ORDERS_API_TOKEN": ("orders", "http", "token"),
 }
 
@@ -43,6 +45,11 @@ class TelegramConfig(Section):
     drop_pending_updates: bool = False
     fsm_storage: Literal["database", "redis"] = "database"
     redis_url: SecretStr | None = None
+    # "webhook": Telegram posts updates to webhook_url, served on [web] host and port
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _redis_needs_a_url(self) -> TelegramConfig:
@@ -52,9 +59,34 @@ class TelegramConfig(Section):
             raise ValueError('fsm_storage = "redis" needs redis_url (or KEFU_REDIS_URL)')
         return self
 
+    @model_validator(mode="after")
+    def _webhook_needs_its_address_and_secret(self) -> TelegramConfig:
+        if not self.webhook_path.startswith("/"):
+            raise ValueError("webhook_path must start with /")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if secret and not WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError(
+                "webhook_secret: 1 to 256 of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+            )
+        if self.mode == "webhook":
+            if not self.webhook_url.startswith("https://"):
+                raise ValueError('mode = "webhook" needs webhook_url, an https:// address')
+            if not secret:
+                raise ValueError('mode = "webhook" needs webhook_secret (or KEFU_WEBHOOK_SECRET)')
+        return self
+
     @property
     def enabled(self) -> bool:
         return bool(self.token and self.token.get_secret_value())
+
+
+class WebConfig(Section):
+    """kefu's one web application: the webhook and the operations endpoints (/healthz,
+    /readyz, /metrics)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
 
 
 class BusinessConfig(Section):
@@ -334,6 +366,7 @@ class LoggingConfig(Section):
 
 class Config(Section):
     telegram: TelegramConfig = TelegramConfig()
+    web: WebConfig = WebConfig()
     business: BusinessConfig
     knowledge: KnowledgeConfig = KnowledgeConfig()
     matching: MatchingConfig = MatchingConfig()
@@ -373,8 +406,12 @@ def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+    settings: dict[tuple[str, ...], Any] | None = None,
 ) -> Config:
+    """The config file, with the environment's overrides and then `settings` (from the command
+    line: {("telegram", "mode"): "webhook"}), validated as a whole."""
     config_path = find_config_file(path)
     environ = dict(os.environ) if environ is None else environ
     try:
@@ -383,13 +420,13 @@ def load_config(
         raise ConfigError(f"{config_path}: file not found") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{config_path}: not valid TOML: {error}") from None
-    for variable, (*sections, key) in ENV_OVERRIDES.items():
-        if environ.get(variable):
-            values: Any = raw
-            for section in sections:
-                values = values.setdefault(section, {}) if isinstance(values, dict) else None
-            if isinstance(values, dict):
-                values[key] = environ[variable]
+    chosen = {where: environ[v] for v, where in ENV_OVERRIDES.items() if environ.get(v)}
+    for (*sections, key), value in {**chosen, **(settings or {})}.items():
+        values: Any = raw
+        for section in sections:
+            values = values.setdefault(section, {}) if isinstance(values, dict) else None
+        if isinstance(values, dict):
+            values[key] = value
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:
@@ -454,4 +491,6 @@ def _explain(problem: Any) -> str:
     message = problem["msg"]
     if kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
+    if isinstance(given, dict | list):  # a whole section, secrets and all: not repeated
+        return message
     return f"{message} (got {given!r})"

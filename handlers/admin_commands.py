@@ -18,12 +18,13 @@ from aiogram.types import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import KnowledgeUploadCallback
+from bot.callbacks import KnowledgeUploadCallback, LearnCallback
 from bot.channels.filters import has_document, private_chat
 from bot.channels.replies import bot_of
 from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
+from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher
 from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
 from bot.schedule.delivery import Schedule, schedule_report
@@ -42,6 +43,7 @@ ADMIN_COMMANDS = (
     "roles",
     "scheduled",
     "report",
+    "learn",
 )
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
@@ -63,10 +65,13 @@ def create_router() -> Router:
     router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(show_scheduled, Command("scheduled"), is_admin)
     router.message.register(show_report, Command("report"), is_admin)
+    router.message.register(show_learned, Command("learn"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
     router.callback_query.register(refuse_button, KnowledgeUploadCallback.filter())
+    router.callback_query.register(decide_learned, LearnCallback.filter(), is_admin)
+    router.callback_query.register(refuse_button, LearnCallback.filter())
     router.errors.register(edit_refused, ExceptionTypeFilter(EditError))
     return router
 
@@ -205,6 +210,26 @@ async def show_report(
         await message.answer(f"Usage: /report [days], with days from 1 to {MAX_DAYS}.")
         return
     await message.answer(await last_days_report(session, config, clock.now(), days))
+
+
+async def show_learned(
+    message: Message, session: AsyncSession, learning: Learning, language: str
+) -> None:
+    """Customers' words confirmed for an entry, the most confirmed first, to approve or reject."""
+    for reply in await learning.show(session, language):
+        await reply.send(message)
+
+
+async def decide_learned(
+    query: CallbackQuery,
+    callback_data: LearnCallback,
+    session: AsyncSession,
+    learning: Learning,
+    language: str,
+) -> None:
+    """Approve (added to learned.yaml and published) or reject a learned question."""
+    pressed = await learning.press(session, query.from_user.id, callback_data, language)
+    await pressed.render(query)
 
 
 async def refuse_agent_command(message: Message, customer: Customer, say: Say) -> None:

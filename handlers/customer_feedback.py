@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,7 +22,7 @@ def create_router() -> Router:
     router.message.register(stop_surveys, Command("stop_surveys"))
     router.message.register(start_surveys, Command("start_surveys"))
     router.callback_query.register(save_score, SurveyCallback.filter())
-    router.message.register(save_comment, SurveyForm.comment, plain_text)
+    router.message.register(save_comment, StateFilter(SurveyForm.comment), plain_text)
     router.callback_query.register(skip_comment, SurveySkipCallback.filter())
     router.callback_query.register(save_revisit, RevisitCallback.filter())
     router.callback_query.register(save_nps, NpsCallback.filter())

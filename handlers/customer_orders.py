@@ -4,7 +4,7 @@ order_status entry; the order is shown only once the customer has shown it is th
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, ExceptionTypeFilter
+from aiogram.filters import Command, ExceptionTypeFilter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,10 +23,14 @@ def create_router() -> Router:
     router.message.filter(private_chat)
     router.callback_query.filter(private_chat)
     router.message.register(ask_for_order, Command("order"))
-    router.message.register(answer_aside, OrderForm.number, has_text, asks_something_else)
-    router.message.register(answer_aside, OrderForm.phone_digits, has_text, asks_something_else)
-    router.message.register(receive_number, OrderForm.number, has_text)
-    router.message.register(receive_digits, OrderForm.phone_digits, has_text)
+    router.message.register(
+        answer_aside, StateFilter(OrderForm.number), has_text, asks_something_else
+    )
+    router.message.register(
+        answer_aside, StateFilter(OrderForm.phone_digits), has_text, asks_something_else
+    )
+    router.message.register(receive_number, StateFilter(OrderForm.number), has_text)
+    router.message.register(receive_digits, StateFilter(OrderForm.phone_digits), has_text)
     router.message.register(receive_number, has_text, contains_order_number)
     router.callback_query.register(ask_a_person, OrderHelpCallback.filter())
     router.errors.register(orders_unavailable, ExceptionTypeFilter(OrdersUnavailableNow))

@@ -8,7 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import EntryCallback, LanguageCallback, VoteCallback
+from bot.callbacks import EntryCallback, LanguageCallback, SuggestionCallback, VoteCallback
 from bot.channels.filters import a_command, plain_text, private_chat
 from bot.channels.replies import press_then
 from bot.faq.front_desk import FrontDesk
@@ -30,6 +30,7 @@ def create_router() -> Router:
     router.message.register(show_help, a_command)
     router.message.register(refuse_unsupported)
     router.callback_query.register(answer_entry, EntryCallback.filter())
+    router.callback_query.register(answer_suggestion, SuggestionCallback.filter())
     router.callback_query.register(save_vote, VoteCallback.filter())
     router.callback_query.register(save_language, LanguageCallback.filter())
     return router
@@ -85,6 +86,20 @@ async def answer_entry(
     """A menu button or a suggestion (registered with EntryCallback's filter)."""
     entry_id = EntryCallback.unpack(query.data or "").entry_id
     reply = await desk.entry(session, customer, state, language, entry_id)
+    await press_then(reply).render(query)
+
+
+async def answer_suggestion(
+    query: CallbackQuery,
+    customer: Customer,
+    session: AsyncSession,
+    state: FSMContext,
+    desk: FrontDesk,
+    language: str,
+) -> None:
+    """A "did you mean" suggestion (registered with SuggestionCallback's filter)."""
+    pressed = SuggestionCallback.unpack(query.data or "")
+    reply = await desk.suggestion(session, customer, state, language, pressed)
     await press_then(reply).render(query)
 
 

@@ -4,7 +4,7 @@ or the reason it cannot be returned, with a person on offer."""
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,9 +28,13 @@ def create_router() -> Router:
     router.message.register(ask_which_order, Command("return"))
     router.callback_query.register(choose_order, ReturnCallback.filter())
     router.callback_query.register(choose_items, ReturnItemCallback.filter())
-    router.callback_query.register(choose_reason, ReturnForm.reason, ReturnReasonCallback.filter())
-    router.message.register(keep_extra, ReturnForm.extras, photo_or_text)
-    router.callback_query.register(finish_return, ReturnForm.extras, ReturnDoneCallback.filter())
+    router.callback_query.register(
+        choose_reason, StateFilter(ReturnForm.reason), ReturnReasonCallback.filter()
+    )
+    router.message.register(keep_extra, StateFilter(ReturnForm.extras), photo_or_text)
+    router.callback_query.register(
+        finish_return, StateFilter(ReturnForm.extras), ReturnDoneCallback.filter()
+    )
     router.callback_query.register(stale_button, ReturnReasonCallback.filter())
     router.callback_query.register(stale_button, ReturnDoneCallback.filter())
     return router

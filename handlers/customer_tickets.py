@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,13 +25,15 @@ def create_router() -> Router:
     router.message.register(list_tickets, Command("tickets"))
     router.callback_query.register(mark_solved, SolvedCallback.filter())
     router.message.register(relay_to_agents, has_open_ticket)
-    router.callback_query.register(save_category, IntakeForm.category, CategoryCallback.filter())
-    router.message.register(save_description, IntakeForm.description, has_text)
-    router.message.register(save_order_number, IntakeForm.order_number, has_text)
-    router.message.register(keep_photo, IntakeForm.description, has_photo)
-    router.message.register(keep_photo, IntakeForm.order_number, has_photo)
     router.callback_query.register(
-        skip_order_number, IntakeForm.order_number, SkipCallback.filter()
+        save_category, StateFilter(IntakeForm.category), CategoryCallback.filter()
+    )
+    router.message.register(save_description, StateFilter(IntakeForm.description), has_text)
+    router.message.register(save_order_number, StateFilter(IntakeForm.order_number), has_text)
+    router.message.register(keep_photo, StateFilter(IntakeForm.description), has_photo)
+    router.message.register(keep_photo, StateFilter(IntakeForm.order_number), has_photo)
+    router.callback_query.register(
+        skip_order_number, StateFilter(IntakeForm.order_number), SkipCallback.filter()
     )
     router.message.register(start_intake, Command("human"))
     router.message.register(start_intake, asks_for_a_person)

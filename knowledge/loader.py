@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from knowledge.schema import ACTIONS, LANGUAGES, Button, Entry, KnowledgeBase
 
 ENTRY_KEYS = {"id", "category", "questions", "answer", "buttons", "related", "action", "menu"}
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+TOP_KEYS = {"entries", "synonyms", "learned"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def load_knowledge_base(
     reader = _Reader(placeholders, actions)
     for file in files:
         reader.read_file(file)
+    reader.add_learned()
     reader.check_references()
     if reader.problems:
         raise KnowledgeBaseError(reader.problems)
@@ -115,6 +117,8 @@ class _Reader:
         self.references: list[tuple[str, int, str, str]] = []
         self.synonyms: list[tuple[str, ...]] = []
         self.synonym_lines: dict[str, tuple[str, int]] = {}
+        # learned questions (file, line, entry id, language, text), added once every entry is read
+        self.learned: list[tuple[str, int, str, str, str]] = []
         self.file = ""
 
     def problem(self, line: int, message: str) -> None:
@@ -142,14 +146,20 @@ class _Reader:
         if root is None:
             self.problem(1, "the file is empty: expected a mapping with the key 'entries'")
             return
-        if not isinstance(root.value, dict) or not {"entries", "synonyms"} & set(root.value):
-            self.problem(root.line, "expected a mapping with the key 'entries' (or 'synonyms')")
+        if not isinstance(root.value, dict) or not TOP_KEYS & set(root.value):
+            self.problem(
+                root.line, "expected a mapping with the key 'entries' (or 'synonyms', 'learned')"
+            )
             return
-        unknown = set(root.value) - {"entries", "synonyms"}
+        unknown = set(root.value) - TOP_KEYS
         for key in sorted(map(str, unknown)):
-            self.problem(root.key_lines[key], f"unknown key '{key}' (expected: entries, synonyms)")
+            self.problem(
+                root.key_lines[key], f"unknown key '{key}' (expected: entries, synonyms, learned)"
+            )
         if "synonyms" in root.value:
             self.read_synonyms(root.value["synonyms"])
+        if "learned" in root.value:
+            self.read_learned(root.value["learned"])
         if "entries" not in root.value:
             return
         entries = root.value["entries"]
@@ -187,6 +197,48 @@ class _Reader:
                 terms.append(term)
             if len(terms) >= 2:
                 self.synonyms.append(tuple(terms))
+
+    def read_learned(self, node: _Node) -> None:
+        """Questions learned from customers, by entry id and language (see learned.yaml)."""
+        if not isinstance(node.value, dict):
+            self.problem(node.line, "'learned' must map entry ids to questions per language")
+            return
+        for entry_id, by_language in node.value.items():
+            where = f"learned questions of '{entry_id}'"
+            languages = self.read_languages(by_language, where, "learned")
+            for language, items in (languages or {}).items():
+                if not isinstance(items.value, list):
+                    self.problem(items.line, f"{where}: {language} must be a list of text")
+                    continue
+                for item in items.value:
+                    text = str(item.value).strip()
+                    if not isinstance(item.value, str | int | float) or not text:
+                        self.problem(item.line, f"{where}: a question must be non-empty text")
+                        continue
+                    self.learned.append((self.file, item.line, str(entry_id), language, text))
+
+    def add_learned(self) -> None:
+        """Each learned question joins its entry's questions, validated as they are; one the
+        entry already has is left out (an admin may have copied it into the entry by hand)."""
+        added: dict[str, dict[str, list[str]]] = {}
+        for file, line, entry_id, language, text in self.learned:
+            self.file = file
+            entry = self.entries.get(entry_id)
+            if entry is None:
+                if entry_id not in self.seen_ids:
+                    self.problem(line, f"learned question {text!r}: no entry with id '{entry_id}'")
+                continue
+            owner = self.variant_owner.get(normalize(text))
+            if owner is not None and owner[0] == entry_id:
+                continue
+            self.claim_variant(text, line, f"entry '{entry_id}'")
+            added.setdefault(entry_id, {}).setdefault(language, []).append(text)
+        for entry_id, by_language in added.items():
+            entry = self.entries[entry_id]
+            questions = dict(entry.questions)
+            for language, texts in by_language.items():
+                questions[language] = (*questions.get(language, ()), *texts)
+            self.entries[entry_id] = replace(entry, questions=questions)
 
     def read_entry(self, node: _Node) -> None:
         if not isinstance(node.value, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,24 +17,36 @@ CONVERSATION_IDLE = timedelta(minutes=30)
 async def current_conversation(
     session: AsyncSession, customer: Customer, now: datetime
 ) -> Conversation:
-    """The customer's conversation, or a new one after a pause. Kept on the session, so that a
-    question and its answer in one update look it up once."""
+    """The customer's conversation, moved on to now, or a new one after a pause: one statement
+    when the conversation goes on. Kept on the session, so that a question and its answer in
+    one update look it up once."""
     remembered = ("conversation", customer.id)
     conversation: Conversation | None = session.info.get(remembered)
-    if conversation is None:
-        statement = (
-            select(Conversation)
-            .where(Conversation.customer_id == customer.id)
-            .order_by(col(Conversation.last_message_at).desc())
-            .limit(1)
+    if conversation is not None and now - conversation.last_message_at <= CONVERSATION_IDLE:
+        return conversation  # within one update: its start is recent enough
+    assert customer.id is not None
+    latest = (
+        select(Conversation.id)
+        .where(Conversation.customer_id == customer.id)
+        .order_by(col(Conversation.last_message_at).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    goes_on = (
+        update(Conversation)
+        .where(
+            col(Conversation.id) == latest,
+            col(Conversation.last_message_at) >= now - CONVERSATION_IDLE,
         )
-        conversation = (await session.exec(statement)).first()
-    if conversation is None or now - conversation.last_message_at > CONVERSATION_IDLE:
-        assert customer.id is not None
+        .values(last_message_at=now)
+        .returning(Conversation)
+    )
+    options = {"populate_existing": True, "synchronize_session": False}
+    conversation = (await session.exec(goes_on, execution_options=options)).scalar_one_or_none()
+    if conversation is None:
         conversation = Conversation(customer_id=customer.id, started_at=now, last_message_at=now)
-    conversation.last_message_at = now
-    session.add(conversation)
-    await session.flush()
+        session.add(conversation)
+        await session.flush()
     session.info[remembered] = conversation
     return conversation
 
@@ -48,7 +61,10 @@ async def record_message(
     entry_id: str | None = None,
     score: float | None = None,
     decision: str | None = None,
+    flush: bool = True,
 ) -> Message:
+    """One message of a conversation with the bot. With `flush=False` it is written with the
+    next flush (its id unknown until then), so that a question and its answer are one INSERT."""
     conversation = await current_conversation(session, customer, now)
     assert conversation.id is not None and customer.id is not None
     message = Message(
@@ -62,7 +78,8 @@ async def record_message(
         created_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 

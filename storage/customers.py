@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,32 +29,35 @@ async def touch_customer(
     first_name: str | None = None,
     language: str | None = None,
 ) -> Customer:
-    """The customer behind an update, created on first contact; `last_seen` moves to now."""
-    customer = await find_customer(session, channel, external_id)
-    if customer is None:
-        customer = Customer(
-            channel=channel,
-            external_id=external_id,
-            first_name=first_name,
-            language=language,
-            first_seen=now,
-            last_seen=now,
-        )
-        try:
-            async with session.begin_nested():
-                session.add(customer)
-        except IntegrityError:
-            # Two first updates from one customer raced; the other one created the row.
-            customer = await find_customer(session, channel, external_id)
-            if customer is None:
-                raise
-    customer.last_seen = now
+    """The customer behind an update, created on first contact; `last_seen` moves to now.
+
+    One statement whether the customer is new or not (an insert that updates on conflict), so
+    that two first updates from one customer cannot race and every update pays one round trip.
+    The app's language is kept only until the customer writes in one."""
+    table: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+    insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    statement = insert(Customer).values(
+        channel=channel,
+        external_id=external_id,
+        first_name=first_name,
+        language=language,
+        language_chosen=False,
+        surveys_opt_out=False,
+        first_seen=now,
+        last_seen=now,
+    )
+    changes: dict[str, Any] = {"last_seen": statement.excluded.last_seen}
     if first_name:
-        customer.first_name = first_name
-    if language and not customer.language:
-        customer.language = language  # the app's, until the customer writes in one
-    session.add(customer)
-    await session.flush()
+        changes["first_name"] = statement.excluded.first_name
+    if language:
+        changes["language"] = sa.func.coalesce(table.c.language, statement.excluded.language)
+    upsert = statement.on_conflict_do_update(
+        index_elements=[table.c.channel, table.c.external_id], set_=changes
+    ).returning(Customer)
+    found = await session.exec(upsert, execution_options={"populate_existing": True})
+    customer: Customer = found.scalar_one()
     return customer
 
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Feedback, FeedbackKind, Ticket, TicketCategory
+from storage.models import (
+    OPEN_STATUSES,
+    Conversation,
+    Feedback,
+    FeedbackKind,
+    ScheduledMessage,
+    ScheduledStatus,
+    Ticket,
+    TicketCategory,
+)
 
 
 @dataclass(frozen=True)
@@ -151,4 +160,55 @@ async def feedback_figures(
         revisits_not_solved=sum(1 for f in revisits if f.solved is False),
         nps_answers=len(nps),
         nps=round((promoters - detractors) * 100 / len(nps), 1) if nps else None,
+    )
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    """How the service stands at one moment, for the operations endpoint's gauges."""
+
+    tickets_by_status: dict[str, int]
+    first_response_overdue: int  # open tickets no agent has answered past their due time
+    resolution_overdue: int  # open tickets not resolved past their due time
+    scheduled_pending: int  # messages waiting to be sent (pending or claimed)
+    scheduled_overdue: int  # of those, due more than `late` ago
+    scheduled_uncertain: int
+
+
+async def live_figures(session: AsyncSession, now: datetime, late: timedelta) -> LiveFigures:
+    by_status = (
+        await session.exec(select(Ticket.status, func.count()).group_by(col(Ticket.status)))
+    ).all()
+    still_open = col(Ticket.status).in_(OPEN_STATUSES)
+    no_answer = (
+        await session.exec(
+            select(func.count()).where(
+                still_open,
+                col(Ticket.first_response_at).is_(None),
+                Ticket.first_response_due < now,
+            )
+        )
+    ).one()
+    unresolved = (
+        await session.exec(select(func.count()).where(still_open, Ticket.resolution_due < now))
+    ).one()
+    waiting = col(ScheduledMessage.status).in_((ScheduledStatus.PENDING, ScheduledStatus.CLAIMED))
+    pending = (await session.exec(select(func.count()).where(waiting))).one()
+    overdue = (
+        await session.exec(
+            select(func.count()).where(waiting, ScheduledMessage.due_at < now - late)
+        )
+    ).one()
+    uncertain = (
+        await session.exec(
+            select(func.count()).where(ScheduledMessage.status == ScheduledStatus.UNCERTAIN)
+        )
+    ).one()
+    return LiveFigures(
+        tickets_by_status={str(status): count for status, count in by_status},
+        first_response_overdue=no_answer,
+        resolution_overdue=unresolved,
+        scheduled_pending=pending,
+        scheduled_overdue=overdue,
+        scheduled_uncertain=uncertain,
     )

@@ -10,9 +10,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import FormState
 
+# The forms read or written in this session, None where there is none: aiogram asks for the
+# state and the data several times in one update, and the session's identity map holds its rows
+# only weakly (and remembers no absence).
+_KNOWN = "forms known"
+
+
+async def _find(session: AsyncSession, key: str) -> FormState | None:
+    known: dict[str, FormState | None] = session.info.setdefault(_KNOWN, {})
+    if key not in known:
+        known[key] = await session.get(FormState, key)
+    return known[key]
+
 
 async def read_form(session: AsyncSession, key: str) -> tuple[str | None, dict[str, Any]]:
-    row = await session.get(FormState, key)
+    row = await _find(session, key)
     if row is None:
         return None, {}
     data: dict[str, Any] = json.loads(row.data)
@@ -29,8 +41,10 @@ async def write_form(
     keep_state: bool = False,
     keep_data: bool = False,
 ) -> None:
-    """Write the state, the data or both; a form with neither left is deleted."""
-    stored = await session.get(FormState, key)
+    """Write the state, the data or both; a form with neither left is deleted. Written with the
+    session's next flush or commit, so that a state and its data set one after the other are
+    one statement."""
+    stored = await _find(session, key)
     row = stored or FormState(key=key, updated_at=now)
     if not keep_state:
         row.state = state
@@ -40,6 +54,7 @@ async def write_form(
     if row.state is None and row.data == "{}":
         if stored is not None:
             await session.delete(stored)
+        session.info[_KNOWN][key] = None
     else:
         session.add(row)
-    await session.flush()
+        session.info[_KNOWN][key] = row

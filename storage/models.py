@@ -67,6 +67,10 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+# A ticket waiting for an agent or for the customer.
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.WAITING)
+
+
 class TicketPriority(StrEnum):
     """In order, the most urgent first."""
 
@@ -121,6 +125,12 @@ class FeedbackKind(StrEnum):
     CSAT = "csat"
     REVISIT = "revisit"
     NPS = "nps"
+
+
+class LearnedStatus(StrEnum):
+    PENDING = "pending"  # waiting for an admin
+    APPROVED = "approved"  # in the knowledge base's learned.yaml
+    REJECTED = "rejected"  # not proposed again, however often it is confirmed
 
 
 class Customer(SQLModel, table=True):
@@ -340,6 +350,39 @@ class OrderProofFailure(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     order_number: str = Field(max_length=64)
     failed_at: datetime = _time(index=True)
+
+
+class LearnedQuestion(SQLModel, table=True):
+    """A customer's wording confirmed to mean an entry: a candidate question for it, kept only
+    with personal details taken out and added to the knowledge base only once an admin approves
+    it. One row per entry and normalised wording (`key`), however often it was confirmed."""
+
+    __table_args__ = (sa.UniqueConstraint("entry_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: str = Field(max_length=64)
+    text: str = Field(max_length=200)  # the first wording seen, scrubbed
+    key: str = Field(max_length=200)
+    confirmations: int = 0
+    sources: str = Field(default="", max_length=64)  # "agent,suggestion,vote", as seen
+    status: LearnedStatus = _enum(LearnedStatus, 16, default=LearnedStatus.PENDING, index=True)
+    first_confirmed_at: datetime = _time()
+    last_confirmed_at: datetime = _time()
+    decided_at: datetime | None = _time(default=None)
+    decided_by: str | None = Field(default=None, max_length=64)  # "telegram:<id>", "cli"
+
+
+class LearnedConfirmation(SQLModel, table=True):
+    """What confirmed a learned question, so that one piece of evidence (a customer's message,
+    a ticket) counts once: "message:<id>" or "ticket:<id>". No customer is named here."""
+
+    __table_args__ = (sa.UniqueConstraint("question_id", "evidence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="learnedquestion.id")
+    evidence: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # suggestion, vote, agent
+    confirmed_at: datetime = _time()
 
 
 class StaffAccess(SQLModel, table=True):

@@ -71,6 +71,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         example = example.replace('path = "knowledge/sample"', f'path = "{kb}"')
         url = database or f"sqlite+aiosqlite:///{tmp_path / 'kefu.db'}"
         example = example.replace('url = "sqlite+aiosqlite:///data/kefu.db"', f'url = "{url}"')
+        example = example.replace("port = 8080", "port = 0")  # processes side by side
         for old, new in (replace or {}).items():
             assert old in example, f"{old!r} is not in config.example.toml"
             example = example.replace(old, new)

@@ -33,6 +33,7 @@ class FakeBotAPI:
         self._failures: dict[str, list[dict[str, Any]]] = {}
         self._storms: list[tuple[float, dict[str, Any]]] = []
         self.refused = 0
+        self.webhook: dict[str, Any] = {}  # what setWebhook was last given ({} after delete)
         self._changed = asyncio.Condition()
 
     # What a test does
@@ -192,6 +193,14 @@ class FakeBotAPI:
                 params[key] = {"filename": value.filename}
             else:
                 params[key] = bytes(value)
+        if method == "getupdates" and self.webhook:
+            conflict = {
+                "ok": False,
+                "error_code": 409,
+                "description": "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            }
+            return web.json_response(conflict, status=409)
         now = asyncio.get_running_loop().time()
         self._storms = [(until, failure) for until, failure in self._storms if until > now]
         if self._storms and method != "getupdates":
@@ -238,6 +247,9 @@ class FakeBotAPI:
             return BOT_USER
         if method == "getupdates":
             return await self._get_updates(params)
+        if method in {"setwebhook", "deletewebhook"}:
+            self.webhook = params if method == "setwebhook" else {}
+            return True
         if method in {"sendmessage", "sendphoto", "senddocument", "copymessage"}:
             message = self._message(params)
             return {"message_id": message["message_id"]} if method == "copymessage" else message
@@ -255,7 +267,6 @@ class FakeBotAPI:
                 "icon_color": 7322096,
             }
         if method in {
-            "deletewebhook",
             "setmycommands",
             "answercallbackquery",
             "deletemessage",

@@ -78,3 +78,18 @@ async def test_handlers_are_thin(admin_services: Services) -> None:
     assert too_many == []
     for path in python_files("handlers"):
         assert "customer_language" not in path.read_text(encoding="utf-8"), path.name
+
+
+async def test_every_filter_runs_on_the_event_loop(admin_services: Services) -> None:
+    """aiogram runs a plain function (a bare State, an F expression) in a worker thread, one hop
+    per filter per update; every filter kefu registers is a coroutine instead."""
+    dispatcher = create_dispatcher(admin_services)
+    in_threads = [
+        f"{router.name}: {handler.callback.__name__}: {flt.callback!r}"
+        for router in dispatcher.chain_tail
+        for observer in router.observers.values()
+        for handler in [*observer.handlers, observer._handler]
+        for flt in handler.filters or []
+        if not flt.awaitable
+    ]
+    assert in_threads == []

@@ -39,7 +39,7 @@ FAST = {
     "delay_minutes = 10": "delay_minutes = 0.05",
     "reminder_hours = 24": "reminder_hours = 0.005",
     "claim_timeout_minutes = 10": "claim_timeout_minutes = 0.05",
-    "days = 3\n": "days = 0.0002\n",
+    "\ndays = 3\n": "\ndays = 0.0002\n",  # the revisit's, not the surveys' expire_days
 }
 
 

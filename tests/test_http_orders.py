@@ -124,7 +124,7 @@ def http_config(write_config: Callable[..., Path], shop: Shop) -> Config:
     path = write_config()
     text = with_mapping(path.read_text(encoding="utf-8"), MAPPING)
     text = text.replace('provider = "builtin"', 'provider = "http"')
-    text = text.replace('url = ""\n', f'url = "{shop.url}/orders/{{number}}"\n', 1)
+    text = text.replace('\nurl = ""\n', f'\nurl = "{shop.url}/orders/{{number}}"\n', 1)
     text = text.replace(
         'recent_url = ""', f'recent_url = "{shop.url}/customers/{{telegram_id}}/orders"'
     )

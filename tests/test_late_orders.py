@@ -3,6 +3,7 @@ driven by a hand-moved clock; and its daily job on the one scheduler."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -53,6 +54,16 @@ def messages_to(bot: MockedBot, chat_id: int, start: int = 0) -> list[str]:
         for r in bot.recorder.requests[start:]
         if isinstance(r, SendMessage) and r.chat_id == chat_id
     ]
+
+
+async def test_two_replicas_running_the_daily_job_together_tell_each_order_once(
+    services: Services, bot: MockedBot, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(days=2))  # A-1002 and A-1003 are both late
+    told = await asyncio.gather(run_job(services, bot), run_job(services, bot))
+    assert sorted(told) == [0, 2] or sorted(told) == [1, 1]
+    assert len(messages_to(bot, MEI)) == 1
+    assert len(messages_to(bot, TOM)) == 1
 
 
 async def test_each_late_order_is_told_once_in_the_customers_language(

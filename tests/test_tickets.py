@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -148,6 +149,34 @@ async def test_breaches_are_found_once(
     clock.advance(timedelta(days=7))
     [late] = await service.breaches(session)
     assert late.kind == "resolution"
+
+
+async def test_replicas_looking_at_once_alert_each_breach_and_announce_each_ticket_once(
+    service: TicketService, engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Two replicas' SLA jobs at the same moment, each in its own transaction."""
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        for number in range(5):
+            found = await touch_customer(session, "telegram", f"r{number}", now=clock.now())
+            await service.open_ticket(session, found, category="order")
+        await session.commit()
+    clock.advance(timedelta(minutes=31))
+
+    async def replica() -> tuple[list[tuple[int, str]], list[int]]:
+        async with sessions() as session:
+            breaches = await service.breaches(session)
+            announced = await service.to_announce(session, timedelta(minutes=10))
+            await session.commit()
+        return [(b.ticket.id or 0, b.kind) for b in breaches], [t.id or 0 for t in announced]
+
+    first, second = await asyncio.gather(replica(), replica())
+    alerted = first[0] + second[0]
+    assert sorted(alerted) == sorted({(ticket, "first_response") for ticket, _ in alerted})
+    assert len(alerted) == 5
+    assert sorted(first[1] + second[1]) == sorted({*first[1], *second[1]})
+    assert len(first[1] + second[1]) == 5
 
 
 async def test_service_figures_for_reports(

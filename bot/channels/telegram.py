@@ -14,6 +14,7 @@ from bot.channels.commit_first import CommitBeforeSending
 from bot.channels.long_text import SplitLongText
 from bot.channels.retries import RetryMiddleware
 from bot.config import Config
+from bot.web.metrics import CountTelegramErrors, Metrics
 
 COMMANDS = {
     "zh": [
@@ -42,7 +43,10 @@ COMMANDS = {
 
 
 def create_bot(
-    config: Config, session: BaseSession | None = None, retries: RetryMiddleware | None = None
+    config: Config,
+    session: BaseSession | None = None,
+    retries: RetryMiddleware | None = None,
+    metrics: Metrics | None = None,
 ) -> Bot:
     """The Telegram bot. Its session retries every request, once for all callers: whatever
     sends (a handler, a relay, a scheduled job) goes through it."""
@@ -52,17 +56,21 @@ def create_bot(
             session = AiohttpSession(api=TelegramAPIServer.from_base(api_server))
         else:
             session = AiohttpSession()
-    prepare_session(session, retries or RetryMiddleware())
+    prepare_session(session, retries or RetryMiddleware(), metrics)
     token = config.telegram.token.get_secret_value() if config.telegram.token else ""
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
 
 
-def prepare_session(session: BaseSession, retries: RetryMiddleware) -> None:
+def prepare_session(
+    session: BaseSession, retries: RetryMiddleware, metrics: Metrics | None = None
+) -> None:
     """What every request goes through: the update's database work committed, long texts split,
-    then each part retried."""
+    then each part retried (and each try's failure counted)."""
     session.middleware(CommitBeforeSending())
     session.middleware(SplitLongText())
     session.middleware(retries)
+    if metrics is not None:
+        session.middleware(CountTelegramErrors(metrics))
 
 
 async def set_commands(bot: Bot) -> None:

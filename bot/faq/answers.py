@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import Config
 from bot.texts import Texts
+from bot.web.metrics import Metrics
 from knowledge import Decision, Entry, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
 from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder, semantic_available
 from storage.conversations import record_message, record_unanswered
@@ -58,6 +59,7 @@ class FaqReply:
     entry: Entry | None = None
     suggestions: list[Entry] = field(default_factory=list)
     message_id: int | None = None  # the stored outgoing message, which votes refer to
+    question_id: int | None = None  # the customer's stored message, which suggestions refer to
 
     @property
     def votable(self) -> bool:
@@ -65,10 +67,13 @@ class FaqReply:
 
 
 class FaqService:
-    def __init__(self, matcher: Matcher, clock: Clock, texts: Texts) -> None:
+    def __init__(
+        self, matcher: Matcher, clock: Clock, texts: Texts, metrics: Metrics | None = None
+    ) -> None:
         self.matcher = matcher
         self.clock = clock
         self.texts = texts
+        self.metrics = metrics
 
     @property
     def knowledge_base(self) -> KnowledgeBase:
@@ -90,25 +95,39 @@ class FaqService:
             entry_id=best.entry_id if best else None,
             score=best.score if best else None,
             decision=match.decision.value,
-        )
-        log.info(
-            "customer=%s message=%s decision=%s entry=%s score=%.1f",
-            customer.id,
-            incoming.id,
-            match.decision.value,
-            match.entry_id,
-            match.score,
+            flush=False,  # written with the answer, in one statement
         )
         if match.decision is Decision.ANSWER and best is not None:
             entry = matcher.knowledge_base.entries[best.entry_id]
-            return await self.reply_with_entry(session, customer, entry, language, match.decision)
-        if match.decision is Decision.SUGGEST:
+            reply = await self.reply_with_entry(session, customer, entry, language, match.decision)
+        elif match.decision is Decision.SUGGEST:
             reply = FaqReply(
                 Decision.SUGGEST,
                 self.texts("did_you_mean", language),
                 suggestions=[matcher.knowledge_base.entries[c.entry_id] for c in match.candidates],
             )
+            await record_message(
+                session,
+                customer,
+                direction="out",
+                text=reply.text,
+                now=now,
+                decision=reply.decision,
+            )
+            reply.question_id = incoming.id  # known once the two are written
         else:
+            reply = FaqReply(
+                Decision.FALLBACK,
+                self.texts("fallback", language) + "\n" + self.texts("offer_human", language),
+            )
+            await record_message(
+                session,
+                customer,
+                direction="out",
+                text=reply.text,
+                now=now,
+                decision=reply.decision,
+            )
             await record_unanswered(
                 session,
                 customer,
@@ -117,12 +136,15 @@ class FaqService:
                 best_entry_id=best.entry_id if best else None,
                 best_score=best.score if best else None,
             )
-            reply = FaqReply(
-                Decision.FALLBACK,
-                self.texts("fallback", language) + "\n" + self.texts("offer_human", language),
-            )
-        await record_message(
-            session, customer, direction="out", text=reply.text, now=now, decision=reply.decision
+        if self.metrics is not None:
+            self.metrics.decisions.labels(decision=match.decision.value).inc()
+        log.info(
+            "customer=%s message=%s decision=%s entry=%s score=%.1f",
+            customer.id,
+            incoming.id,
+            match.decision.value,
+            match.entry_id,
+            match.score,
         )
         return reply
 

@@ -10,6 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardMarkup
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.callbacks import SuggestionCallback
 from bot.channels.replies import Pressed, Reply
 from bot.clock import Clock
 from bot.faq.answers import FaqReply, FaqService
@@ -20,6 +21,7 @@ from bot.faq.keyboards import (
     suggestions_keyboard,
 )
 from bot.followups.surveys import FollowUps
+from bot.knowledge_admin.learning import Learning
 from bot.orders.lookup import OrderLookup
 from bot.orders.returns import ReturnRequests
 from bot.texts import Texts
@@ -39,11 +41,13 @@ class FrontDesk:
         lookup: OrderLookup,
         returns: ReturnRequests,
         follow_ups: FollowUps,
+        learning: Learning,
         texts: Texts,
         clock: Clock,
         menu_size: int,
     ) -> None:
         self.faq = faq
+        self.learning = learning
         self.intake = intake
         self.lookup = lookup
         self.returns = returns
@@ -103,6 +107,20 @@ class FrontDesk:
         reply = await self.faq.reply_with_entry(session, customer, entry, language)
         return await self._follow(session, customer, form, language, reply)
 
+    async def suggestion(
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        form: FSMContext,
+        language: str,
+        pressed: SuggestionCallback,
+    ) -> Reply:
+        """A "did you mean" suggestion pressed: the customer's words confirmed for the entry."""
+        await self.learning.suggestion_picked(
+            session, customer, pressed.message_id, pressed.entry_id
+        )
+        return await self.entry(session, customer, form, language, pressed.entry_id)
+
     async def vote(
         self,
         session: AsyncSession,
@@ -125,6 +143,7 @@ class FrontDesk:
         )
         if vote.helpful:
             await self.follow_ups.bot_answer_helpful(session, customer, vote.message_id)
+            await self.learning.helpful_answer(session, customer, vote.message_id)
         entry = self.faq.knowledge_base.get(vote.entry_id or "")
         remaining = (
             answer_keyboard(entry, self.faq.knowledge_base, language, self.texts, None)
@@ -158,7 +177,9 @@ class FrontDesk:
             return await self.returns.begin(session, customer, form, language, reply.text)
         markup: InlineKeyboardMarkup | None = None
         if reply.decision is Decision.SUGGEST:
-            markup = suggestions_keyboard(reply.suggestions, language, self.texts)
+            markup = suggestions_keyboard(
+                reply.suggestions, language, self.texts, reply.question_id
+            )
         elif reply.entry is None:
             markup = fallback_keyboard(language, self.texts)
         elif reply.votable:

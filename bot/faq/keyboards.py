@@ -7,11 +7,18 @@ from collections.abc import Iterable
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import EntryCallback, HumanCallback, LanguageCallback, VoteCallback
+from bot.callbacks import (
+    EntryCallback,
+    HumanCallback,
+    LanguageCallback,
+    SuggestionCallback,
+    VoteCallback,
+)
 from bot.texts import Texts
 from knowledge import Entry, KnowledgeBase
 
 BUTTON_LABEL_LIMIT = 60
+CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit
 
 
 def _label(text: str) -> str:
@@ -75,12 +82,27 @@ def vote_buttons(message_id: int, language: str, texts: Texts) -> list[InlineKey
     ]
 
 
+def suggestion_data(entry: Entry, message_id: int | None) -> str:
+    """A suggestion names the customer's message it answers, so that pressing it confirms
+    their words for the entry; an entry id too long for that is pressed as a plain entry."""
+    if message_id is not None:
+        data = SuggestionCallback(message_id=message_id, entry_id=entry.id).pack()
+        if len(data.encode()) <= CALLBACK_DATA_LIMIT:
+            return data
+    return EntryCallback(entry_id=entry.id).pack()
+
+
 def suggestions_keyboard(
-    entries: Iterable[Entry], language: str, texts: Texts
+    entries: Iterable[Entry], language: str, texts: Texts, message_id: int | None = None
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for button in entry_buttons(entries, language):
-        builder.row(button)
+    for entry in entries:
+        builder.row(
+            InlineKeyboardButton(
+                text=_label(entry.title(language)),
+                callback_data=suggestion_data(entry, message_id),
+            )
+        )
     builder.row(human_button(language, texts))
     return builder.as_markup()
 

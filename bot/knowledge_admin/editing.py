@@ -14,6 +14,7 @@ import os
 import secrets
 import tempfile
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from aiogram.fsm.context import FSMContext
@@ -27,7 +28,7 @@ from bot.knowledge_admin.publishing import (
     PublishResult,
     compare,
 )
-from knowledge import KnowledgeBaseError, load_knowledge_base
+from knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from knowledge.loader import knowledge_files
 from storage.knowledge_versions import add_version, recent_versions, version_files
 from storage.models import KnowledgeVersion
@@ -137,35 +138,28 @@ class KnowledgeEditor:
         return await recent_versions(session, limit)
 
     def _validate(self, files: dict[str, str], upload: str | None = None) -> KnowledgeChange:
-        with tempfile.TemporaryDirectory(prefix="kefu-kb-") as staging:
-            for name, text in files.items():
-                (Path(staging) / name).write_text(text, encoding="utf-8")
-            try:
-                candidate = load_knowledge_base(staging, self.config.business.placeholders())
-            except KnowledgeBaseError as error:
-                problems = [str(p).replace(staging + os.sep, "") for p in error.problems]
-                raise EditError("\n".join(problems), upload) from None
+        try:
+            candidate = staged(files, self.config)
+        except KnowledgeBaseError as error:
+            raise EditError("\n".join(map(str, error.problems)), upload) from None
         return compare(self.publisher.faq.knowledge_base, candidate)
 
     async def _publish(
         self, session: AsyncSession, files: dict[str, str], admin_id: int, what: str
     ) -> PublishResult:
+        return await self.publish(session, files, f"telegram:{admin_id}", what)
+
+    async def publish(
+        self, session: AsyncSession, files: dict[str, str], author: str, what: str
+    ) -> PublishResult:
         """Written, reloaded and recorded in the update's own session (a second connection
         would wait for the write lock that session holds on SQLite)."""
         before = self.current_files()
-        author = f"telegram:{admin_id}"
-        if not await recent_versions(session, limit=1):
-            await add_version(
-                session,
-                files=before,
-                author=author,
-                summary="as it was before the first change from Telegram",
-                now=self.clock.now(),
-            )
-        self._write(files, remove=set(before) - set(files))
+        await keep_first_version(session, before, author, self.clock.now())
+        write_files(self.folder, files, remove=set(before) - set(files))
         result = await self.publisher.reload()
         if not result.ok:
-            self._write(before, remove=set(files) - set(before))
+            write_files(self.folder, before, remove=set(files) - set(before))
             await self.publisher.reload()
             return result
         await add_version(
@@ -176,14 +170,45 @@ class KnowledgeEditor:
             now=self.clock.now(),
         )
         await session.commit()
-        log.info("admin=%s published the knowledge base: %s", admin_id, what)
+        log.info("%s published the knowledge base: %s", author, what)
         return result
 
-    def _write(self, files: dict[str, str], remove: set[str]) -> None:
+
+def staged(files: dict[str, str], config: Config) -> KnowledgeBase:
+    """The knowledge base these files would make, validated whole (raises KnowledgeBaseError,
+    its problems naming the files without the staging folder)."""
+    with tempfile.TemporaryDirectory(prefix="kefu-kb-") as staging:
         for name, text in files.items():
-            target = self.folder / name
-            temporary = target.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, target)
-        for name in remove:
-            (self.folder / name).unlink(missing_ok=True)
+            (Path(staging) / name).write_text(text, encoding="utf-8")
+        try:
+            return load_knowledge_base(staging, config.business.placeholders())
+        except KnowledgeBaseError as error:
+            raise KnowledgeBaseError(
+                [replace(p, file=p.file.replace(staging + os.sep, "")) for p in error.problems]
+            ) from None
+
+
+async def keep_first_version(
+    session: AsyncSession, files: dict[str, str], author: str, now: datetime
+) -> None:
+    """Before the first change the service publishes, the files as they were, so that it can
+    be rolled back."""
+    if not await recent_versions(session, limit=1):
+        await add_version(
+            session,
+            files=files,
+            author=author,
+            summary="as it was before the first change published by kefu",
+            now=now,
+        )
+
+
+def write_files(folder: Path, files: dict[str, str], remove: set[str]) -> None:
+    """Each file replaced atomically, then those in `remove` deleted."""
+    for name, text in files.items():
+        target = folder / name
+        temporary = target.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    for name in remove:
+        (folder / name).unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -13,11 +14,16 @@ import yaml
 from bot.clock import Clock
 from bot.config import Config
 from bot.faq.answers import create_matcher, load_knowledge
+from bot.knowledge_admin.learning import Learning, publish_offline
+from bot.texts import Texts
 from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.evaluation import CasesError, evaluate, find_conflicts, load_cases
 from knowledge.gaps import group_questions, skeleton_entries
+from knowledge.learning import LEARNED_FILE
 from storage.conversations import questions_to_review
-from storage.database import reading
+from storage.database import create_session_factory, migrate, open_engine, reading
+from storage.learned_questions import waiting_questions
+from storage.models import LearnedQuestion
 from storage.privacy import REMOVED
 
 DEFAULT_CONFLICT_SCORE = 80.0
@@ -147,3 +153,111 @@ async def show_gaps(
         for example in gap.examples():
             print(f"        - {example}")
     return 0
+
+
+REVIEW_HINT = """\
+# Learned questions waiting for a decision. Set each `decision` to approve or reject (or leave
+# it pending), edit a `text` before approving it if you like, then run:
+#   kefu kb learn --review THIS_FILE
+"""
+
+
+def _learning(config: Config, clock: Clock) -> Learning:
+    knowledge_base = load_knowledge(config)
+    publish = functools.partial(publish_offline, config=config, clock=clock)
+    return Learning(config, clock, lambda: knowledge_base, publish, Texts.load())
+
+
+async def list_learned(config: Config, *, as_yaml: bool, limit: int) -> int:
+    """Candidates waiting for a decision, grouped by entry, the most confirmed first."""
+    async with reading(config.database.url) as sessions, sessions() as session:
+        questions = await waiting_questions(session, limit)
+    if as_yaml:
+        items = [
+            {
+                "id": q.id,
+                "entry": q.entry_id,
+                "confirmed": q.confirmations,
+                "text": q.text,
+                "decision": "pending",
+            }
+            for q in questions
+        ]
+        body = yaml.safe_dump(
+            {"candidates": items}, allow_unicode=True, sort_keys=False, width=1000
+        )
+        print(REVIEW_HINT + body, end="")
+        return 0
+    if not questions:
+        print("No learned questions are waiting for a decision.")
+        return 0
+    groups: dict[str, list[LearnedQuestion]] = {}
+    for question in questions:
+        groups.setdefault(question.entry_id, []).append(question)
+    ordered = sorted(groups.items(), key=lambda g: -sum(q.confirmations for q in g[1]))
+    for entry_id, group in ordered:
+        print(f"{entry_id}: {len(group)} candidate(s)")
+        for q in group:
+            sources = q.sources.replace(",", ", ")
+            print(f"  #{q.id:<5} x{q.confirmations:<3} {q.text}  ({sources})")
+    print("Approve with `kefu kb learn --approve ID...`, reject with `--reject ID...`.")
+    return 0
+
+
+def read_review(path: str) -> tuple[list[int], list[int], dict[int, str]]:
+    """The decisions of a review file written by `kefu kb learn --yaml`."""
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    items = document.get("candidates") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a mapping with the key 'candidates'")
+    approve: list[int] = []
+    reject: list[int] = []
+    edits: dict[int, str] = {}
+    for number, item in enumerate(items, 1):
+        decision = item.get("decision") if isinstance(item, dict) else None
+        if decision not in ("approve", "reject", "pending") or not isinstance(item["id"], int):
+            raise ValueError(
+                f"{path}: candidate {number}: needs an id and a decision of approve, reject "
+                "or pending"
+            )
+        if decision == "approve":
+            approve.append(item["id"])
+            if isinstance(item.get("text"), str):
+                edits[item["id"]] = item["text"]
+        elif decision == "reject":
+            reject.append(item["id"])
+    return approve, reject, edits
+
+
+async def decide_learned(
+    config: Config,
+    clock: Clock,
+    *,
+    approve: list[int],
+    reject: list[int],
+    edits: dict[int, str],
+) -> int:
+    """Approve (written to learned.yaml, validated, recorded as a version) and reject."""
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            decided = await _learning(config, clock).decide(
+                session, approve=approve, reject=reject, by="cli", edits=edits
+            )
+            if decided.result is not None and not decided.result.ok:
+                print("Not published: the knowledge base would not validate.", file=sys.stderr)
+                print("\n".join(decided.result.errors), file=sys.stderr)
+                return 1
+            await session.commit()
+    for question in decided.approved:
+        print(f"approved #{question.id} for {question.entry_id}: {question.text}")
+    for question in decided.rejected:
+        print(f"rejected #{question.id} for {question.entry_id}: {question.text}")
+    for question_id, why in decided.refused:
+        print(f"kefu: #{question_id} not decided: {why}", file=sys.stderr)
+    if decided.result is not None:
+        print(
+            f"{config.knowledge.path / LEARNED_FILE}: {decided.result.change.summary()}; "
+            "a running kefu publishes it with its file watch (or /reload)"
+        )
+    return 1 if decided.refused else 0

@@ -1,15 +1,20 @@
 """Orders that are late, told to their customers before they have to ask: once a day, each
 order past its expected delivery and not delivered gets one apology with its current status.
-An order is marked once its message went out; a send that fails is tried again the next day,
-and a customer who blocked the bot is not written to again."""
+An order is marked just before its message goes out (so that replicas tell it once); a send
+that fails is given back and tried again the next day, and a customer who blocked the bot is
+not written to again."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
+import sqlalchemy as sa
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from sqlalchemy import update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
@@ -52,7 +57,9 @@ async def notify_late_orders(
             )
         ).all()
         for order in late:
-            assert order.telegram_id is not None
+            assert order.telegram_id is not None and order.id is not None
+            if not await _claim(session, order.id, now):
+                continue  # another replica is telling this one
             customer = await find_customer(session, "telegram", str(order.telegram_id))
             language = (customer.language if customer else None) or default_language
             text = "\n\n".join(
@@ -73,11 +80,19 @@ async def notify_late_orders(
                 log.error(
                     "order=%s: late notice not sent (%s), trying again tomorrow", order.id, error
                 )
-                continue
+                await _claim(session, order.id, None)  # given back
             else:
                 sent += 1
-            order.late_notice_sent_at = now
-            session.add(order)
-            await session.commit()
     log.info("late orders: %s told", sent)
     return sent
+
+
+async def _claim(session: AsyncSession, order_id: int, now: datetime | None) -> bool:
+    """Mark an order's late notice as sent (now) before sending it, in a conditional UPDATE
+    committed at once, so that replicas running the daily job together tell each order once;
+    None gives a failed one back for the next day."""
+    is_free = col(Order.late_notice_sent_at).is_(None) if now else sa.true()
+    claim = update(Order).where(col(Order.id) == order_id, is_free).values(late_notice_sent_at=now)
+    claimed = (await session.exec(claim)).rowcount == 1
+    await session.commit()
+    return claimed

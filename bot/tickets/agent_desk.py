@@ -15,6 +15,7 @@ from bot.callbacks import TicketAction, TransferCallback
 from bot.channels.replies import Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
+from bot.knowledge_admin.learning import Learning
 from bot.tickets.handoff import CustomerUnreachable, Handoff
 from bot.tickets.lifecycle import TicketError, TicketService
 from bot.tickets.roles import RoleBook
@@ -35,6 +36,7 @@ class AgentDesk:
         tickets: TicketService,
         handoff: Handoff,
         faq: FaqService,
+        learning: Learning,
         default_language: str,
     ) -> None:
         self.settings = settings
@@ -42,6 +44,7 @@ class AgentDesk:
         self.tickets = tickets
         self.handoff = handoff
         self.faq = faq
+        self.learning = learning
         self.default_language = default_language
 
     @staticmethod
@@ -119,6 +122,7 @@ class AgentDesk:
             )
         except CustomerUnreachable:
             return NOT_DELIVERED
+        await self.learning.agent_answered(session, ticket, entry.id)
         return f"Sent '{entry.id}' to the customer:\n{answer}"
 
     async def ticket_button(

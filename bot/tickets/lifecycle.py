@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +18,7 @@ from bot.config import SlaConfig
 from bot.followups.surveys import FollowUps
 from bot.schedule.business_hours import BusinessHours
 from storage.models import (
+    OPEN_STATUSES,
     AgentDuty,
     Conversation,
     Customer,
@@ -32,7 +35,6 @@ log = logging.getLogger(__name__)
 # (where `in` on an enum class raises TypeError for a plain string).
 CATEGORIES = tuple(TicketCategory)
 PRIORITIES = tuple(TicketPriority)  # most urgent first
-OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.WAITING)
 STATUSES = tuple(TicketStatus)
 
 
@@ -245,24 +247,43 @@ class TicketService:
         await self.record(session, ticket, actor, "priority", priority)
 
     async def breaches(self, session: AsyncSession) -> list[Breach]:
-        """SLA breaches not yet alerted; each is marked so that it is alerted once."""
+        """SLA breaches not yet alerted, each claimed by marking it in one conditional UPDATE,
+        so that however many replicas look at once, each breach is alerted by one of them."""
         now = self.clock.now()
-        found: list[Breach] = []
-        statement = select(Ticket).where(col(Ticket.status).in_(OPEN_STATUSES))
-        for ticket in (await session.exec(statement)).all():
-            if (
-                ticket.first_response_at is None
-                and not ticket.first_response_alerted
-                and ticket.first_response_due <= now
-            ):
-                ticket.first_response_alerted = True
-                found.append(Breach(ticket, "first_response"))
-            if not ticket.resolution_alerted and ticket.resolution_due <= now:
-                ticket.resolution_alerted = True
-                found.append(Breach(ticket, "resolution"))
+        still_open = col(Ticket.status).in_(OPEN_STATUSES)
+        no_answer = await self._claim(
+            session,
+            [
+                still_open,
+                col(Ticket.first_response_at).is_(None),
+                col(Ticket.first_response_alerted).is_(False),
+                Ticket.first_response_due <= now,
+            ],
+            first_response_alerted=True,
+        )
+        unresolved = await self._claim(
+            session,
+            [still_open, col(Ticket.resolution_alerted).is_(False), Ticket.resolution_due <= now],
+            resolution_alerted=True,
+        )
+        found = [Breach(ticket, "first_response") for ticket in no_answer]
+        found += [Breach(ticket, "resolution") for ticket in unresolved]
         for breach in found:
             await self.record(session, breach.ticket, "system", "sla_breach", breach.kind)
         return found
+
+    async def _claim(
+        self, session: AsyncSession, where: list[Any], **changes: Any
+    ) -> list[Ticket]:
+        """The tickets matching `where`, changed by one UPDATE ... RETURNING: a concurrent
+        claim (another replica) waits for this one's row locks and then no longer matches."""
+        claim = update(Ticket).where(*where).values(**changes).returning(col(Ticket.id))
+        ids = list((await session.exec(claim)).scalars())
+        if not ids:
+            return []
+        statement = select(Ticket).where(col(Ticket.id).in_(ids)).order_by(col(Ticket.id))
+        options = {"populate_existing": True}
+        return list((await session.exec(statement, execution_options=options)).all())
 
     async def history(self, session: AsyncSession, ticket: Ticket) -> list[TicketEvent]:
         statement = (
@@ -315,16 +336,10 @@ class TicketService:
         return agent
 
     async def to_announce(self, session: AsyncSession, every: timedelta) -> list[Ticket]:
-        """Unassigned tickets whose last announcement is at least `every` ago (now marked)."""
+        """Unassigned tickets whose last announcement is at least `every` ago, claimed by
+        marking them announced now (once across replicas, as breaches are)."""
         now = self.clock.now()
-        statement = select(Ticket).where(Ticket.status == TicketStatus.NEW)
-        due = [
-            ticket
-            for ticket in (await session.exec(statement)).all()
-            if (ticket.announced_at or ticket.created_at) + every <= now
-        ]
-        for ticket in due:
-            ticket.announced_at = now
-            session.add(ticket)
-        await session.flush()
-        return due
+        last = func.coalesce(col(Ticket.announced_at), col(Ticket.created_at))
+        return await self._claim(
+            session, [Ticket.status == TicketStatus.NEW, last <= now - every], announced_at=now
+        )

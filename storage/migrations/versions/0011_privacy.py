@@ -1,7 +1,7 @@
 """Privacy: when a customer's personal data was erased, and the audit log of staff access.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from storage.models import UTCDateTime
 
 revision: str = "0011"
-down_revision: str | None = "0010"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

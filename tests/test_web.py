@@ -1,0 +1,273 @@
+"""kefu's web application: the Telegram webhook with its secret, and the operations endpoints
+(/healthz, /readyz, /metrics), through the one app factory; then `kefu run --webhook` as a real
+process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiogram.methods import SendMessage
+from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import func, select
+
+from bot.app import Services, create_dispatcher
+from bot.web.app import SECRET_HEADER, create_web_app
+from storage.models import Message
+from tests.conftest import POSTGRES_URL, TEST_KB, StartServices
+from tests.fake_bot_api import FakeBotAPI
+from tests.mocked_bot import MockedBot
+
+SECRET = "s3cret_for-tests"
+WEBHOOK = {
+    'mode = "polling"': 'mode = "webhook"',
+    'webhook_url = ""': 'webhook_url = "https://shop.example/telegram/webhook"',
+    '# webhook_secret = ""': f'webhook_secret = "{SECRET}"',
+}
+CHAT = 7001
+
+
+def private_update(update_id: int, text: str, chat_id: int = CHAT) -> dict[str, Any]:
+    user = {"id": chat_id, "is_bot": False, "first_name": "Ann", "language_code": "en"}
+    chat = {"id": chat_id, "type": "private", "first_name": "Ann"}
+    message = {"message_id": update_id, "date": 1_700_000_000, "chat": chat, "from": user}
+    return {"update_id": update_id, "message": {**message, "text": text}}
+
+
+def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                return found.value
+    return None
+
+
+@pytest.fixture
+async def webhook_services(start_services: StartServices) -> Services:
+    return await start_services(replace=WEBHOOK, kb=TEST_KB)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Any], webhook_services: Services, bot: MockedBot
+) -> Any:
+    dispatcher = create_dispatcher(webhook_services)
+    app = create_web_app(webhook_services, dispatcher=dispatcher, bot=bot)
+    return await aiohttp_client(app)
+
+
+async def messages_stored(services: Services) -> int:
+    async with services.session_factory() as session:
+        return (await session.exec(select(func.count()).select_from(Message))).one()
+
+
+async def test_an_update_with_the_secret_is_answered(
+    client: Any, bot: MockedBot, webhook_services: Services
+) -> None:
+    response = await client.post(
+        "/telegram/webhook",
+        json=private_update(1, "how do i return an item"),
+        headers={SECRET_HEADER: SECRET},
+    )
+    assert response.status == 200
+    [reply] = [r for r in bot.recorder.requests if isinstance(r, SendMessage)]
+    assert reply.chat_id == CHAT
+    assert reply.text.startswith("You can return items within 7 days")
+
+
+@pytest.mark.parametrize("secret", ["wrong", None])
+async def test_an_update_without_the_right_secret_is_refused_and_changes_nothing(
+    client: Any,
+    bot: MockedBot,
+    webhook_services: Services,
+    secret: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    headers = {SECRET_HEADER: secret} if secret else {}
+    text = "my phone is 13812345678, how do i return an item"
+    response = await client.post(
+        "/telegram/webhook", json=private_update(2, text), headers=headers
+    )
+    assert response.status == 401
+    assert bot.recorder.requests == []
+    assert await messages_stored(webhook_services) == 0
+    assert "refused a call" in caplog.text
+    assert "13812345678" not in caplog.text
+
+
+async def test_health_and_readiness(client: Any) -> None:
+    alive = await client.get("/healthz")
+    assert alive.status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert await ready.json() == {
+        "ready": True,
+        "checks": {"database": "ok", "knowledge_base": "ok"},
+    }
+
+
+async def test_metrics_parse_and_move_as_updates_are_handled(
+    client: Any, webhook_services: Services
+) -> None:
+    before = await (await client.get("/metrics")).text()
+    labels = {"type": "message", "outcome": "handled"}
+    assert sample(before, "kefu_updates_total", labels) is None
+    assert sample(before, "kefu_tickets", {"status": "new"}) == 0
+
+    for number, text in enumerate(["how do i return an item", "what's the weather on mars"]):
+        await client.post(
+            "/telegram/webhook",
+            json=private_update(10 + number, text),
+            headers={SECRET_HEADER: SECRET},
+        )
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    after = await response.text()
+    assert sample(after, "kefu_updates_total", labels) == 2
+    assert sample(after, "kefu_update_seconds_count", {"type": "message"}) == 2
+    assert sample(after, "kefu_match_decisions_total", {"decision": "answer"}) == 1
+    assert sample(after, "kefu_match_decisions_total", {"decision": "fallback"}) == 1
+    assert sample(after, "kefu_scheduled_messages", {"state": "pending"}) == 0
+
+
+class Forwarder:
+    """A TCP forwarder to the database that can be cut and restored, as a network would."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Refuse new connections and break the open ones."""
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.links):
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+        self.links.clear()
+        await self.server.wait_closed()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        self.links |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self.links -= {writer, upstream_writer}
+
+
+async def test_readiness_follows_the_database_away_and_back(
+    aiohttp_client: Callable[..., Any], start_services: StartServices
+) -> None:
+    if not POSTGRES_URL:
+        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
+    url = aiohttp.client.URL(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+    forwarder = Forwarder(url.host or "127.0.0.1", url.port or 5432)
+    await forwarder.start()
+    through = POSTGRES_URL.replace(f"{url.host}:{url.port or 5432}", f"127.0.0.1:{forwarder.port}")
+    services = await start_services(database=through, kb=TEST_KB)
+    client = await aiohttp_client(create_web_app(services))
+
+    assert (await client.get("/readyz")).status == 200
+    await forwarder.cut()
+    away = await client.get("/readyz")
+    assert away.status == 503
+    assert (await away.json())["checks"]["database"] == "failing"
+    assert (await client.get("/healthz")).status == 200  # alive all the same
+    await forwarder.start()
+    for _ in range(50):  # the pool drops the broken connections and connects anew
+        if (await client.get("/readyz")).status == 200:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("/readyz did not turn ready when the database came back")
+    await services.engine.dispose()  # before the forwarder's links go
+    await forwarder.cut()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def running(config: Path, *arguments: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config), "run", *arguments,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=environment,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+
+
+@pytest.mark.slow
+async def test_kefu_run_webhook_sets_the_webhook_and_answers_what_telegram_posts(
+    telegram: tuple[FakeBotAPI, str], write_config: Callable[..., Path]
+) -> None:
+    fake, api = telegram
+    port = free_port()
+    config = write_config(
+        kb=TEST_KB,
+        replace={
+            'token = ""': 'token = "123456:TEST"',
+            'api_server = ""': f'api_server = "{api}"',
+            'webhook_url = ""': 'webhook_url = "https://shop.example/telegram/webhook"',
+            '# webhook_secret = ""': f'webhook_secret = "{SECRET}"',
+        },
+    )
+    config.write_text(config.read_text().replace("port = 0", f"port = {port}"))
+    async with running(config, "--webhook") as process, aiohttp.ClientSession() as http:
+        await fake.wait_for(lambda method, params: method == "setwebhook", timeout=90)
+        assert fake.webhook["url"] == "https://shop.example/telegram/webhook"
+        assert fake.webhook["secret_token"] == SECRET
+        address = f"http://127.0.0.1:{port}"
+        async with http.get(f"{address}/readyz") as ready:
+            assert ready.status == 200
+
+        start = len(fake.sent)
+        update = private_update(1, "how do i return an item")
+        async with http.post(f"{address}/telegram/webhook", json=update) as refused:
+            assert refused.status == 401
+        headers = {SECRET_HEADER: SECRET}
+        async with http.post(f"{address}/telegram/webhook", json=update, headers=headers) as ok:
+            assert ok.status == 200
+        answer = await fake.wait_for_message(CHAT, start=start)
+        assert answer["text"].startswith("You can return items within 7 days")
+        assert len([m for m, p in fake.sent[start:] if m == "sendmessage"]) == 1
+
+        async with http.get(f"{address}/metrics") as metrics:
+            figures = await metrics.text()
+        handled = {"type": "message", "outcome": "handled"}
+        assert sample(figures, "kefu_updates_total", handled) == 1
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0
