@@ -44,6 +44,7 @@ from bot.orders.http_api import HttpOrders
 from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
 from bot.orders.providers import BuiltinOrders, OrdersProvider
 from bot.orders.returns import ReturnRequests
+from bot.privacy.customer_data import CustomerData
 from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Texts
@@ -60,6 +61,7 @@ from handlers import (
     agents_group,
     customer_feedback,
     customer_orders,
+    customer_privacy,
     customer_questions,
     customer_returns,
     customer_tickets,
@@ -102,6 +104,7 @@ class Services:
     feedback: FeedbackAnswers
     agent_desk: AgentDesk
     bans: Bans
+    customer_data: CustomerData
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -196,6 +199,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
             config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language
         ),
         bans=Bans(clock, roles, tickets, handoff),
+        customer_data=CustomerData(order_status, tickets, schedule, texts, clock),
         schedule=schedule,
         follow_ups=follow_ups,
         delivery=Delivery(schedule, session_factory, follow_ups, limiter),
@@ -252,6 +256,7 @@ def create_dispatcher(
         feedback=services.feedback,
         agent_desk=services.agent_desk,
         bans=services.bans,
+        customer_data=services.customer_data,
     )
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
     dispatcher.update.outer_middleware(CleanInputMiddleware())
@@ -279,6 +284,7 @@ def create_dispatcher(
     )
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
+    dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's
     dispatcher.include_router(customer_feedback.create_router())  # a comment asked for comes first
     dispatcher.include_router(customer_tickets.create_router())
     dispatcher.include_router(customer_returns.create_router())

@@ -129,3 +129,7 @@ class RevisitCallback(CallbackData, prefix="revisit"):
 class NpsCallback(CallbackData, prefix="nps"):
     id: RowId
     score: Annotated[int, Field(ge=0, le=10)]
+
+
+class EraseCallback(CallbackData, prefix="erase"):
+    confirm: bool

@@ -1,4 +1,5 @@
-"""The command line: `kefu run | chat | ask | kb ... | orders | schedule | report | db ...`."""
+"""The command line: `kefu run | chat | ask | kb ... | orders | schedule | report | customers |
+audit | db ...`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.channels.redaction import redact_logs
@@ -33,6 +36,13 @@ def _days(text: str) -> int:
     if days is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to {MAX_DAYS}")
     return days
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--days", type=_days, metavar="N", help="1 to 366 (default: [report] days)"
     )
+    customers = commands.add_parser("customers", help="a customer's data, on their request")
+    customers_commands = customers.add_subparsers(dest="customers_command", required=True)
+    export = customers_commands.add_parser(
+        "export", help="everything kept about a customer (HTML; recorded in the audit log)"
+    )
+    export.add_argument("id", type=int, help="the customer number (#N on the ticket card)")
+    export.add_argument("--out", metavar="FILE", help="write to FILE (default: print it)")
+    export.add_argument("--json", action="store_true", help="JSON instead of HTML")
+    export.add_argument("--language", choices=["zh", "en"], help="default: the customer's")
+    erase = customers_commands.add_parser(
+        "erase", help="erase a customer's personal data (recorded in the audit log)"
+    )
+    erase.add_argument("id", type=int, help="the customer number (#N on the ticket card)")
+    audit = commands.add_parser("audit", help="who at the shop saw which customer's data")
+    audit.add_argument("--since", type=_day, required=True, metavar="YYYY-MM-DD")
+    audit.add_argument("--customer", type=int, metavar="ID", help="only this customer")
     database = commands.add_parser("db", help="the database's schema")
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("upgrade", help="migrate the database to the newest schema")
@@ -110,6 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
         "current", help="the schema's revision (exits 1 when an upgrade is due)"
     )
     return parser
+
+
+# Loggers that print what customers wrote at DEBUG: the database drivers' statements with their
+# values and the rows they read (aiosqlite logs every call with its arguments). They are held at
+# INFO or above.
+DRIVER_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg")
+
+
+def configure_logging(level: int | str) -> None:
+    """Logs carry ids, never customers' words, phones or addresses, at every level."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in DRIVER_LOGGERS:
+        # only ever raised: SQLAlchemy holds its own loggers at WARNING, and INFO would print
+        # every statement
+        driver = logging.getLogger(name)
+        driver.setLevel(max(driver.getEffectiveLevel(), logging.INFO))
+    # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
+    # or missed run is still logged, as an error or a warning.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,13 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kefu: {error}", file=sys.stderr)
         return 2
     quiet = args.command != "run" or not config.telegram.enabled
-    logging.basicConfig(
-        level=logging.WARNING if quiet else config.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
-    # or missed run is still logged, as an error or a warning.
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    configure_logging(logging.WARNING if quiet else config.logging.level)
     redact_logs(secret.get_secret_value() for secret in config.secrets())
     try:
         if args.command == "db":
@@ -140,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(schedule_command(config, args))
         if args.command == "report":
             return asyncio.run(print_report(config, args.days))
+        if args.command == "customers":
+            return asyncio.run(customers_command(config, args))
+        if args.command == "audit":
+            return asyncio.run(print_audit(config, args.since, args.customer))
         if args.command == "orders":
             return asyncio.run(import_orders_file(config, args.file))
         if args.command == "ask":
@@ -255,6 +298,71 @@ async def print_report(config: Config, days: int | None) -> int:
 
     async with reading(config.database.url) as sessions, sessions() as session:
         print(await last_days_report(session, config, SystemClock().now(), days))
+    return 0
+
+
+async def customers_command(config: Config, args: argparse.Namespace) -> int:
+    """`kefu customers export|erase ID`, for a customer who asked the shop rather than the bot;
+    each is written to the audit log as done by "cli"."""
+    from bot.app import create_orders_provider
+    from bot.orders.lookup import OrderStatusService
+    from bot.privacy.customer_data import CustomerData
+    from bot.schedule.delivery import Schedule
+    from bot.texts import Texts
+    from bot.tickets.lifecycle import TicketService
+    from storage.database import create_session_factory, migrate, open_engine
+    from storage.models import Customer
+
+    clock = SystemClock()
+    hours = config.hours.business_hours()
+    texts = Texts.load(config.business.placeholders())
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        sessions = create_session_factory(engine)
+        provider = create_orders_provider(config, sessions, clock)
+        customer_data = CustomerData(
+            OrderStatusService(provider, config.orders, clock, texts, hours),
+            TicketService(clock, hours, config.sla),
+            Schedule(config.schedule, clock, hours.zone, "cli"),
+            texts,
+            clock,
+        )
+        try:
+            async with sessions() as session:
+                customer = await session.get(Customer, args.id)
+                if customer is None:
+                    print(f"kefu: there is no customer {args.id}", file=sys.stderr)
+                    return 1
+                if args.customers_command == "erase":
+                    erasure = await customer_data.erase(session, customer, by="cli")
+                    await session.commit()
+                    print(
+                        f"customer {args.id}: personal data erased ({erasure.messages} "
+                        f"messages, {erasure.tickets} ticket descriptions, {erasure.comments} "
+                        f"survey comments, {erasure.order_links} order links)"
+                    )
+                    return 0
+                language = args.language or customer.language or config.bot.default_language
+                export = await customer_data.export(session, args.id, language, by="cli")
+                assert export is not None
+                await session.commit()
+        finally:
+            await provider.close()
+    content = export.json() if args.json else export.page
+    if args.out:
+        Path(args.out).write_text(content, encoding="utf-8")
+        print(f"customer {args.id}: written to {args.out}")
+    else:
+        print(content)
+    return 0
+
+
+async def print_audit(config: Config, since: datetime, customer_id: int | None) -> int:
+    from bot.privacy.audit import audit_report
+    from storage.database import reading
+
+    async with reading(config.database.url) as sessions, sessions() as session:
+        print(await audit_report(session, since, customer_id))
     return 0
 
 

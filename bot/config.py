@@ -374,6 +374,16 @@ class FloodConfig(Section):
     burst: int = Field(default=10, ge=1)
 
 
+class PrivacyConfig(Section):
+    """How long customers' words are kept; older ones are replaced by a placeholder once a day
+    (rows, times and figures stay). 0 keeps them for good."""
+
+    keep_message_text_days: int = Field(default=365, ge=0, le=3650)
+    keep_ticket_text_days: int = Field(default=365, ge=0, le=3650)
+    keep_unanswered_days: int = Field(default=365, ge=0, le=3650)
+    retention_time: time = time(3, 30)
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -397,6 +407,7 @@ class Config(Section):
     revisits: RevisitsConfig = RevisitsConfig()
     nps: NpsConfig = NpsConfig()
     report: ReportConfig = ReportConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -147,6 +147,7 @@ class Customer(SQLModel, table=True):
     # /stop_surveys; the server default filled the rows that existed when the column came
     surveys_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     unreachable_at: datetime | None = _time(default=None)  # blocked the bot
+    erased_at: datetime | None = _time(default=None)  # personal data erased (/delete_me)
 
     first_seen: datetime = _time()
     last_seen: datetime = _time()
@@ -401,3 +402,16 @@ class CustomerBan(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
     banned_by: int = Field(sa_type=sa.BigInteger)  # the admin's Telegram user id
     banned_at: datetime = _time()
+
+
+class StaffAccess(SQLModel, table=True):
+    """The audit log: someone at the shop saw (or exported, or erased) a customer's data.
+    `actor` is "agent:<telegram id>", "admin:<telegram id>", "group:<chat id>" (a card posted
+    to the agents' group) or "cli"; `detail` holds ids only (a ticket or order number)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(index=True)
+    actor: str = Field(max_length=64)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=32)  # "transcript", "order", "export", "erase"
+    detail: str = Field(default="", max_length=128)

@@ -61,7 +61,7 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
     assert scheduler.timezone == SHANGHAI
     async with paused(scheduler):
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert sorted(jobs) == ["delivery", "knowledge_watch", "late_orders", "sla"]
+        assert sorted(jobs) == ["delivery", "knowledge_watch", "late_orders", "retention", "sla"]
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
         intervals = {
             name: job.trigger.interval
@@ -75,13 +75,16 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
         }
         late = jobs["late_orders"].trigger
         assert isinstance(late, CronTrigger) and late.timezone == SHANGHAI
+        retention = jobs["retention"].trigger
+        assert isinstance(retention, CronTrigger) and retention.timezone == SHANGHAI
+        assert str(retention) == str(CronTrigger(hour=3, minute=30, second=0, timezone=SHANGHAI))
 
 
-async def test_the_terminal_runs_only_the_knowledge_watch(services: Services) -> None:
-    assert await job_ids(create_scheduler(services, ignore)) == ["knowledge_watch"]
+async def test_the_terminal_runs_only_the_jobs_that_send_nothing(services: Services) -> None:
+    assert await job_ids(create_scheduler(services, ignore)) == ["knowledge_watch", "retention"]
 
 
-async def test_late_orders_only_with_the_builtin_provider_and_a_watch_only_when_asked(
+async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when_asked(
     write_config: Callable[..., Path], clock: ManualClock
 ) -> None:
     path = write_config(
@@ -89,6 +92,9 @@ async def test_late_orders_only_with_the_builtin_provider_and_a_watch_only_when_
             'provider = "builtin"': 'provider = "http"',
             '\nurl = ""': '\nurl = "http://127.0.0.1:9/orders/{number}"',
             "watch_interval = 2.0": "watch_interval = 0",
+            "keep_message_text_days = 365": "keep_message_text_days = 0",
+            "keep_ticket_text_days = 365": "keep_ticket_text_days = 0",
+            "keep_unanswered_days = 365": "keep_unanswered_days = 0",
         }
     )
     services = await create_services(load_config(path, environ={}), clock=clock)

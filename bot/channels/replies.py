@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiogram import Bot
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,19 @@ class Reply:
 
     async def send(self, message: Message) -> None:
         await message.answer(self.text, reply_markup=self.markup)
+
+
+@dataclass(frozen=True)
+class FileReply:
+    """A file to send back, with a caption."""
+
+    name: str
+    content: bytes
+    caption: str | None = None
+
+    async def send(self, message: Message) -> None:
+        document = BufferedInputFile(self.content, filename=self.name)
+        await message.answer_document(document, caption=self.caption)
 
 
 @dataclass(frozen=True)

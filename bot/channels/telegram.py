@@ -58,6 +58,8 @@ COMMANDS = {
         ("return", "申请退货"),
         ("human", "联系人工客服"),
         ("tickets", "我的工单"),
+        ("my_data", "导出我的数据"),
+        ("delete_me", "删除我的数据"),
     ],
     "en": [
         ("start", "Common questions"),
@@ -67,6 +69,8 @@ COMMANDS = {
         ("return", "Return an item"),
         ("human", "Talk to a person"),
         ("tickets", "My tickets"),
+        ("my_data", "A copy of my data"),
+        ("delete_me", "Erase my data"),
     ],
 }
 

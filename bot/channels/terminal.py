@@ -20,11 +20,13 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
+    SendDocument,
     SendMessage,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     Chat,
     InlineKeyboardButton,
@@ -77,6 +79,11 @@ class TerminalSession(BaseSession):
             if isinstance(markup, InlineKeyboardMarkup) and markup.inline_keyboard:
                 self._show("", markup)
             result = True
+        elif isinstance(method, SendDocument):
+            document = method.document
+            size = len(document.data) if isinstance(document, BufferedInputFile) else 0
+            name = getattr(document, "filename", None) or "file"
+            result = self._show(f"[a file: {name}, {size} bytes] {method.caption or ''}", None)
         elif isinstance(method, AnswerCallbackQuery):
             if method.text:
                 self.say(f"  ({method.text})")

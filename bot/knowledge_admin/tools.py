@@ -24,6 +24,7 @@ from storage.conversations import questions_to_review
 from storage.database import create_session_factory, migrate, open_engine, reading
 from storage.learned_questions import waiting_questions
 from storage.models import LearnedQuestion
+from storage.privacy import REMOVED
 
 DEFAULT_CONFLICT_SCORE = 80.0
 
@@ -137,6 +138,8 @@ async def show_gaps(
 ) -> int:
     async with reading(config.database.url) as sessions, sessions() as session:
         questions = await questions_to_review(session, clock.now() - since)
+    # texts erased or past their retention are no question to learn from
+    questions = [(text, why) for text, why in questions if text != REMOVED]
     gaps = group_questions(questions)[:limit]
     if as_yaml:
         print(yaml.safe_dump(skeleton_entries(gaps), allow_unicode=True, sort_keys=False), end="")

@@ -1,7 +1,7 @@
 """The one scheduler: every timed job of a running bot on one APScheduler, in the shop's time
-zone: delivery of scheduled messages, the SLA watch, late orders and the knowledge-base file
-watch; the reload on SIGHUP runs on it too. Job functions are plain coroutines with their
-arguments passed in, which tests call directly."""
+zone: delivery of scheduled messages, the SLA watch, late orders, the retention of old texts and
+the knowledge-base file watch; the reload on SIGHUP runs on it too. Job functions are plain
+coroutines with their arguments passed in, which tests call directly."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from bot.config import Config
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
+from bot.privacy.retention import expire_old_texts, keeps_everything
 from bot.schedule.delivery import Delivery
 from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
@@ -92,6 +93,13 @@ def create_scheduler(
             seconds=config.knowledge.watch_interval,
             args=[services.publisher, notify],
             id="knowledge_watch",
+        )
+    if not keeps_everything(config.privacy):  # writes no message: runs in the terminal too
+        scheduler.add_job(
+            expire_old_texts,
+            late_orders_trigger(config.privacy.retention_time, zone),
+            args=[services.session_factory, services.clock, config.privacy],
+            id="retention",
         )
     if bot is None:
         return scheduler

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 NOT_STAFF = "Only agents can talk to customers here."
 NOT_DELIVERED = "Not delivered: the customer has blocked the bot."
+ERASED = "Not delivered: the customer erased their data and can no longer be reached here."
 
 
 class AgentDesk:
@@ -69,6 +70,8 @@ class AgentDesk:
             return None
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
+        if customer.erased_at is not None:
+            return ERASED
         try:
             await self.handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
         except CustomerUnreachable:
@@ -108,6 +111,8 @@ class AgentDesk:
             return "Which one?\n" + "\n".join(lines)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
+        if customer.erased_at is not None:
+            return ERASED
         answer = entry.answer_in(customer.language or self.default_language)
         if not answer:
             return f"'{entry.id}' has no answer text to send."

@@ -27,6 +27,7 @@ from bot.tickets.roles import RoleBook
 from storage.bans import ban_of
 from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
+from storage.privacy import record_access
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +200,26 @@ class Handoff:
             message_thread_id=topic.message_thread_id,
             reply_markup=ticket_buttons(ticket),
         )
+        await self.audit_card(session, ticket, customer)
         log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
         return ticket.topic_id
+
+    async def audit_card(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> None:
+        """The card shows the agents' group the customer's conversation and order number: both
+        go to the audit log of staff access."""
+        assert customer.id is not None
+        shown = [("transcript", ticket.number)]
+        if ticket.order_number:
+            shown.append(("order", ticket.order_number))
+        for kind, detail in shown:
+            await record_access(
+                session,
+                actor=f"group:{self.group_id}",
+                customer_id=customer.id,
+                kind=kind,
+                detail=detail,
+                now=self.clock.now(),
+            )
 
     async def summary(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
         tickets = await self.tickets.tickets_of(session, customer)

@@ -1,7 +1,7 @@
 """Questions learned from customers' confirmed wordings, waiting for an admin's approval.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

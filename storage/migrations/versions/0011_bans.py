@@ -1,6 +1,6 @@
 """Customers banned by an admin.
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-01
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision: str = "0012"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,358 @@
+"""A customer's data: all of it gathered for an export, their personal data erased, old texts
+expired, and the audit log of staff access. Erasing and expiring replace texts and drop links
+to a person; rows, times and scores stay, so that every figure counted from them stays the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    AnswerVote,
+    Conversation,
+    Customer,
+    Feedback,
+    FormState,
+    Message,
+    Order,
+    OrderProof,
+    ScheduledMessage,
+    StaffAccess,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    UnansweredQuestion,
+)
+
+# What a text becomes when it is erased or expired.
+REMOVED = "[removed]"
+# Ticket events whose detail is free text (a customer's message kept on the ticket, a note).
+FREE_TEXT_EVENTS = ("message", "note")
+SETTLED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
+async def record_access(
+    session: AsyncSession,
+    *,
+    actor: str,
+    customer_id: int,
+    kind: str,
+    now: datetime,
+    detail: str = "",
+) -> StaffAccess:
+    entry = StaffAccess(
+        at=now, actor=actor[:64], customer_id=customer_id, kind=kind, detail=detail[:128]
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def accesses(
+    session: AsyncSession, since: datetime, customer_id: int | None = None
+) -> list[StaffAccess]:
+    """The audit log since a moment, the oldest first."""
+    statement = select(StaffAccess).where(col(StaffAccess.at) >= since)
+    if customer_id is not None:
+        statement = statement.where(StaffAccess.customer_id == customer_id)
+    return list((await session.exec(statement.order_by(col(StaffAccess.id)))).all())
+
+
+@dataclass
+class CustomerRecord:
+    """Everything kept about one customer."""
+
+    customer: Customer
+    conversations: list[tuple[Conversation, list[Message]]] = field(default_factory=list)
+    unanswered: list[UnansweredQuestion] = field(default_factory=list)
+    votes: list[AnswerVote] = field(default_factory=list)
+    tickets: list[tuple[Ticket, list[TicketEvent]]] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    scheduled: list[ScheduledMessage] = field(default_factory=list)
+    proven_orders: list[str] = field(default_factory=list)
+    accesses: list[StaffAccess] = field(default_factory=list)
+
+
+async def customer_record(session: AsyncSession, customer_id: int) -> CustomerRecord | None:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    record = CustomerRecord(customer)
+    conversations = (
+        await session.exec(
+            select(Conversation)
+            .where(Conversation.customer_id == customer_id)
+            .order_by(col(Conversation.id))
+        )
+    ).all()
+    messages = (
+        await session.exec(
+            select(Message).where(Message.customer_id == customer_id).order_by(col(Message.id))
+        )
+    ).all()
+    for conversation in conversations:
+        record.conversations.append(
+            (conversation, [m for m in messages if m.conversation_id == conversation.id])
+        )
+    record.unanswered = list(
+        (
+            await session.exec(
+                select(UnansweredQuestion)
+                .where(UnansweredQuestion.customer_id == customer_id)
+                .order_by(col(UnansweredQuestion.id))
+            )
+        ).all()
+    )
+    record.votes = list(
+        (
+            await session.exec(
+                select(AnswerVote)
+                .where(AnswerVote.customer_id == customer_id)
+                .order_by(col(AnswerVote.id))
+            )
+        ).all()
+    )
+    tickets = (
+        await session.exec(
+            select(Ticket).where(Ticket.customer_id == customer_id).order_by(col(Ticket.id))
+        )
+    ).all()
+    for ticket in tickets:
+        events = (
+            await session.exec(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket.id)
+                .order_by(col(TicketEvent.id))
+            )
+        ).all()
+        record.tickets.append((ticket, list(events)))
+    record.feedback = list(
+        (
+            await session.exec(
+                select(Feedback)
+                .where(Feedback.customer_id == customer_id)
+                .order_by(col(Feedback.id))
+            )
+        ).all()
+    )
+    record.scheduled = list(
+        (
+            await session.exec(
+                select(ScheduledMessage)
+                .where(ScheduledMessage.customer_id == customer_id)
+                .order_by(col(ScheduledMessage.id))
+            )
+        ).all()
+    )
+    proofs = await session.exec(
+        select(OrderProof.order_number)
+        .where(OrderProof.customer_id == customer_id)
+        .distinct()
+        .order_by(col(OrderProof.order_number))
+    )
+    record.proven_orders = list(proofs.all())
+    record.accesses = list(
+        (
+            await session.exec(
+                select(StaffAccess)
+                .where(StaffAccess.customer_id == customer_id)
+                .order_by(col(StaffAccess.id))
+            )
+        ).all()
+    )
+    return record
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing one customer changed, in rows."""
+
+    messages: int
+    unanswered: int
+    tickets: int
+    ticket_events: int
+    comments: int
+    order_links: int
+    forms: int
+
+
+def telegram_user_id(customer: Customer) -> int | None:
+    if customer.channel != "telegram" or not customer.external_id.lstrip("-").isdigit():
+        return None
+    return int(customer.external_id)
+
+
+async def erase_customer(session: AsyncSession, customer: Customer, now: datetime) -> Erasure:
+    """Replace everything the customer wrote or was told, their tickets' descriptions and free
+    text, and their survey comments; forget their name, account, order links and forms. The
+    customer row stays under a placeholder id ("erased:<id>"), so that their conversations,
+    tickets and answers still count. Open tickets and pending messages are the caller's to
+    settle first (a ticket's topic and the schedule are not storage's business)."""
+    assert customer.id is not None
+    customer_id = customer.id
+    messages = await session.exec(
+        update(Message)
+        .where(col(Message.customer_id) == customer_id, col(Message.text) != REMOVED)
+        .values(text=REMOVED)
+    )
+    unanswered = await session.exec(
+        update(UnansweredQuestion)
+        .where(
+            col(UnansweredQuestion.customer_id) == customer_id,
+            col(UnansweredQuestion.text) != REMOVED,
+        )
+        .values(text=REMOVED)
+    )
+    ticket_ids = select(Ticket.id).where(Ticket.customer_id == customer_id)
+    tickets = await session.exec(
+        update(Ticket)
+        .where(
+            col(Ticket.customer_id) == customer_id,
+            col(Ticket.description).is_not(None),
+            col(Ticket.description) != REMOVED,
+        )
+        .values(description=REMOVED)
+    )
+    # the order a ticket was about leads to the order's phone and address
+    await session.exec(
+        update(Ticket).where(col(Ticket.customer_id) == customer_id).values(order_number=None)
+    )
+    events = await session.exec(
+        update(TicketEvent)
+        .where(
+            col(TicketEvent.ticket_id).in_(ticket_ids),
+            col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
+            col(TicketEvent.detail) != REMOVED,
+        )
+        .values(detail=REMOVED)
+    )
+    comments = await session.exec(
+        update(Feedback)
+        .where(col(Feedback.customer_id) == customer_id, col(Feedback.comment).is_not(None))
+        .values(comment=REMOVED)
+    )
+    proofs = (
+        await session.exec(select(OrderProof).where(OrderProof.customer_id == customer_id))
+    ).all()
+    for proof in proofs:
+        await session.delete(proof)
+    linked = 0
+    user_id = telegram_user_id(customer)
+    if user_id is not None:
+        unlinked = await session.exec(
+            update(Order).where(col(Order.telegram_id) == user_id).values(telegram_id=None)
+        )
+        linked = int(unlinked.rowcount)
+    forms = 0
+    if customer.external_id and not customer.external_id.startswith("erased:"):
+        rows = (
+            await session.exec(
+                select(FormState).where(col(FormState.key).contains(f":{customer.external_id}:"))
+            )
+        ).all()
+        for row in rows:
+            await session.delete(row)
+        forms = len(rows)
+    customer.external_id = f"erased:{customer_id}"
+    customer.first_name = None
+    customer.vip_tier = None
+    customer.surveys_opt_out = True
+    customer.erased_at = now
+    session.add(customer)
+    await session.flush()
+    return Erasure(
+        messages=int(messages.rowcount),
+        unanswered=int(unanswered.rowcount),
+        tickets=int(tickets.rowcount),
+        ticket_events=int(events.rowcount),
+        comments=int(comments.rowcount),
+        order_links=linked + len(proofs),
+        forms=forms,
+    )
+
+
+@dataclass(frozen=True)
+class Expired:
+    """Texts replaced by the placeholder in one retention run, per kind."""
+
+    messages: int = 0
+    comments: int = 0
+    ticket_texts: int = 0
+    unanswered: int = 0
+    forms: int = 0  # left half way and untouched since
+
+    @property
+    def total(self) -> int:
+        return self.messages + self.comments + self.ticket_texts + self.unanswered + self.forms
+
+
+async def expire_texts(
+    session: AsyncSession,
+    *,
+    messages_before: datetime | None,
+    tickets_before: datetime | None,
+    unanswered_before: datetime | None,
+) -> Expired:
+    """Replace texts older than each moment (None: keep them) by the placeholder. A ticket's
+    texts wait until it is resolved or closed and unchanged since the moment. Forms left half
+    way (they hold what was written so far) go with the messages of their age."""
+    messages = comments = ticket_texts = unanswered = forms = 0
+    if messages_before is not None:
+        result = await session.exec(
+            delete(FormState).where(col(FormState.updated_at) < messages_before)
+        )
+        forms = int(result.rowcount)
+        result = await session.exec(
+            update(Message)
+            .where(col(Message.created_at) < messages_before, col(Message.text) != REMOVED)
+            .values(text=REMOVED)
+        )
+        messages = int(result.rowcount)
+        result = await session.exec(
+            update(Feedback)
+            .where(
+                col(Feedback.answered_at) < messages_before,
+                col(Feedback.comment).is_not(None),
+                col(Feedback.comment) != REMOVED,
+            )
+            .values(comment=REMOVED)
+        )
+        comments = int(result.rowcount)
+    if tickets_before is not None:
+        settled = select(Ticket.id).where(
+            col(Ticket.status).in_(SETTLED), col(Ticket.updated_at) < tickets_before
+        )
+        result = await session.exec(
+            update(Ticket)
+            .where(
+                col(Ticket.id).in_(settled),
+                col(Ticket.description).is_not(None),
+                col(Ticket.description) != REMOVED,
+            )
+            .values(description=REMOVED)
+        )
+        ticket_texts = int(result.rowcount)
+        result = await session.exec(
+            update(TicketEvent)
+            .where(
+                col(TicketEvent.ticket_id).in_(settled),
+                col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
+                col(TicketEvent.detail) != REMOVED,
+            )
+            .values(detail=REMOVED)
+        )
+        ticket_texts += int(result.rowcount)
+    if unanswered_before is not None:
+        result = await session.exec(
+            update(UnansweredQuestion)
+            .where(
+                col(UnansweredQuestion.created_at) < unanswered_before,
+                col(UnansweredQuestion.text) != REMOVED,
+            )
+            .values(text=REMOVED)
+        )
+        unanswered = int(result.rowcount)
+    return Expired(messages, comments, ticket_texts, unanswered, forms)
