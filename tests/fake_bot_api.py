@@ -33,6 +33,7 @@ class FakeBotAPI:
         self._failures: dict[str, list[dict[str, Any]]] = {}
         self._storms: list[tuple[float, dict[str, Any]]] = []
         self.refused = 0
+        self._holds: list[tuple[Callable[[str, dict[str, Any]], bool], asyncio.Event]] = []
         self._changed = asyncio.Condition()
 
     # What a test does
@@ -131,6 +132,14 @@ class FakeBotAPI:
             failure["parameters"] = {"retry_after": retry_after}
         self._storms.append((asyncio.get_running_loop().time() + seconds, failure))
 
+    def hold(self, predicate: Callable[[str, dict[str, Any]], bool]) -> asyncio.Event:
+        """Calls that match are received and recorded (Telegram has them: the customer sees the
+        message) but not answered until the returned event is set: a bot killed meanwhile never
+        hears back, the worst moment to stop it."""
+        released = asyncio.Event()
+        self._holds.append((predicate, released))
+        return released
+
     async def wait_for(
         self,
         predicate: Callable[[str, dict[str, Any]], bool],
@@ -225,6 +234,9 @@ class FakeBotAPI:
             )
         if method != "getupdates":
             await self._record(method, params, result)
+            for predicate, released in self._holds:
+                if predicate(method, params):
+                    await released.wait()
         return web.json_response({"ok": True, "result": result})
 
     async def _record(self, method: str, params: dict[str, Any], result: Any) -> None:
