@@ -16,6 +16,7 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.polling import ConfirmingDispatcher
 from bot.channels.telegram import create_bot, set_commands
 from bot.clock import Clock, SystemClock
 from bot.config import Config
@@ -190,7 +191,7 @@ def create_form_storage(
 
 
 def create_dispatcher(services: Services, channel: str = "telegram") -> Dispatcher:
-    dispatcher = Dispatcher(
+    dispatcher = ConfirmingDispatcher(
         storage=services.forms,
         # registered below, after the database middleware, so that reading the form uses the
         # update's own session rather than a connection and a transaction of its own

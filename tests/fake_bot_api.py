@@ -33,6 +33,9 @@ class FakeBotAPI:
         self._failures: dict[str, list[dict[str, Any]]] = {}
         self._storms: list[tuple[float, dict[str, Any]]] = []
         self.refused = 0
+        self.served: set[int] = set()  # ids of updates handed out by getUpdates
+        # called when a getUpdates call arrives, before it is answered
+        self.on_poll: Callable[[], None] | None = None
         self._holds: list[tuple[Callable[[str, dict[str, Any]], bool], asyncio.Event]] = []
         self._changed = asyncio.Condition()
 
@@ -225,6 +228,8 @@ class FakeBotAPI:
             }
             await self._record(method, params, None)
             return web.json_response(too_long, status=400)
+        if method == "getupdates" and self.on_poll is not None:
+            self.on_poll()
         try:
             result = await self._answer(method, params)
         except KeyError:
@@ -304,4 +309,5 @@ class FakeBotAPI:
                     await asyncio.wait_for(
                         self._changed.wait_for(lambda: bool(self._updates)), timeout
                     )
+        self.served.update(u["update_id"] for u in self._updates)
         return list(self._updates)

@@ -233,3 +233,32 @@ async def test_every_form_goes_on_after_the_process_is_killed(
     assert other["text"].startswith("I could not confirm")
     await service.kill()
     assert "Traceback" not in service.log.read_text(), service.log.read_text()[-3000:]
+
+
+async def test_a_message_being_handled_when_the_process_is_killed_is_answered_after(
+    service: Service, telegram: tuple[FakeBotAPI, str]
+) -> None:
+    fake, _ = telegram
+    ann = Customer(fake, ANN)
+    await service.start()
+    await ann.say("/start")  # the process is up
+    start = len(fake.sent)
+    update = fake.push_message(ANN, "how long does a refund take", language_code="en")
+
+    def kill_when_it_polls_again() -> None:
+        """The bot has the message and asks Telegram for more: the moment it confirms what it
+        was handed (the offset), and it has not answered yet."""
+        if update["update_id"] in fake.served and fake.on_poll is not None:
+            fake.on_poll = None
+            assert service.process is not None
+            os.kill(service.process.pid, signal.SIGKILL)
+
+    fake.on_poll = kill_when_it_polls_again
+    try:
+        assert service.process is not None
+        await asyncio.wait_for(service.process.wait(), STARTUP)
+    finally:
+        fake.on_poll = None
+    await service.start()
+    _, answer = await fake.wait_for(message_to(ANN), start=start, timeout=STARTUP)
+    assert answer["text"].startswith("Refunds")
