@@ -135,6 +135,11 @@ class FakeBotAPI:
             failure["parameters"] = {"retry_after": retry_after}
         self._storms.append((asyncio.get_running_loop().time() + seconds, failure))
 
+    @property
+    def unconfirmed(self) -> list[int]:
+        """Ids of the updates the bot has not confirmed (by getUpdates' offset) yet."""
+        return [u["update_id"] for u in self._updates]
+
     def hold(self, predicate: Callable[[str, dict[str, Any]], bool]) -> asyncio.Event:
         """Calls that match are received and recorded (Telegram has them: the customer sees the
         message) but not answered until the returned event is set: a bot killed meanwhile never
