@@ -314,5 +314,6 @@ class FakeBotAPI:
                     await asyncio.wait_for(
                         self._changed.wait_for(lambda: bool(self._updates)), timeout
                     )
-        self.served.update(u["update_id"] for u in self._updates)
-        return list(self._updates)
+        batch = self._updates[: int(params.get("limit") or 100)]
+        self.served.update(u["update_id"] for u in batch)
+        return batch

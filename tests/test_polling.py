@@ -78,3 +78,13 @@ async def test_an_update_is_done_once_it_answers(polling) -> None:
     await fake.wait_for_message(1)
     await until(lambda: fake.unconfirmed == [])  # though its handler goes on
     assert seen == ["answer then slow"]
+
+
+async def test_a_slow_update_does_not_stop_new_ones_when_a_batch_is_full(polling) -> None:
+    fake, _, seen = polling
+    fake.push_message(1, "slow")
+    for n in range(100):  # done after it: a whole batch of getUpdates is handed out already
+        fake.push_message(1000 + n, "quick")
+    await until(lambda: len(seen) == 101)
+    fake.push_message(2, "quick")
+    await until(lambda: len(seen) == 102)  # fetched all the same
