@@ -208,6 +208,7 @@ async def soak(
             figures.kills += 1
             if (run + 1) % 10 == 0:
                 say(f"{run + 1} kills, {sum(received.values()):,} surveys received")
+        polls = server.bot(TOKEN).polls
         process = await start_kefu(config, log)
         try:
             while True:  # the claims left by the last kill settle after claim_timeout
@@ -215,7 +216,12 @@ async def soak(
                 if all(status in SETTLED for status in found.values()):
                     break
                 await asyncio.sleep(0.5)
-            await asyncio.sleep(1.0)  # anything sent twice would arrive meanwhile
+            # stopped once it is up and polling (its signal handlers in place), a while after
+            # anything sent twice would have arrived
+            await asyncio.sleep(1.0)
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while server.bot(TOKEN).polls == polls and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGINT)
