@@ -146,6 +146,13 @@ async def statuses(database_url: str) -> dict[int, str]:
     return found
 
 
+async def unsent(database_url: str) -> int:
+    """How many surveys may still be sent: pending or claimed (a claim left by a kill is
+    pending again after claim_timeout)."""
+    found = await statuses(database_url)
+    return sum(status in ("pending", "claimed") for status in found.values())
+
+
 async def start_kefu(config: Path, log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as output:
         return await asyncio.create_subprocess_exec(
@@ -193,8 +200,8 @@ async def soak(
     started = time.perf_counter()
     try:
         for run in range(kills):
-            if sum(received.values()) >= messages:
-                say(f"everything reached Telegram after {run} kills")
+            if not await unsent(url):
+                say(f"nothing left to send after {run} kills")
                 break
             arrived.clear()
             process = await start_kefu(config, log)
@@ -202,6 +209,9 @@ async def soak(
                 await asyncio.wait_for(arrived.wait(), STARTUP_SECONDS)
             except TimeoutError:
                 await kill(process)
+                if not await unsent(url):  # what was left became uncertain: nothing to send
+                    say(f"nothing left to send after {run} kills")
+                    break
                 raise RuntimeError(f"no survey within {STARTUP_SECONDS} s; see {log}") from None
             await asyncio.sleep(chance.uniform(0, window))
             await kill(process)
