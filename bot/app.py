@@ -20,6 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.cleaning import CleanInputMiddleware
+from bot.channels.polling import ConfirmingDispatcher
 from bot.channels.telegram import (
     TelegramUnreachable,
     api_server_name,
@@ -231,7 +232,7 @@ def create_dispatcher(
 ) -> Dispatcher:
     """The one dispatcher of a channel; for Telegram its startup starts the timed jobs unless
     `jobs` is False (a test that only feeds it updates through the web application)."""
-    dispatcher = Dispatcher(
+    dispatcher = ConfirmingDispatcher(
         storage=services.forms,
         # registered below, after the database middleware, so that reading the form uses the
         # update's own session rather than a connection and a transaction of its own

@@ -34,6 +34,10 @@ class FakeBotAPI:
         self._storms: list[tuple[float, dict[str, Any]]] = []
         self.refused = 0
         self.webhook: dict[str, Any] = {}  # what setWebhook was last given ({} after delete)
+        self.served: set[int] = set()  # ids of updates handed out by getUpdates
+        # called when a getUpdates call arrives, before it is answered
+        self.on_poll: Callable[[], None] | None = None
+        self._holds: list[tuple[Callable[[str, dict[str, Any]], bool], asyncio.Event]] = []
         self._changed = asyncio.Condition()
 
     # What a test does
@@ -159,6 +163,19 @@ class FakeBotAPI:
             failure["parameters"] = {"retry_after": retry_after}
         self._storms.append((asyncio.get_running_loop().time() + seconds, failure))
 
+    @property
+    def unconfirmed(self) -> list[int]:
+        """Ids of the updates the bot has not confirmed (by getUpdates' offset) yet."""
+        return [u["update_id"] for u in self._updates]
+
+    def hold(self, predicate: Callable[[str, dict[str, Any]], bool]) -> asyncio.Event:
+        """Calls that match are received and recorded (Telegram has them: the customer sees the
+        message) but not answered until the returned event is set: a bot killed meanwhile never
+        hears back, the worst moment to stop it."""
+        released = asyncio.Event()
+        self._holds.append((predicate, released))
+        return released
+
     async def wait_for(
         self,
         predicate: Callable[[str, dict[str, Any]], bool],
@@ -252,6 +269,8 @@ class FakeBotAPI:
             }
             await self._record(method, params, None)
             return web.json_response(too_long, status=400)
+        if method == "getupdates" and self.on_poll is not None:
+            self.on_poll()
         try:
             result = await self._answer(method, params)
         except KeyError:
@@ -261,6 +280,9 @@ class FakeBotAPI:
             )
         if method != "getupdates":
             await self._record(method, params, result)
+            for predicate, released in self._holds:
+                if predicate(method, params):
+                    await released.wait()
         return web.json_response({"ok": True, "result": result})
 
     async def _record(self, method: str, params: dict[str, Any], result: Any) -> None:
@@ -338,4 +360,6 @@ class FakeBotAPI:
                     await asyncio.wait_for(
                         self._changed.wait_for(lambda: bool(self._updates)), timeout
                     )
-        return list(self._updates)
+        batch = self._updates[: int(params.get("limit") or 100)]
+        self.served.update(u["update_id"] for u in batch)
+        return batch
