@@ -21,7 +21,7 @@ from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.knowledge_admin.publishing import PublishResult
-from bot.schedule.jobs import create_scheduler, running_jobs
+from bot.schedule.jobs import create_scheduler, refresh_roles, running_jobs
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY
 from tests.mocked_bot import MockedBot
 
@@ -61,7 +61,14 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
     assert scheduler.timezone == SHANGHAI
     async with paused(scheduler):
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert sorted(jobs) == ["delivery", "knowledge_watch", "late_orders", "retention", "sla"]
+        assert sorted(jobs) == [
+            "delivery",
+            "knowledge_watch",
+            "late_orders",
+            "retention",
+            "roles",
+            "sla",
+        ]
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
         intervals = {
             name: job.trigger.interval
@@ -72,12 +79,34 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
             "delivery": timedelta(seconds=5),  # [schedule] poll_seconds
             "sla": timedelta(seconds=60),
             "knowledge_watch": timedelta(seconds=2),  # [knowledge] watch_interval
+            "roles": timedelta(seconds=5),
         }
         late = jobs["late_orders"].trigger
         assert isinstance(late, CronTrigger) and late.timezone == SHANGHAI
         retention = jobs["retention"].trigger
         assert isinstance(retention, CronTrigger) and retention.timezone == SHANGHAI
         assert str(retention) == str(CronTrigger(hour=3, minute=30, second=0, timezone=SHANGHAI))
+
+
+async def test_a_role_changed_through_another_replica_holds_after_the_refresh(
+    services: Services, write_config: Callable[..., Path], clock: ManualClock
+) -> None:
+    other = await create_services(load_config(write_config(), environ={}), clock=clock)
+    try:
+        async with other.session_factory() as session:
+            await other.roles.change(session, 777, "supervisor", by=ADMIN_ID)
+            await session.commit()
+        assert other.roles.role_of(777) == "supervisor"
+        assert services.roles.role_of(777) is None  # not yet read here
+        await refresh_roles(services.session_factory, services.roles)
+        assert services.roles.role_of(777) == "supervisor"
+        async with other.session_factory() as session:
+            await other.roles.change(session, 777, "none", by=ADMIN_ID)
+            await session.commit()
+        await refresh_roles(services.session_factory, services.roles)
+        assert services.roles.role_of(777) is None
+    finally:
+        await other.close()
 
 
 async def test_the_terminal_runs_only_the_jobs_that_send_nothing(services: Services) -> None:
@@ -102,7 +131,7 @@ async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when
         jobs = await job_ids(create_scheduler(services, ignore, MockedBot()))
     finally:
         await services.close()
-    assert jobs == ["delivery", "sla"]
+    assert jobs == ["delivery", "roles", "sla"]
 
 
 def add_gift_cards(kb_copy: Path) -> None:

@@ -33,6 +33,7 @@ from bot.privacy.retention import expire_old_texts, keeps_everything
 from bot.schedule.delivery import Delivery
 from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
+from bot.tickets.roles import RoleBook
 from bot.tickets.sla import check_sla
 from storage.database import SessionFactory
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SLA_CHECK_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
+# How soon a role changed through another replica holds here.
+ROLES_REFRESH_SECONDS = 5.0
 
 Notify = Callable[[PublishResult], Awaitable[None]]
 
@@ -55,6 +58,7 @@ class JobServices(Protocol):
     tickets: TicketService
     order_status: OrderStatusService
     publisher: KnowledgePublisher
+    roles: RoleBook
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -62,6 +66,12 @@ async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None
     result = await publisher.check_for_changes()
     if result is not None:
         await notify(result)
+
+
+async def refresh_roles(session_factory: SessionFactory, roles: RoleBook) -> None:
+    """Staff roles as the database has them now (changed through any replica)."""
+    async with session_factory() as session:
+        await roles.load(session)
 
 
 async def reload_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -103,6 +113,13 @@ def create_scheduler(
         )
     if bot is None:
         return scheduler
+    scheduler.add_job(
+        refresh_roles,
+        "interval",
+        seconds=ROLES_REFRESH_SECONDS,
+        args=[services.session_factory, services.roles],
+        id="roles",
+    )
     started = datetime.now(UTC)
     scheduler.add_job(
         services.delivery.deliver_due,

@@ -14,19 +14,27 @@ ROLES = ("agent", "supervisor", "admin")  # each includes what the ones before i
 
 
 class RoleBook:
+    """Read from memory on every check; loaded at start and refreshed from the database every
+    few seconds (see bot.schedule.jobs), so that a change made through another replica holds
+    here too within that time."""
+
     def __init__(self, configured: RolesConfig, clock: Clock) -> None:
         self.clock = clock
-        self._roles: dict[int, str] = {}
+        self._configured: dict[int, str] = {}
         for role, members in (
             ("agent", configured.agents),
             ("supervisor", configured.supervisors),
             ("admin", configured.admins),
         ):
             for user_id in members:
-                self._roles[user_id] = role
+                self._configured[user_id] = role
+        self._roles = dict(self._configured)
 
     async def load(self, session: AsyncSession) -> None:
-        for change in (await session.exec(select(StaffRole))).all():
+        """The config's roles with the database's changes on top, read afresh."""
+        changes = (await session.exec(select(StaffRole))).all()
+        self._roles = dict(self._configured)
+        for change in changes:
             self._apply(change.telegram_id, change.role)
 
     def _apply(self, user_id: int, role: str) -> None:
