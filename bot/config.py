@@ -36,6 +36,8 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "KEFU_DATABASE_URL": ("database", "url"),
     "KEFU_REDIS_URL": ("telegram", "redis_url"),
     "KEFU_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "KEFU_WEBHOOK_URL": ("telegram", "webhook_url"),
+    "KEFU_WEB_HOST": ("web", "host"),
     "KEFU_ORDERS_API_TOKEN": ("orders", "http", "token"),
 }
 
@@ -482,7 +484,7 @@ def _resolve_paths(config: Config, config_path: Path) -> Config:
     return config.model_copy(
         update={
             "knowledge": config.knowledge.model_copy(update={"path": kb_path}),
-            "database": DatabaseConfig(url=url),
+            "database": config.database.model_copy(update={"url": url}),
             "source": config_path,
         }
     )

@@ -19,6 +19,13 @@ def test_the_example_config_loads_and_resolves_paths_next_to_the_file(
     assert config.knowledge.path.is_absolute()
 
 
+def test_the_database_settings_beside_a_relative_url_are_kept(
+    write_config: Callable[..., Path],
+) -> None:
+    path = write_config(replace={"pool_size = 10": "pool_size = 3"})
+    assert load_config(path, environ={}).database.pool_size == 3
+
+
 def test_the_repository_example_is_valid_as_it_stands() -> None:
     root = Path(__file__).resolve().parent.parent
     config = load_config(root / "config.example.toml", environ={})
@@ -32,7 +39,16 @@ def test_secrets_come_from_the_environment(write_config: Callable[..., Path]) ->
         environ={
             "KEFU_TELEGRAM_TOKEN": "123:hunter2hunter2",
             "KEFU_DATABASE_URL": "sqlite+aiosqlite:////x.db",
+            "KEFU_WEBHOOK_SECRET": "s3cret",
+            "KEFU_WEBHOOK_URL": "https://shop.example/hook",
+            "KEFU_WEB_HOST": "0.0.0.0",
         },
+    )
+    assert config.telegram.webhook_secret is not None
+    assert config.telegram.webhook_secret.get_secret_value() == "s3cret"
+    assert (config.telegram.webhook_url, config.web.host) == (
+        "https://shop.example/hook",
+        "0.0.0.0",
     )
     assert config.telegram.token is not None
     assert config.telegram.token.get_secret_value() == "123:hunter2hunter2"
