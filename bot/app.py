@@ -40,6 +40,7 @@ from bot.middlewares.bans import BanMiddleware
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
+from bot.middlewares.log_context import NameTheUpdate
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.orders.http_api import HttpOrders
 from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
@@ -259,6 +260,7 @@ def create_dispatcher(
         bans=services.bans,
         customer_data=services.customer_data,
     )
+    dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
     dispatcher.update.outer_middleware(CleanInputMiddleware())
     dispatcher.update.outer_middleware(

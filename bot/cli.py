@@ -17,6 +17,7 @@ from bot.channels.redaction import redact_logs
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.knowledge_admin import tools as knowledge_admin
+from bot.middlewares.log_context import JsonLines, UpdateOnRecord
 from knowledge import KnowledgeBaseError
 from storage.database import DatabaseUnreachable, SchemaNotCurrent
 
@@ -144,9 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
 DRIVER_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg")
 
 
-def configure_logging(level: int | str) -> None:
-    """Logs carry ids, never customers' words, phones or addresses, at every level."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: int | str, form: str = "text") -> None:
+    """Logs carry ids, never customers' words, phones or addresses, at every level; each line
+    names the update it was written for (in JSON, or as `update=N` in text)."""
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s%(update)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(UpdateOnRecord())
+        handler.addFilter(_update_in_text)
+        if form == "json":
+            handler.setFormatter(JsonLines())
     for name in DRIVER_LOGGERS:
         # only ever raised: SQLAlchemy holds its own loggers at WARNING, and INFO would print
         # every statement
@@ -155,6 +164,12 @@ def configure_logging(level: int | str) -> None:
     # APScheduler logs every run of every job at INFO (the file watch's every 2 s); a failing
     # or missed run is still logged, as an error or a warning.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+
+
+def _update_in_text(record: logging.LogRecord) -> bool:
+    update = getattr(record, "update_id", None)
+    record.update = f" update={update}" if update is not None else ""
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kefu: {error}", file=sys.stderr)
         return 2
     quiet = args.command != "run" or not config.telegram.enabled
-    configure_logging(logging.WARNING if quiet else config.logging.level)
+    configure_logging(logging.WARNING if quiet else config.logging.level, config.logging.format)
     redact_logs(secret.get_secret_value() for secret in config.secrets())
     try:
         if args.command == "db":
