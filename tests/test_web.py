@@ -22,8 +22,9 @@ from sqlmodel import func, select
 
 from bot.app import Services, create_dispatcher
 from bot.web.app import SECRET_HEADER, create_web_app
+from storage.database import create_engine
 from storage.models import Message
-from tests.conftest import POSTGRES_URL, TEST_KB, StartServices
+from tests.conftest import POSTGRES_URL, TEST_KB, StartServices, _reset_postgres
 from tests.fake_bot_api import FakeBotAPI
 from tests.mocked_bot import MockedBot
 
@@ -290,3 +291,81 @@ async def test_an_update_that_cannot_be_read_is_acknowledged_and_the_next_answer
     assert response.status == 200
     [reply] = [r for r in bot.recorder.requests if isinstance(r, SendMessage)]
     assert reply.text.startswith("You can return items within 7 days")
+
+
+REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL")
+GROUP = -1009876
+AGENT = 4321
+
+
+def labelled(params: dict[str, Any]) -> dict[str, str]:
+    markup = params.get("reply_markup") or {}
+    rows = markup.get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+@pytest.mark.slow
+async def test_two_webhook_replicas_share_one_conversation(
+    telegram: tuple[FakeBotAPI, str], write_config: Callable[..., Path]
+) -> None:
+    """Two `kefu run --webhook` processes on one PostgreSQL and one Redis, the customer's
+    updates posted to them in turn (as a round-robin proxy would): an intake begun on one is
+    finished on the other, and the ticket is opened once."""
+    if not (POSTGRES_URL and REDIS_URL):
+        pytest.skip("KEFU_TEST_DATABASE_URL and KEFU_TEST_REDIS_URL are needed")
+    engine = create_engine(POSTGRES_URL)
+    await _reset_postgres(engine)
+    await engine.dispose()
+    fake, api = telegram
+    config = write_config(
+        kb=TEST_KB,
+        database=POSTGRES_URL,
+        replace={
+            'token = ""': 'token = "123456:TEST"',
+            'api_server = ""': f'api_server = "{api}"',
+            "group_id = 0": f"group_id = {GROUP}",
+            "agents = []": f"agents = [{AGENT}]",
+            'fsm_storage = "database"': 'fsm_storage = "redis"',
+            '# redis_url = "redis://127.0.0.1:6379/0"': f'redis_url = "{REDIS_URL}"',
+            **WEBHOOK,
+        },
+    )
+    ports = [free_port(), free_port()]
+    configs = []
+    for number, port in enumerate(ports):
+        replica = config.with_name(f"replica{number}.toml")
+        replica.write_text(config.read_text().replace("port = 0", f"port = {port}"))
+        configs.append(replica)
+    headers = {SECRET_HEADER: SECRET}
+    async with (
+        running(configs[0], "--webhook"),
+        running(configs[1], "--webhook"),
+        aiohttp.ClientSession() as http,
+    ):
+        for port in ports:
+            for _ in range(900):  # the replicas import and start
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                        if ready.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        turn = iter(ports * 4)
+
+        async def post(update: dict[str, Any]) -> dict[str, Any]:
+            start = len(fake.sent)
+            url = f"http://127.0.0.1:{next(turn)}/telegram/webhook"
+            async with http.post(url, json=update, headers=headers) as response:
+                assert response.status == 200
+            return await fake.wait_for_message(CHAT, start=start)
+
+        choose = await post(fake.push_message(CHAT, "/human"))  # replica 1
+        category = labelled(choose)["Shipping"]
+        await post(fake.push_callback(CHAT, category, message_id=choose["message_id"]))  # 2
+        ask_order = await post(fake.push_message(CHAT, "my parcel never came"))  # replica 1
+        skip = next(iter(labelled(ask_order).values()))
+        start = len(fake.sent)
+        await post(fake.push_callback(CHAT, skip, message_id=ask_order["message_id"]))  # 2
+        _, topic = await fake.wait_for(lambda m, p: m == "createforumtopic", start=start)
+        assert topic["name"].startswith("T-000001 · ")
+    topics = [p for m, p in fake.sent if m == "createforumtopic"]
+    assert len(topics) == 1
