@@ -51,7 +51,7 @@ from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Texts
 from bot.tickets.agent_desk import AgentDesk
-from bot.tickets.bans import Bans
+from bot.tickets.bans import BanList, Bans
 from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
@@ -106,6 +106,7 @@ class Services:
     feedback: FeedbackAnswers
     agent_desk: AgentDesk
     bans: Bans
+    ban_list: BanList
     customer_data: CustomerData
     engine: AsyncEngine
     session_factory: SessionFactory
@@ -157,8 +158,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     tickets = TicketService(clock, hours, config.sla, follow_ups)
     limiter = RateLimiter(config.schedule.messages_per_second, config.schedule.seconds_per_chat)
     roles = RoleBook(config.roles, clock)
+    ban_list = BanList()
     async with session_factory() as session:
         await roles.load(session)
+        await ban_list.load(session)
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
@@ -200,7 +203,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         agent_desk=AgentDesk(
             config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language
         ),
-        bans=Bans(clock, roles, tickets, handoff),
+        bans=Bans(clock, roles, tickets, handoff, ban_list),
+        ban_list=ban_list,
         customer_data=CustomerData(order_status, tickets, schedule, texts, clock),
         schedule=schedule,
         follow_ups=follow_ups,
@@ -280,7 +284,7 @@ def create_dispatcher(
             expected=EXPECTED_ERRORS,
         )
     )
-    dispatcher.update.outer_middleware(BanMiddleware())
+    dispatcher.update.outer_middleware(BanMiddleware(services.ban_list))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
         LanguageMiddleware(services.texts, services.config.bot.default_language)

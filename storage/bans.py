@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import CustomerBan
+
+
+async def banned_ids(session: AsyncSession) -> set[int]:
+    return set((await session.exec(select(CustomerBan.customer_id))).all())
 
 
 async def ban_of(session: AsyncSession, customer_id: int) -> CustomerBan | None:

@@ -21,7 +21,9 @@ from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.knowledge_admin.publishing import PublishResult
-from bot.schedule.jobs import create_scheduler, refresh_roles, running_jobs
+from bot.schedule.jobs import create_scheduler, refresh_staff_lists, running_jobs
+from storage.bans import ban
+from storage.customers import touch_customer
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY
 from tests.mocked_bot import MockedBot
 
@@ -98,13 +100,22 @@ async def test_a_role_changed_through_another_replica_holds_after_the_refresh(
             await session.commit()
         assert other.roles.role_of(777) == "supervisor"
         assert services.roles.role_of(777) is None  # not yet read here
-        await refresh_roles(services.session_factory, services.roles)
+        await refresh_staff_lists(services.session_factory, services.roles, services.ban_list)
         assert services.roles.role_of(777) == "supervisor"
         async with other.session_factory() as session:
             await other.roles.change(session, 777, "none", by=ADMIN_ID)
             await session.commit()
-        await refresh_roles(services.session_factory, services.roles)
+        await refresh_staff_lists(services.session_factory, services.roles, services.ban_list)
         assert services.roles.role_of(777) is None
+
+        async with other.session_factory() as session:  # a ban made through the other one
+            customer = await touch_customer(session, "telegram", "555", now=clock.now())
+            assert customer.id is not None
+            await ban(session, customer.id, ADMIN_ID, clock.now())
+            await session.commit()
+        assert not services.ban_list.holds(customer.id)
+        await refresh_staff_lists(services.session_factory, services.roles, services.ban_list)
+        assert services.ban_list.holds(customer.id)
     finally:
         await other.close()
 

@@ -12,13 +12,16 @@ from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject, Update
 
-from storage.bans import ban_of
+from bot.tickets.bans import BanList
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
 
 
 class BanMiddleware(BaseMiddleware):
+    def __init__(self, ban_list: BanList) -> None:
+        self.ban_list = ban_list
+
     async def __call__(
         self,
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
@@ -28,7 +31,7 @@ class BanMiddleware(BaseMiddleware):
         customer: Customer | None = data.get("customer")
         if customer is None or customer.id is None:
             return await handler(event, data)
-        if await ban_of(data["session"], customer.id) is None:
+        if not self.ban_list.holds(customer.id):
             return await handler(event, data)
         log.debug("update from banned customer=%s dropped", customer.id)
         if isinstance(event, Update) and event.callback_query is not None:

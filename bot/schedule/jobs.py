@@ -31,6 +31,7 @@ from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
 from bot.privacy.retention import expire_old_texts, keeps_everything
 from bot.schedule.delivery import Delivery
+from bot.tickets.bans import BanList
 from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 SLA_CHECK_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
-# How soon a role changed through another replica holds here.
+# How soon a role or a ban changed through another replica holds here.
 ROLES_REFRESH_SECONDS = 5.0
 
 Notify = Callable[[PublishResult], Awaitable[None]]
@@ -59,6 +60,7 @@ class JobServices(Protocol):
     order_status: OrderStatusService
     publisher: KnowledgePublisher
     roles: RoleBook
+    ban_list: BanList
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -68,10 +70,14 @@ async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None
         await notify(result)
 
 
-async def refresh_roles(session_factory: SessionFactory, roles: RoleBook) -> None:
-    """Staff roles as the database has them now (changed through any replica)."""
+async def refresh_staff_lists(
+    session_factory: SessionFactory, roles: RoleBook, ban_list: BanList
+) -> None:
+    """Staff roles and banned customers as the database has them now (changed through any
+    replica)."""
     async with session_factory() as session:
         await roles.load(session)
+        await ban_list.load(session)
 
 
 async def reload_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -114,10 +120,10 @@ def create_scheduler(
     if bot is None:
         return scheduler
     scheduler.add_job(
-        refresh_roles,
+        refresh_staff_lists,
         "interval",
         seconds=ROLES_REFRESH_SECONDS,
-        args=[services.session_factory, services.roles],
+        args=[services.session_factory, services.roles, services.ban_list],
         id="roles",
     )
     started = datetime.now(UTC)
