@@ -29,8 +29,9 @@ from storage.models import (
 
 # What a text becomes when it is erased or expired.
 REMOVED = "[removed]"
-# Ticket events whose detail is free text (a customer's message kept on the ticket, a note).
-FREE_TEXT_EVENTS = ("message", "note")
+# Ticket events whose detail is free text: the customer's messages and the agents' replies kept
+# on the ticket (its transcript), and internal notes.
+FREE_TEXT_EVENTS = ("message", "reply", "note")
 SETTLED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 

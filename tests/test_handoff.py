@@ -118,12 +118,22 @@ async def test_the_whole_handoff(
     assert ticket.first_response_at is not None
     assert [e.kind for e in events] == [
         "created",
+        "message",
+        "message",
         "note",
+        "reply",
         "assigned",
         "first_response",
         "resolved",
     ]
-    assert events[1].detail == " customer sounds upset"
+    # both sides of the human conversation are on record, not only in the topic
+    transcript = [(e.actor, e.detail) for e in events if e.kind in ("message", "reply")]
+    assert transcript == [
+        (f"customer:{ticket.customer_id}", "how long does a refund take"),
+        (f"customer:{ticket.customer_id}", "[photo]"),
+        (f"agent:{AGENT}", "We found your parcel, it arrives tomorrow."),
+    ]
+    assert events[3].detail == " customer sounds upset"
 
     [listing] = await mei.say("/tickets")
     assert listing.text == "T-000001 · Shipping · resolved"

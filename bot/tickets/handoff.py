@@ -319,7 +319,7 @@ class Handoff:
         copy = CopyMessage(
             chat_id=chat_id, from_chat_id=message.chat.id, message_id=message.message_id
         )
-        await self._deliver(session, bot, ticket, agent_id, copy)
+        await self._deliver(session, bot, ticket, agent_id, copy, message_detail(message))
 
     async def send_text_to_customer(
         self,
@@ -335,7 +335,7 @@ class Handoff:
             text = f"{text}\n\n{signature}"
         chat_id = int(customer.external_id)
         await self._deliver(
-            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text)
+            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text), text
         )
 
     async def _deliver(
@@ -345,7 +345,9 @@ class Handoff:
         ticket: Ticket,
         agent_id: int,
         method: TelegramMethod[Any],
+        detail: str,
     ) -> None:
+        """Send an agent's reply; once sent it is kept on the ticket (its transcript)."""
         try:
             await bot(method)
         except TelegramForbiddenError:
@@ -353,9 +355,17 @@ class Handoff:
                 session, ticket, "system", "unreachable", "the customer blocked the bot"
             )
             raise CustomerUnreachable(ticket.number) from None
+        await self.tickets.record(session, ticket, f"agent:{agent_id}", "reply", detail)
         if ticket.assigned_agent is None:
             await self.tickets.assign(session, ticket, agent_id, f"agent:{agent_id}")
         await self.tickets.agent_replied(session, ticket, agent_id)
+
+
+def message_detail(message: Message) -> str:
+    """What a message of the human conversation is kept as on its ticket: its text or caption,
+    else its kind ("[photo]", "[document]", ...); never a file's id."""
+    kind = message.content_type  # aiogram's ContentType, a str Enum: its value, not its name
+    return message.text or message.caption or f"[{getattr(kind, 'value', kind)}]"
 
 
 def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:

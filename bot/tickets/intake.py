@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
 from bot.channels.replies import Reply, bot_of
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff
+from bot.tickets.handoff import Handoff, message_detail
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from storage.models import Customer, Ticket
 
@@ -156,14 +156,13 @@ class Intake:
         message: Message,
         language: str,
     ) -> Reply | None:
-        """A message on an open ticket goes to its topic; without an agents' group yet it is
-        kept on the ticket and the customer is told where it went."""
+        """A message on an open ticket is kept on it (the ticket's transcript) and goes to its
+        topic; without an agents' group yet the customer is told where it went."""
         await self.tickets.customer_replied(session, ticket)
+        await self.tickets.record(
+            session, ticket, f"customer:{customer.id}", "message", message_detail(message)
+        )
         if not self.handoff.group_id:
-            detail = message.text or message.caption or f"[{message.content_type}]"
-            await self.tickets.record(
-                session, ticket, f"customer:{customer.id}", "message", detail
-            )
             return Reply(self.texts("handoff_existing", language, number=ticket.number))
         await self.handoff.relay_to_agents(session, bot_of(message), ticket, customer, message)
         return None
