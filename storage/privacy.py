@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
-from sqlmodel import col, delete, select, update
+import sqlalchemy as sa
+from sqlmodel import SQLModel, col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
@@ -62,6 +64,16 @@ async def accesses(
     return list((await session.exec(statement.order_by(col(StaffAccess.id)))).all())
 
 
+Row = TypeVar("Row", bound=SQLModel)
+
+
+async def _rows_of(session: AsyncSession, table: type[Row], customer_id: int) -> list[Row]:
+    """A table's rows of one customer, in the order they were written."""
+    columns = sa.inspect(table).columns
+    statement = select(table).where(columns["customer_id"] == customer_id).order_by(columns["id"])
+    return list((await session.exec(statement)).all())
+
+
 @dataclass
 class CustomerRecord:
     """Everything kept about one customer."""
@@ -82,46 +94,14 @@ async def customer_record(session: AsyncSession, customer_id: int) -> CustomerRe
     if customer is None:
         return None
     record = CustomerRecord(customer)
-    conversations = (
-        await session.exec(
-            select(Conversation)
-            .where(Conversation.customer_id == customer_id)
-            .order_by(col(Conversation.id))
-        )
-    ).all()
-    messages = (
-        await session.exec(
-            select(Message).where(Message.customer_id == customer_id).order_by(col(Message.id))
-        )
-    ).all()
-    for conversation in conversations:
+    messages = await _rows_of(session, Message, customer_id)
+    for conversation in await _rows_of(session, Conversation, customer_id):
         record.conversations.append(
             (conversation, [m for m in messages if m.conversation_id == conversation.id])
         )
-    record.unanswered = list(
-        (
-            await session.exec(
-                select(UnansweredQuestion)
-                .where(UnansweredQuestion.customer_id == customer_id)
-                .order_by(col(UnansweredQuestion.id))
-            )
-        ).all()
-    )
-    record.votes = list(
-        (
-            await session.exec(
-                select(AnswerVote)
-                .where(AnswerVote.customer_id == customer_id)
-                .order_by(col(AnswerVote.id))
-            )
-        ).all()
-    )
-    tickets = (
-        await session.exec(
-            select(Ticket).where(Ticket.customer_id == customer_id).order_by(col(Ticket.id))
-        )
-    ).all()
-    for ticket in tickets:
+    record.unanswered = await _rows_of(session, UnansweredQuestion, customer_id)
+    record.votes = await _rows_of(session, AnswerVote, customer_id)
+    for ticket in await _rows_of(session, Ticket, customer_id):
         events = (
             await session.exec(
                 select(TicketEvent)
@@ -130,24 +110,8 @@ async def customer_record(session: AsyncSession, customer_id: int) -> CustomerRe
             )
         ).all()
         record.tickets.append((ticket, list(events)))
-    record.feedback = list(
-        (
-            await session.exec(
-                select(Feedback)
-                .where(Feedback.customer_id == customer_id)
-                .order_by(col(Feedback.id))
-            )
-        ).all()
-    )
-    record.scheduled = list(
-        (
-            await session.exec(
-                select(ScheduledMessage)
-                .where(ScheduledMessage.customer_id == customer_id)
-                .order_by(col(ScheduledMessage.id))
-            )
-        ).all()
-    )
+    record.feedback = await _rows_of(session, Feedback, customer_id)
+    record.scheduled = await _rows_of(session, ScheduledMessage, customer_id)
     proofs = await session.exec(
         select(OrderProof.order_number)
         .where(OrderProof.customer_id == customer_id)
