@@ -80,6 +80,7 @@ async def handle_ticket_button(
 ) -> None:
     pressed = await agent_desk.ticket_button(
         session,
+        bot_of(query),
         query.from_user.id,
         query.from_user.first_name,
         callback_data.ticket_id,

@@ -201,5 +201,7 @@ async def mark_solved(
     intake: Intake,
     language: str,
 ) -> None:
-    reply = await intake.mark_solved(session, customer, callback_data.ticket_id, language)
+    reply = await intake.mark_solved(
+        session, bot_of(query), customer, callback_data.ticket_id, language
+    )
     await (press_then(reply) if reply else Pressed()).render(query)

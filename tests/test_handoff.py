@@ -21,7 +21,7 @@ from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.tickets.sla import alert_breaches, announce_unassigned, check_sla
-from storage.models import Ticket, TicketEvent
+from storage.models import ScheduledMessage, Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
 from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
@@ -110,7 +110,10 @@ async def test_the_whole_handoff(
     [reply] = sent(bot, CopyMessage, start)
     assert (reply.chat_id, reply.from_chat_id) == (7, GROUP)
 
+    start = len(bot.recorder.requests)
     await alice.press(card, "Resolve")
+    [told] = [m for m in sent(bot, SendMessage, start) if m.chat_id == 7]
+    assert told.text.startswith("Our agent has marked your request T-000001 as resolved.")
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
         events = (await session.exec(select(TicketEvent).order_by(col(TicketEvent.id)))).all()
@@ -434,12 +437,56 @@ async def test_waiting_for_the_customer(
     alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
 
     await alice.press(card, "Take")
+    start = len(bot.recorder.requests)
     await alice.press(card, "Waiting for customer")
+    [told] = [m for m in sent(bot, SendMessage, start) if m.chat_id == 7]
+    assert told.text == (
+        "About your request T-000001: our agent is waiting for your answer. Please reply here."
+    )
     async with services.session_factory() as session:
         assert (await session.exec(select(Ticket))).one().status == "waiting"
     await mei.say("here is the photo you asked for")
     async with services.session_factory() as session:
         assert (await session.exec(select(Ticket))).one().status == "assigned"
+
+
+async def open_ticket_in_chinese(zhang: PrivateChat) -> None:
+    [choose] = await zhang.say("/human")
+    [describe] = await zhang.press(choose, "物流")
+    await zhang.say("我的包裹丢了")
+    [done] = await zhang.say("A-1001")
+    assert "T-000001" in done.text
+
+
+async def test_a_customer_who_solves_it_alone_tells_the_topic_and_gets_no_survey(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    zhang = PrivateChat(dispatcher, bot, 8, "zh")
+    await open_ticket_in_chinese(zhang)
+    thread = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP).message_thread_id
+    [listing] = await zhang.say("/tickets")
+    start = len(bot.recorder.requests)
+    [done] = await zhang.press(listing, "✅ 问题已解决 (T-000001)")
+    assert "T-000001" in done.text
+    [note] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
+    assert note.message_thread_id == thread
+    assert note.text == "✅ T-000001: the customer says the problem is solved; resolved."
+    async with services.session_factory() as session:
+        assert (await session.exec(select(Ticket))).one().status == "resolved"
+        planned = (await session.exec(select(ScheduledMessage))).all()
+    assert [m.kind for m in planned if m.ticket_id is not None] == []  # nobody served them
+
+
+async def test_the_customer_hears_when_an_agent_closes_in_their_language(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    zhang = PrivateChat(dispatcher, bot, 8, "zh")
+    await open_ticket_in_chinese(zhang)
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    start = len(bot.recorder.requests)
+    await AgentInGroup(dispatcher, bot, AGENT, "Alice").press(card, "Close")
+    [told] = [m for m in sent(bot, SendMessage, start) if m.chat_id == 8]
+    assert told.text == "您的请求 T-000001 已关闭。如需再次联系我们，请发送 /human。"
 
 
 @contextlib.asynccontextmanager

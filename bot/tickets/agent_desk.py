@@ -23,6 +23,13 @@ from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)
 
+# What the customer is told when an agent presses one of these on the ticket's card.
+CUSTOMER_TOLD = {
+    TicketAction.RESOLVE: "ticket_told_resolved",
+    TicketAction.CLOSE: "ticket_told_closed",
+    TicketAction.WAIT: "ticket_told_waiting",
+}
+
 NOT_STAFF = "Only agents can talk to customers here."
 NOT_DELIVERED = "Not delivered: the customer has blocked the bot."
 ERASED = "Not delivered: the customer erased their data and can no longer be reached here."
@@ -128,11 +135,14 @@ class AgentDesk:
     async def ticket_button(
         self,
         session: AsyncSession,
+        bot: Bot,
         agent_id: int,
         agent_name: str,
         ticket_id: int,
         action: TicketAction,
     ) -> Pressed:
+        """A button on a ticket's card; the customer is told when their case is resolved or
+        closed, or when the agent waits for their answer."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused ticket button from user=%s", agent_id)
             return Pressed("Only agents can do this.", alert=True)
@@ -145,6 +155,10 @@ class AgentDesk:
             await self.tickets.apply(session, ticket, action, agent_id)
         except TicketError as error:
             return Pressed(str(error), alert=True)
+        told = CUSTOMER_TOLD.get(action)
+        if told is not None:
+            await session.commit()  # the change is on record before the customer hears of it
+            await self.handoff.tell_customer(session, bot, ticket, told)
         done = f"{ticket.number}: {action} by {agent_name} → {ticket.status}, {ticket.priority}"
         return Pressed(
             f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=(Reply(done),)

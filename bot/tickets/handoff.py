@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TicketCallback
 from bot.channels.long_text import cut_to_fit
+from bot.channels.retries import DeliveryFailed
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
@@ -176,6 +177,29 @@ class Handoff:
             await self.post_in_topic(bot, ticket, body, parse_mode="HTML")
         else:
             await bot.send_message(self.group_id, body, parse_mode="HTML")
+
+    async def tell_customer(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, key: str
+    ) -> bool:
+        """Tell the ticket's customer, in their language, how their case stands (a catalogue
+        text given the ticket's number); False, recorded on the ticket, when it cannot reach
+        them."""
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None or customer.erased_at is not None or customer.channel != "telegram":
+            return False
+        language = customer.language or self.config.bot.default_language
+        try:
+            await bot.send_message(
+                int(customer.external_id), self.texts(key, language, number=ticket.number)
+            )
+        except TelegramForbiddenError:
+            reason = "the customer blocked the bot"
+        except (DeliveryFailed, TelegramBadRequest) as error:
+            reason = f"a notice to the customer failed: {type(error).__name__}"
+        else:
+            return True
+        await self.tickets.record(session, ticket, "system", "unreachable", reason)
+        return False
 
     def topic_name(self, ticket: Ticket, customer: Customer) -> str:
         name = customer.first_name or f"customer {customer.id}"

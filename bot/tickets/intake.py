@@ -212,13 +212,21 @@ class Intake:
         )
 
     async def mark_solved(
-        self, session: AsyncSession, customer: Customer, ticket_id: int, language: str
+        self, session: AsyncSession, bot: Bot, customer: Customer, ticket_id: int, language: str
     ) -> Reply | None:
-        """The customer says their ticket is solved; None for a ticket that is not theirs."""
+        """The customer says their ticket is solved (the agents' topic is told); None for a
+        ticket that is not theirs."""
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None or ticket.customer_id != customer.id:
             log.warning("customer=%s pressed solved on a ticket not theirs", customer.id)
             return None
         if ticket.status in OPEN_STATUSES:
             await self.tickets.resolve(session, ticket, f"customer:{customer.id}")
+            await session.commit()
+            await self.handoff.alert(
+                bot,
+                ticket,
+                f"✅ {ticket.number}: the customer says the problem is solved; resolved.",
+                mention=False,
+            )
         return Reply(self.texts("ticket_solved", language, number=ticket.number))

@@ -191,13 +191,15 @@ class TicketService:
         return TicketStatus.ASSIGNED if ticket.assigned_agent else TicketStatus.NEW
 
     async def resolve(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
-        """Resolved; the survey and the revisit are scheduled in the same transaction."""
+        """Resolved; the survey and the revisit are scheduled in the same transaction, unless
+        the customer closed the case before any agent answered (there is no service to rate)."""
         if ticket.status not in OPEN_STATUSES:
             raise TicketError(f"{ticket.number} is {ticket.status}")
         ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = self.clock.now()
         await self.record(session, ticket, actor, "resolved")
-        if self.follow_ups is not None:
+        unanswered = actor.startswith("customer:") and ticket.first_response_at is None
+        if self.follow_ups is not None and not unanswered:
             await self.follow_ups.ticket_resolved(session, ticket)
 
     async def close(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
