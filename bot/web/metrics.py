@@ -53,7 +53,7 @@ class Metrics:
         )
         self.update_seconds = Histogram(
             "kefu_update_seconds",
-            "Time from an update's arrival to the end of its handling (its replies sent)",
+            "Time spent handling an update, its replies sent (not its wait in the queue)",
             ["type"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
