@@ -12,6 +12,7 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
 from aiogram.methods import SendMessage
+from aiogram.types import InlineKeyboardMarkup
 from apscheduler.job import Job
 from apscheduler.triggers.base import BaseTrigger
 
@@ -75,6 +76,17 @@ async def test_each_late_order_is_told_once_in_the_customers_language(
     assert await run_job(services, bot) == 1
     [apology] = messages_to(bot, MEI, start)
     assert apology.startswith("非常抱歉，您的订单比承诺的时间晚到了。")
+    [sent_apology] = [
+        r for r in bot.recorder.requests[start:] if isinstance(r, SendMessage) and r.chat_id == MEI
+    ]
+    markup = sent_apology.reply_markup
+    assert isinstance(markup, InlineKeyboardMarkup)
+    assert [b.text for row in markup.inline_keyboard for b in row] == [
+        services.texts("order_help_button", "zh")
+    ]
+    mei = PrivateChat(dispatcher, bot, MEI, "zh")
+    [asked] = await mei.press(sent_apology, services.texts("order_help_button", "zh"))
+    assert asked.text == services.texts("handoff_choose_category", "zh")  # a person, at once
     assert "订单 A-1002：运输中" in apology and "138****8002" in apology
     assert messages_to(bot, TOM, start) == []
 

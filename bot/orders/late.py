@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
-from bot.orders.lookup import OrderStatusService
+from bot.orders.lookup import OrderStatusService, person_button
 from bot.orders.providers import order_view
 from storage.customers import find_customer
 from storage.database import SessionFactory
@@ -69,7 +69,12 @@ async def notify_late_orders(
                 ]
             )
             try:
-                await bot.send_message(order.telegram_id, text)
+                await bot.send_message(
+                    order.telegram_id,
+                    text,
+                    # a person, with the order on the ticket, for whom the delay is a problem
+                    reply_markup=person_button(order.number, language, order_status.texts),
+                )
             except TelegramForbiddenError:
                 log.warning(
                     "order=%s: the customer blocked the bot; not told it is late", order.id
