@@ -48,7 +48,7 @@ async def test_the_owner_sees_the_real_status_at_once(
     assert reply.text.splitlines() == [
         "订单 A-1002：运输中",
         "商品：T-shirt × 2, Socks × 3",
-        "预计送达：2026-11-22",
+        "原预计送达：2026-11-22，已经延误了，非常抱歉让您久等。",  # the clock is past it
         "快递：Yunda，运单号 YD4420002",
         "电话：138****8002 · 地址：**** Beijing",
     ]
@@ -71,6 +71,7 @@ async def test_a_stranger_proves_it_with_the_phone_digits(
     ]
     assert "Phone: 138****8003 · Address: **** Guangzhou" in reply.text
     assert "13800138003" not in reply.text and "3 Demo Lane" not in reply.text
+    assert "Expected delivery: 2026-11-24" in reply.text.splitlines()  # not late yet
 
 
 async def test_a_stranger_cannot_tell_whether_an_order_exists(

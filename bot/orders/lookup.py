@@ -150,8 +150,13 @@ class OrderStatusService:
             OrderStatus.CANCELLED,
             OrderStatus.RETURNED,
         ):
+            late = order.expected_delivery_at < self.clock.now()
             lines.append(
-                texts("order_expected", language, date=self._date(order.expected_delivery_at))
+                texts(
+                    "order_expected_late" if late else "order_expected",
+                    language,
+                    date=self._date(order.expected_delivery_at),
+                )
             )
         if order.carrier and order.tracking_number:
             lines.append(
