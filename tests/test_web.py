@@ -369,3 +369,42 @@ async def test_two_webhook_replicas_share_one_conversation(
         assert topic["name"].startswith("T-000001 · ")
     topics = [p for m, p in fake.sent if m == "createforumtopic"]
     assert len(topics) == 1
+
+
+async def test_readiness_follows_redis_away_and_back(
+    aiohttp_client: Callable[..., Any], start_services: StartServices
+) -> None:
+    if not REDIS_URL:
+        pytest.skip("KEFU_TEST_REDIS_URL is not set")
+    url = aiohttp.client.URL(REDIS_URL)
+    forwarder = Forwarder(url.host or "127.0.0.1", url.port or 6379)
+    await forwarder.start()
+    through = f"redis://127.0.0.1:{forwarder.port}{url.path}"
+    services = await start_services(
+        kb=TEST_KB,
+        replace={
+            'fsm_storage = "database"': 'fsm_storage = "redis"',
+            '# redis_url = "redis://127.0.0.1:6379/0"': f'redis_url = "{through}"',
+        },
+    )
+    client = await aiohttp_client(create_web_app(services))
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["checks"]["redis"] == "ok"
+    await forwarder.cut()
+    away = await client.get("/readyz")
+    assert away.status == 503
+    assert (await away.json())["checks"] == {
+        "database": "ok",
+        "redis": "failing",
+        "knowledge_base": "ok",
+    }
+    await forwarder.start()
+    for _ in range(50):
+        if (await client.get("/readyz")).status == 200:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("/readyz did not turn ready when Redis came back")
+    await services.forms.close()
+    await forwarder.cut()
