@@ -163,6 +163,20 @@ async def _reset_postgres(engine: AsyncEngine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database for a test to start services on: a new SQLite file, and
+    PostgreSQL (its public schema dropped) when KEFU_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    if not POSTGRES_URL:
+        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
+    engine = create_engine(POSTGRES_URL)
+    await _reset_postgres(engine)
+    await engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A migrated database: a SQLite file, and PostgreSQL when KEFU_TEST_DATABASE_URL is set."""
     if request.param == "postgresql":

@@ -7,12 +7,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from bot.app import create_dispatcher
-from storage.database import create_engine
 from tests.chat import PrivateChat
-from tests.conftest import POSTGRES_URL, TEST_KB, StartServices
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
@@ -27,20 +25,6 @@ SECRETS = [QUESTION, "zebracorn", DESCRIPTION, "quokka", ADDRESS, "Marigold", OR
 
 LOGGERS = ["", "aiogram", "aiohttp", "asyncio", "sqlalchemy", "aiosqlite", "asyncpg", "alembic"]
 LOGGERS += ["sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm", "bot", "handlers", "storage"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'scan.db'}"
-    if not POSTGRES_URL:
-        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
-    engine = create_engine(POSTGRES_URL)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    return POSTGRES_URL
 
 
 async def test_a_conversation_at_debug_leaves_no_customer_data_in_the_log(

@@ -7,31 +7,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-from sqlalchemy import text
-
 from bot.app import create_dispatcher
-from storage.database import create_engine
 from tests.chat import PrivateChat
-from tests.conftest import POSTGRES_URL, StartServices
+from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
 APOLOGY = "Sorry, something went wrong"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'load.db'}"
-    if not POSTGRES_URL:
-        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
-    engine = create_engine(POSTGRES_URL)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    return POSTGRES_URL
 
 
 async def test_sixty_simultaneous_order_lookups_on_a_pool_of_two(

@@ -4,39 +4,21 @@ anything is stored or sent, an over-long order number is bounded."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from aiogram.methods import SendMessage
-from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import Services, create_dispatcher
 from bot.channels.cleaning import clean_text
 from bot.channels.long_text import telegram_length
-from storage.database import create_engine
 from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
 from tests.chat import PrivateChat
-from tests.conftest import POSTGRES_URL, TEST_KB, StartServices
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 
 GROUP = -1001234
 APOLOGY = "Sorry, something went wrong"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'odd.db'}"
-    if not POSTGRES_URL:
-        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
-    engine = create_engine(POSTGRES_URL)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    return POSTGRES_URL
 
 
 @pytest.fixture

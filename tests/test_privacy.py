@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
 from bot.privacy.retention import expire_old_texts
 from bot.reports.service_report import last_days_report
-from storage.database import create_engine
 from storage.figures import feedback_figures, service_figures
 from storage.models import (
     Customer,
@@ -47,25 +46,12 @@ from storage.models import (
 )
 from storage.privacy import REMOVED
 from tests.chat import AGENTS_GROUP, AgentInGroup, PrivateChat
-from tests.conftest import POSTGRES_URL, TEST_KB, StartServices, _reset_postgres
+from tests.conftest import TEST_KB, StartServices
 from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
 AGENT = 501
 MEI, LIN = 7, 8
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'kefu.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
-    engine = create_engine(POSTGRES_URL)
-    await _reset_postgres(engine)
-    await engine.dispose()
-    yield POSTGRES_URL
 
 
 @pytest.fixture
