@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col, delete, select, update
@@ -150,6 +150,15 @@ def telegram_user_id(customer: Customer) -> int | None:
     return int(customer.external_id)
 
 
+async def _remove(session: AsyncSession, text: Any, *where: Any) -> int:
+    """Replace one text column by the placeholder in the rows matching `where` that still hold
+    a text; how many were replaced."""
+    column = col(text)
+    replace = update(text.class_).where(column.is_not(None), column != REMOVED, *where)
+    result = await session.exec(replace.values({text.key: REMOVED}))
+    return int(result.rowcount)
+
+
 async def erase_customer(session: AsyncSession, customer: Customer, now: datetime) -> Erasure:
     """Replace everything the customer wrote or was told, their tickets' descriptions and free
     text, and their survey comments; forget their name, account, order links and forms. The
@@ -158,47 +167,23 @@ async def erase_customer(session: AsyncSession, customer: Customer, now: datetim
     settle first (a ticket's topic and the schedule are not storage's business)."""
     assert customer.id is not None
     customer_id = customer.id
-    messages = await session.exec(
-        update(Message)
-        .where(col(Message.customer_id) == customer_id, col(Message.text) != REMOVED)
-        .values(text=REMOVED)
-    )
-    unanswered = await session.exec(
-        update(UnansweredQuestion)
-        .where(
-            col(UnansweredQuestion.customer_id) == customer_id,
-            col(UnansweredQuestion.text) != REMOVED,
-        )
-        .values(text=REMOVED)
+    messages = await _remove(session, Message.text, col(Message.customer_id) == customer_id)
+    unanswered = await _remove(
+        session, UnansweredQuestion.text, col(UnansweredQuestion.customer_id) == customer_id
     )
     ticket_ids = select(Ticket.id).where(Ticket.customer_id == customer_id)
-    tickets = await session.exec(
-        update(Ticket)
-        .where(
-            col(Ticket.customer_id) == customer_id,
-            col(Ticket.description).is_not(None),
-            col(Ticket.description) != REMOVED,
-        )
-        .values(description=REMOVED)
-    )
+    tickets = await _remove(session, Ticket.description, col(Ticket.customer_id) == customer_id)
     # the order a ticket was about leads to the order's phone and address
     await session.exec(
         update(Ticket).where(col(Ticket.customer_id) == customer_id).values(order_number=None)
     )
-    events = await session.exec(
-        update(TicketEvent)
-        .where(
-            col(TicketEvent.ticket_id).in_(ticket_ids),
-            col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
-            col(TicketEvent.detail) != REMOVED,
-        )
-        .values(detail=REMOVED)
+    events = await _remove(
+        session,
+        TicketEvent.detail,
+        col(TicketEvent.ticket_id).in_(ticket_ids),
+        col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
     )
-    comments = await session.exec(
-        update(Feedback)
-        .where(col(Feedback.customer_id) == customer_id, col(Feedback.comment).is_not(None))
-        .values(comment=REMOVED)
-    )
+    comments = await _remove(session, Feedback.comment, col(Feedback.customer_id) == customer_id)
     proofs = (
         await session.exec(select(OrderProof).where(OrderProof.customer_id == customer_id))
     ).all()
@@ -229,11 +214,11 @@ async def erase_customer(session: AsyncSession, customer: Customer, now: datetim
     session.add(customer)
     await session.flush()
     return Erasure(
-        messages=int(messages.rowcount),
-        unanswered=int(unanswered.rowcount),
-        tickets=int(tickets.rowcount),
-        ticket_events=int(events.rowcount),
-        comments=int(comments.rowcount),
+        messages=messages,
+        unanswered=unanswered,
+        tickets=tickets,
+        ticket_events=events,
+        comments=comments,
         order_links=linked + len(proofs),
         forms=forms,
     )
@@ -270,54 +255,25 @@ async def expire_texts(
             delete(FormState).where(col(FormState.updated_at) < messages_before)
         )
         forms = int(result.rowcount)
-        result = await session.exec(
-            update(Message)
-            .where(col(Message.created_at) < messages_before, col(Message.text) != REMOVED)
-            .values(text=REMOVED)
+        messages = await _remove(session, Message.text, col(Message.created_at) < messages_before)
+        comments = await _remove(
+            session, Feedback.comment, col(Feedback.answered_at) < messages_before
         )
-        messages = int(result.rowcount)
-        result = await session.exec(
-            update(Feedback)
-            .where(
-                col(Feedback.answered_at) < messages_before,
-                col(Feedback.comment).is_not(None),
-                col(Feedback.comment) != REMOVED,
-            )
-            .values(comment=REMOVED)
-        )
-        comments = int(result.rowcount)
     if tickets_before is not None:
         settled = select(Ticket.id).where(
             col(Ticket.status).in_(SETTLED), col(Ticket.updated_at) < tickets_before
         )
-        result = await session.exec(
-            update(Ticket)
-            .where(
-                col(Ticket.id).in_(settled),
-                col(Ticket.description).is_not(None),
-                col(Ticket.description) != REMOVED,
-            )
-            .values(description=REMOVED)
+        ticket_texts = await _remove(session, Ticket.description, col(Ticket.id).in_(settled))
+        ticket_texts += await _remove(
+            session,
+            TicketEvent.detail,
+            col(TicketEvent.ticket_id).in_(settled),
+            col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
         )
-        ticket_texts = int(result.rowcount)
-        result = await session.exec(
-            update(TicketEvent)
-            .where(
-                col(TicketEvent.ticket_id).in_(settled),
-                col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
-                col(TicketEvent.detail) != REMOVED,
-            )
-            .values(detail=REMOVED)
-        )
-        ticket_texts += int(result.rowcount)
     if unanswered_before is not None:
-        result = await session.exec(
-            update(UnansweredQuestion)
-            .where(
-                col(UnansweredQuestion.created_at) < unanswered_before,
-                col(UnansweredQuestion.text) != REMOVED,
-            )
-            .values(text=REMOVED)
+        unanswered = await _remove(
+            session,
+            UnansweredQuestion.text,
+            col(UnansweredQuestion.created_at) < unanswered_before,
         )
-        unanswered = int(result.rowcount)
     return Expired(messages, comments, ticket_texts, unanswered, forms)
