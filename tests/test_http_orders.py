@@ -248,3 +248,14 @@ def test_a_mapping_to_an_unknown_status_is_a_config_error(
     path.write_text(with_mapping(path.read_text(encoding="utf-8"), mapping), encoding="utf-8")
     with pytest.raises(ConfigError, match="'GONE' maps to 'vanished'"):
         load_config(path, environ={})
+
+
+async def test_a_lookup_after_shutdown_fails_without_opening_a_connection(
+    http_config: Config, clock: ManualClock, shop: Shop
+) -> None:
+    provider = HttpOrders(http_config.orders.http, clock)
+    assert await provider.find("A-2001") is not None
+    await provider.close()
+    with pytest.raises(OrdersUnavailable):
+        await provider.find("A-2001")
+    assert shop.calls == 1

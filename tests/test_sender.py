@@ -21,7 +21,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 
 from bot.app import Services, create_dispatcher, create_services
 from bot.channels.retries import DeliveryFailed, DeliveryUncertain, RetryMiddleware
-from bot.channels.telegram import create_bot
+from bot.channels.telegram import SessionShut, TelegramSession, create_bot
 from bot.clock import ManualClock
 from bot.config import load_config
 from tests.chat import PrivateChat
@@ -196,3 +196,28 @@ async def test_the_telegram_bot_retries_on_its_real_session(
     assert sent.text == "hi"
     assert waits == [5, 1]  # a 429 is not counted as a try: the 502 came on the first
     assert [method for method, _ in fake.sent] == ["sendmessage"] * 3
+
+
+async def test_a_send_after_shutdown_fails_instead_of_opening_a_connection_nobody_closes(
+    telegram: tuple[FakeBotAPI, str], write_config: Callable[..., Path]
+) -> None:
+    """A handler still running when the process shuts down (aiogram does not cancel them) must
+    not open a new connection pool after the bot's session was closed."""
+    fake, url = telegram
+    config = load_config(
+        write_config(
+            replace={
+                'token = ""': 'token = "123456:TEST"',
+                'api_server = ""': f'api_server = "{url}"',
+            }
+        ),
+        environ={},
+    )
+    bot = create_bot(config)
+    await bot.send_message(5551234, "before")
+    await bot.session.close()
+    with pytest.raises(SessionShut):
+        await bot.send_message(5551234, "after")
+    assert isinstance(bot.session, TelegramSession)
+    assert bot.session._session is not None and bot.session._session.closed
+    assert [p["text"] for m, p in fake.sent] == ["before"]

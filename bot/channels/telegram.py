@@ -17,7 +17,7 @@ from aiogram.exceptions import ClientDecodeError, TelegramNetworkError
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import BotCommand, Update
-from aiohttp import ClientError, ClientResponseError
+from aiohttp import ClientError, ClientResponseError, ClientSession
 from pydantic import ValidationError
 
 from bot.channels.commit_first import CommitBeforeSending
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 class FileDownloadFailed(Exception):
     """A file could not be downloaded from Telegram. Said without the file's URL, which holds
     the bot token."""
+
+
+class SessionShut(RuntimeError):
+    """A request made after the bot's session was closed for good (at shutdown)."""
 
 
 class TelegramUnreachable(Exception):
@@ -85,6 +89,26 @@ class TelegramSession(AiohttpSession):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._skipped_up_to: int | None = None
+        self._resetting = False
+        self._shut = False
+
+    async def create_session(self) -> ClientSession:
+        """aiogram opens a new connection pool whenever the last one is closed, so a handler
+        still running at shutdown would open one that nothing ever closes. Once the bot is shut,
+        a request fails instead (the update it answers stays unconfirmed, and Telegram sends it
+        again to the next process)."""
+        if self._shut:
+            raise SessionShut("kefu is shutting down: no more requests to Telegram")
+        self._resetting = True  # aiogram closes the old pool here itself: that is no shutdown
+        try:
+            return await super().create_session()
+        finally:
+            self._resetting = False
+
+    async def close(self) -> None:
+        if not self._resetting:
+            self._shut = True
+        await super().close()
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None

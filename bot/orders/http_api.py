@@ -63,12 +63,16 @@ class HttpOrders:
             settings.breaker_failures, timedelta(seconds=settings.breaker_reset_seconds), clock
         )
         self._session: aiohttp.ClientSession | None = None
+        self._shut = False
 
     async def close(self) -> None:
+        self._shut = True
         if self._session is not None:
             await self._session.close()
 
     def _client(self) -> aiohttp.ClientSession:
+        if self._shut:  # a lookup still running at shutdown must not open a pool nobody closes
+            raise OrdersUnavailable("kefu is shutting down")
         if self._session is None or self._session.closed:
             headers = {}
             if self.settings.token is not None:
