@@ -17,6 +17,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.types import User
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.cleaning import CleanInputMiddleware
@@ -112,6 +113,12 @@ class Services:
     session_factory: SessionFactory
     forms: BaseStorage
     metrics: Metrics
+
+    async def database_answers(self) -> None:
+        """Returns when the database answers a query; raises whatever the driver raises when it
+        cannot be reached."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.forms.close()
@@ -238,6 +245,7 @@ def create_dispatcher(
     """The one dispatcher of a channel; for Telegram its startup starts the timed jobs unless
     `jobs` is False (a test that only feeds it updates through the web application)."""
     dispatcher = ConfirmingDispatcher(
+        database_answers=services.database_answers,
         storage=services.forms,
         # registered below, after the database middleware, so that reading the form uses the
         # update's own session rather than a connection and a transaction of its own

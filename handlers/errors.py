@@ -9,12 +9,18 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, ErrorEvent
 
+from bot.channels.polling import hold_until_database_returns
 from bot.channels.retries import DeliveryUncertain
 from bot.config import Config
 from bot.middlewares.language import language_from_code
 from bot.texts import Say, Texts
+from storage.database import database_away
 
 log = logging.getLogger(__name__)
+
+
+def _name(event: ErrorEvent) -> str:
+    return type(event.exception).__name__
 
 
 def create_router() -> Router:
@@ -39,12 +45,23 @@ async def apologise(
         # the reply may well have arrived: an apology after it would only confuse
         log.warning("update=%s: the reply's answer was lost", update.update_id)
         return
-    log.exception("update=%s failed", update.update_id, exc_info=event.exception)
     message = update.message or (update.callback_query.message if update.callback_query else None)
+    private = message is not None and message.chat.type == "private"
+    held = None
+    if update.message is not None and database_away(event.exception):
+        # (a button press is not held: its answer cannot wait, and it can be pressed again)
+        held = hold_until_database_returns(update.message.chat.id if private else None)
+    if held is not None:
+        # handled again once the database answers: its reply (or relay) comes then
+        log.warning("update=%s: the database is away (%s)", update.update_id, _name(event))
+        if not held.first_in_chat:
+            return
+    else:
+        log.exception("update=%s failed", update.update_id, exc_info=event.exception)
     if update.callback_query is not None:
         with contextlib.suppress(TelegramAPIError):  # it may have been answered already
             await update.callback_query.answer()
-    if message is None or message.chat.type != "private":
+    if message is None or not private:
         return
     if language is None:
         query = update.callback_query
@@ -52,7 +69,8 @@ async def apologise(
         language = language_from_code(user.language_code if user else None)
     try:
         await bot.send_message(
-            message.chat.id, texts("error", language or config.bot.default_language)
+            message.chat.id,
+            texts("error_held" if held else "error", language or config.bot.default_language),
         )
     except Exception:
         log.exception("could not tell chat=%s about the failure", message.chat.id)

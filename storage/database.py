@@ -19,7 +19,14 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -42,6 +49,23 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 class DatabaseUnreachable(Exception):
     """The database could not be opened; the message says why, without the URL's password."""
+
+
+def database_away(error: BaseException) -> bool:
+    """The database could not be reached or the connection to it broke (as opposed to a
+    statement it refused): what is worth doing again once it answers. Whatever the driver
+    raises, SQLAlchemy wraps as an OperationalError or InterfaceError (or a pool timeout); a
+    connection refused may also come through as the OSError itself."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(
+            seen, OperationalError | InterfaceError | PoolTimeout | OSError | ConnectionError
+        ):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class SchemaNotCurrent(Exception):

@@ -26,6 +26,7 @@ from storage.database import create_engine
 from storage.models import Message
 from tests.conftest import POSTGRES_URL, TEST_KB, StartServices, _reset_postgres
 from tests.fake_bot_api import FakeBotAPI
+from tests.forwarder import Forwarder, forwarded_postgres
 from tests.mocked_bot import MockedBot
 
 SECRET = "s3cret_for-tests"
@@ -141,54 +142,12 @@ async def test_metrics_parse_and_move_as_updates_are_handled(
     assert sample(after, "kefu_scheduled_messages", {"state": "pending"}) == 0
 
 
-class Forwarder:
-    """A TCP forwarder to the database that can be cut and restored, as a network would."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self.links: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        """Refuse new connections and break the open ones."""
-        assert self.server is not None
-        self.server.close()
-        for writer in list(self.links):
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-        self.links.clear()
-        await self.server.wait_closed()
-
-    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        self.links |= {writer, upstream_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-        self.links -= {writer, upstream_writer}
-
-
 async def test_readiness_follows_the_database_away_and_back(
     aiohttp_client: Callable[..., Any], start_services: StartServices
 ) -> None:
     if not POSTGRES_URL:
         pytest.skip("KEFU_TEST_DATABASE_URL is not set")
-    url = aiohttp.client.URL(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
-    forwarder = Forwarder(url.host or "127.0.0.1", url.port or 5432)
-    await forwarder.start()
-    through = POSTGRES_URL.replace(f"{url.host}:{url.port or 5432}", f"127.0.0.1:{forwarder.port}")
+    forwarder, through = await forwarded_postgres(POSTGRES_URL)
     services = await start_services(database=through, kb=TEST_KB)
     client = await aiohttp_client(create_web_app(services))
 

@@ -9,14 +9,23 @@ update counts as done when its database work is committed before the bot first s
 about it (bot/channels/commit_first.py), or when its handling ends: handling it again after
 that would repeat what the customer was already told. What is left is the moment between that
 commit and the next getUpdates reaching Telegram (a few milliseconds): a process killed in it
-handles the update again after the restart."""
+handles the update again after the restart.
+
+An update that fails because the database is away (storage.database.database_away, judged in
+handlers/errors.py) and has said nothing
+yet is held: it stays unconfirmed and is handled again once the database answers, so what a
+customer writes during an outage, a message for an agent included, is neither lost nor
+answered with a shrug."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+import logging
+from bisect import insort
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -26,39 +35,131 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
+log = logging.getLogger(__name__)
+
 # While updates are being handled and nothing new has come, how long to wait for one of them to
 # finish before asking Telegram again: the most a new update can wait meanwhile.
 BUSY_POLL_SECONDS = 0.5
 BATCH = 100  # Telegram's most updates per getUpdates
 
-_DONE: ContextVar[Callable[[], None] | None] = ContextVar("update_done", default=None)
+# How often one update is handled again after the database went away, at most: a failure that
+# comes back while the database answers is not an outage, and gets the usual apology.
+MOST_RUNS = 5
+# Between asking whether the database answers again: doubling from the first to the last.
+DATABASE_PROBE_SECONDS = (0.25, 4.0)
+
+
+@dataclass
+class _Run:
+    """One handling of an update."""
+
+    committed: Callable[[], None]
+    told: set[int]  # the chats told of the outage, until the database answers again
+    said: bool = False  # something about it went to Telegram: it is done
+    held: bool = False  # it failed with the database away and is to be handled again
+    last: bool = False  # no run after this one
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("update_run", default=None)
 
 
 def update_committed() -> None:
     """The update being handled (if any, in this task) has its work committed: Telegram may
     forget it."""
-    done = _DONE.get()
-    if done is not None:
-        done()
+    run = _RUN.get()
+    if run is not None:
+        run.said = True
+        if not run.held:
+            run.committed()
+
+
+@dataclass(frozen=True)
+class Held:
+    """An update held until the database answers again."""
+
+    first_in_chat: bool  # its chat has not been told of this outage yet
+
+
+def hold_until_database_returns(chat_id: int | None) -> Held | None:
+    """The update being handled failed because the database is away: held when it will be
+    handled again once the database answers (it has said nothing yet, and polling handles it);
+    None when it cannot be, and the failure is to be answered now."""
+    run = _RUN.get()
+    if run is None or run.said or run.last:
+        return None
+    run.held = True
+    first = chat_id is not None and chat_id not in run.told
+    if chat_id is not None:
+        run.told.add(chat_id)
+    return Held(first_in_chat=first)
 
 
 class ConfirmingDispatcher(Dispatcher):
-    """aiogram's Dispatcher, whose polling confirms only updates whose work is committed."""
+    """aiogram's Dispatcher, whose polling confirms only updates whose work is committed, and
+    handles again those held while the database was away. `database_answers` raises while the
+    database cannot be reached."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self, *, database_answers: Callable[[], Awaitable[None]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._unfinished: set[int] = set()
         self._one_finished = asyncio.Event()
+        self._probe = database_answers
+        self._told: set[int] = set()
+        self._held: list[int] = []  # updates waiting for the database, oldest first
+        self._turns = asyncio.Condition()
 
     async def _process_update(
         self, bot: Bot, update: Update, call_answer: bool = True, **kwargs: Any
     ) -> bool:
-        token = _DONE.set(partial(self._done, update.update_id))
+        update_id = update.update_id
+        done = partial(self._done, update_id)
+        queued = False
         try:
-            return await super()._process_update(bot, update, call_answer, **kwargs)
+            for number in range(1, MOST_RUNS + 1):
+                if self._held and not queued:  # behind those waiting for the database, in order
+                    insort(self._held, update_id)
+                    queued = True
+                if queued:
+                    await self._turn(update_id)
+                run = _Run(done, self._told, last=number == MOST_RUNS or self._probe is None)
+                token = _RUN.set(run)
+                try:
+                    handled = await super()._process_update(bot, update, call_answer, **kwargs)
+                finally:
+                    _RUN.reset(token)
+                if not run.held:
+                    return handled
+                log.warning("update=%s held until the database answers", update_id)
+                if not queued:
+                    insort(self._held, update_id)
+                    queued = True
+            return False  # not reached: the last run is never held
         finally:
-            _DONE.reset(token)
-            self._done(update.update_id)
+            if queued:
+                async with self._turns:
+                    self._held.remove(update_id)
+                    self._turns.notify_all()
+            done()
+
+    async def _turn(self, update_id: int) -> None:
+        """Once the database answers and the updates held before this one are done (an older
+        update may be held after this one: their first runs overlap)."""
+        assert self._probe is not None
+        delay, longest = DATABASE_PROBE_SECONDS
+        while True:
+            async with self._turns:
+                await self._turns.wait_for(lambda: self._held[0] == update_id)
+            try:
+                await self._probe()
+            except Exception:  # noqa: BLE001 (whatever the driver raises: not yet)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
+                continue
+            if self._held[0] == update_id:
+                self._told.clear()
+                return
 
     def _done(self, update_id: int) -> None:
         if update_id in self._unfinished:

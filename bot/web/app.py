@@ -16,7 +16,6 @@ from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.orders.http_api import HttpOrders
@@ -96,7 +95,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = _services(request)
-    checks = {"database": await _reachable(_database_answers(services))}
+    checks = {"database": await _reachable(services.database_answers())}
     redis = getattr(services.forms, "redis", None)  # aiogram's RedisStorage
     if redis is not None:
         checks["redis"] = await _reachable(redis.ping())
@@ -107,11 +106,6 @@ async def readyz(request: web.Request) -> web.Response:
         "checks": {name: "ok" if ok else "failing" for name, ok in checks.items()},
     }
     return web.json_response(body, status=200 if ready else 503)
-
-
-async def _database_answers(services: Services) -> None:
-    async with services.engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
 
 
 async def _reachable(check: Awaitable[object]) -> bool:
