@@ -14,6 +14,10 @@ from tests.mocked_bot import MockedBot
 from tests.sample_orders import import_sample_orders
 
 APOLOGY = "Sorry, something went wrong"
+# Long enough for every update queued on the two connections to get one on a loaded machine (30
+# intakes through 2 connections took over 3 s beside other work), short enough that an update
+# holding one connection while it waits for another (a deadlock of the pool) fails the test.
+POOL_TIMEOUT = 20.0
 
 
 async def test_sixty_simultaneous_order_lookups_on_a_pool_of_two(
@@ -23,7 +27,7 @@ async def test_sixty_simultaneous_order_lookups_on_a_pool_of_two(
         database=database,
         replace={
             "pool_size = 10": "pool_size = 2",
-            "pool_timeout_seconds = 30.0": "pool_timeout_seconds = 3.0",
+            "pool_timeout_seconds = 30.0": f"pool_timeout_seconds = {POOL_TIMEOUT}",
         },
     )
     await import_sample_orders(services, tmp_path, {})
@@ -42,7 +46,7 @@ async def test_thirty_intakes_at_once(start_services: StartServices, database: s
         database=database,
         replace={
             "pool_size = 10": "pool_size = 2",
-            "pool_timeout_seconds = 30.0": "pool_timeout_seconds = 3.0",
+            "pool_timeout_seconds = 30.0": f"pool_timeout_seconds = {POOL_TIMEOUT}",
         },
     )
     dispatcher = create_dispatcher(services)
