@@ -34,6 +34,7 @@ from bot.faq.answers import FaqService, create_matcher, load_knowledge
 from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
+from bot.incidents.urgent import UrgentDesk, UrgentWords
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
@@ -68,6 +69,7 @@ from handlers import (
     customer_questions,
     customer_returns,
     customer_tickets,
+    customer_urgent,
     errors,
 )
 from knowledge import KnowledgeBase, Matcher
@@ -109,6 +111,7 @@ class Services:
     bans: Bans
     ban_list: BanList
     customer_data: CustomerData
+    urgent: UrgentDesk
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -213,6 +216,15 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         bans=Bans(clock, roles, tickets, handoff, ban_list),
         ban_list=ban_list,
         customer_data=CustomerData(order_status, tickets, schedule, texts, clock),
+        urgent=UrgentDesk(
+            UrgentWords(config.incidents.urgent_terms),
+            tickets,
+            handoff,
+            intake,
+            roles,
+            texts,
+            config.bot.default_language,
+        ),
         schedule=schedule,
         follow_ups=follow_ups,
         delivery=Delivery(schedule, session_factory, follow_ups, limiter),
@@ -271,6 +283,7 @@ def create_dispatcher(
         agent_desk=services.agent_desk,
         bans=services.bans,
         customer_data=services.customer_data,
+        urgent=services.urgent,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -301,6 +314,7 @@ def create_dispatcher(
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's
     dispatcher.include_router(customer_feedback.create_router())  # a comment asked for comes first
+    dispatcher.include_router(customer_urgent.create_router())  # before the relay and the FAQ
     dispatcher.include_router(customer_tickets.create_router())
     dispatcher.include_router(customer_returns.create_router())
     dispatcher.include_router(customer_orders.create_router())

@@ -376,6 +376,32 @@ class FloodConfig(Section):
     burst: int = Field(default=10, ge=1)
 
 
+URGENT_TERMS = {
+    # food safety, health, injury, fire and electricity, fraud, the authorities and the media
+    "zh": [
+        "食物中毒", "中毒", "拉肚子", "腹泻", "呕吐", "过敏了", "过敏反应", "送医", "住院", "急诊",
+        "受伤", "烫伤", "割伤", "划伤", "着火", "起火", "火灾", "爆炸", "触电", "漏电", "诈骗",
+        "被骗", "骗子", "盗刷", "报警", "投诉到", "曝光你们", "去曝光", "找媒体", "记者", "消协",
+        "12315", "律师", "起诉",
+    ],
+    "en": [
+        "food poisoning", "poisoned", "diarrhea", "diarrhoea", "vomiting", "threw up",
+        "allergic reaction", "anaphylaxis", "in hospital", "to the hospital",
+        "emergency room", "injured", "injury", "burned", "burnt", "caught fire", "on fire",
+        "exploded", "electric shock", "fraud", "scam", "scammed", "police", "lawyer",
+        "sue you", "journalist", "the media", "consumer protection",
+    ],
+}  # fmt: skip
+
+
+class IncidentsConfig(Section):
+    """When things go wrong (应急预案)."""
+
+    # words that make a customer's case urgent at once, per language (any language's terms
+    # are looked for in every message)
+    urgent_terms: dict[str, list[str]] = Field(default_factory=lambda: dict(URGENT_TERMS))
+
+
 class PrivacyConfig(Section):
     """How long customers' words are kept; older ones are replaced by a placeholder once a day
     (rows, times and figures stay). 0 keeps them for good."""
@@ -411,6 +437,7 @@ class Config(Section):
     nps: NpsConfig = NpsConfig()
     report: ReportConfig = ReportConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
 
     sla: SlaConfig = SlaConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -26,7 +26,7 @@ from bot.texts import Texts
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from storage.bans import ban_of
-from storage.models import Customer, Ticket, TicketStatus
+from storage.models import Customer, Ticket, TicketPriority, TicketStatus
 from storage.models import Message as StoredMessage
 from storage.privacy import record_access
 
@@ -97,6 +97,7 @@ class Handoff:
         category: str,
         description: str | None,
         order_number: str | None,
+        priority: TicketPriority | None = None,
     ) -> tuple[Ticket, bool]:
         ticket, created = await self.tickets.open_ticket(
             session,
@@ -104,6 +105,7 @@ class Handoff:
             category=category,
             description=description,
             order_number=order_number,
+            priority=priority,
         )
         if created:
             await session.commit()  # the ticket is safe before anything is sent

@@ -101,8 +101,10 @@ class TicketService:
         category: str,
         description: str | None = None,
         order_number: str | None = None,
+        priority: TicketPriority | None = None,
     ) -> tuple[Ticket, bool]:
-        """The customer's open ticket, or a new one; True when it was created now."""
+        """The customer's open ticket, or a new one (of `priority`, else the category's); True
+        when it was created now."""
         existing = await self.open_ticket_of(session, customer)
         if existing is not None:
             return existing, False
@@ -123,7 +125,7 @@ class TicketService:
             conversation_id=conversation.id if conversation else None,
             channel=customer.channel,
             category=category,
-            priority=starting_priority(category, vip=bool(customer.vip_tier)),
+            priority=priority or starting_priority(category, vip=bool(customer.vip_tier)),
             status=TicketStatus.NEW,
             description=description,
             order_number=order_number,
