@@ -34,6 +34,7 @@ from bot.faq.answers import FaqService, create_matcher, load_knowledge
 from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
+from bot.incidents.notices import IncidentBoard
 from bot.incidents.urgent import UrgentDesk, UrgentWords
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
@@ -62,6 +63,7 @@ from bot.web.app import create_web_app, serving
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
     admin_commands,
+    admin_incidents,
     agents_group,
     customer_feedback,
     customer_orders,
@@ -112,6 +114,7 @@ class Services:
     ban_list: BanList
     customer_data: CustomerData
     urgent: UrgentDesk
+    incidents: IncidentBoard
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -169,9 +172,11 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     limiter = RateLimiter(config.schedule.messages_per_second, config.schedule.seconds_per_chat)
     roles = RoleBook(config.roles, clock)
     ban_list = BanList()
+    incidents = IncidentBoard(clock, lambda: faq.knowledge_base.entries.keys())
     async with session_factory() as session:
         await roles.load(session)
         await ban_list.load(session)
+        await incidents.load(session)
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
@@ -208,7 +213,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
             texts,
             clock,
             config.bot.menu_size,
+            incidents,
         ),
+        incidents=incidents,
         feedback=FeedbackAnswers(follow_ups, handoff, texts),
         agent_desk=AgentDesk(
             config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language
@@ -284,6 +291,7 @@ def create_dispatcher(
         bans=services.bans,
         customer_data=services.customer_data,
         urgent=services.urgent,
+        incidents=services.incidents,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -310,6 +318,7 @@ def create_dispatcher(
     dispatcher.update.outer_middleware(
         LanguageMiddleware(services.texts, services.config.bot.default_language)
     )
+    dispatcher.include_router(admin_incidents.create_router())
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's

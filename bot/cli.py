@@ -130,6 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="who at the shop saw which customer's data")
     audit.add_argument("--since", type=_day, required=True, metavar="YYYY-MM-DD")
     audit.add_argument("--customer", type=int, metavar="ID", help="only this customer")
+    incident = commands.add_parser(
+        "incident", help="notices shown to customers while something goes wrong"
+    )
+    incident_commands = incident.add_subparsers(dest="incident_command", required=True)
+    start = incident_commands.add_parser("start", help="publish a notice (zh and en)")
+    start.add_argument("--zh", required=True, help="the notice in Chinese")
+    start.add_argument("--en", required=True, help="the notice in English")
+    start.add_argument("--hours", type=float, default=24.0, help="how long (default: 24)")
+    start.add_argument(
+        "--entries", default="", metavar="ID,ID", help="only before these entries' answers"
+    )
+    end = incident_commands.add_parser("end", help="end a notice, or all of them")
+    end.add_argument("id", type=int, nargs="?", help="the notice's number (default: all)")
+    incident_commands.add_parser("list", help="the notices in force and those ended lately")
     database = commands.add_parser("db", help="the database's schema")
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("upgrade", help="migrate the database to the newest schema")
@@ -196,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(print_report(config, args.days))
         if args.command == "customers":
             return asyncio.run(customers_command(config, args))
+        if args.command == "incident":
+            return asyncio.run(incident_command(config, args))
         if args.command == "audit":
             return asyncio.run(print_audit(config, args.since, args.customer))
         if args.command == "orders":
@@ -369,6 +385,69 @@ async def customers_command(config: Config, args: argparse.Namespace) -> int:
         print(f"customer {args.id}: written to {args.out}")
     else:
         print(content)
+    return 0
+
+
+async def incident_command(config: Config, args: argparse.Namespace) -> int:
+    """`kefu incident start|end|list`: the same notices as /incident, done by "cli"; a running
+    kefu shows a change within seconds."""
+    from datetime import timedelta
+
+    from bot.faq.answers import load_knowledge
+    from bot.incidents.notices import IncidentBoard, IncidentRefused, describe
+    from bot.texts import Say, Texts
+    from storage import incidents
+    from storage.database import create_session_factory, migrate, open_engine
+
+    clock = SystemClock()
+    say = Say(Texts.load(config.business.placeholders()), "en")
+    local = config.hours.business_hours().local
+    entries = [e for e in getattr(args, "entries", "").split(",") if e.strip()]
+    board = IncidentBoard(clock, lambda: load_knowledge(config).entries.keys() if entries else ())
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            if args.incident_command == "start":
+                try:
+                    incident = await board.start(
+                        session,
+                        zh=args.zh,
+                        en=args.en,
+                        hours=args.hours,
+                        entries=entries,
+                        by="cli",
+                    )
+                except IncidentRefused as refused:
+                    print(f"kefu: {say(refused.key, **refused.values)}", file=sys.stderr)
+                    return 2
+                await session.commit()
+                print(say("incident_started", **describe(incident, say, local)))
+                return 0
+            if args.incident_command == "end":
+                ended = await board.end(session, "cli", args.id)
+                await session.commit()
+                if not ended:
+                    print(f"kefu: {say('incident_none_in_force')}", file=sys.stderr)
+                    return 1
+                print(say("incident_ended", numbers=", ".join(f"#{n}" for n in ended)))
+                return 0
+            listed = await incidents.recent(session, clock.now() - timedelta(days=30))
+    if not listed:
+        print("No notice in force or ended in the last 30 days.")
+    for incident in listed:
+        state = (
+            f"ended {local(incident.ended_at):%Y-%m-%d %H:%M} by {incident.ended_by}"
+            if incident.ended_at is not None
+            else "expired"
+            if incident.expires_at <= clock.now()
+            else "in force"
+        )
+        figures = describe(incident, say, local)
+        print(
+            f"#{incident.id} {state}; until {figures['until']}, {figures['scope']}; "
+            f"started by {incident.started_by}"
+        )
+        print(f"    zh: {incident.text_zh}\n    en: {incident.text_en}")
     return 0
 
 

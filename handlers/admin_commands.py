@@ -14,12 +14,11 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    TelegramObject,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
-from bot.channels.filters import has_document, private_chat
+from bot.channels.filters import has_document, is_admin, private_chat
 from bot.channels.replies import bot_of
 from bot.channels.telegram import FileDownloadFailed
 from bot.clock import Clock
@@ -48,13 +47,9 @@ ADMIN_COMMANDS = (
     "learn",
     "ban",
     "unban",
+    "incident",
 )
 AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
-
-
-async def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
-    user = getattr(event, "from_user", None)
-    return user is not None and roles.is_admin(user.id)
 
 
 def create_router() -> Router:

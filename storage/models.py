@@ -415,3 +415,19 @@ class StaffAccess(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=32)  # "transcript", "order", "export", "erase"
     detail: str = Field(default="", max_length=128)
+
+
+class Incident(SQLModel, table=True):
+    """A notice to customers while something goes wrong (a storm, a shortage, an outage): shown
+    before the answers it concerns, and in the fallback, until it is ended or expires."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    text_zh: str = Field(sa_type=sa.Text)
+    text_en: str = Field(sa_type=sa.Text)
+    # knowledge-base entry ids it concerns, comma-separated; empty: every answer
+    entries: str = Field(default="", sa_type=sa.Text)
+    started_at: datetime = _time()
+    expires_at: datetime = _time()
+    started_by: str = Field(max_length=64)  # "admin:<telegram id>" or "cli"
+    ended_at: datetime | None = _time(default=None)
+    ended_by: str | None = Field(default=None, max_length=64)

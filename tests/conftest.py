@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.app as composition
 from bot.app import Services, create_dispatcher, create_services
+from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import Config, load_config
 from bot.knowledge_admin.publishing import fingerprint
@@ -222,3 +226,27 @@ async def admin_services(kb_copy: Path, start_services: StartServices) -> Servic
             "watch_interval = 2.0": "watch_interval = 0.02",
         },
     )
+
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Kefu = Callable[..., Ran]
+
+
+@pytest.fixture
+def kefu(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Kefu:
+    """`kefu --config <config> <args>` in this process, with `stdin` as standard input."""
+
+    def run(config: Path, *args: str, stdin: str | None = None) -> Ran:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        capsys.readouterr()  # what earlier commands printed is theirs
+        code = main(["--config", str(config), *args])
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run

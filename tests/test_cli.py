@@ -4,12 +4,10 @@ output; one test runs the installed `kefu` command as a process."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,31 +16,7 @@ from sqlalchemy import Connection, inspect
 
 from bot.cli import main
 from storage.database import alembic_config, create_engine, current_revision, head_revision
-from tests.conftest import POSTGRES_URL, TEST_KB, _reset_postgres
-
-
-@dataclass(frozen=True)
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-Kefu = Callable[..., Ran]
-
-
-@pytest.fixture
-def kefu(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Kefu:
-    """`kefu --config <config> <args>` in this process, with `stdin` as standard input."""
-
-    def run(config: Path, *args: str, stdin: str | None = None) -> Ran:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        capsys.readouterr()  # what earlier commands printed is theirs
-        code = main(["--config", str(config), *args])
-        out, err = capsys.readouterr()
-        return Ran(code, out, err)
-
-    return run
+from tests.conftest import POSTGRES_URL, TEST_KB, Kefu, _reset_postgres
 
 
 @pytest.mark.slow

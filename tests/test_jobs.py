@@ -21,7 +21,7 @@ from bot.app import Services, create_dispatcher, create_services
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.knowledge_admin.publishing import PublishResult
-from bot.schedule.jobs import create_scheduler, refresh_staff_lists, running_jobs
+from bot.schedule.jobs import create_scheduler, refresh_shared_lists, running_jobs
 from storage.bans import ban
 from storage.customers import touch_customer
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY
@@ -100,12 +100,16 @@ async def test_a_role_changed_through_another_replica_holds_after_the_refresh(
             await session.commit()
         assert other.roles.role_of(777) == "supervisor"
         assert services.roles.role_of(777) is None  # not yet read here
-        await refresh_staff_lists(services.session_factory, services.roles, services.ban_list)
+        await refresh_shared_lists(
+            services.session_factory, services.roles, services.ban_list, services.incidents
+        )
         assert services.roles.role_of(777) == "supervisor"
         async with other.session_factory() as session:
             await other.roles.change(session, 777, "none", by=ADMIN_ID)
             await session.commit()
-        await refresh_staff_lists(services.session_factory, services.roles, services.ban_list)
+        await refresh_shared_lists(
+            services.session_factory, services.roles, services.ban_list, services.incidents
+        )
         assert services.roles.role_of(777) is None
 
         async with other.session_factory() as session:  # a ban made through the other one
@@ -114,7 +118,9 @@ async def test_a_role_changed_through_another_replica_holds_after_the_refresh(
             await ban(session, customer.id, ADMIN_ID, clock.now())
             await session.commit()
         assert not services.ban_list.holds(customer.id)
-        await refresh_staff_lists(services.session_factory, services.roles, services.ban_list)
+        await refresh_shared_lists(
+            services.session_factory, services.roles, services.ban_list, services.incidents
+        )
         assert services.ban_list.holds(customer.id)
     finally:
         await other.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.tickets.handoff import wants_a_person
+from bot.tickets.roles import RoleBook
 
 
 async def private_chat(event: TelegramObject) -> bool:
@@ -46,3 +47,8 @@ async def in_topic(message: Message) -> bool:
 
 async def asks_for_a_person(message: Message) -> bool:
     return wants_a_person(message.text)
+
+
+async def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
+    user = getattr(event, "from_user", None)
+    return user is not None and roles.is_admin(user.id)

@@ -21,6 +21,7 @@ from bot.faq.keyboards import (
     suggestions_keyboard,
 )
 from bot.followups.surveys import FollowUps
+from bot.incidents.notices import IncidentBoard
 from bot.knowledge_admin.learning import Learning
 from bot.orders.lookup import OrderLookup
 from bot.orders.returns import ReturnRequests
@@ -45,8 +46,10 @@ class FrontDesk:
         texts: Texts,
         clock: Clock,
         menu_size: int,
+        incidents: IncidentBoard,
     ) -> None:
         self.faq = faq
+        self.incidents = incidents
         self.learning = learning
         self.intake = intake
         self.lookup = lookup
@@ -176,6 +179,10 @@ class FrontDesk:
         if action == "return_request":
             return await self.returns.begin(session, customer, form, language, reply.text)
         markup: InlineKeyboardMarkup | None = None
+        text = reply.text
+        if reply.decision is not Decision.SUGGEST:  # an answer, or the fallback: all of them
+            notice = self.incidents.notice(reply.entry.id if reply.entry else None, language)
+            text = f"{notice}\n\n{text}" if notice else text
         if reply.decision is Decision.SUGGEST:
             markup = suggestions_keyboard(
                 reply.suggestions, language, self.texts, reply.question_id
@@ -186,4 +193,4 @@ class FrontDesk:
             markup = answer_keyboard(
                 reply.entry, self.faq.knowledge_base, language, self.texts, reply.message_id
             )
-        return Reply(reply.text, markup)
+        return Reply(text, markup)

@@ -26,6 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.incidents.notices import IncidentBoard
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
@@ -61,6 +62,7 @@ class JobServices(Protocol):
     publisher: KnowledgePublisher
     roles: RoleBook
     ban_list: BanList
+    incidents: IncidentBoard
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -70,14 +72,15 @@ async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None
         await notify(result)
 
 
-async def refresh_staff_lists(
-    session_factory: SessionFactory, roles: RoleBook, ban_list: BanList
+async def refresh_shared_lists(
+    session_factory: SessionFactory, roles: RoleBook, ban_list: BanList, incidents: IncidentBoard
 ) -> None:
-    """Staff roles and banned customers as the database has them now (changed through any
-    replica)."""
+    """Staff roles, banned customers and incident notices as the database has them now
+    (changed through any replica, or the command line)."""
     async with session_factory() as session:
         await roles.load(session)
         await ban_list.load(session)
+        await incidents.load(session)
 
 
 async def reload_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -120,10 +123,10 @@ def create_scheduler(
     if bot is None:
         return scheduler
     scheduler.add_job(
-        refresh_staff_lists,
+        refresh_shared_lists,
         "interval",
         seconds=ROLES_REFRESH_SECONDS,
-        args=[services.session_factory, services.roles, services.ban_list],
+        args=[services.session_factory, services.roles, services.ban_list, services.incidents],
         id="roles",
     )
     started = datetime.now(UTC)
