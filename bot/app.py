@@ -35,6 +35,7 @@ from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
 from bot.incidents.notices import IncidentBoard
+from bot.incidents.surges import SurgeWatch
 from bot.incidents.urgent import UrgentDesk, UrgentWords
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
@@ -115,6 +116,7 @@ class Services:
     customer_data: CustomerData
     urgent: UrgentDesk
     incidents: IncidentBoard
+    surges: SurgeWatch
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -216,6 +218,15 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
             incidents,
         ),
         incidents=incidents,
+        surges=SurgeWatch(
+            config.incidents,
+            clock,
+            lambda: faq.knowledge_base,
+            roles,
+            texts,
+            config.agents.group_id,
+            config.bot.default_language,
+        ),
         feedback=FeedbackAnswers(follow_ups, handoff, texts),
         agent_desk=AgentDesk(
             config.agents, roles, tickets, handoff, faq, learning, config.bot.default_language

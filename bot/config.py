@@ -400,6 +400,13 @@ class IncidentsConfig(Section):
     # words that make a customer's case urgent at once, per language (any language's terms
     # are looked for in every message)
     urgent_terms: dict[str, list[str]] = Field(default_factory=lambda: dict(URGENT_TERMS))
+    # surge alerts: questions about one entry, one category, or left unanswered, in the last
+    # window_minutes, against the same minutes of each of the baseline_days before
+    window_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    surge_factor: float = Field(default=3.0, ge=1.0)
+    surge_min_count: int = Field(default=20, ge=1)
+    baseline_days: int = Field(default=14, ge=1, le=90)
+    surge_quiet_hours: int = Field(default=6, ge=1, le=168)  # one alert per subject per period
 
 
 class PrivacyConfig(Section):

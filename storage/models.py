@@ -431,3 +431,17 @@ class Incident(SQLModel, table=True):
     started_by: str = Field(max_length=64)  # "admin:<telegram id>" or "cli"
     ended_at: datetime | None = _time(default=None)
     ended_by: str | None = Field(default=None, max_length=64)
+
+
+class SurgeAlert(SQLModel, table=True):
+    """A surge the supervisors were alerted to: one per subject and quiet period, whichever
+    replica saw it first."""
+
+    __table_args__ = (sa.UniqueConstraint("subject", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=80)  # "entry:<id>", "category:<name>" or "unanswered"
+    period: int  # the quiet period it falls in, counted from the epoch
+    count: int
+    usual: float
+    alerted_at: datetime = _time()

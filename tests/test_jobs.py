@@ -70,6 +70,7 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
             "retention",
             "roles",
             "sla",
+            "surges",
         ]
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
         intervals = {
@@ -82,6 +83,7 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
             "sla": timedelta(seconds=60),
             "knowledge_watch": timedelta(seconds=2),  # [knowledge] watch_interval
             "roles": timedelta(seconds=5),
+            "surges": timedelta(seconds=60),
         }
         late = jobs["late_orders"].trigger
         assert isinstance(late, CronTrigger) and late.timezone == SHANGHAI
@@ -148,7 +150,7 @@ async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when
         jobs = await job_ids(create_scheduler(services, ignore, MockedBot()))
     finally:
         await services.close()
-    assert jobs == ["delivery", "roles", "sla"]
+    assert jobs == ["delivery", "roles", "sla", "surges"]
 
 
 def add_gift_cards(kb_copy: Path) -> None:

@@ -27,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.clock import Clock
 from bot.config import Config
 from bot.incidents.notices import IncidentBoard
+from bot.incidents.surges import SurgeWatch
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
 from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
@@ -42,6 +43,7 @@ from storage.database import SessionFactory
 log = logging.getLogger(__name__)
 
 SLA_CHECK_SECONDS = 60.0
+SURGE_CHECK_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
 # How soon a role or a ban changed through another replica holds here.
 ROLES_REFRESH_SECONDS = 5.0
@@ -63,6 +65,7 @@ class JobServices(Protocol):
     roles: RoleBook
     ban_list: BanList
     incidents: IncidentBoard
+    surges: SurgeWatch
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -81,6 +84,11 @@ async def refresh_shared_lists(
         await roles.load(session)
         await ban_list.load(session)
         await incidents.load(session)
+
+
+async def check_surges(session_factory: SessionFactory, bot: Bot, surges: SurgeWatch) -> None:
+    async with session_factory() as session:
+        await surges.check(session, bot)
 
 
 async def reload_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -145,6 +153,13 @@ def create_scheduler(
         args=[services.session_factory, bot, services.handoff, services.tickets],
         id="sla",
         next_run_time=started,
+    )
+    scheduler.add_job(
+        check_surges,
+        "interval",
+        seconds=SURGE_CHECK_SECONDS,
+        args=[services.session_factory, bot, services.surges],
+        id="surges",
     )
     if config.orders.provider == "builtin":  # the shop's API has no way to list late orders
         scheduler.add_job(
