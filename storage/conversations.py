@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -43,6 +44,37 @@ _UNANSWERED: sa.Table = UnansweredQuestion.__table__  # type: ignore[attr-define
 _CURRENT = "current conversation"
 
 
+def _bound(name: str, column: str) -> Any:
+    return sa.bindparam(name, type_=_CONVERSATION.c[column].type)
+
+
+# Built once, values bound: every update reuses their construction and cache keys.
+_GOES_ON = (
+    sa.update(_CONVERSATION)
+    .where(
+        _CONVERSATION.c.id
+        == sa.select(_CONVERSATION.c.id)
+        .where(_CONVERSATION.c.customer_id == _bound("customer", "customer_id"))
+        .order_by(_CONVERSATION.c.last_message_at.desc())
+        .limit(1)
+        .scalar_subquery(),
+        _CONVERSATION.c.last_message_at >= _bound("since", "last_message_at"),
+    )
+    .values(last_message_at=_bound("now", "last_message_at"))
+    .returning(_CONVERSATION.c.id)
+)
+_STARTS = (
+    sa.insert(_CONVERSATION)
+    .values(
+        customer_id=_bound("customer", "customer_id"),
+        started_at=_bound("now", "started_at"),
+        last_message_at=_bound("now", "last_message_at"),
+    )
+    .returning(_CONVERSATION.c.id)
+)
+_RECORDS = sa.insert(_MESSAGE).returning(_MESSAGE.c.id, sort_by_parameter_order=True)
+
+
 async def current_conversation(session: AsyncSession, customer: Customer, now: datetime) -> int:
     """The id of the customer's conversation, moved on to now, or of a new one after a pause:
     one statement when the conversation goes on, none more within the same update."""
@@ -50,26 +82,11 @@ async def current_conversation(session: AsyncSession, customer: Customer, now: d
     known: tuple[int, datetime] | None = session.info.get((_CURRENT, customer.id))
     if known is not None and now - known[1] <= CONVERSATION_IDLE:
         return known[0]  # within one update: its start is recent enough
-    table = _CONVERSATION
-    latest = (
-        sa.select(table.c.id)
-        .where(table.c.customer_id == customer.id)
-        .order_by(table.c.last_message_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    goes_on = (
-        sa.update(table)
-        .where(table.c.id == latest, table.c.last_message_at >= now - CONVERSATION_IDLE)
-        .values(last_message_at=now)
-        .returning(table.c.id)
-    )
-    conversation_id: int | None = (await session.exec(goes_on)).scalar_one_or_none()
+    moved = {"customer": customer.id, "now": now, "since": now - CONVERSATION_IDLE}
+    conversation_id: int | None = (await session.exec(_GOES_ON, params=moved)).scalar_one_or_none()
     if conversation_id is None:
-        started = sa.insert(table).values(
-            customer_id=customer.id, started_at=now, last_message_at=now
-        )
-        conversation_id = (await session.exec(started.returning(table.c.id))).scalar_one()
+        started = {"customer": customer.id, "now": now}
+        conversation_id = (await session.exec(_STARTS, params=started)).scalar_one()
     session.info[(_CURRENT, customer.id)] = (conversation_id, now)
     return conversation_id
 
@@ -94,11 +111,7 @@ async def record_messages(
         }
         for draft in drafts
     ]
-    insert = sa.insert(_MESSAGE).returning(_MESSAGE.c.id, sort_by_parameter_order=True)
-    if len(rows) == 1:
-        ids = list((await session.exec(insert.values(rows[0]))).scalars())
-    else:
-        ids = list((await session.exec(insert, params=rows)).scalars())
+    ids = list((await session.exec(_RECORDS, params=rows)).scalars())
     return [
         Recorded(id=id_, conversation_id=conversation_id, text=draft.text)
         for id_, draft in zip(ids, drafts, strict=True)

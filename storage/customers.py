@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,19 +66,46 @@ async def arrive(
     """touch_customer, and in the same round trip whether the customer has an open ticket and
     (with `form_key`) the form stored under that key: three reads every update makes, in the
     one statement it has to make anyway."""
-    table: sa.Table = Customer.__table__  # type: ignore[attr-defined]
-    insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    dialect = session.get_bind().dialect.name
+    upsert = _upsert(dialect, bool(first_name), bool(language), form_key is not None)
+    values = {
+        "channel": channel,
+        "external_id": external_id,
+        "first_name": first_name,
+        "language": language,
+        "now": now,
+        "form_key": form_key,
+    }
+    found = await session.exec(
+        upsert,
+        params=values,
+        execution_options={"populate_existing": True},
     )
+    row = found.one()
+    if form_key is not None and not row[2]:
+        remember_no_form(session, form_key)
+    return Arrival(customer=row[0], has_open_ticket=bool(row[1]))
+
+
+@functools.cache
+def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
+    """arrive's statement, built once for each shape: the values are bound parameters, so
+    that every update reuses its construction and its cache key instead of building both."""
+    table: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def bound(name: str, column: str) -> Any:
+        return sa.bindparam(name, type_=table.c[column].type)
+
     statement = insert(Customer).values(
-        channel=channel,
-        external_id=external_id,
-        first_name=first_name,
-        language=language,
+        channel=bound("channel", "channel"),
+        external_id=bound("external_id", "external_id"),
+        first_name=bound("first_name", "first_name"),
+        language=bound("language", "language"),
         language_chosen=False,
         surveys_opt_out=False,
-        first_seen=now,
-        last_seen=now,
+        first_seen=bound("now", "first_seen"),
+        last_seen=bound("now", "last_seen"),
     )
     changes: dict[str, Any] = {"last_seen": statement.excluded.last_seen}
     if first_name:
@@ -90,16 +118,12 @@ async def arrive(
         col(Ticket.customer_id) == customer_id, col(Ticket.status).in_(OPEN_STATUSES)
     )
     returned: list[Any] = [Customer, open_ticket]
-    if form_key is not None:
-        returned.append(sa.exists().where(col(FormState.key) == form_key))
-    upsert = statement.on_conflict_do_update(
+    if form:
+        key = sa.bindparam("form_key", type_=FormState.__table__.c.key.type)  # type: ignore[attr-defined]
+        returned.append(sa.exists().where(col(FormState.key) == key))
+    return statement.on_conflict_do_update(
         index_elements=[table.c.channel, table.c.external_id], set_=changes
     ).returning(*returned)
-    found = await session.exec(upsert, execution_options={"populate_existing": True})
-    row = found.one()
-    if form_key is not None and not row[2]:
-        remember_no_form(session, form_key)
-    return Arrival(customer=row[0], has_open_ticket=bool(row[1]))
 
 
 async def choose_language(session: AsyncSession, customer: Customer, language: str) -> None:
