@@ -90,14 +90,16 @@ async def arrive(
 @functools.cache
 def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
     """arrive's statement, built once for each shape: the values are bound parameters, so
-    that every update reuses its construction and its cache key instead of building both."""
+    that every update reuses its construction and its cache key instead of building both. A
+    Core upsert whose rows the ORM loads (from_statement): given as an ORM insert with its
+    values, it would take the ORM's bulk-insert path, which rebuilds the statement each time."""
     table: sa.Table = Customer.__table__  # type: ignore[attr-defined]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     def bound(name: str, column: str) -> Any:
         return sa.bindparam(name, type_=table.c[column].type)
 
-    statement = insert(Customer).values(
+    statement = insert(table).values(
         channel=bound("channel", "channel"),
         external_id=bound("external_id", "external_id"),
         first_name=bound("first_name", "first_name"),
@@ -117,13 +119,14 @@ def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
     open_ticket = sa.exists().where(
         col(Ticket.customer_id) == customer_id, col(Ticket.status).in_(OPEN_STATUSES)
     )
-    returned: list[Any] = [Customer, open_ticket]
+    returned: list[Any] = [open_ticket.label("open_ticket")]
     if form:
-        key = sa.bindparam("form_key", type_=FormState.__table__.c.key.type)  # type: ignore[attr-defined]
-        returned.append(sa.exists().where(col(FormState.key) == key))
-    return statement.on_conflict_do_update(
+        key = sa.bindparam("form_key", type_=sa.String())
+        returned.append(sa.exists().where(col(FormState.key) == key).label("has_form"))
+    upsert = statement.on_conflict_do_update(
         index_elements=[table.c.channel, table.c.external_id], set_=changes
-    ).returning(*returned)
+    ).returning(*table.c, *returned)
+    return select(Customer, *returned).from_statement(upsert)
 
 
 async def choose_language(session: AsyncSession, customer: Customer, language: str) -> None:
