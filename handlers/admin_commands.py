@@ -19,7 +19,7 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
-from bot.channels.filters import has_document, private_chat
+from bot.channels.filters import command_or_document, has_document, private_chat
 from bot.channels.replies import bot_of
 from bot.channels.telegram import FileDownloadFailed
 from bot.clock import Clock
@@ -59,7 +59,7 @@ async def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
 
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, command_or_document)
     router.message.register(reload_knowledge, Command("reload"), is_admin)
     router.message.register(show_history, Command("kb_history"), is_admin)
     router.message.register(roll_back, Command("kb_rollback"), is_admin)
