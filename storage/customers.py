@@ -76,12 +76,15 @@ async def arrive(
         "now": now,
         "form_key": form_key,
     }
-    found = await session.exec(
-        upsert,
-        params=values,
-        execution_options={"populate_existing": True},
-    )
-    row = found.one()
+    while True:
+        found = await session.exec(
+            upsert, params=values, execution_options={"populate_existing": True}
+        )
+        row = found.one_or_none()
+        if row is not None:
+            break
+        # PostgreSQL: another update of this customer committed while this one waited for the
+        # row; read again, now that it is visible (see _unchanged_since_snapshot)
     if form_key is not None and not row[2]:
         remember_no_form(session, form_key)
     return Arrival(customer=row[0], has_open_ticket=bool(row[1]))
@@ -116,17 +119,40 @@ def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
         changes["language"] = sa.func.coalesce(table.c.language, statement.excluded.language)
     # named by hand: a column of the table would put it in the subquery's FROM, uncorrelated
     customer_id: sa.ColumnElement[int] = sa.literal_column("customer.id")
+    # statuses as plain comparisons: an IN list would be expanded into the SQL on every run
     open_ticket = sa.exists().where(
-        col(Ticket.customer_id) == customer_id, col(Ticket.status).in_(OPEN_STATUSES)
+        col(Ticket.customer_id) == customer_id,
+        sa.or_(*(col(Ticket.status) == status for status in OPEN_STATUSES)),
     )
     returned: list[Any] = [open_ticket.label("open_ticket")]
     if form:
         key = sa.bindparam("form_key", type_=sa.String())
         returned.append(sa.exists().where(col(FormState.key) == key).label("has_form"))
     upsert = statement.on_conflict_do_update(
-        index_elements=[table.c.channel, table.c.external_id], set_=changes
+        index_elements=[table.c.channel, table.c.external_id],
+        set_=changes,
+        where=_unchanged_since_snapshot(table) if dialect == "postgresql" else None,
     ).returning(*table.c, *returned)
     return select(Customer, *returned).from_statement(upsert)
+
+
+def _unchanged_since_snapshot(table: sa.Table) -> Any:
+    """On PostgreSQL an upsert that waited for the customer's row (another update of theirs
+    was writing it) updates the newest version of that row, but its subqueries read the
+    database as it was when the statement began: they would miss the form or the ticket that
+    the other update has just committed, and a description typed right after a button would be
+    taken for a question. So the upsert updates only a row whose version is the one its
+    snapshot sees (same xmin); otherwise it returns nothing and is run again, with a snapshot
+    that sees the other update. (SQLite has one writer at a time: a statement that waited
+    for the write lock reads what was committed before it got it.)"""
+    seen = table.alias("seen")
+    version_seen = (
+        sa.select(sa.literal_column("seen.xmin"))
+        .select_from(seen)
+        .where(seen.c.id == sa.literal_column("customer.id"))
+        .scalar_subquery()
+    )
+    return sa.literal_column("customer.xmin") == version_seen
 
 
 async def choose_language(session: AsyncSession, customer: Customer, language: str) -> None:

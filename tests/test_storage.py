@@ -301,6 +301,54 @@ async def test_a_visit_reads_the_open_ticket_and_the_form_in_the_same_statement(
         assert not (await arrive(session, "telegram", "9", now=now)).has_open_ticket
 
 
+async def test_a_visit_waiting_for_another_update_of_the_customer_sees_what_it_committed(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Two updates of one customer at once: the second reads the form and the ticket that the
+    first committed while it waited for the customer's row (PostgreSQL; SQLite has one writer
+    at a time)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a waiting write reads what was committed")
+    sessions = create_session_factory(engine)
+    now = clock.now()
+    async with sessions() as session:
+        await arrive(session, "telegram", "9", now=now)
+        await session.commit()
+    async with sessions() as first, sessions() as second:
+        customer = (await arrive(first, "telegram", "9", now=now, form_key="fsm:9")).customer
+        assert customer.id is not None
+        first.add(
+            Ticket(
+                customer_id=customer.id,
+                channel="telegram",
+                category=TicketCategory.PAYMENT,
+                priority=TicketPriority.NORMAL,
+                status=TicketStatus.NEW,
+                created_at=now,
+                updated_at=now,
+                first_response_due=now,
+                resolution_due=now,
+            )
+        )
+        await write_form(first, "fsm:9", now, state="IntakeForm:description")
+        await first.flush()
+        waiting = asyncio.create_task(arrive(second, "telegram", "9", now=now, form_key="fsm:9"))
+        async with engine.connect() as watcher:
+            while not (
+                await watcher.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                )
+            ).scalar_one():
+                await asyncio.sleep(0.01)  # until the second waits for the customer's row
+        await first.commit()
+        arrival = await waiting
+        assert arrival.has_open_ticket
+        assert await read_form(second, "fsm:9") == ("IntakeForm:description", {})
+
+
 async def test_enum_columns_keep_plain_strings_and_refuse_unknown_values(
     engine: AsyncEngine, clock: ManualClock
 ) -> None:
