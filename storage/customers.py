@@ -84,7 +84,8 @@ async def arrive(
         if row is not None:
             break
         # PostgreSQL: another update of this customer committed while this one waited for the
-        # row; read again, now that it is visible (see _unchanged_since_snapshot)
+        # row; read again, now that it is visible (see _unchanged_since_snapshot). The row
+        # stays locked by this transaction all the same, so the second run finds it unchanged.
     if form_key is not None and not row[2]:
         remember_no_form(session, form_key)
     return Arrival(customer=row[0], has_open_ticket=bool(row[1]))
