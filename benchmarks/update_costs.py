@@ -4,7 +4,7 @@ in each, per kind of update. The dispatcher is driven in-process, one update at 
 that records requests instead of sending them (tests/mocked_bot.py), so the figures are kefu's own
 work with no network and no concurrency.
 
-    .venv/bin/python -m benchmarks.update_costs [--repeat 100] [--database-url URL]
+    .venv/bin/python -m benchmarks.update_costs [--repeat 100] [--only "FAQ"] [--database-url URL]
 
 A SQLite file always; PostgreSQL too when a URL is given (or $KEFU_BENCH_DATABASE_URL): its public
 schema is dropped and recreated.
@@ -216,7 +216,7 @@ def _labels(reply: SendMessage) -> list[str]:
 
 
 async def measure(
-    database: str, url: str, folder: Path, repeat: int, what_if: bool
+    database: str, url: str, folder: Path, repeat: int, what_if: bool, only: str | None = None
 ) -> list[tuple[str, Tally]]:
     config = load_config(write_config(folder, "http://127.0.0.1:9", url), environ={})
     await import_sample_orders(folder)
@@ -227,6 +227,8 @@ async def measure(
     results = []
     try:
         for kind, times in kinds(dispatcher, bot, repeat):
+            if only is not None and only.lower() not in kind.name.lower():
+                continue
             await kind.run(0)  # warm: first-use costs are not the update's
             before = len(bot.recorder.requests)
             with meter.measuring() as tally:
@@ -321,7 +323,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 await reset_postgres(url)
             run_folder = folder / database.lower()
             run_folder.mkdir()
-            results = await measure(database, url, run_folder, args.repeat, args.what_if)
+            results = await measure(
+                database, url, run_folder, args.repeat, args.what_if, args.only
+            )
             tables.append(table(database, results))
     print()
     for text in tables:
@@ -337,6 +341,7 @@ def main() -> int:
         action="store_true",
         help="weigh the thread hops and the logging by running without them",
     )
+    parser.add_argument("--only", help="only the kinds of update whose name holds this")
     parser.add_argument("--database-url", help="PostgreSQL too (default $KEFU_BENCH_DATABASE_URL)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])

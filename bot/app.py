@@ -9,8 +9,10 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
@@ -322,6 +324,7 @@ def create_dispatcher(
             channel,
             on_new_customer=services.follow_ups.customer_first_seen,
             expected=EXPECTED_ERRORS,
+            form_key=form_row_key(dispatcher, services.forms),
         )
     )
     dispatcher.update.outer_middleware(BanMiddleware(services.ban_list))
@@ -343,6 +346,21 @@ def create_dispatcher(
     if channel == "telegram" and jobs:  # the jobs write to Telegram's customers and agents
         run_with(dispatcher, partial(telegram_jobs, services))
     return dispatcher
+
+
+def form_row_key(
+    dispatcher: Dispatcher, forms: BaseStorage
+) -> Callable[[dict[str, Any]], str | None] | None:
+    """The key of an update's form row, for the database middleware to read with the customer
+    whether there is one; None when forms are not kept in the database (Redis)."""
+    if not isinstance(forms, DatabaseFormStorage):
+        return None
+
+    def key(data: dict[str, Any]) -> str | None:
+        context = dispatcher.fsm.resolve_event_context(data["bot"], data)
+        return None if context is None else forms.keys.build(context.key)
+
+    return key
 
 
 async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:

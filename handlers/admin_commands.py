@@ -18,7 +18,7 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
-from bot.channels.filters import has_document, is_admin, private_chat
+from bot.channels.filters import command_or_document, has_document, is_admin, private_chat
 from bot.channels.replies import bot_of
 from bot.channels.telegram import FileDownloadFailed
 from bot.clock import Clock
@@ -54,7 +54,7 @@ AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, command_or_document)
     router.message.register(reload_knowledge, Command("reload"), is_admin)
     router.message.register(show_history, Command("kb_history"), is_admin)
     router.message.register(roll_back, Command("kb_rollback"), is_admin)

@@ -43,9 +43,15 @@ def create_router() -> Router:
 
 
 async def has_open_ticket(
-    message: Message, session: AsyncSession, customer: Customer, tickets: TicketService
+    message: Message,
+    session: AsyncSession,
+    customer: Customer,
+    tickets: TicketService,
+    customer_has_open_ticket: bool = True,
 ) -> bool | dict[str, Any]:
     if message.text and message.text.startswith("/"):
+        return False
+    if not customer_has_open_ticket:  # read with the customer (bot/middlewares/database.py)
         return False
     ticket = await tickets.open_ticket_of(session, customer)
     return {"ticket": ticket} if ticket is not None else False

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,41 +17,105 @@ from storage.models import AnswerVote, Conversation, Customer, Message, Unanswer
 CONVERSATION_IDLE = timedelta(minutes=30)
 
 
-async def current_conversation(
-    session: AsyncSession, customer: Customer, now: datetime
-) -> Conversation:
-    """The customer's conversation, moved on to now, or a new one after a pause: one statement
-    when the conversation goes on. Kept on the session, so that a question and its answer in
-    one update look it up once."""
-    remembered = ("conversation", customer.id)
-    conversation: Conversation | None = session.info.get(remembered)
-    if conversation is not None and now - conversation.last_message_at <= CONVERSATION_IDLE:
-        return conversation  # within one update: its start is recent enough
-    assert customer.id is not None
-    latest = (
-        select(Conversation.id)
-        .where(Conversation.customer_id == customer.id)
-        .order_by(col(Conversation.last_message_at).desc())
+@dataclass(frozen=True)
+class Draft:
+    """One message of a conversation with the bot, to be recorded."""
+
+    direction: str  # "in" from the customer, "out" from the bot
+    text: str
+    entry_id: str | None = None
+    score: float | None = None
+    decision: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A message as recorded: what votes, suggestions and unanswered questions refer to."""
+
+    id: int
+    conversation_id: int
+    text: str
+
+
+_MESSAGE: sa.Table = Message.__table__  # type: ignore[attr-defined]
+_CONVERSATION: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
+_UNANSWERED: sa.Table = UnansweredQuestion.__table__  # type: ignore[attr-defined]
+# The conversation moved on within one update, kept on the session: (its id, its last message)
+_CURRENT = "current conversation"
+
+
+def _bound(name: str, column: str) -> Any:
+    return sa.bindparam(name, type_=_CONVERSATION.c[column].type)
+
+
+# Built once, values bound: every update reuses their construction and cache keys.
+_GOES_ON = (
+    sa.update(_CONVERSATION)
+    .where(
+        _CONVERSATION.c.id
+        == sa.select(_CONVERSATION.c.id)
+        .where(_CONVERSATION.c.customer_id == _bound("customer", "customer_id"))
+        .order_by(_CONVERSATION.c.last_message_at.desc())
         .limit(1)
-        .scalar_subquery()
+        .scalar_subquery(),
+        _CONVERSATION.c.last_message_at >= _bound("since", "last_message_at"),
     )
-    goes_on = (
-        update(Conversation)
-        .where(
-            col(Conversation.id) == latest,
-            col(Conversation.last_message_at) >= now - CONVERSATION_IDLE,
-        )
-        .values(last_message_at=now)
-        .returning(Conversation)
+    .values(last_message_at=_bound("now", "last_message_at"))
+    .returning(_CONVERSATION.c.id)
+)
+_STARTS = (
+    sa.insert(_CONVERSATION)
+    .values(
+        customer_id=_bound("customer", "customer_id"),
+        started_at=_bound("now", "started_at"),
+        last_message_at=_bound("now", "last_message_at"),
     )
-    options = {"populate_existing": True, "synchronize_session": False}
-    conversation = (await session.exec(goes_on, execution_options=options)).scalar_one_or_none()
-    if conversation is None:
-        conversation = Conversation(customer_id=customer.id, started_at=now, last_message_at=now)
-        session.add(conversation)
-        await session.flush()
-    session.info[remembered] = conversation
-    return conversation
+    .returning(_CONVERSATION.c.id)
+)
+_RECORDS = sa.insert(_MESSAGE).returning(_MESSAGE.c.id, sort_by_parameter_order=True)
+
+
+async def current_conversation(session: AsyncSession, customer: Customer, now: datetime) -> int:
+    """The id of the customer's conversation, moved on to now, or of a new one after a pause:
+    one statement when the conversation goes on, none more within the same update."""
+    assert customer.id is not None
+    known: tuple[int, datetime] | None = session.info.get((_CURRENT, customer.id))
+    if known is not None and now - known[1] <= CONVERSATION_IDLE:
+        return known[0]  # within one update: its start is recent enough
+    moved = {"customer": customer.id, "now": now, "since": now - CONVERSATION_IDLE}
+    conversation_id: int | None = (await session.exec(_GOES_ON, params=moved)).scalar_one_or_none()
+    if conversation_id is None:
+        started = {"customer": customer.id, "now": now}
+        conversation_id = (await session.exec(_STARTS, params=started)).scalar_one()
+    session.info[(_CURRENT, customer.id)] = (conversation_id, now)
+    return conversation_id
+
+
+async def record_messages(
+    session: AsyncSession, customer: Customer, now: datetime, drafts: Sequence[Draft]
+) -> list[Recorded]:
+    """Messages of the customer's conversation (a question and its answer), in one INSERT
+    where the database returns the ids of several rows in order (PostgreSQL). Core statements:
+    nothing for the ORM's unit of work to track."""
+    conversation_id = await current_conversation(session, customer, now)
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "customer_id": customer.id,
+            "direction": draft.direction,
+            "text": draft.text,
+            "entry_id": draft.entry_id,
+            "score": draft.score,
+            "decision": draft.decision,
+            "created_at": now,
+        }
+        for draft in drafts
+    ]
+    ids = list((await session.exec(_RECORDS, params=rows)).scalars())
+    return [
+        Recorded(id=id_, conversation_id=conversation_id, text=draft.text)
+        for id_, draft in zip(ids, drafts, strict=True)
+    ]
 
 
 async def record_message(
@@ -61,49 +128,33 @@ async def record_message(
     entry_id: str | None = None,
     score: float | None = None,
     decision: str | None = None,
-    flush: bool = True,
-) -> Message:
-    """One message of a conversation with the bot. With `flush=False` it is written with the
-    next flush (its id unknown until then), so that a question and its answer are one INSERT."""
-    conversation = await current_conversation(session, customer, now)
-    assert conversation.id is not None and customer.id is not None
-    message = Message(
-        conversation_id=conversation.id,
-        customer_id=customer.id,
-        direction=direction,
-        text=text,
-        entry_id=entry_id,
-        score=score,
-        decision=decision,
-        created_at=now,
-    )
-    session.add(message)
-    if flush:
-        await session.flush()
-    return message
+) -> Recorded:
+    """One message of a conversation with the bot."""
+    draft = Draft(direction, text, entry_id=entry_id, score=score, decision=decision)
+    [recorded] = await record_messages(session, customer, now, [draft])
+    return recorded
 
 
 async def record_unanswered(
     session: AsyncSession,
     customer: Customer,
-    message: Message,
+    message: Recorded,
     *,
     now: datetime,
     best_entry_id: str | None,
     best_score: float | None,
-) -> UnansweredQuestion:
-    assert customer.id is not None and message.id is not None
-    question = UnansweredQuestion(
-        customer_id=customer.id,
-        message_id=message.id,
-        text=message.text,
-        best_entry_id=best_entry_id,
-        best_score=best_score,
-        created_at=now,
+) -> None:
+    assert customer.id is not None
+    await session.exec(
+        sa.insert(_UNANSWERED).values(
+            customer_id=customer.id,
+            message_id=message.id,
+            text=message.text,
+            best_entry_id=best_entry_id,
+            best_score=best_score,
+            created_at=now,
+        )
     )
-    session.add(question)
-    await session.flush()
-    return question
 
 
 async def record_vote(

@@ -23,6 +23,12 @@ async def _find(session: AsyncSession, key: str) -> FormState | None:
     return known[key]
 
 
+def remember_no_form(session: AsyncSession, key: str) -> None:
+    """Another statement of this session found no form under `key` (the usual case: most
+    updates come from customers in no form), so reading it costs no statement."""
+    session.info.setdefault(_KNOWN, {})[key] = None
+
+
 async def read_form(session: AsyncSession, key: str) -> tuple[str | None, dict[str, Any]]:
     row = await _find(session, key)
     if row is None:

@@ -19,7 +19,7 @@ from sqlmodel import SQLModel, func, select
 
 from bot.clock import ManualClock
 from storage.conversations import record_message, record_unanswered, record_vote
-from storage.customers import choose_language, find_customer, touch_customer
+from storage.customers import arrive, choose_language, find_customer, touch_customer
 from storage.database import (
     ALEMBIC_INI,
     command_line_url,
@@ -30,6 +30,7 @@ from storage.database import (
     migrate,
     schema_differences,
 )
+from storage.forms import read_form, write_form
 from storage.models import (
     AnswerVote,
     Conversation,
@@ -257,6 +258,95 @@ async def test_unanswered_questions_keep_the_text_and_best_guess(
         stored = (await session.exec(select(UnansweredQuestion))).one()
     assert stored.text == "火星天气"
     assert stored.created_at == clock.now()
+
+
+async def test_a_visit_reads_the_open_ticket_and_the_form_in_the_same_statement(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    sessions = create_session_factory(engine)
+    statements: list[str] = []
+    sa.event.listen(
+        engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    now = clock.now()
+    async with sessions() as session:
+        first = await arrive(session, "telegram", "9", now=now, form_key="fsm:9")
+        assert first.customer.id is not None and not first.has_open_ticket
+        assert await read_form(session, "fsm:9") == (None, {})
+        assert len(statements) == 1  # the form's absence was read with the customer
+        ticket = Ticket(
+            customer_id=first.customer.id,
+            channel="telegram",
+            category=TicketCategory.PAYMENT,
+            priority=TicketPriority.NORMAL,
+            status=TicketStatus.NEW,
+            created_at=now,
+            updated_at=now,
+            first_response_due=now,
+            resolution_due=now,
+        )
+        session.add(ticket)
+        await write_form(session, "fsm:9", now, state="IntakeForm:description")
+        await session.commit()
+    async with sessions() as session:
+        again = await arrive(session, "telegram", "9", now=now, form_key="fsm:9")
+        other = await arrive(session, "telegram", "10", now=now, form_key="fsm:10")
+        assert again.customer.id == first.customer.id and again.has_open_ticket
+        assert not other.has_open_ticket
+        assert await read_form(session, "fsm:9") == ("IntakeForm:description", {})
+        ticket.status = TicketStatus.RESOLVED
+        await session.merge(ticket)
+        await session.commit()
+    async with sessions() as session:
+        assert not (await arrive(session, "telegram", "9", now=now)).has_open_ticket
+
+
+async def test_a_visit_waiting_for_another_update_of_the_customer_sees_what_it_committed(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Two updates of one customer at once: the second reads the form and the ticket that the
+    first committed while it waited for the customer's row (PostgreSQL; SQLite has one writer
+    at a time)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a waiting write reads what was committed")
+    sessions = create_session_factory(engine)
+    now = clock.now()
+    async with sessions() as session:
+        await arrive(session, "telegram", "9", now=now)
+        await session.commit()
+    async with sessions() as first, sessions() as second:
+        customer = (await arrive(first, "telegram", "9", now=now, form_key="fsm:9")).customer
+        assert customer.id is not None
+        first.add(
+            Ticket(
+                customer_id=customer.id,
+                channel="telegram",
+                category=TicketCategory.PAYMENT,
+                priority=TicketPriority.NORMAL,
+                status=TicketStatus.NEW,
+                created_at=now,
+                updated_at=now,
+                first_response_due=now,
+                resolution_due=now,
+            )
+        )
+        await write_form(first, "fsm:9", now, state="IntakeForm:description")
+        await first.flush()
+        waiting = asyncio.create_task(arrive(second, "telegram", "9", now=now, form_key="fsm:9"))
+        async with engine.connect() as watcher:
+            while not (
+                await watcher.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                )
+            ).scalar_one():
+                await asyncio.sleep(0.01)  # until the second waits for the customer's row
+        await first.commit()
+        arrival = await waiting
+        assert arrival.has_open_ticket
+        assert await read_form(second, "fsm:9") == ("IntakeForm:description", {})
 
 
 async def test_enum_columns_keep_plain_strings_and_refuse_unknown_values(

@@ -29,6 +29,14 @@ async def a_command(message: Message) -> bool:
     return (message.text or "").startswith("/")
 
 
+async def command_or_document(message: Message) -> bool:
+    """What aiogram's Command filter could match (a text or a caption starting with "/"), or
+    a file: a router whose handlers all need one of them lets every other message past in one
+    check instead of one per handler."""
+    text = message.text or message.caption or ""
+    return text.startswith("/") or message.document is not None
+
+
 async def has_photo(message: Message) -> bool:
     return bool(message.photo)
 

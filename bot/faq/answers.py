@@ -15,7 +15,7 @@ from bot.texts import Texts
 from bot.web.metrics import Metrics
 from knowledge import Decision, Entry, KnowledgeBase, Matcher, MatchSettings, load_knowledge_base
 from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder, semantic_available
-from storage.conversations import record_message, record_unanswered
+from storage.conversations import Draft, record_message, record_messages, record_unanswered
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
@@ -86,48 +86,37 @@ class FaqService:
         matcher = self.matcher  # one knowledge base for the whole reply, even across a reload
         match = matcher.match(text)
         best = match.best
-        incoming = await record_message(
-            session,
-            customer,
-            direction="in",
-            text=text,
-            now=now,
+        question = Draft(
+            "in",
+            text,
             entry_id=best.entry_id if best else None,
             score=best.score if best else None,
             decision=match.decision.value,
-            flush=False,  # written with the answer, in one statement
         )
         if match.decision is Decision.ANSWER and best is not None:
             entry = matcher.knowledge_base.entries[best.entry_id]
-            reply = await self.reply_with_entry(session, customer, entry, language, match.decision)
+            reply = FaqReply(match.decision, self.entry_text(entry, language), entry=entry)
+            answer = Draft("out", reply.text, entry_id=entry.id, decision=reply.decision.value)
         elif match.decision is Decision.SUGGEST:
             reply = FaqReply(
                 Decision.SUGGEST,
                 self.texts("did_you_mean", language),
                 suggestions=[matcher.knowledge_base.entries[c.entry_id] for c in match.candidates],
             )
-            await record_message(
-                session,
-                customer,
-                direction="out",
-                text=reply.text,
-                now=now,
-                decision=reply.decision,
-            )
-            reply.question_id = incoming.id  # known once the two are written
+            answer = Draft("out", reply.text, decision=reply.decision.value)
         else:
             reply = FaqReply(
                 Decision.FALLBACK,
                 self.texts("fallback", language) + "\n" + self.texts("offer_human", language),
             )
-            await record_message(
-                session,
-                customer,
-                direction="out",
-                text=reply.text,
-                now=now,
-                decision=reply.decision,
-            )
+            answer = Draft("out", reply.text, decision=reply.decision.value)
+        # the question and its answer in one statement
+        incoming, outgoing = await record_messages(session, customer, now, [question, answer])
+        if reply.decision is Decision.ANSWER:
+            reply.message_id = outgoing.id
+        elif reply.decision is Decision.SUGGEST:
+            reply.question_id = incoming.id
+        else:
             await record_unanswered(
                 session,
                 customer,
@@ -148,6 +137,17 @@ class FaqService:
         )
         return reply
 
+    def entry_text(self, entry: Entry, language: str) -> str:
+        """What the bot says for an entry: its answer, or the first words of its flow."""
+        if entry.action == "talk_to_human":
+            return self.texts("handoff_choose_category", language)
+        if entry.action == "order_status":
+            return self.texts("order_ask_number", language)
+        if entry.action == "return_request":
+            return entry.answer_in(language) or ""
+        answer = entry.answer_in(language) or ""
+        return f"{answer}\n\n{self.texts('was_helpful', language)}"
+
     async def reply_with_entry(
         self,
         session: AsyncSession,
@@ -156,16 +156,8 @@ class FaqService:
         language: str,
         decision: Decision = Decision.ANSWER,
     ) -> FaqReply:
-        """The answer of one entry (matched, or picked from a menu or a suggestion)."""
-        if entry.action == "talk_to_human":
-            text = self.texts("handoff_choose_category", language)
-        elif entry.action == "order_status":
-            text = self.texts("order_ask_number", language)
-        elif entry.action == "return_request":
-            text = entry.answer_in(language) or ""
-        else:
-            answer = entry.answer_in(language) or ""
-            text = f"{answer}\n\n{self.texts('was_helpful', language)}"
+        """The answer of one entry picked from a menu or a suggestion."""
+        text = self.entry_text(entry, language)
         outgoing = await record_message(
             session,
             customer,

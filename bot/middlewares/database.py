@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.middlewares.language import language_from_code
-from storage.customers import touch_customer
+from storage.customers import arrive
 from storage.database import UNIT_OF_WORK, SessionFactory
 from storage.models import Customer
 
@@ -20,8 +20,10 @@ class DatabaseMiddleware(BaseMiddleware):
     """Opens one session per update and commits it when the handlers are done.
 
     For updates from a private chat it also finds (or creates) the customer and passes it on as
-    `customer`. An `expected` error (a domain outcome such as "orders cannot be looked up now",
-    answered by a router's error handler) still commits what the update did before it.
+    `customer`, with `customer_has_open_ticket`; `form_key` names the row of the update's form
+    (in the database's form storage), so that the same statement tells whether there is one.
+    An `expected` error (a domain outcome such as "orders cannot be looked up now", answered by
+    a router's error handler) still commits what the update did before it.
     """
 
     def __init__(
@@ -31,12 +33,14 @@ class DatabaseMiddleware(BaseMiddleware):
         channel: str,
         on_new_customer: Callable[[AsyncSession, Customer], Awaitable[None]] | None = None,
         expected: tuple[type[Exception], ...] = (),
+        form_key: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.clock = clock
         self.channel = channel
         self.on_new_customer = on_new_customer
         self.expected = expected
+        self.form_key = form_key
 
     async def __call__(
         self,
@@ -63,14 +67,17 @@ class DatabaseMiddleware(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
             now = self.clock.now()
-            customer = await touch_customer(
+            arrival = await arrive(
                 session,
                 self.channel,
                 str(user.id),
                 now=now,
                 first_name=user.first_name,
                 language=language_from_code(user.language_code),
+                form_key=self.form_key(data) if self.form_key is not None else None,
             )
+            customer = arrival.customer
+            data["customer_has_open_ticket"] = arrival.has_open_ticket
             if customer.first_seen == now and self.on_new_customer is not None:
                 await self.on_new_customer(session, customer)
             data["customer"] = customer

@@ -65,8 +65,15 @@ def update_language(
     if text and text.startswith("/"):
         text = None
     language = reply_language(customer, client_code=client_code, text=text, default=default)
-    if text and not customer.language_chosen and written_language(text) == language:
-        customer.language = language  # flushed with the update's session
+    if (
+        text
+        and not customer.language_chosen
+        and customer.language != language
+        and written_language(text) == language
+    ):
+        # flushed with the update's session; set only when it changes, since an attribute set
+        # to its own value still sends the session through a flush to find nothing to write
+        customer.language = language
     return language
 
 
