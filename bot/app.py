@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.cleaning import CleanInputMiddleware
 from bot.channels.polling import ConfirmingDispatcher
+from bot.channels.send_limit import SendLimit, create_send_limit
 from bot.channels.telegram import (
     TelegramUnreachable,
     api_server_name,
@@ -112,9 +113,11 @@ class Services:
     session_factory: SessionFactory
     forms: BaseStorage
     metrics: Metrics
+    send_limit: SendLimit
 
     async def close(self) -> None:
         await self.forms.close()
+        await self.send_limit.close()
         await self.order_status.provider.close()
         await self.engine.dispose()
 
@@ -213,6 +216,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
         metrics=metrics,
+        send_limit=create_send_limit(
+            config.telegram.max_sends_per_second,
+            config.telegram.redis_url.get_secret_value() if config.telegram.redis_url else None,
+        ),
     )
 
 
@@ -344,7 +351,7 @@ async def run_telegram(services: Services) -> None:
     application, which serves the operations endpoints in both modes. The dispatcher's startup
     starts the jobs (and, for polling, connects to Telegram and removes any webhook)."""
     config = services.config
-    bot = create_bot(config, metrics=services.metrics)
+    bot = create_bot(config, metrics=services.metrics, send_limit=services.send_limit)
     dispatcher = create_dispatcher(services, channel="telegram")
     try:
         if config.telegram.mode == "webhook":

@@ -72,6 +72,11 @@ class Metrics:
             "Seconds Telegram asked the bot to wait (429 retry_after)",
             registry=r,
         )
+        self.send_limit_waits = Counter(
+            "kefu_telegram_send_limit_wait_seconds",
+            "Seconds messages waited for their turn under the global send limit",
+            registry=r,
+        )
         self.tickets = Gauge("kefu_tickets", "Tickets by status", ["status"], registry=r)
         self.sla_overdue = Gauge(
             "kefu_sla_overdue_tickets",
