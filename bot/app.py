@@ -42,6 +42,7 @@ from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
 from bot.middlewares.log_context import NameTheUpdate
+from bot.middlewares.redelivery import SkipRedelivered
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.orders.http_api import HttpOrders
 from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
@@ -291,6 +292,8 @@ def create_dispatcher(
             expected=EXPECTED_ERRORS,
         )
     )
+    if channel == "telegram" and services.config.telegram.mode == "webhook":
+        dispatcher.update.outer_middleware(SkipRedelivered(services.clock))
     dispatcher.update.outer_middleware(BanMiddleware(services.ban_list))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(

@@ -415,3 +415,12 @@ class StaffAccess(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=32)  # "transcript", "order", "export", "erase"
     detail: str = Field(default="", max_length=128)
+
+
+class DeliveredUpdate(SQLModel, table=True):
+    """A Telegram update handled through the webhook, recorded with the update's own work: when
+    Telegram posts it again (the replica that handled it was killed before answering the post),
+    it is acknowledged instead of being handled a second time."""
+
+    update_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
+    handled_at: datetime = _time(index=True)

@@ -27,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
+from bot.middlewares.redelivery import forget_delivered_updates
 from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
 from bot.privacy.retention import expire_old_texts, keeps_everything
@@ -143,6 +144,14 @@ def create_scheduler(
         id="sla",
         next_run_time=started,
     )
+    if config.telegram.mode == "webhook":
+        scheduler.add_job(
+            forget_delivered_updates,
+            "interval",
+            hours=1,
+            args=[services.session_factory, services.clock],
+            id="delivered_updates",
+        )
     if config.orders.provider == "builtin":  # the shop's API has no way to list late orders
         scheduler.add_job(
             notify_late_orders,
