@@ -37,6 +37,7 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from bot.tickets.sla import check_sla
+from bot.web.metrics import Metrics
 from storage.database import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class JobServices(Protocol):
     publisher: KnowledgePublisher
     roles: RoleBook
     ban_list: BanList
+    metrics: Metrics
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -198,6 +200,12 @@ async def running_jobs(
     at its next time."""
     scheduler = create_scheduler(services, notify, bot)
     running = _RunningJobs(scheduler)
+
+    def count(event: JobEvent) -> None:
+        outcome = "error" if event.code == EVENT_JOB_ERROR else "done"
+        services.metrics.job_runs.labels(job=event.job_id, outcome=outcome).inc()
+
+    scheduler.add_listener(count, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
 
     def on_hangup() -> None:
