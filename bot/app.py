@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.cleaning import CleanInputMiddleware
 from bot.channels.polling import ConfirmingDispatcher
+from bot.channels.send_limit import SendLimit, create_send_limit
 from bot.channels.telegram import (
     TelegramUnreachable,
     api_server_name,
@@ -47,6 +48,7 @@ from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.forms import DatabaseFormStorage
 from bot.middlewares.language import LanguageMiddleware
 from bot.middlewares.log_context import NameTheUpdate
+from bot.middlewares.redelivery import SkipRedelivered
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.orders.http_api import HttpOrders
 from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailableNow
@@ -123,6 +125,7 @@ class Services:
     session_factory: SessionFactory
     forms: BaseStorage
     metrics: Metrics
+    send_limit: SendLimit
 
     async def database_answers(self) -> None:
         """Returns when the database answers a query; raises whatever the driver raises when it
@@ -132,6 +135,7 @@ class Services:
 
     async def close(self) -> None:
         await self.forms.close()
+        await self.send_limit.close()
         await self.order_status.provider.close()
         await self.engine.dispose()
 
@@ -252,6 +256,10 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
         metrics=metrics,
+        send_limit=create_send_limit(
+            config.telegram.max_sends_per_second,
+            config.telegram.redis_url.get_secret_value() if config.telegram.redis_url else None,
+        ),
     )
 
 
@@ -327,6 +335,8 @@ def create_dispatcher(
             form_key=form_row_key(dispatcher, services.forms),
         )
     )
+    if channel == "telegram" and services.config.telegram.mode == "webhook":
+        dispatcher.update.outer_middleware(SkipRedelivered(services.clock))
     dispatcher.update.outer_middleware(BanMiddleware(services.ban_list))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
@@ -404,7 +414,7 @@ async def run_telegram(services: Services) -> None:
     application, which serves the operations endpoints in both modes. The dispatcher's startup
     starts the jobs (and, for polling, connects to Telegram and removes any webhook)."""
     config = services.config
-    bot = create_bot(config, metrics=services.metrics)
+    bot = create_bot(config, metrics=services.metrics, send_limit=services.send_limit)
     dispatcher = create_dispatcher(services, channel="telegram")
     try:
         if config.telegram.mode == "webhook":

@@ -61,6 +61,8 @@ class TelegramConfig(Section):
     webhook_url: str = ""
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
+    # Telegram's limit on the bot's messages, for all replicas together when redis_url is set
+    max_sends_per_second: int = Field(default=30, ge=1)
 
     @field_validator("api_server")
     @classmethod

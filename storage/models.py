@@ -445,3 +445,12 @@ class SurgeAlert(SQLModel, table=True):
     count: int
     usual: float
     alerted_at: datetime = _time()
+
+
+class DeliveredUpdate(SQLModel, table=True):
+    """A Telegram update handled through the webhook, recorded with the update's own work: when
+    Telegram posts it again (the replica that handled it was killed before answering the post),
+    it is acknowledged instead of being handled a second time."""
+
+    update_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
+    handled_at: datetime = _time(index=True)

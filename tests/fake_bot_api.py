@@ -25,6 +25,8 @@ class FakeBotAPI:
         self.app.router.add_post("/bot{token}/{method}", self._handle)
         self.app.router.add_get("/bot{token}/{method}", self._handle)
         self.sent: list[Call] = []
+        # when each call of `sent` reached the server (time.monotonic()), for rate checks
+        self.arrived: list[float] = []
         self.tokens: set[str] = set()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -163,6 +165,21 @@ class FakeBotAPI:
             failure["parameters"] = {"retry_after": retry_after}
         self._storms.append((asyncio.get_running_loop().time() + seconds, failure))
 
+    def busiest_second(self, methods: set[str], start: int = 0) -> int:
+        """The most calls of `methods` (at or after `start`) that reached the server within
+        any one second."""
+        times = sorted(
+            at
+            for (method, _), at in zip(self.sent[start:], self.arrived[start:], strict=True)
+            if method in methods
+        )
+        most, first = 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= 1.0:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
     @property
     def unconfirmed(self) -> list[int]:
         """Ids of the updates the bot has not confirmed (by getUpdates' offset) yet."""
@@ -225,6 +242,7 @@ class FakeBotAPI:
             self._changed.notify_all()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         self.tokens.add(request.match_info["token"])
         method = request.match_info["method"].lower()
         params: dict[str, Any] = {}
@@ -254,7 +272,7 @@ class FakeBotAPI:
         failures = self._failures.get(method)
         if failures:
             failure = failures.pop(0)
-            await self._record(method, params, None)
+            await self._record(method, params, None, arrived)
             return web.json_response(failure, status=failure["error_code"])
         text = params.get("text")
         if (
@@ -267,7 +285,7 @@ class FakeBotAPI:
                 "error_code": 400,
                 "description": "Bad Request: message is too long",
             }
-            await self._record(method, params, None)
+            await self._record(method, params, None, arrived)
             return web.json_response(too_long, status=400)
         if method == "getupdates" and self.on_poll is not None:
             self.on_poll()
@@ -279,16 +297,19 @@ class FakeBotAPI:
                 status=404,
             )
         if method != "getupdates":
-            await self._record(method, params, result)
+            await self._record(method, params, result, arrived)
             for predicate, released in self._holds:
                 if predicate(method, params):
                     await released.wait()
         return web.json_response({"ok": True, "result": result})
 
-    async def _record(self, method: str, params: dict[str, Any], result: Any) -> None:
+    async def _record(
+        self, method: str, params: dict[str, Any], result: Any, arrived: float
+    ) -> None:
         if isinstance(result, dict) and "message_id" in result:
             params = {**params, "message_id": result["message_id"]}
         self.sent.append((method, params))
+        self.arrived.append(arrived)
         await self._notify()
 
     async def _answer(self, method: str, params: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import func, select
 
 from bot.app import Services, create_dispatcher
+from bot.clock import ManualClock
+from bot.middlewares.redelivery import forget_delivered_updates
 from bot.web.app import SECRET_HEADER, create_web_app
 from storage.database import create_engine
 from storage.models import Message
@@ -367,3 +370,22 @@ async def test_readiness_follows_redis_away_and_back(
         pytest.fail("/readyz did not turn ready when Redis came back")
     await services.forms.close()
     await forwarder.cut()
+
+
+async def test_an_update_posted_again_is_acknowledged_and_not_handled_twice(
+    client: Any, bot: MockedBot, webhook_services: Services, clock: ManualClock
+) -> None:
+    """Telegram posts an update again when the replica that handled it died before answering:
+    the customer is not answered twice, and a form would not take it for its next answer."""
+    headers = {SECRET_HEADER: SECRET}
+    update = private_update(30, "how do i return an item")
+    stored = []
+    for _ in range(2):
+        response = await client.post("/telegram/webhook", json=update, headers=headers)
+        assert response.status == 200
+        stored.append(await messages_stored(webhook_services))
+    assert len(bot.recorder.sent_messages()) == 1
+    assert stored[0] > 0 and stored[1] == stored[0]  # nothing recorded the second time
+
+    clock.advance(timedelta(days=3))  # long past Telegram's re-deliveries, the id is dropped
+    assert await forget_delivered_updates(webhook_services.session_factory, clock) == 1

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from bot.channels.commit_first import CommitBeforeSending
 from bot.channels.long_text import SplitLongText
 from bot.channels.retries import RetryMiddleware
+from bot.channels.send_limit import GlobalSendLimit, LocalSendLimit, SendLimit
 from bot.config import Config
 from bot.web.metrics import CountTelegramErrors, Metrics
 
@@ -194,28 +195,38 @@ def create_bot(
     session: BaseSession | None = None,
     retries: RetryMiddleware | None = None,
     metrics: Metrics | None = None,
+    send_limit: SendLimit | None = None,
 ) -> Bot:
-    """The Telegram bot. Its session retries every request, once for all callers: whatever
-    sends (a handler, a relay, a scheduled job) goes through it."""
+    """The Telegram bot. Its session retries every request and keeps Telegram's send limit
+    (this process's own unless `send_limit` is shared), once for all callers: whatever sends (a
+    handler, a relay, a scheduled job) goes through it."""
     if session is None:
         api_server = config.telegram.api_server
         if api_server:
             session = TelegramSession(api=TelegramAPIServer.from_base(api_server))
         else:
             session = TelegramSession()
-    prepare_session(session, retries or RetryMiddleware(), metrics)
+    limit = send_limit or LocalSendLimit(config.telegram.max_sends_per_second)
+    prepare_session(session, retries or RetryMiddleware(), metrics, limit)
     token = config.telegram.token.get_secret_value() if config.telegram.token else ""
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
 
 
 def prepare_session(
-    session: BaseSession, retries: RetryMiddleware, metrics: Metrics | None = None
+    session: BaseSession,
+    retries: RetryMiddleware,
+    metrics: Metrics | None = None,
+    send_limit: SendLimit | None = None,
 ) -> None:
     """What every request goes through: the update's database work committed, long texts split,
-    then each part retried (and each try's failure counted)."""
+    then each part retried, each try of a message waiting its turn under Telegram's limit (and
+    each try's failure counted)."""
     session.middleware(CommitBeforeSending())
     session.middleware(SplitLongText())
     session.middleware(retries)
+    if send_limit is not None:
+        on_wait = metrics.send_limit_waits.inc if metrics is not None else None
+        session.middleware(GlobalSendLimit(send_limit, on_wait))
     if metrics is not None:
         session.middleware(CountTelegramErrors(metrics))
 

@@ -29,6 +29,7 @@ from bot.config import Config
 from bot.incidents.notices import IncidentBoard
 from bot.incidents.surges import SurgeWatch
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
+from bot.middlewares.redelivery import forget_delivered_updates
 from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
 from bot.privacy.retention import expire_old_texts, keeps_everything
@@ -38,6 +39,7 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from bot.tickets.sla import check_sla
+from bot.web.metrics import Metrics
 from storage.database import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class JobServices(Protocol):
     ban_list: BanList
     incidents: IncidentBoard
     surges: SurgeWatch
+    metrics: Metrics
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -161,6 +164,14 @@ def create_scheduler(
         args=[services.session_factory, bot, services.surges],
         id="surges",
     )
+    if config.telegram.mode == "webhook":
+        scheduler.add_job(
+            forget_delivered_updates,
+            "interval",
+            hours=1,
+            args=[services.session_factory, services.clock],
+            id="delivered_updates",
+        )
     if config.orders.provider == "builtin":  # the shop's API has no way to list late orders
         scheduler.add_job(
             notify_late_orders,
@@ -207,6 +218,12 @@ async def running_jobs(
     at its next time."""
     scheduler = create_scheduler(services, notify, bot)
     running = _RunningJobs(scheduler)
+
+    def count(event: JobEvent) -> None:
+        outcome = "error" if event.code == EVENT_JOB_ERROR else "done"
+        services.metrics.job_runs.labels(job=event.job_id, outcome=outcome).inc()
+
+    scheduler.add_listener(count, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
 
     def on_hangup() -> None:

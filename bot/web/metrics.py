@@ -72,6 +72,17 @@ class Metrics:
             "Seconds Telegram asked the bot to wait (429 retry_after)",
             registry=r,
         )
+        self.send_limit_waits = Counter(
+            "kefu_telegram_send_limit_wait_seconds",
+            "Seconds messages waited for their turn under the global send limit",
+            registry=r,
+        )
+        self.job_runs = Counter(
+            "kefu_job_runs",
+            "Runs of the timed jobs that ended, by job and outcome (done, error)",
+            ["job", "outcome"],
+            registry=r,
+        )
         self.tickets = Gauge("kefu_tickets", "Tickets by status", ["status"], registry=r)
         self.sla_overdue = Gauge(
             "kefu_sla_overdue_tickets",
