@@ -56,6 +56,7 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from bot.tickets.transcript import Transcripts
 from bot.web.app import create_web_app, serving
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
@@ -165,7 +166,16 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
-    handoff = Handoff(config, tickets, hours, texts, clock, roles, order_status.shown_to)
+    handoff = Handoff(
+        config,
+        tickets,
+        hours,
+        texts,
+        clock,
+        roles,
+        order_status.shown_to,
+        transcripts=Transcripts(texts, hours.zone),
+    )
     intake = Intake(tickets, handoff, texts)
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)

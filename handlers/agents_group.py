@@ -30,6 +30,7 @@ def create_router() -> Router:
     router.callback_query.filter(in_agents_group)
     router.message.register(set_duty, Command("duty"))
     router.message.register(send_canned_answer, Command("kb"), in_topic)
+    router.message.register(send_transcript, Command("transcript"))
     router.message.register(handle_topic_message, in_topic)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
     router.callback_query.register(transfer_ticket, TransferCallback.filter())
@@ -70,6 +71,20 @@ async def send_canned_answer(
         command.args,
     )
     await message.reply(answer)
+
+
+async def send_transcript(
+    message: Message, session: AsyncSession, agent_desk: AgentDesk, language: str
+) -> None:
+    if message.from_user is None:
+        return
+    answer = await agent_desk.transcript(
+        session, message.from_user.id, message.message_thread_id or 0, language
+    )
+    if isinstance(answer, str):
+        await message.reply(answer)
+    else:
+        await answer.send(message)
 
 
 async def handle_ticket_button(

@@ -150,6 +150,7 @@ async def keep_photo(
         chat_id=message.chat.id,
         message_id=message.message_id,
         caption=message.caption,
+        file_id=message.photo[-1].file_id if message.photo else None,
     )
     await reply.send(message)
 

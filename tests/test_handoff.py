@@ -13,8 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    CopyMessage,
+    CreateForumTopic,
+    SendDocument,
+    SendMessage,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
@@ -265,6 +271,15 @@ async def test_a_deleted_topic_is_created_again(
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
     assert ticket.topic_id == copies[-1].message_thread_id
+    # the new topic has the card and the conversation so far, before the new message
+    [transcript] = sent(bot, SendDocument, start)
+    assert transcript.message_thread_id == ticket.topic_id
+    assert bot.recorder.requests.index(transcript) < bot.recorder.requests.index(copies[-1])
+    assert isinstance(transcript.document, BufferedInputFile)
+    text = transcript.document.data.decode()
+    # in the group's language ([bot] default_language)
+    assert text.startswith("T-000001 对话记录 · shipping · normal")
+    assert "客户 Mei：are you there?" in text
 
 
 async def test_agents_send_knowledge_base_answers_by_id_or_search(

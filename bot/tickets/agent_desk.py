@@ -12,14 +12,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TransferCallback
-from bot.channels.replies import Pressed, Reply
+from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
-from bot.tickets.handoff import CustomerUnreachable, Handoff
+from bot.tickets.handoff import CustomerUnreachable, Handoff, what_was_said
 from bot.tickets.lifecycle import TicketError, TicketService
 from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
+from storage.privacy import record_access
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,15 @@ class AgentDesk:
         text = message.text or message.caption or ""
         prefix = self.settings.note_prefix
         if text.startswith(prefix):
-            await self.tickets.note(session, ticket, agent_id, text.removeprefix(prefix))
+            said = what_was_said(message)
+            await self.tickets.note(
+                session,
+                ticket,
+                agent_id,
+                text.removeprefix(prefix),
+                media=said.media,
+                file_id=said.file_id,
+            )
             return None
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
@@ -84,6 +93,31 @@ class AgentDesk:
         except CustomerUnreachable:
             return NOT_DELIVERED
         return None
+
+    async def transcript(
+        self, session: AsyncSession, agent_id: int, topic_id: int, language: str
+    ) -> FileReply | str:
+        """`/transcript` in a ticket's topic: the ticket's whole record as a file, in the
+        reader's language; the look is written to the audit log of staff access."""
+        if not self.roles.is_staff(agent_id):
+            log.warning("refused transcript to user=%s", agent_id)
+            return NOT_STAFF
+        ticket = await self.ticket_in_topic(session, topic_id)
+        if ticket is None:
+            return self.handoff.texts("transcript_no_ticket", language)
+        transcripts = self.handoff.transcripts
+        text = await transcripts.render(session, ticket, language)
+        await record_access(
+            session,
+            actor=f"agent:{agent_id}",
+            customer_id=ticket.customer_id,
+            kind="transcript",
+            detail=ticket.number,
+            now=self.tickets.clock.now(),
+        )
+        log.info("transcript of ticket=%s sent to user=%s", ticket.id, agent_id)
+        caption = self.handoff.texts("transcript_caption", language, number=ticket.number)
+        return FileReply(transcripts.file_name(ticket), text.encode("utf-8"), caption)
 
     async def duty(
         self, session: AsyncSession, agent_id: int, name: str, argument: str | None

@@ -6,13 +6,14 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import CopyMessage, SendMessage, TelegramMethod
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,7 @@ from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from bot.tickets.transcript import Transcripts
 from storage.bans import ban_of
 from storage.models import Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
@@ -65,8 +67,11 @@ class Handoff:
         clock: Clock,
         roles: RoleBook,
         order_check: OrderCheck | None = None,
+        *,
+        transcripts: Transcripts,
     ) -> None:
         self.roles = roles
+        self.transcripts = transcripts
         self.order_check = order_check
         self.config = config
         self.tickets = tickets
@@ -309,9 +314,36 @@ class Handoff:
             log.warning("topic=%s of ticket=%s was deleted; creating it again", topic, ticket.id)
             ticket.topic_id = None
             topic = await self.ensure_topic(session, bot, ticket, customer)
+            await self.post_transcript(session, bot, ticket, customer)
             await bot.copy_message(
                 self.group_id, message.chat.id, message.message_id, message_thread_id=topic
             )
+
+    async def post_transcript(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
+    ) -> None:
+        """The ticket's record so far, as a file under the card of a topic created again after
+        the first was deleted: the agents lose nothing of the conversation."""
+        if not self.group_id or ticket.topic_id is None:
+            return
+        await self.tickets.record(session, ticket, "system", "topic_recreated")
+        language = self.config.bot.default_language
+        text = await self.transcripts.render(session, ticket, language)
+        await bot.send_document(
+            self.group_id,
+            BufferedInputFile(text.encode("utf-8"), self.transcripts.file_name(ticket)),
+            message_thread_id=ticket.topic_id,
+            caption=self.texts("transcript_caption", language, number=ticket.number),
+        )
+        assert customer.id is not None
+        await record_access(
+            session,
+            actor=f"group:{self.group_id}",
+            customer_id=customer.id,
+            kind="transcript",
+            detail=ticket.number,
+            now=self.clock.now(),
+        )
 
     async def copy_into_topic(
         self, bot: Bot, ticket: Ticket, from_chat_id: int, message_ids: list[int]
@@ -343,7 +375,7 @@ class Handoff:
         copy = CopyMessage(
             chat_id=chat_id, from_chat_id=message.chat.id, message_id=message.message_id
         )
-        await self._deliver(session, bot, ticket, agent_id, copy, message_detail(message))
+        await self._deliver(session, bot, ticket, agent_id, copy, what_was_said(message))
 
     async def send_text_to_customer(
         self,
@@ -359,7 +391,7 @@ class Handoff:
             text = f"{text}\n\n{signature}"
         chat_id = int(customer.external_id)
         await self._deliver(
-            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text), text
+            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text), Said(text)
         )
 
     async def _deliver(
@@ -369,7 +401,7 @@ class Handoff:
         ticket: Ticket,
         agent_id: int,
         method: TelegramMethod[Any],
-        detail: str,
+        said: Said,
     ) -> None:
         """Send an agent's reply; once sent it is kept on the ticket (its transcript)."""
         try:
@@ -379,17 +411,53 @@ class Handoff:
                 session, ticket, "system", "unreachable", "the customer blocked the bot"
             )
             raise CustomerUnreachable(ticket.number) from None
-        await self.tickets.record(session, ticket, f"agent:{agent_id}", "reply", detail)
+        await self.tickets.record(
+            session,
+            ticket,
+            f"agent:{agent_id}",
+            "reply",
+            said.detail,
+            media=said.media,
+            file_id=said.file_id,
+        )
         if ticket.assigned_agent is None:
             await self.tickets.assign(session, ticket, agent_id, f"agent:{agent_id}")
         await self.tickets.agent_replied(session, ticket, agent_id)
 
 
-def message_detail(message: Message) -> str:
-    """What a message of the human conversation is kept as on its ticket: its text or caption,
-    else its kind ("[photo]", "[document]", ...); never a file's id."""
-    kind = message.content_type  # aiogram's ContentType, a str Enum: its value, not its name
-    return message.text or message.caption or f"[{getattr(kind, 'value', kind)}]"
+# The kinds of message that carry a file, by aiogram's content type (the Message's field).
+MEDIA_KINDS = (
+    "photo",
+    "document",
+    "video",
+    "voice",
+    "audio",
+    "animation",
+    "sticker",
+    "video_note",
+)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A message of the human conversation as its ticket keeps it: its text or caption (else
+    its kind in brackets, "[photo]"), and for a file its kind and Telegram's file id, with which
+    staff can see the file again after the topic is gone."""
+
+    detail: str
+    media: str | None = None
+    file_id: str | None = None
+
+
+def what_was_said(message: Message) -> Said:
+    kind = str(getattr(message.content_type, "value", message.content_type))
+    file_id: str | None = None
+    if message.photo:
+        file_id = message.photo[-1].file_id  # the largest size
+    elif kind in MEDIA_KINDS:
+        file_id = getattr(getattr(message, kind, None), "file_id", None)
+    detail = message.text or message.caption or f"[{kind}]"
+    return Said(detail, kind if file_id else None, file_id)
 
 
 def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
 from bot.channels.replies import Reply, bot_of
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff, message_detail
+from bot.tickets.handoff import Handoff, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from storage.models import Customer, Ticket
 
@@ -114,11 +114,15 @@ class Intake:
         chat_id: int,
         message_id: int,
         caption: str | None,
+        file_id: str | None = None,
     ) -> Reply:
-        """Photos during the intake go to the agents with the ticket; a captioned photo while
-        the problem is asked for is the description too."""
+        """Photos during the intake go to the agents with the ticket, and on its record; a
+        captioned photo while the problem is asked for is the description too."""
         data = await form.get_data()
-        await form.update_data(photos=[*data.get("photos", []), message_id])
+        await form.update_data(
+            photos=[*data.get("photos", []), message_id],
+            photo_files=[*data.get("photo_files", []), [file_id, caption or ""]],
+        )
         if caption and await form.get_state() == IntakeForm.description.state:
             return await self.describe(
                 session, bot, customer, form, language, chat_id=chat_id, text=caption
@@ -137,7 +141,7 @@ class Intake:
     ) -> Reply:
         data = await form.get_data()
         await form.clear()
-        ticket, _ = await self.handoff.open(
+        ticket, created = await self.handoff.open(
             session,
             bot,
             customer,
@@ -145,6 +149,16 @@ class Intake:
             description=data.get("description"),
             order_number=(order_number or "").strip()[:ORDER_NUMBER_LIMIT] or None,
         )
+        for file_id, caption in data.get("photo_files", []) if created else []:
+            await self.tickets.record(
+                session,
+                ticket,
+                f"customer:{customer.id}",
+                "message",
+                caption or "[photo]",
+                media="photo" if file_id else None,
+                file_id=file_id,
+            )
         await self.handoff.copy_into_topic(bot, ticket, chat_id, data.get("photos", []))
         return Reply(self.handoff.expectation(ticket, language))
 
@@ -159,8 +173,15 @@ class Intake:
         """A message on an open ticket is kept on it (the ticket's transcript) and goes to its
         topic; without an agents' group yet the customer is told where it went."""
         await self.tickets.customer_replied(session, ticket)
+        said = what_was_said(message)
         await self.tickets.record(
-            session, ticket, f"customer:{customer.id}", "message", message_detail(message)
+            session,
+            ticket,
+            f"customer:{customer.id}",
+            "message",
+            said.detail,
+            media=said.media,
+            file_id=said.file_id,
         )
         if not self.handoff.group_id:
             return Reply(self.texts("handoff_existing", language, number=ticket.number))

@@ -71,12 +71,26 @@ class TicketService:
         self.follow_ups = follow_ups
 
     async def record(
-        self, session: AsyncSession, ticket: Ticket, actor: str, kind: str, detail: str = ""
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        actor: str,
+        kind: str,
+        detail: str = "",
+        *,
+        media: str | None = None,
+        file_id: str | None = None,
     ) -> TicketEvent:
         assert ticket.id is not None
         now = self.clock.now()
         event = TicketEvent(
-            ticket_id=ticket.id, created_at=now, actor=actor, kind=kind, detail=detail
+            ticket_id=ticket.id,
+            created_at=now,
+            actor=actor,
+            kind=kind,
+            detail=detail,
+            media=media,
+            file_id=file_id,
         )
         ticket.updated_at = now
         session.add(ticket)
@@ -171,8 +185,19 @@ class TicketService:
             ticket.first_response_at = self.clock.now()
             await self.record(session, ticket, f"agent:{agent_id}", "first_response")
 
-    async def note(self, session: AsyncSession, ticket: Ticket, agent_id: int, text: str) -> None:
-        await self.record(session, ticket, f"agent:{agent_id}", "note", text)
+    async def note(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        agent_id: int,
+        text: str,
+        *,
+        media: str | None = None,
+        file_id: str | None = None,
+    ) -> None:
+        await self.record(
+            session, ticket, f"agent:{agent_id}", "note", text, media=media, file_id=file_id
+        )
 
     async def wait_for_customer(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
         if ticket.status not in OPEN_STATUSES:

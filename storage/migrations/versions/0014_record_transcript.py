@@ -1,0 +1,28 @@
+"""The record: a ticket event keeps the kind and Telegram file id of a message's file.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("ticketevent") as batch:
+        batch.add_column(sa.Column("media", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("file_id", sa.String(255), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("ticketevent") as batch:
+        batch.drop_column("file_id")
+        batch.drop_column("media")
