@@ -10,6 +10,7 @@ import signal
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from aiogram import Bot, Dispatcher
@@ -176,7 +177,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         order_status.shown_to,
         transcripts=Transcripts(texts, hours.zone),
     )
-    intake = Intake(tickets, handoff, texts)
+    intake = Intake(tickets, handoff, texts, timedelta(hours=config.tickets.reopen_window_hours))
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     editor = KnowledgeEditor(config, publisher, clock)

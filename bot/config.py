@@ -204,6 +204,10 @@ class SlaTarget(Section):
     resolution_hours: int = Field(ge=1)
 
 
+class TicketsConfig(Section):
+    reopen_window_hours: float = Field(default=72.0, ge=0)
+
+
 class SlaConfig(Section):
     urgent: SlaTarget = SlaTarget(first_response_minutes=10, resolution_hours=4)
     high: SlaTarget = SlaTarget(first_response_minutes=20, resolution_hours=8)
@@ -413,6 +417,7 @@ class Config(Section):
     privacy: PrivacyConfig = PrivacyConfig()
 
     sla: SlaConfig = SlaConfig()
+    tickets: TicketsConfig = TicketsConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -111,6 +111,6 @@ async def transfer_ticket(
     agent_desk: AgentDesk,
 ) -> None:
     pressed = await agent_desk.transfer(
-        session, query.from_user.id, callback_data.ticket_id, callback_data.agent_id
+        session, bot_of(query), query.from_user.id, callback_data.ticket_id, callback_data.agent_id
     )
     await pressed.render(query)

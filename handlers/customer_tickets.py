@@ -14,7 +14,6 @@ from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedC
 from bot.channels.filters import asks_for_a_person, has_photo, has_text, private_chat
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.tickets.intake import Intake, IntakeForm
-from bot.tickets.lifecycle import TicketService
 from storage.models import Customer, Ticket, find_ticket_id
 
 
@@ -43,11 +42,18 @@ def create_router() -> Router:
 
 
 async def has_open_ticket(
-    message: Message, session: AsyncSession, customer: Customer, tickets: TicketService
+    message: Message,
+    session: AsyncSession,
+    customer: Customer,
+    intake: Intake,
+    state: FSMContext,
 ) -> bool | dict[str, Any]:
+    """The customer's open ticket, or the one resolved within the reopen window (unless they
+    are in a form): their message goes to its agent."""
     if message.text and message.text.startswith("/"):
         return False
-    ticket = await tickets.open_ticket_of(session, customer)
+    in_form = await state.get_state() is not None
+    ticket = await intake.ticket_to_relay(session, customer, in_form=in_form)
     return {"ticket": ticket} if ticket is not None else False
 
 

@@ -325,6 +325,9 @@ class FakeBotAPI:
             }
         if method in {
             "setmycommands",
+            "editforumtopic",
+            "closeforumtopic",
+            "reopenforumtopic",
             "answercallbackquery",
             "deletemessage",
             "close",

@@ -112,6 +112,7 @@ async def test_a_whole_day_of_follow_ups(
     [survey] = await deliver(services, bot)
     assert survey.chat_id == MEI
     assert survey.text.startswith("How did we do?")
+    assert survey.text.endswith("\n(about your request T-000001)")  # which case it rates
     assert labels(survey) == ["1 ⭐", "2 ⭐", "3 ⭐", "4 ⭐", "5 ⭐"]
     assert await deliver(services, bot) == []  # sent once
 

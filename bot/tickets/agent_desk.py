@@ -16,7 +16,7 @@ from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
-from bot.tickets.handoff import CustomerUnreachable, Handoff, what_was_said
+from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, what_was_said
 from bot.tickets.lifecycle import TicketError, TicketService
 from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
@@ -185,14 +185,16 @@ class AgentDesk:
             return Pressed("No such ticket.", alert=True)
         if action is TicketAction.TRANSFER:
             return await self._offer_transfer(session, ticket)
+        was_settled = ticket.status in SETTLED
         try:
             await self.tickets.apply(session, ticket, action, agent_id)
         except TicketError as error:
             return Pressed(str(error), alert=True)
+        await session.commit()  # the change is on record before anyone hears of it
         told = CUSTOMER_TOLD.get(action)
         if told is not None:
-            await session.commit()  # the change is on record before the customer hears of it
             await self.handoff.tell_customer(session, bot, ticket, told)
+        await self.handoff.topic_changed(session, bot, ticket, was_settled=was_settled)
         done = f"{ticket.number}: {action} by {agent_name} → {ticket.status}, {ticket.priority}"
         return Pressed(
             f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=(Reply(done),)
@@ -223,7 +225,7 @@ class AgentDesk:
         return Pressed(replies=(offer,))
 
     async def transfer(
-        self, session: AsyncSession, agent_id: int, ticket_id: int, to_agent: int
+        self, session: AsyncSession, bot: Bot, agent_id: int, ticket_id: int, to_agent: int
     ) -> Pressed:
         if not self.roles.is_staff(agent_id):
             return Pressed("Only agents can do this.", alert=True)
@@ -239,5 +241,7 @@ class AgentDesk:
             await self.tickets.assign(session, ticket, to_agent, f"agent:{agent_id}")
         except TicketError as error:
             return Pressed(str(error), alert=True)
+        await session.commit()
+        await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
         done = Reply(f"{ticket.number} transferred to agent {ticket.assigned_agent}.")
         return Pressed(clear_buttons=True, replies=(done,))

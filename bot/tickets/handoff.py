@@ -11,8 +11,15 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import CopyMessage, SendMessage, TelegramMethod
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.methods import (
+    CloseForumTopic,
+    CopyMessage,
+    EditForumTopic,
+    ReopenForumTopic,
+    SendMessage,
+    TelegramMethod,
+)
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,7 +35,7 @@ from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from bot.tickets.transcript import Transcripts
 from storage.bans import ban_of
-from storage.models import Customer, Ticket, TicketStatus
+from storage.models import AgentDuty, Customer, Ticket, TicketStatus
 from storage.models import Message as StoredMessage
 from storage.privacy import record_access
 
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 
 HUMAN_WORDS = ("人工", "真人", "投诉", "客服", "complaint", "complain", "agent", "human")
 SUMMARY_MESSAGES = 10
+SETTLED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 CARD_PROBLEM_LIMIT = 1500  # the card is one message with its buttons: the rest is in the topic
 
 
@@ -124,6 +132,7 @@ class Handoff:
         if agent is None:
             return False
         await self.post_in_topic(bot, ticket, f"{ticket.number} assigned to {agent.name}.")
+        await self.topic_changed(session, bot, ticket, was_settled=False)
         return True
 
     async def post_in_topic(self, bot: Bot, ticket: Ticket, text: str, **options: object) -> None:
@@ -144,6 +153,7 @@ class Handoff:
         if ticket.status == TicketStatus.RESOLVED:
             await self.tickets.reopen(session, ticket, actor)
             await session.commit()
+            await self.topic_changed(session, bot, ticket, was_settled=True)
             await self.alert(
                 bot,
                 ticket,
@@ -206,9 +216,81 @@ class Handoff:
         await self.tickets.record(session, ticket, "system", "unreachable", reason)
         return False
 
-    def topic_name(self, ticket: Ticket, customer: Customer) -> str:
+    def topic_name(self, ticket: Ticket, customer: Customer, owner: str | None = None) -> str:
+        """ "T-000002 · Emma · complaint · urgent", then who owns it and, once it is no longer
+        simply in an agent's hands, its status: "... · Alice · resolved"."""
         name = customer.first_name or f"customer {customer.id}"
-        return f"{ticket.number} · {name} · {ticket.category} · {ticket.priority}"[:128]
+        parts = [ticket.number, name, ticket.category, ticket.priority]
+        if owner:
+            parts.append(owner)
+        if ticket.status not in (TicketStatus.NEW, TicketStatus.ASSIGNED):
+            parts.append(ticket.status)
+        return " · ".join(parts)[:128]
+
+    def group_language(self) -> str:
+        """The language of what the bot posts for all the agents in their group."""
+        return self.config.bot.default_language
+
+    async def topic_changed(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, *, was_settled: bool
+    ) -> None:
+        """The ticket's topic follows the ticket: renamed for its priority, owner and status,
+        closed once it is resolved or closed, reopened when it opens again. Telegram refusing
+        any of these is logged by id and holds nothing up: the topic is only a view."""
+        if not self.group_id or ticket.topic_id is None:
+            return
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None:
+            return
+        owner = None
+        if ticket.assigned_agent is not None:
+            duty = await session.get(AgentDuty, ticket.assigned_agent)
+            owner = (duty.name if duty else None) or str(ticket.assigned_agent)
+        settled = ticket.status in SETTLED
+        chat, topic = self.group_id, ticket.topic_id
+        calls: list[TelegramMethod[Any]] = []
+        if was_settled and not settled:
+            calls.append(ReopenForumTopic(chat_id=chat, message_thread_id=topic))
+        name = self.topic_name(ticket, customer, owner)
+        calls.append(EditForumTopic(chat_id=chat, message_thread_id=topic, name=name))
+        if settled and not was_settled:
+            calls.append(CloseForumTopic(chat_id=chat, message_thread_id=topic))
+        for method in calls:
+            try:
+                await bot(method)
+            except TelegramAPIError as error:
+                if "not_modified" in str(error).lower():  # the name was already right
+                    continue
+                log.warning(
+                    "%s for topic=%s of ticket=%s failed: %s",
+                    type(method).__name__,
+                    ticket.topic_id,
+                    ticket.id,
+                    type(error).__name__,
+                )
+
+    async def reopen_by_customer(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
+    ) -> None:
+        """The customer wrote within the reopen window after resolution: the ticket reopens
+        in the same agent's hands and its topic opens again and says so."""
+        await self.tickets.reopen(session, ticket, f"customer:{customer.id}")
+        await session.commit()
+        log.info("ticket=%s reopened by customer=%s", ticket.id, customer.id)
+        await self.topic_changed(session, bot, ticket, was_settled=True)
+        agent = ""
+        if ticket.assigned_agent is not None:
+            duty = await session.get(AgentDuty, ticket.assigned_agent)
+            name = html.escape((duty.name if duty else None) or str(ticket.assigned_agent))
+            agent = f'<a href="tg://user?id={ticket.assigned_agent}">{name}</a>'
+        text = self.texts(
+            "topic_told_reopened",
+            self.group_language(),
+            number=ticket.number,
+            hours=f"{self.config.tickets.reopen_window_hours:g}",
+            agent=agent,
+        )
+        await self.post_in_topic(bot, ticket, text.strip(), parse_mode="HTML")
 
     async def ensure_topic(
         self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer

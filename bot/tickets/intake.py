@@ -5,6 +5,7 @@ tickets and their "solved" button."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiogram import Bot
 from aiogram.fsm.context import FSMContext
@@ -17,7 +18,7 @@ from bot.channels.replies import Reply, bot_of
 from bot.texts import Texts
 from bot.tickets.handoff import Handoff, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
-from storage.models import Customer, Ticket
+from storage.models import Customer, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,28 @@ class IntakeForm(StatesGroup):
 
 
 class Intake:
-    def __init__(self, tickets: TicketService, handoff: Handoff, texts: Texts) -> None:
+    def __init__(
+        self,
+        tickets: TicketService,
+        handoff: Handoff,
+        texts: Texts,
+        reopen_window: timedelta = timedelta(0),
+    ) -> None:
         self.tickets = tickets
         self.handoff = handoff
         self.texts = texts
+        self.reopen_window = reopen_window
+
+    async def ticket_to_relay(
+        self, session: AsyncSession, customer: Customer, *, in_form: bool
+    ) -> Ticket | None:
+        """The ticket a customer's message belongs to: their open ticket, else (unless they are
+        filling in a form) the one resolved within the reopen window, which the message will
+        reopen. None: the message is for the bot."""
+        ticket = await self.tickets.open_ticket_of(session, customer)
+        if ticket is not None or in_form:
+            return ticket
+        return await self.tickets.resolved_since(session, customer, self.reopen_window)
 
     async def begin(
         self,
@@ -171,7 +190,14 @@ class Intake:
         language: str,
     ) -> Reply | None:
         """A message on an open ticket is kept on it (the ticket's transcript) and goes to its
-        topic; without an agents' group yet the customer is told where it went."""
+        topic; without an agents' group yet the customer is told where it went. A message on a
+        ticket resolved within the reopen window reopens it first, and the customer is told."""
+        bot = bot_of(message)
+        told = None
+        if ticket.status == TicketStatus.RESOLVED:
+            await self.handoff.reopen_by_customer(session, bot, ticket, customer)
+            told = Reply(self.texts("ticket_told_reopened", language, number=ticket.number))
+        was_waiting = ticket.status == TicketStatus.WAITING
         await self.tickets.customer_replied(session, ticket)
         said = what_was_said(message)
         await self.tickets.record(
@@ -184,9 +210,12 @@ class Intake:
             file_id=said.file_id,
         )
         if not self.handoff.group_id:
-            return Reply(self.texts("handoff_existing", language, number=ticket.number))
-        await self.handoff.relay_to_agents(session, bot_of(message), ticket, customer, message)
-        return None
+            return told or Reply(self.texts("handoff_existing", language, number=ticket.number))
+        await self.handoff.relay_to_agents(session, bot, ticket, customer, message)
+        if was_waiting:
+            await session.commit()
+            await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
+        return told
 
     async def ticket_list(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
         found = await self.tickets.tickets_of(session, customer)
@@ -250,4 +279,5 @@ class Intake:
                 f"✅ {ticket.number}: the customer says the problem is solved; resolved.",
                 mention=False,
             )
+            await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
         return Reply(self.texts("ticket_solved", language, number=ticket.number))

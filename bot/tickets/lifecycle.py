@@ -234,7 +234,27 @@ class TicketService:
         ticket.closed_at = self.clock.now()
         await self.record(session, ticket, actor, "closed")
 
-    async def reopen(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+    async def resolved_since(
+        self, session: AsyncSession, customer: Customer, window: timedelta
+    ) -> Ticket | None:
+        """The customer's ticket resolved within the last `window`, the latest; None when the
+        window is empty."""
+        if window <= timedelta(0):
+            return None
+        statement = (
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer.id,
+                Ticket.status == TicketStatus.RESOLVED,
+                col(Ticket.resolved_at) >= self.clock.now() - window,
+            )
+            .order_by(col(Ticket.resolved_at).desc())
+        )
+        return (await session.exec(statement)).first()
+
+    async def reopen(
+        self, session: AsyncSession, ticket: Ticket, actor: str, detail: str = ""
+    ) -> None:
         if ticket.status != TicketStatus.RESOLVED:
             raise TicketError(f"{ticket.number} is {ticket.status}, not resolved")
         ticket.status = self._back_in_line(ticket)
@@ -242,7 +262,7 @@ class TicketService:
         ticket.first_response_at = None
         ticket.reopen_count += 1
         self._set_due_times(ticket, self.clock.now())
-        await self.record(session, ticket, actor, "reopened")
+        await self.record(session, ticket, actor, "reopened", detail)
 
     async def apply(
         self, session: AsyncSession, ticket: Ticket, action: TicketAction, agent_id: int
