@@ -206,3 +206,14 @@ async def test_the_transcript_of_a_reopened_ticket_is_complete_and_in_order(
         "[2026-03-02 12:09] — reopened (customer Mei)",
         "[2026-03-02 12:09] customer Mei: the new one has not come either",
     ]
+
+
+async def test_no_survey_for_a_ticket_open_again_when_it_is_due(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    mei, _, _ = await resolved(dispatcher, bot, clock)
+    await mei.say("the new one has not come either")
+    clock.advance(timedelta(minutes=10))
+    start = len(bot.recorder.requests)
+    await services.delivery.deliver_due(bot)
+    assert [m.text for m in since(bot, start, SendMessage)] == []
