@@ -204,8 +204,27 @@ class SlaTarget(Section):
     resolution_hours: int = Field(ge=1)
 
 
+OutcomeId = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+
+
 class TicketsConfig(Section):
     reopen_window_hours: float = Field(default=72.0, ge=0)
+    causes: list[OutcomeId] = Field(
+        default_factory=lambda: [
+            "logistics",
+            "product_quality",
+            "wrong_item",
+            "customer_misunderstanding",
+            "system",
+        ],
+        min_length=1,
+        max_length=20,
+    )
+    remedies: list[OutcomeId] = Field(
+        default_factory=lambda: ["refund", "replacement", "compensation", "explanation", "none"],
+        min_length=1,
+        max_length=20,
+    )
 
 
 class SlaConfig(Section):

@@ -8,7 +8,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketCallback, TransferCallback
+from bot.callbacks import OutcomeCallback, TicketCallback, TransferCallback
 from bot.channels.filters import in_topic
 from bot.channels.replies import bot_of
 from bot.config import Config
@@ -34,6 +34,7 @@ def create_router() -> Router:
     router.message.register(handle_topic_message, in_topic)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
     router.callback_query.register(transfer_ticket, TransferCallback.filter())
+    router.callback_query.register(record_outcome, OutcomeCallback.filter())
     return router
 
 
@@ -92,6 +93,7 @@ async def handle_ticket_button(
     callback_data: TicketCallback,
     session: AsyncSession,
     agent_desk: AgentDesk,
+    language: str,
 ) -> None:
     pressed = await agent_desk.ticket_button(
         session,
@@ -100,6 +102,25 @@ async def handle_ticket_button(
         query.from_user.first_name,
         callback_data.ticket_id,
         callback_data.action,
+        language,
+    )
+    await pressed.render(query)
+
+
+async def record_outcome(
+    query: CallbackQuery,
+    callback_data: OutcomeCallback,
+    session: AsyncSession,
+    agent_desk: AgentDesk,
+    language: str,
+) -> None:
+    pressed = await agent_desk.outcome(
+        session,
+        query.from_user.id,
+        callback_data.ticket_id,
+        callback_data.part,
+        callback_data.value,
+        language,
     )
     await pressed.render(query)
 

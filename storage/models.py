@@ -228,6 +228,9 @@ class Ticket(SQLModel, table=True):
     first_response_alerted: bool = False
     resolution_alerted: bool = False
     announced_at: datetime | None = _time(default=None)  # last "still unassigned" notice
+    # the outcome the agent gave on resolving: ids from [tickets] causes and remedies
+    cause: str | None = Field(default=None, max_length=32)
+    remedy: str | None = Field(default=None, max_length=32)
 
     @property
     def number(self) -> str:

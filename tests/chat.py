@@ -174,7 +174,15 @@ class AgentInGroup:
         markup = card.reply_markup
         assert isinstance(markup, InlineKeyboardMarkup)
         button = next(b for row in markup.inline_keyboard for b in row if b.text == label)
-        shown = Message(message_id=1, date=datetime.now(UTC), chat=self.chat, text=card.text)
+        topic = card.message_thread_id
+        shown = Message(
+            message_id=1,
+            date=datetime.now(UTC),
+            chat=self.chat,
+            text=card.text,
+            message_thread_id=topic,
+            is_topic_message=bool(topic),
+        )
         query = CallbackQuery(
             id=str(next(self.ids)),
             from_user=self.user,

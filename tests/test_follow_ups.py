@@ -201,6 +201,11 @@ async def test_the_admins_report_shows_where_service_falls_short(
             "Revisits: 0 solved, 0 not solved",
             "NPS: no answers yet (0 answers)",
             "Short of target: satisfaction",
+            "",
+            "Tickets opened in the period, by what they were about and how they ended:",
+            "By category: Shipping 1",
+            "By cause (of which complaints): not given 1 (0)",
+            "By remedy (of which complaints): not given 1 (0)",
         ]
         [today] = await admin.say("/report 1")
         assert today.text.startswith("Service report 2026-03-02 00:00 to 2026-03-02 10:11")

@@ -11,13 +11,14 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketAction, TransferCallback
+from bot.callbacks import OutcomeCallback, TicketAction, TransferCallback
 from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
 from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, what_was_said
 from bot.tickets.lifecycle import TicketError, TicketService
+from bot.tickets.outcomes import outcome_choices, outcome_label
 from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
 from storage.privacy import record_access
@@ -174,9 +175,11 @@ class AgentDesk:
         agent_name: str,
         ticket_id: int,
         action: TicketAction,
+        language: str | None = None,
     ) -> Pressed:
         """A button on a ticket's card; the customer is told when their case is resolved or
-        closed, or when the agent waits for their answer."""
+        closed, or when the agent waits for their answer. Resolve then asks the agent for the
+        cause and the remedy (in `language`, the agent's)."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused ticket button from user=%s", agent_id)
             return Pressed("Only agents can do this.", alert=True)
@@ -196,9 +199,65 @@ class AgentDesk:
             await self.handoff.tell_customer(session, bot, ticket, told)
         await self.handoff.topic_changed(session, bot, ticket, was_settled=was_settled)
         done = f"{ticket.number}: {action} by {agent_name} → {ticket.status}, {ticket.priority}"
+        replies = [Reply(done)]
+        if action is TicketAction.RESOLVE:
+            replies.append(self._ask_outcome(ticket, "cause", language))
         return Pressed(
-            f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=(Reply(done),)
+            f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=tuple(replies)
         )
+
+    def outcome_label(self, part: str, value: str, language: str) -> str:
+        return outcome_label(self.handoff.texts, part, value, language)
+
+    def _ask_outcome(self, ticket: Ticket, part: str, language: str | None) -> Reply:
+        language = language or self.handoff.group_language()
+        choices = outcome_choices(self.handoff.config.tickets, part)
+        buttons = [
+            InlineKeyboardButton(
+                text=self.outcome_label(part, value, language),
+                callback_data=OutcomeCallback(
+                    ticket_id=ticket.id or 0, part=part, value=value
+                ).pack(),
+            )
+            for value in choices
+        ]
+        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        question = self.handoff.texts(f"outcome_ask_{part}", language, number=ticket.number)
+        return Reply(question, InlineKeyboardMarkup(inline_keyboard=rows))
+
+    async def outcome(
+        self,
+        session: AsyncSession,
+        agent_id: int,
+        ticket_id: int,
+        part: str,
+        value: str,
+        language: str,
+    ) -> Pressed:
+        """The cause chosen (then the remedy is asked), or the remedy chosen: kept on the
+        ticket for the report."""
+        if not self.roles.is_staff(agent_id):
+            log.warning("refused outcome button from user=%s", agent_id)
+            return Pressed("Only agents can do this.", alert=True)
+        ticket = await session.get(Ticket, ticket_id)
+        choices = outcome_choices(self.handoff.config.tickets, part)
+        if ticket is None or value not in choices:
+            log.warning("outcome %s=%s for ticket=%s is not offered", part, value, ticket_id)
+            return Pressed(self.handoff.texts("outcome_stale", language), alert=True)
+        await self.tickets.set_outcome(session, ticket, f"agent:{agent_id}", part, value)
+        label = self.outcome_label(part, value, language)
+        if part == "cause":
+            return Pressed(
+                label, clear_buttons=True, replies=(self._ask_outcome(ticket, "remedy", language),)
+            )
+        recorded = self.handoff.texts(
+            "outcome_recorded",
+            language,
+            number=ticket.number,
+            cause=self.outcome_label("cause", ticket.cause, language) if ticket.cause else "-",
+            remedy=label,
+        )
+        return Pressed(label, clear_buttons=True, replies=(Reply(recorded),))
 
     async def _offer_transfer(self, session: AsyncSession, ticket: Ticket) -> Pressed:
         agents = [

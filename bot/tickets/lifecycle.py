@@ -284,6 +284,18 @@ class TicketService:
         else:
             raise TicketError(f"{action} is not a change of the ticket")
 
+    async def set_outcome(
+        self, session: AsyncSession, ticket: Ticket, actor: str, part: str, value: str
+    ) -> None:
+        """The cause of the ticket's problem or the remedy given ("cause", "logistics")."""
+        if part == "cause":
+            ticket.cause = value
+        elif part == "remedy":
+            ticket.remedy = value
+        else:
+            raise TicketError(f"unknown outcome {part!r}")
+        await self.record(session, ticket, actor, "outcome", f"{part}:{value}")
+
     async def set_priority(
         self, session: AsyncSession, ticket: Ticket, priority: str, actor: str
     ) -> None:

@@ -1,4 +1,5 @@
-"""The record: a ticket event keeps the kind and Telegram file id of a message's file.
+"""The record: a ticket event keeps the kind and Telegram file id of a message's file; a ticket
+keeps its outcome, the cause of the problem and the remedy given.
 
 Revision ID: 0014
 Revises: 0013
@@ -20,9 +21,15 @@ def upgrade() -> None:
     with op.batch_alter_table("ticketevent") as batch:
         batch.add_column(sa.Column("media", sa.String(16), nullable=True))
         batch.add_column(sa.Column("file_id", sa.String(255), nullable=True))
+    with op.batch_alter_table("ticket") as batch:
+        batch.add_column(sa.Column("cause", sa.String(32), nullable=True))
+        batch.add_column(sa.Column("remedy", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ticket") as batch:
+        batch.drop_column("remedy")
+        batch.drop_column("cause")
     with op.batch_alter_table("ticketevent") as batch:
         batch.drop_column("file_id")
         batch.drop_column("media")
