@@ -424,12 +424,12 @@ async def test_admins_change_roles_by_command_and_it_lasts(
 
 
 async def test_photos_during_the_intake_reach_the_topic(
-    dispatcher: Dispatcher, bot: MockedBot
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
 ) -> None:
     mei = PrivateChat(dispatcher, bot, 7, "en")
     [choose] = await mei.say("/human")
     await mei.press(choose, "Product quality")
-    [kept] = await mei.send_photo()
+    [kept] = await mei.send_photo("AgACcracked")
     assert kept.text == "Photo received; it will go to the agent with your ticket."
     await mei.say("the screen is cracked")
     start = len(bot.recorder.requests)
@@ -440,6 +440,12 @@ async def test_photos_during_the_intake_reach_the_topic(
     assert (photo.chat_id, photo.from_chat_id) == (GROUP, 7)
     assert photo.message_thread_id == card.message_thread_id
     assert "Problem: the screen is cracked" in card.text
+    # and on the ticket's record, with the photo's file id
+    async with services.session_factory() as session:
+        events = (await session.exec(select(TicketEvent).order_by(col(TicketEvent.id)))).all()
+    assert [(e.kind, e.detail, e.media, e.file_id) for e in events][1:] == [
+        ("message", "[photo]", "photo", "AgACcracked")
+    ]
 
 
 async def test_waiting_for_the_customer(
