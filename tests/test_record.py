@@ -254,3 +254,22 @@ async def test_erasure_drops_the_file_ids_with_the_captions_retention_waits_for_
         events = (await session.exec(select(TicketEvent))).all()
     assert [e.file_id for e in events if e.file_id] == []
     assert {e.detail for e in events if e.kind in ("message", "note", "reply")} == {"[removed]"}
+
+
+async def test_retention_drops_the_file_ids_of_a_settled_ticket_with_its_texts(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    _, alice, card = await a_conversation(dispatcher, bot, clock)
+    await alice.press(card, "Resolve")
+    async with services.session_factory() as session:
+        expired = await expire_texts(
+            session,
+            messages_before=None,
+            tickets_before=clock.now() + timedelta(seconds=1),
+            unanswered_before=None,
+        )
+        await session.commit()
+        events = (await session.exec(select(TicketEvent))).all()
+    assert expired.ticket_texts == 5  # the description, two messages, the note, the reply
+    assert [e.file_id for e in events if e.file_id] == []
+    assert [e.media for e in events if e.media] == ["photo"]  # what it was stays, not the file
