@@ -489,9 +489,10 @@ async def test_a_customer_who_solves_it_alone_tells_the_topic_and_gets_no_survey
     start = len(bot.recorder.requests)
     [done] = await zhang.press(listing, "✅ 问题已解决 (T-000001)")
     assert "T-000001" in done.text
-    [note] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
-    assert note.message_thread_id == thread
+    [note, ask] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
+    assert note.message_thread_id == thread == ask.message_thread_id
     assert note.text == "✅ T-000001: the customer says the problem is solved; resolved."
+    assert ask.text == "T-000001 已解决。问题的原因是什么？"  # asked of the agents all the same
     async with services.session_factory() as session:
         assert (await session.exec(select(Ticket))).one().status == "resolved"
         planned = (await session.exec(select(ScheduledMessage))).all()

@@ -183,3 +183,25 @@ async def test_report_counts_tickets_and_complaints_by_category_cause_and_remedy
         "By cause (of which complaints): Logistics 2 (1), not given 1 (1)",
         "By remedy (of which complaints): Compensation 1 (1), Replacement 1 (0), not given 1 (1)",
     ]
+
+
+async def test_a_ticket_the_customer_solved_asks_the_agents_for_its_outcome_too(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    await open_ticket(dispatcher, bot, 7, "Shipping")
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    [listing] = await mei.say("/tickets")
+    await mei.press(listing, "✅ My problem is solved (T-000001)")
+    ask = [m for m in bot.recorder.sent_messages() if m.chat_id == GROUP][-1]
+    assert labels(ask)[0] == "物流"  # in the group's language, [bot] default_language
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    await alice.press(ask, "发错货")
+    ask = [m for m in bot.recorder.sent_messages() if m.chat_id == GROUP][-1]
+    await alice.press(ask, "解释说明")
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+    assert (ticket.status, ticket.cause, ticket.remedy) == (
+        "resolved",
+        "wrong_item",
+        "explanation",
+    )

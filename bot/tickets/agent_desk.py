@@ -11,14 +11,14 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import OutcomeCallback, TicketAction, TransferCallback
+from bot.callbacks import TicketAction, TransferCallback
 from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
 from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, what_was_said
 from bot.tickets.lifecycle import TicketError, TicketService
-from bot.tickets.outcomes import outcome_choices, outcome_label
+from bot.tickets.outcomes import outcome_choices, outcome_label, outcome_question
 from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
 from storage.privacy import record_access
@@ -211,19 +211,8 @@ class AgentDesk:
 
     def _ask_outcome(self, ticket: Ticket, part: str, language: str | None) -> Reply:
         language = language or self.handoff.group_language()
-        choices = outcome_choices(self.handoff.config.tickets, part)
-        buttons = [
-            InlineKeyboardButton(
-                text=self.outcome_label(part, value, language),
-                callback_data=OutcomeCallback(
-                    ticket_id=ticket.id or 0, part=part, value=value
-                ).pack(),
-            )
-            for value in choices
-        ]
-        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-        question = self.handoff.texts(f"outcome_ask_{part}", language, number=ticket.number)
-        return Reply(question, InlineKeyboardMarkup(inline_keyboard=rows))
+        settings = self.handoff.config.tickets
+        return outcome_question(self.handoff.texts, settings, ticket, part, language)
 
     async def outcome(
         self,

@@ -18,6 +18,7 @@ from bot.channels.replies import Reply, bot_of
 from bot.texts import Texts
 from bot.tickets.handoff import Handoff, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
+from bot.tickets.outcomes import outcome_question
 from storage.models import Customer, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -279,5 +280,10 @@ class Intake:
                 f"✅ {ticket.number}: the customer says the problem is solved; resolved.",
                 mention=False,
             )
+            # the agents still say how it ended, for the report
+            language = self.handoff.group_language()
+            settings = self.handoff.config.tickets
+            ask = outcome_question(self.texts, settings, ticket, "cause", language)
+            await self.handoff.post_in_topic(bot, ticket, ask.text, reply_markup=ask.markup)
             await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
         return Reply(self.texts("ticket_solved", language, number=ticket.number))
