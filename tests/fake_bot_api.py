@@ -234,7 +234,7 @@ class FakeBotAPI:
             elif isinstance(value, str):
                 params[key] = value
             elif isinstance(value, web.FileField):
-                params[key] = {"filename": value.filename}
+                params[key] = {"filename": value.filename, "content": value.file.read()}
             else:
                 params[key] = bytes(value)
         if method == "getupdates" and self.webhook:
