@@ -67,6 +67,11 @@ async def test_a_message_within_the_window_reopens_the_ticket_in_the_same_agents
     services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
 ) -> None:
     mei, alice, card = await resolved(dispatcher, bot, clock)
+    told_resolved = [m for m in bot.recorder.sent_messages() if m.chat_id == 7][-1]
+    assert told_resolved.text.endswith(  # how to reopen it
+        "If anything is still wrong, just reply here within 24 hours and the same agent will "
+        "take it up again."
+    )
     topic = card.message_thread_id
     clock.advance(timedelta(hours=23))
     start = len(bot.recorder.requests)

@@ -197,16 +197,19 @@ class Handoff:
         self, session: AsyncSession, bot: Bot, ticket: Ticket, key: str
     ) -> bool:
         """Tell the ticket's customer, in their language, how their case stands (a catalogue
-        text given the ticket's number); False, recorded on the ticket, when it cannot reach
-        them."""
+        text given the ticket's number, and the reopen window's hours); False, recorded on the
+        ticket, when it cannot reach them. A resolved ticket that the customer can reopen by
+        replying says so."""
+        window = self.config.tickets.reopen_window_hours
+        if key == "ticket_told_resolved" and window > 0:
+            key = "ticket_told_resolved_reply"
         customer = await session.get(Customer, ticket.customer_id)
         if customer is None or customer.erased_at is not None or customer.channel != "telegram":
             return False
         language = customer.language or self.config.bot.default_language
         try:
-            await bot.send_message(
-                int(customer.external_id), self.texts(key, language, number=ticket.number)
-            )
+            text = self.texts(key, language, number=ticket.number, hours=f"{window:g}")
+            await bot.send_message(int(customer.external_id), text)
         except TelegramForbiddenError:
             reason = "the customer blocked the bot"
         except (DeliveryFailed, TelegramBadRequest) as error:
