@@ -220,8 +220,9 @@ class Handoff:
         return False
 
     def topic_name(self, ticket: Ticket, customer: Customer, owner: str | None = None) -> str:
-        """ "T-000002 · Emma · complaint · urgent", then who owns it and, once it is no longer
-        simply in an agent's hands, its status: "... · Alice · resolved"."""
+        """The topic's name: "T-000002 · Emma · complaint · urgent", then who owns the ticket
+        and, once it is no longer simply in an agent's hands, its status: "... · Alice ·
+        resolved"."""
         name = customer.first_name or f"customer {customer.id}"
         parts = [ticket.number, name, ticket.category, ticket.priority]
         if owner:
@@ -412,7 +413,7 @@ class Handoff:
         if not self.group_id or ticket.topic_id is None:
             return
         await self.tickets.record(session, ticket, "system", "topic_recreated")
-        language = self.config.bot.default_language
+        language = self.group_language()
         text = await self.transcripts.render(session, ticket, language)
         await bot.send_document(
             self.group_id,
