@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -64,6 +65,7 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from bot.tickets.transcript import Transcripts
 from bot.web.app import create_web_app, serving
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
@@ -188,8 +190,17 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     order_status = OrderStatusService(
         create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
     )
-    handoff = Handoff(config, tickets, hours, texts, clock, roles, order_status.shown_to)
-    intake = Intake(tickets, handoff, texts)
+    handoff = Handoff(
+        config,
+        tickets,
+        hours,
+        texts,
+        clock,
+        roles,
+        order_status.shown_to,
+        transcripts=Transcripts(texts, hours.zone),
+    )
+    intake = Intake(tickets, handoff, texts, timedelta(hours=config.tickets.reopen_window_hours))
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     editor = KnowledgeEditor(config, publisher, clock)
@@ -333,6 +344,7 @@ def create_dispatcher(
             on_new_customer=services.follow_ups.customer_first_seen,
             expected=EXPECTED_ERRORS,
             form_key=form_row_key(dispatcher, services.forms),
+            reopen_window=services.intake.reopen_window,
         )
     )
     if channel == "telegram" and services.config.telegram.mode == "webhook":

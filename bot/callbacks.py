@@ -91,6 +91,15 @@ class TransferCallback(CallbackData, prefix="tr"):
     agent_id: UserId
 
 
+class OutcomeCallback(CallbackData, prefix="out"):
+    """The cause of a resolved ticket's problem, or the remedy given: an id of [tickets]
+    causes or remedies, checked against the config where it is used."""
+
+    ticket_id: RowId
+    part: Literal["cause", "remedy"]
+    value: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+
+
 class OrderHelpCallback(CallbackData, prefix="ordh"):
     number: ShortText
 

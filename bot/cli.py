@@ -1,5 +1,5 @@
 """The command line: `kefu run | chat | ask | kb ... | orders | schedule | report | customers |
-audit | db ...`."""
+tickets | audit | db ...`."""
 
 from __future__ import annotations
 
@@ -127,6 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
         "erase", help="erase a customer's personal data (recorded in the audit log)"
     )
     erase.add_argument("id", type=int, help="the customer number (#N on the ticket card)")
+    tickets = commands.add_parser("tickets", help="tickets on record, for review and archives")
+    tickets_commands = tickets.add_subparsers(dest="tickets_command", required=True)
+    show = tickets_commands.add_parser(
+        "show", help="a ticket's whole conversation (recorded in the audit log)"
+    )
+    show.add_argument("number", help="the ticket's number, e.g. T-000123")
+    show.add_argument("--language", choices=["zh", "en"], help="default: [bot] default_language")
+    archive = tickets_commands.add_parser(
+        "export", help="tickets opened in a period, with their records (recorded in the audit log)"
+    )
+    archive.add_argument(
+        "--since", default="30d", help="how far back: 24h, 30d, 4w (default: 30d)"
+    )
+    archive.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    archive.add_argument("--out", metavar="FILE", help="write to FILE (default: print it)")
     audit = commands.add_parser("audit", help="who at the shop saw which customer's data")
     audit.add_argument("--since", type=_day, required=True, metavar="YYYY-MM-DD")
     audit.add_argument("--customer", type=int, metavar="ID", help="only this customer")
@@ -212,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(customers_command(config, args))
         if args.command == "incident":
             return asyncio.run(incident_command(config, args))
+        if args.command == "tickets":
+            return asyncio.run(tickets_command(config, args))
         if args.command == "audit":
             return asyncio.run(print_audit(config, args.since, args.customer))
         if args.command == "orders":
@@ -448,6 +465,62 @@ async def incident_command(config: Config, args: argparse.Namespace) -> int:
             f"started by {incident.started_by}"
         )
         print(f"    zh: {incident.text_zh}\n    en: {incident.text_en}")
+    return 0
+
+
+async def tickets_command(config: Config, args: argparse.Namespace) -> int:
+    """`kefu tickets show NUMBER` and `kefu tickets export`; each look at a conversation is
+    written to the audit log as done by "cli"."""
+    from bot.texts import Texts
+    from bot.tickets.archive import export_tickets
+    from bot.tickets.transcript import Transcripts
+    from storage.database import create_session_factory, migrate, open_engine
+    from storage.models import Ticket, find_ticket_id
+    from storage.privacy import record_access
+
+    now = SystemClock().now()
+    since = None
+    if args.tickets_command == "export":
+        try:
+            since = now - knowledge_admin.parse_period(args.since)
+        except ValueError as error:
+            print(f"kefu: --since: {error}", file=sys.stderr)
+            return 2
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            if since is not None:
+                content, count = await export_tickets(
+                    session, since, args.format, actor="cli", now=now
+                )
+                await session.commit()
+                if args.out:
+                    Path(args.out).write_text(content, encoding="utf-8")
+                    print(f"{count} tickets written to {args.out}")
+                else:
+                    sys.stdout.write(content)
+                return 0
+            ticket_id = find_ticket_id(args.number)
+            ticket = (
+                await session.get(Ticket, ticket_id) if ticket_id and ticket_id < 2**31 else None
+            )
+            if ticket is None:
+                print(f"kefu: there is no ticket {args.number}", file=sys.stderr)
+                return 1
+            zone = config.hours.business_hours().zone
+            transcripts = Transcripts(Texts.load(config.business.placeholders()), zone)
+            language = args.language or config.bot.default_language
+            text = await transcripts.render(session, ticket, language)
+            await record_access(
+                session,
+                actor="cli",
+                customer_id=ticket.customer_id,
+                kind="transcript",
+                detail=ticket.number,
+                now=now,
+            )
+            await session.commit()
+    sys.stdout.write(text)
     return 0
 
 

@@ -206,6 +206,29 @@ class SlaTarget(Section):
     resolution_hours: int = Field(ge=1)
 
 
+OutcomeId = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+
+
+class TicketsConfig(Section):
+    reopen_window_hours: float = Field(default=72.0, ge=0)
+    causes: list[OutcomeId] = Field(
+        default_factory=lambda: [
+            "logistics",
+            "product_quality",
+            "wrong_item",
+            "customer_misunderstanding",
+            "system",
+        ],
+        min_length=1,
+        max_length=20,
+    )
+    remedies: list[OutcomeId] = Field(
+        default_factory=lambda: ["refund", "replacement", "compensation", "explanation", "none"],
+        min_length=1,
+        max_length=20,
+    )
+
+
 class SlaConfig(Section):
     urgent: SlaTarget = SlaTarget(first_response_minutes=10, resolution_hours=4)
     high: SlaTarget = SlaTarget(first_response_minutes=20, resolution_hours=8)
@@ -449,6 +472,7 @@ class Config(Section):
     incidents: IncidentsConfig = IncidentsConfig()
 
     sla: SlaConfig = SlaConfig()
+    tickets: TicketsConfig = TicketsConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -225,14 +225,23 @@ async def show_scheduled(message: Message, session: AsyncSession, schedule: Sche
 
 
 async def show_report(
-    message: Message, command: CommandObject, session: AsyncSession, config: Config, clock: Clock
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    config: Config,
+    clock: Clock,
+    say: Say,
 ) -> None:
-    """The service figures of the last N days (default [report] days) against the targets."""
+    """The service figures of the last N days (default [report] days) against the targets,
+    and how the tickets ended."""
     days = report_days(command.args) if command.args else config.report.days
     if days is None:
         await message.answer(f"Usage: /report [days], with days from 1 to {MAX_DAYS}.")
         return
-    await message.answer(await last_days_report(session, config, clock.now(), days))
+    report = await last_days_report(
+        session, config, clock.now(), days, texts=say.texts, language=say.language
+    )
+    await message.answer(report)
 
 
 async def show_learned(

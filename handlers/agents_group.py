@@ -8,7 +8,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketCallback, TransferCallback
+from bot.callbacks import OutcomeCallback, TicketCallback, TransferCallback
 from bot.channels.filters import in_topic
 from bot.channels.replies import bot_of
 from bot.config import Config
@@ -30,9 +30,11 @@ def create_router() -> Router:
     router.callback_query.filter(in_agents_group)
     router.message.register(set_duty, Command("duty"))
     router.message.register(send_canned_answer, Command("kb"), in_topic)
+    router.message.register(send_transcript, Command("transcript"))
     router.message.register(handle_topic_message, in_topic)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
     router.callback_query.register(transfer_ticket, TransferCallback.filter())
+    router.callback_query.register(record_outcome, OutcomeCallback.filter())
     return router
 
 
@@ -72,11 +74,26 @@ async def send_canned_answer(
     await message.reply(answer)
 
 
+async def send_transcript(
+    message: Message, session: AsyncSession, agent_desk: AgentDesk, language: str
+) -> None:
+    if message.from_user is None:
+        return
+    answer = await agent_desk.transcript(
+        session, message.from_user.id, message.message_thread_id or 0, language
+    )
+    if isinstance(answer, str):
+        await message.reply(answer)
+    else:
+        await answer.send(message)
+
+
 async def handle_ticket_button(
     query: CallbackQuery,
     callback_data: TicketCallback,
     session: AsyncSession,
     agent_desk: AgentDesk,
+    language: str,
 ) -> None:
     pressed = await agent_desk.ticket_button(
         session,
@@ -85,6 +102,25 @@ async def handle_ticket_button(
         query.from_user.first_name,
         callback_data.ticket_id,
         callback_data.action,
+        language,
+    )
+    await pressed.render(query)
+
+
+async def record_outcome(
+    query: CallbackQuery,
+    callback_data: OutcomeCallback,
+    session: AsyncSession,
+    agent_desk: AgentDesk,
+    language: str,
+) -> None:
+    pressed = await agent_desk.outcome(
+        session,
+        query.from_user.id,
+        callback_data.ticket_id,
+        callback_data.part,
+        callback_data.value,
+        language,
     )
     await pressed.render(query)
 
@@ -96,6 +132,6 @@ async def transfer_ticket(
     agent_desk: AgentDesk,
 ) -> None:
     pressed = await agent_desk.transfer(
-        session, query.from_user.id, callback_data.ticket_id, callback_data.agent_id
+        session, bot_of(query), query.from_user.id, callback_data.ticket_id, callback_data.agent_id
     )
     await pressed.render(query)

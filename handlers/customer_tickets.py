@@ -14,7 +14,6 @@ from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedC
 from bot.channels.filters import asks_for_a_person, has_photo, has_text, private_chat
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.tickets.intake import Intake, IntakeForm
-from bot.tickets.lifecycle import TicketService
 from storage.models import Customer, Ticket, find_ticket_id
 
 
@@ -46,14 +45,18 @@ async def has_open_ticket(
     message: Message,
     session: AsyncSession,
     customer: Customer,
-    tickets: TicketService,
+    intake: Intake,
+    state: FSMContext,
     customer_has_open_ticket: bool = True,
 ) -> bool | dict[str, Any]:
+    """The customer's open ticket, or the one resolved within the reopen window (unless they
+    are in a form): their message goes to its agent."""
     if message.text and message.text.startswith("/"):
         return False
     if not customer_has_open_ticket:  # read with the customer (bot/middlewares/database.py)
         return False
-    ticket = await tickets.open_ticket_of(session, customer)
+    in_form = await state.get_state() is not None
+    ticket = await intake.ticket_to_relay(session, customer, in_form=in_form)
     return {"ticket": ticket} if ticket is not None else False
 
 
@@ -156,6 +159,7 @@ async def keep_photo(
         chat_id=message.chat.id,
         message_id=message.message_id,
         caption=message.caption,
+        file_id=message.photo[-1].file_id if message.photo else None,
     )
     await reply.send(message)
 

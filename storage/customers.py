@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.forms import remember_no_form
-from storage.models import OPEN_STATUSES, Customer, FormState, Ticket
+from storage.models import OPEN_STATUSES, Customer, FormState, Ticket, TicketStatus
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Arrival:
     whether a form is in progress is read too, and its absence told to storage.forms."""
 
     customer: Customer
-    has_open_ticket: bool
+    has_open_ticket: bool  # or one resolved within the reopen window: messages go to it
 
 
 async def find_customer(session: AsyncSession, channel: str, external_id: str) -> Customer | None:
@@ -62,10 +62,12 @@ async def arrive(
     first_name: str | None = None,
     language: str | None = None,
     form_key: str | None = None,
+    reopen_window: timedelta = timedelta(0),
 ) -> Arrival:
-    """touch_customer, and in the same round trip whether the customer has an open ticket and
-    (with `form_key`) the form stored under that key: three reads every update makes, in the
-    one statement it has to make anyway."""
+    """touch_customer, and in the same round trip whether the customer has a ticket their
+    messages go to (open, or resolved within `reopen_window`) and (with `form_key`) the form
+    stored under that key: three reads every update makes, in the one statement it has to make
+    anyway."""
     dialect = session.get_bind().dialect.name
     upsert = _upsert(dialect, bool(first_name), bool(language), form_key is not None)
     values = {
@@ -75,6 +77,7 @@ async def arrive(
         "language": language,
         "now": now,
         "form_key": form_key,
+        "reopen_since": now - reopen_window,
     }
     while True:
         found = await session.exec(
@@ -121,9 +124,16 @@ def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
     # named by hand: a column of the table would put it in the subquery's FROM, uncorrelated
     customer_id: sa.ColumnElement[int] = sa.literal_column("customer.id")
     # statuses as plain comparisons: an IN list would be expanded into the SQL on every run
+    reopen_since = sa.bindparam("reopen_since", type_=Ticket.__table__.c.resolved_at.type)  # type: ignore[attr-defined]
     open_ticket = sa.exists().where(
         col(Ticket.customer_id) == customer_id,
-        sa.or_(*(col(Ticket.status) == status for status in OPEN_STATUSES)),
+        sa.or_(
+            *(col(Ticket.status) == status for status in OPEN_STATUSES),
+            sa.and_(
+                col(Ticket.status) == TicketStatus.RESOLVED,
+                col(Ticket.resolved_at) >= reopen_since,
+            ),
+        ),
     )
     returned: list[Any] = [open_ticket.label("open_ticket")]
     if form:

@@ -163,6 +163,50 @@ async def feedback_figures(
     )
 
 
+# An outcome's count: (tickets, of which complaints).
+Counts = dict[str | None, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class OutcomeFigures:
+    """Tickets opened in a period, by category, and by the cause and remedy agents gave on
+    resolving them (None: a resolved ticket without one)."""
+
+    tickets: int
+    by_category: dict[str, int]
+    by_cause: Counts
+    by_remedy: Counts
+
+
+def _tally(values: Iterable[tuple[str | None, bool]]) -> Counts:
+    counts: Counts = {}
+    for value, complaint in values:
+        tickets, complaints = counts.get(value, (0, 0))
+        counts[value] = (tickets + 1, complaints + complaint)
+    return counts
+
+
+async def outcome_figures(
+    session: AsyncSession, since: datetime, until: datetime
+) -> OutcomeFigures:
+    tickets = (
+        await session.exec(
+            select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)
+        )
+    ).all()
+    by_category: dict[str, int] = {}
+    for ticket in tickets:
+        by_category[str(ticket.category)] = by_category.get(str(ticket.category), 0) + 1
+    # outcomes are asked on resolving: a ticket closed without being resolved has none to give
+    ended = [t for t in tickets if t.resolved_at is not None or t.cause or t.remedy]
+    return OutcomeFigures(
+        tickets=len(tickets),
+        by_category=by_category,
+        by_cause=_tally((t.cause, t.category == TicketCategory.COMPLAINT) for t in ended),
+        by_remedy=_tally((t.remedy, t.category == TicketCategory.COMPLAINT) for t in ended),
+    )
+
+
 @dataclass(frozen=True)
 class LiveFigures:
     """How the service stands at one moment, for the operations endpoint's gauges."""

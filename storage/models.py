@@ -228,6 +228,9 @@ class Ticket(SQLModel, table=True):
     first_response_alerted: bool = False
     resolution_alerted: bool = False
     announced_at: datetime | None = _time(default=None)  # last "still unassigned" notice
+    # the outcome the agent gave on resolving: ids from [tickets] causes and remedies
+    cause: str | None = Field(default=None, max_length=32)
+    remedy: str | None = Field(default=None, max_length=32)
 
     @property
     def number(self) -> str:
@@ -253,6 +256,10 @@ class TicketEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)  # "customer:<id>", "agent:<telegram id>", "system"
     kind: str = Field(max_length=32)
     detail: str = Field(default="", sa_type=sa.Text)
+    # a message of the human conversation that carried a file: its kind ("photo", "document",
+    # "voice", ...) and Telegram's file id (the caption, if any, is the detail)
+    media: str | None = Field(default=None, max_length=16)
+    file_id: str | None = Field(default=None, max_length=255)
 
 
 class AgentDuty(SQLModel, table=True):

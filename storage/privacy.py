@@ -32,7 +32,7 @@ from storage.models import (
 # What a text becomes when it is erased or expired.
 REMOVED = "[removed]"
 # Ticket events whose detail is free text: the customer's messages and the agents' replies kept
-# on the ticket (its transcript), and internal notes.
+# on the ticket (its transcript), and internal notes; their files' ids go with them.
 FREE_TEXT_EVENTS = ("message", "reply", "note")
 SETTLED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
@@ -159,6 +159,16 @@ async def _remove(session: AsyncSession, text: Any, *where: Any) -> int:
     return int(result.rowcount)
 
 
+async def _forget_files(session: AsyncSession, *where: Any) -> None:
+    """Drop the Telegram file ids of the ticket events matching `where`: with one, the file a
+    customer sent (or was sent) could still be fetched from Telegram."""
+    await session.exec(
+        update(TicketEvent)
+        .where(col(TicketEvent.file_id).is_not(None), *where)
+        .values(file_id=None)
+    )
+
+
 async def erase_customer(session: AsyncSession, customer: Customer, now: datetime) -> Erasure:
     """Replace everything the customer wrote or was told, their tickets' descriptions and free
     text, and their survey comments; forget their name, account, order links and forms. The
@@ -183,6 +193,7 @@ async def erase_customer(session: AsyncSession, customer: Customer, now: datetim
         col(TicketEvent.ticket_id).in_(ticket_ids),
         col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
     )
+    await _forget_files(session, col(TicketEvent.ticket_id).in_(ticket_ids))
     comments = await _remove(session, Feedback.comment, col(Feedback.customer_id) == customer_id)
     proofs = (
         await session.exec(select(OrderProof).where(OrderProof.customer_id == customer_id))
@@ -270,6 +281,7 @@ async def expire_texts(
             col(TicketEvent.ticket_id).in_(settled),
             col(TicketEvent.kind).in_(FREE_TEXT_EVENTS),
         )
+        await _forget_files(session, col(TicketEvent.ticket_id).in_(settled))
     if unanswered_before is not None:
         unanswered = await _remove(
             session,

@@ -48,13 +48,19 @@ class PrivateChat:
         )
         return await self._feed(Update(update_id=next(self.ids), message=message))
 
-    async def send_photo(self) -> list[SendMessage]:
+    async def send_photo(
+        self, file_id: str = "p", caption: str | None = None
+    ) -> list[SendMessage]:
         message = Message(
             message_id=next(self.ids),
             date=datetime.now(UTC),
             chat=self.chat,
             from_user=self.user,
-            photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
+            photo=[
+                PhotoSize(file_id=f"{file_id}-small", file_unique_id="s", width=1, height=1),
+                PhotoSize(file_id=file_id, file_unique_id=file_id, width=9, height=9),
+            ],
+            caption=caption,
         )
         return await self._feed(Update(update_id=next(self.ids), message=message))
 
@@ -133,6 +139,21 @@ class AgentInGroup:
             self.bot, Update(update_id=next(self.ids), message=message)
         )
 
+    async def send_photo(self, topic: int, file_id: str, caption: str | None = None) -> None:
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            photo=[PhotoSize(file_id=file_id, file_unique_id=file_id, width=9, height=9)],
+            caption=caption,
+            message_thread_id=topic,
+            is_topic_message=True,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), message=message)
+        )
+
     async def write_general(self, text: str) -> None:
         entities = None
         if text.startswith("/"):
@@ -153,7 +174,15 @@ class AgentInGroup:
         markup = card.reply_markup
         assert isinstance(markup, InlineKeyboardMarkup)
         button = next(b for row in markup.inline_keyboard for b in row if b.text == label)
-        shown = Message(message_id=1, date=datetime.now(UTC), chat=self.chat, text=card.text)
+        topic = card.message_thread_id
+        shown = Message(
+            message_id=1,
+            date=datetime.now(UTC),
+            chat=self.chat,
+            text=card.text,
+            message_thread_id=topic,
+            is_topic_message=bool(topic),
+        )
         query = CallbackQuery(
             id=str(next(self.ids)),
             from_user=self.user,

@@ -252,7 +252,7 @@ class FakeBotAPI:
             elif isinstance(value, str):
                 params[key] = value
             elif isinstance(value, web.FileField):
-                params[key] = {"filename": value.filename}
+                params[key] = {"filename": value.filename, "content": value.file.read()}
             else:
                 params[key] = bytes(value)
         if method == "getupdates" and self.webhook:
@@ -346,6 +346,9 @@ class FakeBotAPI:
             }
         if method in {
             "setmycommands",
+            "editforumtopic",
+            "closeforumtopic",
+            "reopenforumtopic",
             "answercallbackquery",
             "deletemessage",
             "close",

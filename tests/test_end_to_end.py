@@ -129,6 +129,20 @@ async def test_a_customer_chats_with_the_running_bot(
         fake.push_group_message(GROUP, thread, "We found it!", user_id=AGENT)
         _, copy = await fake.wait_for(lambda method, params: method == "copymessage", start=start)
         assert (int(copy["chat_id"]), int(copy["from_chat_id"])) == (CHAT, GROUP)
+
+        # /transcript in the topic: the whole conversation on record, as a file in the topic
+        start = len(fake.sent)
+        fake.push_group_message(GROUP, thread, "/transcript", user_id=AGENT)
+        _, document = await fake.wait_for(
+            lambda method, params: method == "senddocument", start=start
+        )
+        assert (int(document["chat_id"]), int(document["message_thread_id"])) == (GROUP, thread)
+        attached = document[document["document"].removeprefix("attach://")]  # multipart
+        assert attached["filename"] == "T-000001-transcript.txt"
+        transcript = attached["content"].decode()
+        assert transcript.startswith("T-000001 对话记录 · shipping · normal")
+        assert "：when wil i get my refnd\n" in transcript  # the bot part
+        assert f"客服 {AGENT}：We found it!" in transcript  # the agent's reply
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)

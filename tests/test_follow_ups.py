@@ -112,6 +112,7 @@ async def test_a_whole_day_of_follow_ups(
     [survey] = await deliver(services, bot)
     assert survey.chat_id == MEI
     assert survey.text.startswith("How did we do?")
+    assert survey.text.endswith("\n(about your request T-000001)")  # which case it rates
     assert labels(survey) == ["1 ⭐", "2 ⭐", "3 ⭐", "4 ⭐", "5 ⭐"]
     assert await deliver(services, bot) == []  # sent once
 
@@ -200,6 +201,11 @@ async def test_the_admins_report_shows_where_service_falls_short(
             "Revisits: 0 solved, 0 not solved",
             "NPS: no answers yet (0 answers)",
             "Short of target: satisfaction",
+            "",
+            "Tickets opened in the period, by what they were about and how they ended:",
+            "By category: Shipping 1",
+            "By cause (of which complaints): not given 1 (0)",
+            "By remedy (of which complaints): not given 1 (0)",
         ]
         [today] = await admin.say("/report 1")
         assert today.text.startswith("Service report 2026-03-02 00:00 to 2026-03-02 10:11")

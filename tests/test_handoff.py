@@ -13,8 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, SendMessage
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    CopyMessage,
+    CreateForumTopic,
+    SendDocument,
+    SendMessage,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher, create_services
@@ -265,6 +271,15 @@ async def test_a_deleted_topic_is_created_again(
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
     assert ticket.topic_id == copies[-1].message_thread_id
+    # the new topic has the card and the conversation so far, before the new message
+    [transcript] = sent(bot, SendDocument, start)
+    assert transcript.message_thread_id == ticket.topic_id
+    assert bot.recorder.requests.index(transcript) < bot.recorder.requests.index(copies[-1])
+    assert isinstance(transcript.document, BufferedInputFile)
+    text = transcript.document.data.decode()
+    # in the group's language ([bot] default_language)
+    assert text.startswith("T-000001 对话记录 · shipping · normal")
+    assert "客户 Mei：are you there?" in text
 
 
 async def test_agents_send_knowledge_base_answers_by_id_or_search(
@@ -409,12 +424,12 @@ async def test_admins_change_roles_by_command_and_it_lasts(
 
 
 async def test_photos_during_the_intake_reach_the_topic(
-    dispatcher: Dispatcher, bot: MockedBot
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
 ) -> None:
     mei = PrivateChat(dispatcher, bot, 7, "en")
     [choose] = await mei.say("/human")
     await mei.press(choose, "Product quality")
-    [kept] = await mei.send_photo()
+    [kept] = await mei.send_photo("AgACcracked")
     assert kept.text == "Photo received; it will go to the agent with your ticket."
     await mei.say("the screen is cracked")
     start = len(bot.recorder.requests)
@@ -425,6 +440,12 @@ async def test_photos_during_the_intake_reach_the_topic(
     assert (photo.chat_id, photo.from_chat_id) == (GROUP, 7)
     assert photo.message_thread_id == card.message_thread_id
     assert "Problem: the screen is cracked" in card.text
+    # and on the ticket's record, with the photo's file id
+    async with services.session_factory() as session:
+        events = (await session.exec(select(TicketEvent).order_by(col(TicketEvent.id)))).all()
+    assert [(e.kind, e.detail, e.media, e.file_id) for e in events][1:] == [
+        ("message", "[photo]", "photo", "AgACcracked")
+    ]
 
 
 async def test_waiting_for_the_customer(
@@ -468,9 +489,10 @@ async def test_a_customer_who_solves_it_alone_tells_the_topic_and_gets_no_survey
     start = len(bot.recorder.requests)
     [done] = await zhang.press(listing, "✅ 问题已解决 (T-000001)")
     assert "T-000001" in done.text
-    [note] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
-    assert note.message_thread_id == thread
+    [note, ask] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
+    assert note.message_thread_id == thread == ask.message_thread_id
     assert note.text == "✅ T-000001: the customer says the problem is solved; resolved."
+    assert ask.text == "T-000001 已解决。问题的原因是什么？"  # asked of the agents all the same
     async with services.session_factory() as session:
         assert (await session.exec(select(Ticket))).one().status == "resolved"
         planned = (await session.exec(select(ScheduledMessage))).all()

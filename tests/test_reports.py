@@ -99,7 +99,14 @@ def test_the_report_from_the_command_line(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Service report ") and lines[0].endswith("(Asia/Shanghai)")
     assert "First response on time: nothing to measure yet" in lines
-    assert lines[-1].startswith("No target missed; nothing to measure yet for ")
+    assert lines[lines.index("") - 1].startswith("No target missed; nothing to measure yet for ")
+    # how tickets ended, in [bot] default_language
+    assert lines[lines.index("") + 1 :] == [
+        "本期创建的工单，按类别、原因和处理方式：",
+        "按类别：无",
+        "按原因（其中投诉）：无",
+        "按处理方式（其中投诉）：无",
+    ]
     with pytest.raises(SystemExit):
         main(["--config", str(config_path), "report", "--days", "0"])
     assert "not a number of days from 1 to 366" in capsys.readouterr().err

@@ -132,7 +132,11 @@ class FollowUps:
         if message.kind == ScheduledKind.SURVEY:
             if await self._surveyed_recently(session, message):
                 return "a survey went to this customer recently"
-            return Outgoing(chat_id, self._survey_question(language), self._stars(message))
+            about = await self._about(session, message, language)
+            if about is None:
+                return "the ticket is open again"
+            question = f"{self._survey_question(language)}{about}"
+            return Outgoing(chat_id, question, self._stars(message))
         if message.kind == ScheduledKind.REMINDER:
             survey = await self._survey_of(session, message)
             if survey is None or survey.status != ScheduledStatus.SENT:
@@ -140,8 +144,11 @@ class FollowUps:
             if await self._feedback_for(session, survey) is not None:
                 return "the survey was answered"
             text = self.texts("survey_reminder", language)
+            about = await self._about(session, message, language) or ""
             return Outgoing(
-                chat_id, f"{text}\n\n{self._survey_question(language)}", self._stars(survey)
+                chat_id,
+                f"{text}\n\n{self._survey_question(language)}{about}",
+                self._stars(survey),
             )
         if message.kind == ScheduledKind.REVISIT:
             ticket = await session.get(Ticket, message.ticket_id)
@@ -173,6 +180,21 @@ class FollowUps:
             due_at=due,
             lifetime=message.expires_at - due,
         )
+
+    async def _about(
+        self, session: AsyncSession, message: ScheduledMessage, language: str
+    ) -> str | None:
+        """ "About your request T-000123:" before a survey of a ticket, so that the customer
+        knows which case it rates; empty for a conversation with the bot; None when the ticket
+        is open again (reopened before the survey went out: there is nothing to rate yet)."""
+        if message.ticket_id is None:
+            return ""
+        ticket = await session.get(Ticket, message.ticket_id)
+        if ticket is None:
+            return ""
+        if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+            return None
+        return "\n" + self.texts("survey_about", language, number=ticket.number)
 
     def _survey_question(self, language: str) -> str:
         configured = (

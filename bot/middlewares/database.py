@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -34,6 +35,7 @@ class DatabaseMiddleware(BaseMiddleware):
         on_new_customer: Callable[[AsyncSession, Customer], Awaitable[None]] | None = None,
         expected: tuple[type[Exception], ...] = (),
         form_key: Callable[[dict[str, Any]], str | None] | None = None,
+        reopen_window: timedelta = timedelta(0),
     ) -> None:
         self.session_factory = session_factory
         self.clock = clock
@@ -41,6 +43,7 @@ class DatabaseMiddleware(BaseMiddleware):
         self.on_new_customer = on_new_customer
         self.expected = expected
         self.form_key = form_key
+        self.reopen_window = reopen_window
 
     async def __call__(
         self,
@@ -75,6 +78,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 first_name=user.first_name,
                 language=language_from_code(user.language_code),
                 form_key=self.form_key(data) if self.form_key is not None else None,
+                reopen_window=self.reopen_window,
             )
             customer = arrival.customer
             data["customer_has_open_ticket"] = arrival.has_open_ticket

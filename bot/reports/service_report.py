@@ -11,7 +11,15 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Config, ReportConfig
-from storage.figures import FeedbackFigures, ServiceFigures, feedback_figures, service_figures
+from bot.reports.outcomes import outcome_lines
+from bot.texts import Texts
+from storage.figures import (
+    FeedbackFigures,
+    ServiceFigures,
+    feedback_figures,
+    outcome_figures,
+    service_figures,
+)
 
 WORST_SHOWN = 3
 MAX_DAYS = 366
@@ -154,9 +162,23 @@ async def service_report(
 
 
 async def last_days_report(
-    session: AsyncSession, config: Config, now: datetime, days: int | None = None
+    session: AsyncSession,
+    config: Config,
+    now: datetime,
+    days: int | None = None,
+    *,
+    texts: Texts | None = None,
+    language: str | None = None,
 ) -> str:
-    """The report of the last `days` days (default [report] days), in the shop's time zone."""
+    """The report of the last `days` days (default [report] days), in the shop's time zone,
+    with how its tickets ended (in `language`, default [bot] default_language)."""
     zone = config.hours.business_hours().zone
     since, until = last_days(now, zone, days or config.report.days)
-    return await service_report(session, since, until, zone, config.report)
+    report = await service_report(session, since, until, zone, config.report)
+    texts = texts or Texts.load(config.business.placeholders())
+    outcomes = outcome_lines(
+        await outcome_figures(session, since, until),
+        texts,
+        language or config.bot.default_language,
+    )
+    return "\n".join([report, "", *outcomes])

@@ -12,14 +12,16 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TransferCallback
-from bot.channels.replies import Pressed, Reply
+from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
-from bot.tickets.handoff import CustomerUnreachable, Handoff
+from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, what_was_said
 from bot.tickets.lifecycle import TicketError, TicketService
+from bot.tickets.outcomes import outcome_choices, outcome_label, outcome_question
 from bot.tickets.roles import RoleBook
 from storage.models import Customer, Ticket
+from storage.privacy import record_access
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,15 @@ class AgentDesk:
         text = message.text or message.caption or ""
         prefix = self.settings.note_prefix
         if text.startswith(prefix):
-            await self.tickets.note(session, ticket, agent_id, text.removeprefix(prefix))
+            said = what_was_said(message)
+            await self.tickets.note(
+                session,
+                ticket,
+                agent_id,
+                text.removeprefix(prefix),
+                media=said.media,
+                file_id=said.file_id,
+            )
             return None
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
@@ -84,6 +94,31 @@ class AgentDesk:
         except CustomerUnreachable:
             return NOT_DELIVERED
         return None
+
+    async def transcript(
+        self, session: AsyncSession, agent_id: int, topic_id: int, language: str
+    ) -> FileReply | str:
+        """`/transcript` in a ticket's topic: the ticket's whole record as a file, in the
+        reader's language; the look is written to the audit log of staff access."""
+        if not self.roles.is_staff(agent_id):
+            log.warning("refused transcript to user=%s", agent_id)
+            return NOT_STAFF
+        ticket = await self.ticket_in_topic(session, topic_id)
+        if ticket is None:
+            return self.handoff.texts("transcript_no_ticket", language)
+        transcripts = self.handoff.transcripts
+        text = await transcripts.render(session, ticket, language)
+        await record_access(
+            session,
+            actor=f"agent:{agent_id}",
+            customer_id=ticket.customer_id,
+            kind="transcript",
+            detail=ticket.number,
+            now=self.tickets.clock.now(),
+        )
+        log.info("transcript of ticket=%s sent to user=%s", ticket.id, agent_id)
+        caption = self.handoff.texts("transcript_caption", language, number=ticket.number)
+        return FileReply(transcripts.file_name(ticket), text.encode("utf-8"), caption)
 
     async def duty(
         self, session: AsyncSession, agent_id: int, name: str, argument: str | None
@@ -140,9 +175,11 @@ class AgentDesk:
         agent_name: str,
         ticket_id: int,
         action: TicketAction,
+        language: str | None = None,
     ) -> Pressed:
         """A button on a ticket's card; the customer is told when their case is resolved or
-        closed, or when the agent waits for their answer."""
+        closed, or when the agent waits for their answer. Resolve then asks the agent for the
+        cause and the remedy (in `language`, the agent's)."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused ticket button from user=%s", agent_id)
             return Pressed("Only agents can do this.", alert=True)
@@ -151,18 +188,65 @@ class AgentDesk:
             return Pressed("No such ticket.", alert=True)
         if action is TicketAction.TRANSFER:
             return await self._offer_transfer(session, ticket)
+        was_settled = ticket.status in SETTLED
         try:
             await self.tickets.apply(session, ticket, action, agent_id)
         except TicketError as error:
             return Pressed(str(error), alert=True)
+        await session.commit()  # the change is on record before anyone hears of it
         told = CUSTOMER_TOLD.get(action)
         if told is not None:
-            await session.commit()  # the change is on record before the customer hears of it
             await self.handoff.tell_customer(session, bot, ticket, told)
+        await self.handoff.topic_changed(session, bot, ticket, was_settled=was_settled)
         done = f"{ticket.number}: {action} by {agent_name} → {ticket.status}, {ticket.priority}"
+        replies = [Reply(done)]
+        if action is TicketAction.RESOLVE:
+            replies.append(self._ask_outcome(ticket, "cause", language))
         return Pressed(
-            f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=(Reply(done),)
+            f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=tuple(replies)
         )
+
+    def outcome_label(self, part: str, value: str, language: str) -> str:
+        return outcome_label(self.handoff.texts, part, value, language)
+
+    def _ask_outcome(self, ticket: Ticket, part: str, language: str | None) -> Reply:
+        language = language or self.handoff.group_language()
+        settings = self.handoff.config.tickets
+        return outcome_question(self.handoff.texts, settings, ticket, part, language)
+
+    async def outcome(
+        self,
+        session: AsyncSession,
+        agent_id: int,
+        ticket_id: int,
+        part: str,
+        value: str,
+        language: str,
+    ) -> Pressed:
+        """The cause chosen (then the remedy is asked), or the remedy chosen: kept on the
+        ticket for the report."""
+        if not self.roles.is_staff(agent_id):
+            log.warning("refused outcome button from user=%s", agent_id)
+            return Pressed("Only agents can do this.", alert=True)
+        ticket = await session.get(Ticket, ticket_id)
+        choices = outcome_choices(self.handoff.config.tickets, part)
+        if ticket is None or value not in choices:
+            log.warning("outcome %s=%s for ticket=%s is not offered", part, value, ticket_id)
+            return Pressed(self.handoff.texts("outcome_stale", language), alert=True)
+        await self.tickets.set_outcome(session, ticket, f"agent:{agent_id}", part, value)
+        label = self.outcome_label(part, value, language)
+        if part == "cause":
+            return Pressed(
+                label, clear_buttons=True, replies=(self._ask_outcome(ticket, "remedy", language),)
+            )
+        recorded = self.handoff.texts(
+            "outcome_recorded",
+            language,
+            number=ticket.number,
+            cause=self.outcome_label("cause", ticket.cause, language) if ticket.cause else "-",
+            remedy=label,
+        )
+        return Pressed(label, clear_buttons=True, replies=(Reply(recorded),))
 
     async def _offer_transfer(self, session: AsyncSession, ticket: Ticket) -> Pressed:
         agents = [
@@ -189,7 +273,7 @@ class AgentDesk:
         return Pressed(replies=(offer,))
 
     async def transfer(
-        self, session: AsyncSession, agent_id: int, ticket_id: int, to_agent: int
+        self, session: AsyncSession, bot: Bot, agent_id: int, ticket_id: int, to_agent: int
     ) -> Pressed:
         if not self.roles.is_staff(agent_id):
             return Pressed("Only agents can do this.", alert=True)
@@ -205,5 +289,7 @@ class AgentDesk:
             await self.tickets.assign(session, ticket, to_agent, f"agent:{agent_id}")
         except TicketError as error:
             return Pressed(str(error), alert=True)
+        await session.commit()
+        await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
         done = Reply(f"{ticket.number} transferred to agent {ticket.assigned_agent}.")
         return Pressed(clear_buttons=True, replies=(done,))

@@ -6,13 +6,21 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import CopyMessage, SendMessage, TelegramMethod
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.methods import (
+    CloseForumTopic,
+    CopyMessage,
+    EditForumTopic,
+    ReopenForumTopic,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,8 +33,9 @@ from bot.schedule.business_hours import BusinessHours
 from bot.texts import Texts
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from bot.tickets.transcript import Transcripts
 from storage.bans import ban_of
-from storage.models import Customer, Ticket, TicketPriority, TicketStatus
+from storage.models import AgentDuty, Customer, Ticket, TicketPriority, TicketStatus
 from storage.models import Message as StoredMessage
 from storage.privacy import record_access
 
@@ -34,6 +43,7 @@ log = logging.getLogger(__name__)
 
 HUMAN_WORDS = ("人工", "真人", "投诉", "客服", "complaint", "complain", "agent", "human")
 SUMMARY_MESSAGES = 10
+SETTLED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 CARD_PROBLEM_LIMIT = 1500  # the card is one message with its buttons: the rest is in the topic
 
 
@@ -65,8 +75,11 @@ class Handoff:
         clock: Clock,
         roles: RoleBook,
         order_check: OrderCheck | None = None,
+        *,
+        transcripts: Transcripts,
     ) -> None:
         self.roles = roles
+        self.transcripts = transcripts
         self.order_check = order_check
         self.config = config
         self.tickets = tickets
@@ -121,6 +134,7 @@ class Handoff:
         if agent is None:
             return False
         await self.post_in_topic(bot, ticket, f"{ticket.number} assigned to {agent.name}.")
+        await self.topic_changed(session, bot, ticket, was_settled=False)
         return True
 
     async def post_in_topic(self, bot: Bot, ticket: Ticket, text: str, **options: object) -> None:
@@ -141,6 +155,7 @@ class Handoff:
         if ticket.status == TicketStatus.RESOLVED:
             await self.tickets.reopen(session, ticket, actor)
             await session.commit()
+            await self.topic_changed(session, bot, ticket, was_settled=True)
             await self.alert(
                 bot,
                 ticket,
@@ -184,16 +199,19 @@ class Handoff:
         self, session: AsyncSession, bot: Bot, ticket: Ticket, key: str
     ) -> bool:
         """Tell the ticket's customer, in their language, how their case stands (a catalogue
-        text given the ticket's number); False, recorded on the ticket, when it cannot reach
-        them."""
+        text given the ticket's number, and the reopen window's hours); False, recorded on the
+        ticket, when it cannot reach them. A resolved ticket that the customer can reopen by
+        replying says so."""
+        window = self.config.tickets.reopen_window_hours
+        if key == "ticket_told_resolved" and window > 0:
+            key = "ticket_told_resolved_reply"
         customer = await session.get(Customer, ticket.customer_id)
         if customer is None or customer.erased_at is not None or customer.channel != "telegram":
             return False
         language = customer.language or self.config.bot.default_language
         try:
-            await bot.send_message(
-                int(customer.external_id), self.texts(key, language, number=ticket.number)
-            )
+            text = self.texts(key, language, number=ticket.number, hours=f"{window:g}")
+            await bot.send_message(int(customer.external_id), text)
         except TelegramForbiddenError:
             reason = "the customer blocked the bot"
         except (DeliveryFailed, TelegramBadRequest) as error:
@@ -203,9 +221,82 @@ class Handoff:
         await self.tickets.record(session, ticket, "system", "unreachable", reason)
         return False
 
-    def topic_name(self, ticket: Ticket, customer: Customer) -> str:
+    def topic_name(self, ticket: Ticket, customer: Customer, owner: str | None = None) -> str:
+        """The topic's name: "T-000002 · Emma · complaint · urgent", then who owns the ticket
+        and, once it is no longer simply in an agent's hands, its status: "... · Alice ·
+        resolved"."""
         name = customer.first_name or f"customer {customer.id}"
-        return f"{ticket.number} · {name} · {ticket.category} · {ticket.priority}"[:128]
+        parts = [ticket.number, name, ticket.category, ticket.priority]
+        if owner:
+            parts.append(owner)
+        if ticket.status not in (TicketStatus.NEW, TicketStatus.ASSIGNED):
+            parts.append(ticket.status)
+        return " · ".join(parts)[:128]
+
+    def group_language(self) -> str:
+        """The language of what the bot posts for all the agents in their group."""
+        return self.config.bot.default_language
+
+    async def topic_changed(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, *, was_settled: bool
+    ) -> None:
+        """The ticket's topic follows the ticket: renamed for its priority, owner and status,
+        closed once it is resolved or closed, reopened when it opens again. Telegram refusing
+        any of these is logged by id and holds nothing up: the topic is only a view."""
+        if not self.group_id or ticket.topic_id is None:
+            return
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None:
+            return
+        owner = None
+        if ticket.assigned_agent is not None:
+            duty = await session.get(AgentDuty, ticket.assigned_agent)
+            owner = (duty.name if duty else None) or str(ticket.assigned_agent)
+        settled = ticket.status in SETTLED
+        chat, topic = self.group_id, ticket.topic_id
+        calls: list[TelegramMethod[Any]] = []
+        if was_settled and not settled:
+            calls.append(ReopenForumTopic(chat_id=chat, message_thread_id=topic))
+        name = self.topic_name(ticket, customer, owner)
+        calls.append(EditForumTopic(chat_id=chat, message_thread_id=topic, name=name))
+        if settled and not was_settled:
+            calls.append(CloseForumTopic(chat_id=chat, message_thread_id=topic))
+        for method in calls:
+            try:
+                await bot(method)
+            except TelegramAPIError as error:
+                if "not_modified" in str(error).lower():  # the name was already right
+                    continue
+                log.warning(
+                    "%s for topic=%s of ticket=%s failed: %s",
+                    type(method).__name__,
+                    ticket.topic_id,
+                    ticket.id,
+                    type(error).__name__,
+                )
+
+    async def reopen_by_customer(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
+    ) -> None:
+        """The customer wrote within the reopen window after resolution: the ticket reopens
+        in the same agent's hands and its topic opens again and says so."""
+        await self.tickets.reopen(session, ticket, f"customer:{customer.id}")
+        await session.commit()
+        log.info("ticket=%s reopened by customer=%s", ticket.id, customer.id)
+        await self.topic_changed(session, bot, ticket, was_settled=True)
+        agent = ""
+        if ticket.assigned_agent is not None:
+            duty = await session.get(AgentDuty, ticket.assigned_agent)
+            name = html.escape((duty.name if duty else None) or str(ticket.assigned_agent))
+            agent = f'<a href="tg://user?id={ticket.assigned_agent}">{name}</a>'
+        text = self.texts(
+            "topic_told_reopened",
+            self.group_language(),
+            number=ticket.number,
+            hours=f"{self.config.tickets.reopen_window_hours:g}",
+            agent=agent,
+        )
+        await self.post_in_topic(bot, ticket, text.strip(), parse_mode="HTML")
 
     async def ensure_topic(
         self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
@@ -311,9 +402,36 @@ class Handoff:
             log.warning("topic=%s of ticket=%s was deleted; creating it again", topic, ticket.id)
             ticket.topic_id = None
             topic = await self.ensure_topic(session, bot, ticket, customer)
+            await self.post_transcript(session, bot, ticket, customer)
             await bot.copy_message(
                 self.group_id, message.chat.id, message.message_id, message_thread_id=topic
             )
+
+    async def post_transcript(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
+    ) -> None:
+        """The ticket's record so far, as a file under the card of a topic created again after
+        the first was deleted: the agents lose nothing of the conversation."""
+        if not self.group_id or ticket.topic_id is None:
+            return
+        await self.tickets.record(session, ticket, "system", "topic_recreated")
+        language = self.group_language()
+        text = await self.transcripts.render(session, ticket, language)
+        await bot.send_document(
+            self.group_id,
+            BufferedInputFile(text.encode("utf-8"), self.transcripts.file_name(ticket)),
+            message_thread_id=ticket.topic_id,
+            caption=self.texts("transcript_caption", language, number=ticket.number),
+        )
+        assert customer.id is not None
+        await record_access(
+            session,
+            actor=f"group:{self.group_id}",
+            customer_id=customer.id,
+            kind="transcript",
+            detail=ticket.number,
+            now=self.clock.now(),
+        )
 
     async def copy_into_topic(
         self, bot: Bot, ticket: Ticket, from_chat_id: int, message_ids: list[int]
@@ -345,7 +463,7 @@ class Handoff:
         copy = CopyMessage(
             chat_id=chat_id, from_chat_id=message.chat.id, message_id=message.message_id
         )
-        await self._deliver(session, bot, ticket, agent_id, copy, message_detail(message))
+        await self._deliver(session, bot, ticket, agent_id, copy, what_was_said(message))
 
     async def send_text_to_customer(
         self,
@@ -361,7 +479,7 @@ class Handoff:
             text = f"{text}\n\n{signature}"
         chat_id = int(customer.external_id)
         await self._deliver(
-            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text), text
+            session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text), Said(text)
         )
 
     async def _deliver(
@@ -371,7 +489,7 @@ class Handoff:
         ticket: Ticket,
         agent_id: int,
         method: TelegramMethod[Any],
-        detail: str,
+        said: Said,
     ) -> None:
         """Send an agent's reply; once sent it is kept on the ticket (its transcript)."""
         try:
@@ -381,17 +499,53 @@ class Handoff:
                 session, ticket, "system", "unreachable", "the customer blocked the bot"
             )
             raise CustomerUnreachable(ticket.number) from None
-        await self.tickets.record(session, ticket, f"agent:{agent_id}", "reply", detail)
+        await self.tickets.record(
+            session,
+            ticket,
+            f"agent:{agent_id}",
+            "reply",
+            said.detail,
+            media=said.media,
+            file_id=said.file_id,
+        )
         if ticket.assigned_agent is None:
             await self.tickets.assign(session, ticket, agent_id, f"agent:{agent_id}")
         await self.tickets.agent_replied(session, ticket, agent_id)
 
 
-def message_detail(message: Message) -> str:
-    """What a message of the human conversation is kept as on its ticket: its text or caption,
-    else its kind ("[photo]", "[document]", ...); never a file's id."""
-    kind = message.content_type  # aiogram's ContentType, a str Enum: its value, not its name
-    return message.text or message.caption or f"[{getattr(kind, 'value', kind)}]"
+# The kinds of message that carry a file, by aiogram's content type (the Message's field).
+MEDIA_KINDS = (
+    "photo",
+    "document",
+    "video",
+    "voice",
+    "audio",
+    "animation",
+    "sticker",
+    "video_note",
+)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A message of the human conversation as its ticket keeps it: its text or caption (else
+    its kind in brackets, "[photo]"), and for a file its kind and Telegram's file id, with which
+    staff can see the file again after the topic is gone."""
+
+    detail: str
+    media: str | None = None
+    file_id: str | None = None
+
+
+def what_was_said(message: Message) -> Said:
+    kind = str(getattr(message.content_type, "value", message.content_type))
+    file_id: str | None = None
+    if message.photo:
+        file_id = message.photo[-1].file_id  # the largest size
+    elif kind in MEDIA_KINDS:
+        file_id = getattr(getattr(message, kind, None), "file_id", None)
+    detail = message.text or message.caption or f"[{kind}]"
+    return Said(detail, kind if file_id else None, file_id)
 
 
 def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:

@@ -5,6 +5,7 @@ tickets and their "solved" button."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiogram import Bot
 from aiogram.fsm.context import FSMContext
@@ -15,9 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
 from bot.channels.replies import Reply, bot_of
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff, message_detail
+from bot.tickets.handoff import Handoff, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
-from storage.models import Customer, Ticket
+from bot.tickets.outcomes import outcome_question
+from storage.models import Customer, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,28 @@ class IntakeForm(StatesGroup):
 
 
 class Intake:
-    def __init__(self, tickets: TicketService, handoff: Handoff, texts: Texts) -> None:
+    def __init__(
+        self,
+        tickets: TicketService,
+        handoff: Handoff,
+        texts: Texts,
+        reopen_window: timedelta = timedelta(0),
+    ) -> None:
         self.tickets = tickets
         self.handoff = handoff
         self.texts = texts
+        self.reopen_window = reopen_window
+
+    async def ticket_to_relay(
+        self, session: AsyncSession, customer: Customer, *, in_form: bool
+    ) -> Ticket | None:
+        """The ticket a customer's message belongs to: their open ticket, else (unless they are
+        filling in a form) the one resolved within the reopen window, which the message will
+        reopen. None: the message is for the bot."""
+        ticket = await self.tickets.open_ticket_of(session, customer)
+        if ticket is not None or in_form:
+            return ticket
+        return await self.tickets.resolved_since(session, customer, self.reopen_window)
 
     async def begin(
         self,
@@ -114,11 +134,15 @@ class Intake:
         chat_id: int,
         message_id: int,
         caption: str | None,
+        file_id: str | None = None,
     ) -> Reply:
-        """Photos during the intake go to the agents with the ticket; a captioned photo while
-        the problem is asked for is the description too."""
+        """Photos during the intake go to the agents with the ticket, and on its record; a
+        captioned photo while the problem is asked for is the description too."""
         data = await form.get_data()
-        await form.update_data(photos=[*data.get("photos", []), message_id])
+        await form.update_data(
+            photos=[*data.get("photos", []), message_id],
+            photo_files=[*data.get("photo_files", []), [file_id, caption or ""]],
+        )
         if caption and await form.get_state() == IntakeForm.description.state:
             return await self.describe(
                 session, bot, customer, form, language, chat_id=chat_id, text=caption
@@ -137,7 +161,7 @@ class Intake:
     ) -> Reply:
         data = await form.get_data()
         await form.clear()
-        ticket, _ = await self.handoff.open(
+        ticket, created = await self.handoff.open(
             session,
             bot,
             customer,
@@ -145,6 +169,16 @@ class Intake:
             description=data.get("description"),
             order_number=(order_number or "").strip()[:ORDER_NUMBER_LIMIT] or None,
         )
+        for file_id, caption in data.get("photo_files", []) if created else []:
+            await self.tickets.record(
+                session,
+                ticket,
+                f"customer:{customer.id}",
+                "message",
+                caption or "[photo]",
+                media="photo" if file_id else None,
+                file_id=file_id,
+            )
         await self.handoff.copy_into_topic(bot, ticket, chat_id, data.get("photos", []))
         return Reply(self.handoff.expectation(ticket, language))
 
@@ -157,15 +191,32 @@ class Intake:
         language: str,
     ) -> Reply | None:
         """A message on an open ticket is kept on it (the ticket's transcript) and goes to its
-        topic; without an agents' group yet the customer is told where it went."""
+        topic; without an agents' group yet the customer is told where it went. A message on a
+        ticket resolved within the reopen window reopens it first, and the customer is told."""
+        bot = bot_of(message)
+        told = None
+        if ticket.status == TicketStatus.RESOLVED:
+            await self.handoff.reopen_by_customer(session, bot, ticket, customer)
+            told = Reply(self.texts("ticket_told_reopened", language, number=ticket.number))
+        was_waiting = ticket.status == TicketStatus.WAITING
         await self.tickets.customer_replied(session, ticket)
+        said = what_was_said(message)
         await self.tickets.record(
-            session, ticket, f"customer:{customer.id}", "message", message_detail(message)
+            session,
+            ticket,
+            f"customer:{customer.id}",
+            "message",
+            said.detail,
+            media=said.media,
+            file_id=said.file_id,
         )
         if not self.handoff.group_id:
-            return Reply(self.texts("handoff_existing", language, number=ticket.number))
-        await self.handoff.relay_to_agents(session, bot_of(message), ticket, customer, message)
-        return None
+            return told or Reply(self.texts("handoff_existing", language, number=ticket.number))
+        await self.handoff.relay_to_agents(session, bot, ticket, customer, message)
+        if was_waiting:
+            await session.commit()
+            await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
+        return told
 
     async def ticket_list(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
         found = await self.tickets.tickets_of(session, customer)
@@ -229,4 +280,10 @@ class Intake:
                 f"✅ {ticket.number}: the customer says the problem is solved; resolved.",
                 mention=False,
             )
+            # the agents still say how it ended, for the report
+            language = self.handoff.group_language()
+            settings = self.handoff.config.tickets
+            ask = outcome_question(self.texts, settings, ticket, "cause", language)
+            await self.handoff.post_in_topic(bot, ticket, ask.text, reply_markup=ask.markup)
+            await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
         return Reply(self.texts("ticket_solved", language, number=ticket.number))

@@ -71,12 +71,26 @@ class TicketService:
         self.follow_ups = follow_ups
 
     async def record(
-        self, session: AsyncSession, ticket: Ticket, actor: str, kind: str, detail: str = ""
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        actor: str,
+        kind: str,
+        detail: str = "",
+        *,
+        media: str | None = None,
+        file_id: str | None = None,
     ) -> TicketEvent:
         assert ticket.id is not None
         now = self.clock.now()
         event = TicketEvent(
-            ticket_id=ticket.id, created_at=now, actor=actor, kind=kind, detail=detail
+            ticket_id=ticket.id,
+            created_at=now,
+            actor=actor,
+            kind=kind,
+            detail=detail,
+            media=media,
+            file_id=file_id,
         )
         ticket.updated_at = now
         session.add(ticket)
@@ -173,8 +187,19 @@ class TicketService:
             ticket.first_response_at = self.clock.now()
             await self.record(session, ticket, f"agent:{agent_id}", "first_response")
 
-    async def note(self, session: AsyncSession, ticket: Ticket, agent_id: int, text: str) -> None:
-        await self.record(session, ticket, f"agent:{agent_id}", "note", text)
+    async def note(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        agent_id: int,
+        text: str,
+        *,
+        media: str | None = None,
+        file_id: str | None = None,
+    ) -> None:
+        await self.record(
+            session, ticket, f"agent:{agent_id}", "note", text, media=media, file_id=file_id
+        )
 
     async def wait_for_customer(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
         if ticket.status not in OPEN_STATUSES:
@@ -211,7 +236,27 @@ class TicketService:
         ticket.closed_at = self.clock.now()
         await self.record(session, ticket, actor, "closed")
 
-    async def reopen(self, session: AsyncSession, ticket: Ticket, actor: str) -> None:
+    async def resolved_since(
+        self, session: AsyncSession, customer: Customer, window: timedelta
+    ) -> Ticket | None:
+        """The customer's ticket resolved within the last `window`, the latest; None when the
+        window is empty."""
+        if window <= timedelta(0):
+            return None
+        statement = (
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer.id,
+                Ticket.status == TicketStatus.RESOLVED,
+                col(Ticket.resolved_at) >= self.clock.now() - window,
+            )
+            .order_by(col(Ticket.resolved_at).desc())
+        )
+        return (await session.exec(statement)).first()
+
+    async def reopen(
+        self, session: AsyncSession, ticket: Ticket, actor: str, detail: str = ""
+    ) -> None:
         if ticket.status != TicketStatus.RESOLVED:
             raise TicketError(f"{ticket.number} is {ticket.status}, not resolved")
         ticket.status = self._back_in_line(ticket)
@@ -219,7 +264,7 @@ class TicketService:
         ticket.first_response_at = None
         ticket.reopen_count += 1
         self._set_due_times(ticket, self.clock.now())
-        await self.record(session, ticket, actor, "reopened")
+        await self.record(session, ticket, actor, "reopened", detail)
 
     async def apply(
         self, session: AsyncSession, ticket: Ticket, action: TicketAction, agent_id: int
@@ -240,6 +285,18 @@ class TicketService:
             await self.set_priority(session, ticket, PRIORITIES[index], actor)
         else:
             raise TicketError(f"{action} is not a change of the ticket")
+
+    async def set_outcome(
+        self, session: AsyncSession, ticket: Ticket, actor: str, part: str, value: str
+    ) -> None:
+        """The cause of the ticket's problem or the remedy given ("cause", "logistics")."""
+        if part == "cause":
+            ticket.cause = value
+        elif part == "remedy":
+            ticket.remedy = value
+        else:
+            raise TicketError(f"unknown outcome {part!r}")
+        await self.record(session, ticket, actor, "outcome", f"{part}:{value}")
 
     async def set_priority(
         self, session: AsyncSession, ticket: Ticket, priority: str, actor: str
