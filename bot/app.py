@@ -147,7 +147,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         len(knowledge_base),
         knowledge_base.variant_count(),
     )
-    texts = Texts.load(config.business.placeholders())
+    texts = Texts.load(config.placeholders())
     metrics = Metrics()
     faq = FaqService(matcher, clock, texts, metrics)
     publisher = KnowledgePublisher(config, faq)

@@ -330,7 +330,7 @@ async def customers_command(config: Config, args: argparse.Namespace) -> int:
 
     clock = SystemClock()
     hours = config.hours.business_hours()
-    texts = Texts.load(config.business.placeholders())
+    texts = Texts.load(config.placeholders())
     async with open_engine(config.database.url) as engine:
         await migrate(engine)
         sessions = create_session_factory(engine)

@@ -174,8 +174,22 @@ async def test_out_of_hours_the_customer_learns_when_we_open(
     clock.set(datetime(2026, 3, 8, 11, 0, tzinfo=SHANGHAI))  # Sunday
     done = await open_ticket(PrivateChat(dispatcher, bot, 8, "en"))
     assert done.text == (
-        "We are closed now and open again Mon 09:00. Your ticket T-000001 is in the queue; "
+        "We are closed now and open again Mon 9:00. Your ticket T-000001 is in the queue; "
         "an agent will reply here then."
+    )
+
+
+async def test_out_of_hours_a_chinese_customer_reads_a_chinese_weekday(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 4, 19, 0, tzinfo=SHANGHAI))  # Wednesday evening
+    li = PrivateChat(dispatcher, bot, 8, "zh-hans")
+    [choose] = await li.say("/human")
+    [describe] = await li.press(choose, "物流")
+    await li.say("包裹丢了")
+    [done] = await li.say("A-1001")
+    assert done.text == (
+        "我们现在下班了，周四 9:00 重新上班。您的工单 T-000001 已在排队，届时客服会在这里回复您。"
     )
 
 

@@ -206,7 +206,7 @@ def staged(files: dict[str, str], config: Config) -> KnowledgeBase:
         for name, text in files.items():
             (Path(staging) / name).write_text(text, encoding="utf-8")
         try:
-            return load_knowledge_base(staging, config.business.placeholders())
+            return load_knowledge_base(staging, config.placeholders())
         except KnowledgeBaseError as error:
             raise KnowledgeBaseError(
                 [replace(p, file=p.file.replace(staging + os.sep, "")) for p in error.problems]

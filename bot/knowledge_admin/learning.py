@@ -354,7 +354,7 @@ async def publish_offline(
     before = {f.name: f.read_text(encoding="utf-8") for f in knowledge_files(folder)}
     try:
         candidate = staged(files, config)
-        current = load_knowledge_base(folder, config.business.placeholders())
+        current = load_knowledge_base(folder, config.placeholders())
     except KnowledgeBaseError as error:
         return PublishResult(False, errors=[str(p) for p in error.problems])
     change = compare(current, candidate)

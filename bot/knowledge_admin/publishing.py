@@ -103,7 +103,7 @@ class KnowledgePublisher:
         """Load, validate and index a knowledge base off the event loop (raises on errors)."""
 
         def load() -> Matcher:
-            knowledge_base = load_knowledge_base(path, self.config.business.placeholders())
+            knowledge_base = load_knowledge_base(path, self.config.placeholders())
             return create_matcher(self.config, knowledge_base)
 
         return await asyncio.to_thread(load)

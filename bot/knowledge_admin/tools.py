@@ -32,7 +32,7 @@ DEFAULT_CONFLICT_SCORE = 80.0
 def check(config: Config, path: str | None, conflict_score: float) -> int:
     target = Path(path) if path else config.knowledge.path
     try:
-        knowledge_base = load_knowledge_base(target, config.business.placeholders())
+        knowledge_base = load_knowledge_base(target, config.placeholders())
     except KnowledgeBaseError as error:
         print(error, file=sys.stderr)
         print(f"{len(error.problems)} error(s) in {target}", file=sys.stderr)
@@ -88,7 +88,7 @@ def run_evaluation(
 ) -> int:
     target = Path(kb_path) if kb_path else config.knowledge.path
     try:
-        knowledge_base = load_knowledge_base(target, config.business.placeholders())
+        knowledge_base = load_knowledge_base(target, config.placeholders())
         result = evaluate(create_matcher(config, knowledge_base), load_cases(cases_path))
     except (KnowledgeBaseError, CasesError) as error:
         print(error, file=sys.stderr)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -80,12 +79,7 @@ class Handoff:
         if self.hours.is_open(now):
             minutes = self.config.sla.for_priority(ticket.priority).first_response_minutes
             return self.texts("handoff_open", language, number=ticket.number, minutes=minutes)
-        opens = self.hours.local(self.hours.next_open(now))
-        when = (
-            opens.strftime("%Y-%m-%d %H:%M")
-            if opens - now > timedelta(days=6)
-            else (opens.strftime("%a %H:%M"))
-        )
+        when = self.hours.opening(self.hours.next_open(now), now, self.texts, language)
         return self.texts("handoff_closed", language, number=ticket.number, opens=when)
 
     async def open(
