@@ -27,6 +27,7 @@ async def touch_customer(
     *,
     now: datetime,
     first_name: str | None = None,
+    username: str | None = None,
     language: str | None = None,
 ) -> Customer:
     """The customer behind an update, created on first contact; `last_seen` moves to now.
@@ -42,6 +43,7 @@ async def touch_customer(
         channel=channel,
         external_id=external_id,
         first_name=first_name,
+        username=username,
         language=language,
         language_chosen=False,
         surveys_opt_out=False,
@@ -49,8 +51,9 @@ async def touch_customer(
         last_seen=now,
     )
     changes: dict[str, Any] = {"last_seen": statement.excluded.last_seen}
-    if first_name:
+    if first_name:  # a Telegram user as they are now: a @username removed is gone here too
         changes["first_name"] = statement.excluded.first_name
+        changes["username"] = statement.excluded.username
     if language:
         changes["language"] = sa.func.coalesce(table.c.language, statement.excluded.language)
     upsert = statement.on_conflict_do_update(
@@ -66,3 +69,4 @@ async def choose_language(session: AsyncSession, customer: Customer, language: s
     customer.language_chosen = True
     session.add(customer)
     await session.flush()
+

@@ -69,6 +69,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 str(user.id),
                 now=now,
                 first_name=user.first_name,
+                username=user.username,
                 language=language_from_code(user.language_code),
             )
             if customer.first_seen == now and self.on_new_customer is not None:
