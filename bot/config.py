@@ -229,6 +229,8 @@ class SlaConfig(Section):
 
 class AgentsConfig(Section):
     group_id: int = 0
+    # What the bot posts in the agents' group is read by all of them: one language for it.
+    language: Literal["zh", "en"] = "zh"
     note_prefix: str = "#"
     signature: str = ""
     max_open_tickets: int = Field(default=5, ge=1)

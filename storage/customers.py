@@ -70,3 +70,12 @@ async def choose_language(session: AsyncSession, customer: Customer, language: s
     session.add(customer)
     await session.flush()
 
+
+async def language_of(session: AsyncSession, channel: str, external_id: str) -> str | None:
+    """The language a person reads, as far as their private chat with the bot tells: the one
+    they chose with /language, else the one they last wrote in; None when they never wrote."""
+    statement = select(Customer).where(
+        Customer.channel == channel, Customer.external_id == external_id
+    )
+    found = (await session.exec(statement)).first()
+    return found.language if found is not None else None

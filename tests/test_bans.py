@@ -25,6 +25,7 @@ async def services(start_services: StartServices) -> Services:
         kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
             "admins = []": f"admins = [{ADMIN_ID}]",
             "agents = []": f"agents = [{AGENT}]",
         },
@@ -55,7 +56,7 @@ async def test_a_banned_customer_gets_silence_and_agents_see_the_ban(
         for r in bot.recorder.requests[start:]
         if isinstance(r, SendMessage) and r.chat_id == GROUP
     ]
-    assert "T-000001: the customer (#1) was banned by an admin" in alert.text
+    assert "T-000001: the customer Mei (ID 7) was banned by an admin" in alert.text
 
     before = await stored_messages(services)
     start = len(bot.recorder.requests)

@@ -47,6 +47,7 @@ async def services(start_services: StartServices, clock: ManualClock) -> Service
             "max_open_tickets = 5": "max_open_tickets = 1",
             "admins = []": f"admins = [{ADMIN}]",
             "agents = []": f"agents = [{AGENT}, {AGENT2}]",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # this team reads English
         },
     )
 
@@ -78,7 +79,7 @@ async def test_the_whole_handoff(
     assert done.text == "Your ticket T-000001 is open. An agent will reply here within 30 minutes."
 
     [topic] = sent(bot, CreateForumTopic, start)
-    assert (topic.chat_id, topic.name) == (GROUP, "T-000001 · Mei · shipping · normal")
+    assert (topic.chat_id, topic.name) == (GROUP, "T-000001 · Mei · Shipping · normal")
     card = next(m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP)
     thread = card.message_thread_id
     assert thread is not None
@@ -408,7 +409,7 @@ async def test_admins_change_roles_by_command_and_it_lasts(
         f"agent: {AGENT}, {AGENT2}, 999",
     ]
     [bad] = await admin.say("/role 999 boss")
-    assert bad.text == "unknown role 'boss' (agent, supervisor, admin or none)"
+    assert bad.text == "Unknown role boss: write agent, supervisor, admin or none."
 
     await admin.say("/role 999 none")
     restarted = await create_services(services.config, clock=clock)

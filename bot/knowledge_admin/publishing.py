@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher
+from bot.texts import Say
 from knowledge import KnowledgeBase, KnowledgeBaseError, Matcher, load_knowledge_base
 from knowledge.loader import knowledge_files
 
@@ -41,6 +42,19 @@ class KnowledgeChange:
             if ids:
                 parts.append(f"{label} {len(ids)}: {', '.join(ids)}")
         return "; ".join(parts) if parts else "no changes"
+
+    def told(self, say: Say) -> str:
+        """The summary for staff to read, in their language."""
+        parts = [
+            say(f"kb_change_{label}", count=len(ids), ids=", ".join(ids))
+            for label, ids in (
+                ("added", self.added),
+                ("changed", self.changed),
+                ("removed", self.removed),
+            )
+            if ids
+        ]
+        return say("kb_change_separator").join(parts) if parts else say("kb_change_none")
 
 
 def compare(old: KnowledgeBase, new: KnowledgeBase) -> KnowledgeChange:
@@ -74,6 +88,12 @@ class PublishResult:
             "The knowledge base was NOT reloaded; the previous one is still answering.\n"
             + "\n".join(self.errors)
         )
+
+    def told(self, say: Say) -> str:
+        """What staff are told of a reload, in their language (the log keeps `message`)."""
+        if self.ok:
+            return say("reload_done", entries=self.entries, summary=self.change.told(say))
+        return say("reload_failed", errors="\n".join(self.errors))
 
 
 def fingerprint(path: Path) -> Fingerprint:

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.texts import Say
 from bot.tickets.handoff import Handoff
+from bot.tickets.labels import customer_label
 from bot.tickets.lifecycle import OPEN_STATUSES, TicketService
 from bot.tickets.roles import RoleBook
 from storage import bans
@@ -89,8 +90,11 @@ class Bans:
                 await self.handoff.alert(
                     bot,
                     ticket,
-                    f"⛔ {ticket.number}: the customer (#{customer.id}) was banned by an admin; "
-                    "the bot no longer answers them and their messages are not relayed.",
+                    self.handoff.say_group(
+                        "alert_banned",
+                        number=ticket.number,
+                        who=customer_label(self.handoff.say_group, customer),
+                    ),
                     mention=False,
                 )
         return say("ban_done", customer=customer.id)

@@ -21,7 +21,13 @@ from bot.channels.retries import DeliveryFailed
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
-from bot.texts import Texts
+from bot.texts import Say, Texts
+from bot.tickets.labels import (
+    category_label,
+    customer_label,
+    priority_label,
+    status_label,
+)
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from storage.bans import ban_of
@@ -73,6 +79,7 @@ class Handoff:
         self.texts = texts
         self.clock = clock
         self.group_id = config.agents.group_id
+        self.say_group = Say(texts, config.agents.language)  # what all of the agents read
 
     def expectation(self, ticket: Ticket, language: str) -> str:
         now = self.clock.now()
@@ -112,7 +119,8 @@ class Handoff:
         await session.commit()
         if agent is None:
             return False
-        await self.post_in_topic(bot, ticket, f"{ticket.number} assigned to {agent.name}.")
+        assigned = self.say_group("ticket_assigned", number=ticket.number, agent=agent.name)
+        await self.post_in_topic(bot, ticket, assigned)
         return True
 
     async def post_in_topic(self, bot: Bot, ticket: Ticket, text: str, **options: object) -> None:
@@ -136,8 +144,7 @@ class Handoff:
             await self.alert(
                 bot,
                 ticket,
-                f"🔁 {ticket.number} reopened: at the revisit the customer said the problem is "
-                "not fully solved.",
+                self.say_group("alert_reopened_at_revisit", number=ticket.number),
             )
             return ticket
         follow_up, _ = await self.open(
@@ -145,7 +152,7 @@ class Handoff:
             bot,
             customer,
             category=ticket.category,
-            description=f"Follow-up to {ticket.number}: not solved at the revisit",
+            description=self.say_group("follow_up_description", number=ticket.number),
             order_number=ticket.order_number,
         )
         await self.tickets.record(session, ticket, actor, "follow_up_ticket", follow_up.number)
@@ -155,7 +162,7 @@ class Handoff:
     def supervisor_mentions(self) -> str:
         """HTML mentions of the supervisors, for alerts sent with parse_mode="HTML"."""
         return " ".join(
-            f'<a href="tg://user?id={user_id}">supervisor</a>'
+            f'<a href="tg://user?id={user_id}">{html.escape(self.say_group("supervisor_mention"))}</a>'
             for user_id in self.roles.with_role("supervisor")
         )
 
@@ -196,8 +203,15 @@ class Handoff:
         return False
 
     def topic_name(self, ticket: Ticket, customer: Customer) -> str:
-        name = customer.first_name or f"customer {customer.id}"
-        return f"{ticket.number} · {name} · {ticket.category} · {ticket.priority}"[:128]
+        say = self.say_group
+        name = customer.first_name or customer.username or customer.external_id
+        return say(
+            "topic_name",
+            number=ticket.number,
+            name=name,
+            category=category_label(say, ticket.category),
+            priority=priority_label(say, ticket.priority),
+        )[:128]
 
     async def ensure_topic(
         self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
@@ -216,7 +230,7 @@ class Handoff:
             self.group_id,
             card,
             message_thread_id=topic.message_thread_id,
-            reply_markup=ticket_buttons(ticket),
+            reply_markup=ticket_buttons(ticket, self.say_group),
         )
         await self.audit_card(session, ticket, customer)
         log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
@@ -249,19 +263,31 @@ class Handoff:
             .limit(SUMMARY_MESSAGES)
         )
         recent = list(reversed((await session.exec(statement)).all()))
+        say = self.say_group
+        language = say(f"language_name_{customer.language}") if customer.language else "-"
         lines = [
-            f"{ticket.number} · {ticket.category} · {ticket.priority} · {ticket.status}",
-            f"Customer: {customer.first_name or '-'} (#{customer.id}), language "
-            f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
-            f"earlier tickets {len(earlier)}",
-            f"Order: {await self._order_line(session, ticket, customer)}",
+            say(
+                "card_title",
+                number=ticket.number,
+                category=category_label(say, ticket.category),
+                priority=priority_label(say, ticket.priority),
+                status=status_label(say, ticket.status),
+            ),
+            say(
+                "card_customer",
+                who=customer_label(say, customer),
+                speaks=language,
+                vip=customer.vip_tier or "-",
+                earlier=len(earlier),
+            ),
+            say("card_order", order=await self._order_line(session, ticket, customer)),
             *await self._ban_line(session, customer),
-            f"Problem: {cut_to_fit(ticket.description or '-', CARD_PROBLEM_LIMIT)}",
-            "Conversation with the bot:",
+            say("card_problem", problem=cut_to_fit(ticket.description or "-", CARD_PROBLEM_LIMIT)),
+            say("card_conversation"),
         ]
         for message in recent:
-            who = "customer" if message.direction == "in" else "bot"
-            lines.append(f"  {who}: {message.text[:200]}")
+            line = "card_line_customer" if message.direction == "in" else "card_line_bot"
+            lines.append(say(line, text=message.text[:200]))
         return cut_to_fit("\n".join(lines))
 
     async def _ban_line(self, session: AsyncSession, customer: Customer) -> list[str]:
@@ -269,7 +295,7 @@ class Handoff:
         if found is None:
             return []
         since = found.banned_at.strftime("%Y-%m-%d %H:%M UTC")
-        return [f"⛔ Banned since {since} by admin {found.banned_by}: the bot is silent to them"]
+        return [self.say_group("card_banned", since=since, admin=found.banned_by)]
 
     async def _order_line(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
         """The ticket's order, flagged when the customer never showed it is theirs: the number
@@ -280,7 +306,7 @@ class Handoff:
             return "-"
         if self.order_check is not None and await self.order_check(session, customer, number):
             return number
-        return f"{number} ⚠️ not verified: the customer has not shown this order is theirs"
+        return self.say_group("card_order_unverified", number=number)
 
     async def relay_to_agents(
         self,
@@ -386,25 +412,25 @@ def message_detail(message: Message) -> str:
     return message.text or message.caption or f"[{getattr(kind, 'value', kind)}]"
 
 
-def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
+def ticket_buttons(ticket: Ticket, say: Say) -> InlineKeyboardMarkup:
     assert ticket.id is not None
 
-    def button(text: str, action: TicketAction) -> InlineKeyboardButton:
+    def button(action: TicketAction) -> InlineKeyboardButton:
         data = TicketCallback(action=action, ticket_id=ticket.id or 0).pack()
-        return InlineKeyboardButton(text=text, callback_data=data)
+        return InlineKeyboardButton(text=action_label(say, action), callback_data=data)
 
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            [button(TicketAction.TAKE), button(TicketAction.RESOLVE), button(TicketAction.CLOSE)],
             [
-                button("Take", TicketAction.TAKE),
-                button("Resolve", TicketAction.RESOLVE),
-                button("Close", TicketAction.CLOSE),
-            ],
-            [
-                button("Waiting for customer", TicketAction.WAIT),
-                button("Transfer", TicketAction.TRANSFER),
-                button("Priority ↑", TicketAction.RAISE),
-                button("Priority ↓", TicketAction.LOWER),
+                button(TicketAction.WAIT),
+                button(TicketAction.TRANSFER),
+                button(TicketAction.RAISE),
+                button(TicketAction.LOWER),
             ],
         ]
     )
+
+
+def action_label(say: Say, action: TicketAction) -> str:
+    return say(f"button_{action.value}")
