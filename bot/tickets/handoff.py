@@ -161,8 +161,9 @@ class Handoff:
 
     def supervisor_mentions(self) -> str:
         """HTML mentions of the supervisors, for alerts sent with parse_mode="HTML"."""
+        label = html.escape(self.say_group("supervisor_mention"))
         return " ".join(
-            f'<a href="tg://user?id={user_id}">{html.escape(self.say_group("supervisor_mention"))}</a>'
+            f'<a href="tg://user?id={user_id}">{label}</a>'
             for user_id in self.roles.with_role("supervisor")
         )
 
