@@ -71,6 +71,15 @@ def test_every_text_the_code_asks_for_exists_in_both_languages() -> None:
         "report_name": ("first_contact", "first_response", "resolution", "satisfaction"),
         "kb_change": ("added", "changed", "removed", "none"),
         "return_reason": RETURN_REASONS,
+        "learn_why": (
+            "no_candidate",
+            "already_approved",
+            "taken",
+            "scrubbed",
+            "gone",
+            "owned",
+            "one_file",
+        ),
     }
     used |= {f"{prefix}_{member}" for prefix, members in families.items() for member in members}
     for language in ("zh", "en"):

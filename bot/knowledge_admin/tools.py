@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.faq.answers import create_matcher, load_knowledge
 from bot.knowledge_admin.learning import Learning, publish_offline
-from bot.texts import Texts
+from bot.texts import Say, Texts
 from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.evaluation import CasesError, evaluate, find_conflicts, load_cases
 from knowledge.gaps import group_questions, skeleton_entries
@@ -253,8 +253,9 @@ async def decide_learned(
         print(f"approved #{question.id} for {question.entry_id}: {question.text}")
     for question in decided.rejected:
         print(f"rejected #{question.id} for {question.entry_id}: {question.text}")
+    english = Say(Texts.load(), "en")  # as all of the command line speaks
     for question_id, why in decided.refused:
-        print(f"kefu: #{question_id} not decided: {why}", file=sys.stderr)
+        print(f"kefu: #{question_id} not decided: {why.told(english)}", file=sys.stderr)
     if decided.result is not None:
         print(
             f"{config.knowledge.path / LEARNED_FILE}: {decided.result.change.summary()}; "
