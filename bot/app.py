@@ -24,13 +24,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.cleaning import CleanInputMiddleware
+from bot.channels.commands import set_commands
 from bot.channels.polling import ConfirmingDispatcher
 from bot.channels.send_limit import SendLimit, create_send_limit
 from bot.channels.telegram import (
     TelegramUnreachable,
     api_server_name,
     create_bot,
-    set_commands,
 )
 from bot.clock import Clock, SystemClock
 from bot.config import Config
@@ -58,7 +58,7 @@ from bot.orders.returns import ReturnRequests
 from bot.privacy.customer_data import CustomerData
 from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
-from bot.texts import Texts
+from bot.texts import Say, Texts
 from bot.tickets.agent_desk import AgentDesk
 from bot.tickets.bans import BanList, Bans
 from bot.tickets.handoff import Handoff
@@ -82,6 +82,7 @@ from handlers import (
     errors,
 )
 from knowledge import KnowledgeBase, Matcher
+from storage.customers import language_of
 from storage.database import SessionFactory, create_session_factory, start_engine
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         len(knowledge_base),
         knowledge_base.variant_count(),
     )
-    texts = Texts.load(config.business.placeholders())
+    texts = Texts.load(config.placeholders())
     metrics = Metrics()
     faq = FaqService(matcher, clock, texts, metrics)
     publisher = KnowledgePublisher(config, faq)
@@ -242,7 +243,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
             roles,
             texts,
             config.agents.group_id,
-            config.bot.default_language,
+            config.agents.language,
         ),
         feedback=FeedbackAnswers(follow_ups, handoff, texts),
         agent_desk=AgentDesk(
@@ -258,7 +259,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
             intake,
             roles,
             texts,
-            config.bot.default_language,
+            config.agents.language,
         ),
         schedule=schedule,
         follow_ups=follow_ups,
@@ -352,7 +353,12 @@ def create_dispatcher(
     dispatcher.update.outer_middleware(BanMiddleware(services.ban_list))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
-        LanguageMiddleware(services.texts, services.config.bot.default_language)
+        LanguageMiddleware(
+            services.texts,
+            services.config.bot.default_language,
+            services.config.agents.group_id,
+            services.config.agents.language,
+        )
     )
     dispatcher.include_router(admin_incidents.create_router())
     dispatcher.include_router(admin_commands.create_router())
@@ -385,10 +391,16 @@ def form_row_key(
     return key
 
 
-async def tell_admins(bot: Bot, roles: RoleBook, text: str) -> None:
-    for admin_id in roles.with_role("admin"):
+async def tell_admins(services: Services, bot: Bot, text: Callable[[Say], str]) -> None:
+    """Each admin in their private chat, in their language (the one they chose there with
+    /language or last wrote in), else in the agents' group's."""
+    config = services.config
+    for admin_id in services.roles.with_role("admin"):
+        async with services.session_factory() as session:
+            language = await language_of(session, "telegram", str(admin_id))
+        say = Say(services.texts, language or config.agents.language)
         try:
-            await bot.send_message(admin_id, text)
+            await bot.send_message(admin_id, text(say))
         except TelegramAPIError as error:
             log.warning("could not tell admin=%s: %s", admin_id, type(error).__name__)
 
@@ -399,7 +411,7 @@ def telegram_jobs(
     """Every timed job, sending through `bot`; knowledge-base reloads are told to the admins."""
 
     async def notify(result: PublishResult) -> None:
-        await tell_admins(bot, services.roles, result.message())
+        await tell_admins(services, bot, result.told)
 
     return running_jobs(services, notify, bot)
 
@@ -434,10 +446,10 @@ async def run_telegram(services: Services) -> None:
             async with serving(app, config.web.host, config.web.port):
                 # set once kefu listens, so that Telegram's first post finds it; left in place
                 # at shutdown, for the other replicas
-                await connect_telegram(config, bot)
+                await connect_telegram(services, bot)
                 await until_stopped()
             return
-        dispatcher.startup.register(partial(connect_telegram, config))
+        dispatcher.startup.register(partial(connect_telegram, services))
         async with contextlib.AsyncExitStack() as stack:
             if config.web.enabled:
                 try:
@@ -462,12 +474,19 @@ async def run_telegram(services: Services) -> None:
         await bot.session.close()
 
 
-async def connect_telegram(config: Config, bot: Bot) -> None:
-    """Who the bot is, its commands, and where Telegram sends updates (the webhook, with its
-    secret, or none for long polling)."""
+async def connect_telegram(services: Services, bot: Bot) -> None:
+    """Who the bot is, its command menus, and where Telegram sends updates (the webhook, with
+    its secret, or none for long polling)."""
+    config = services.config
     me = await first_answer(bot, config)
     log.info("connected to Telegram as @%s", me.username)
-    await set_commands(bot)
+    await set_commands(
+        bot,
+        services.texts,
+        config.bot.default_language,
+        config.agents.group_id,
+        services.roles.with_role("admin"),
+    )
     telegram = config.telegram
     if telegram.mode == "webhook":
         assert telegram.webhook_secret is not None  # the config requires it in webhook mode

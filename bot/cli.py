@@ -18,6 +18,7 @@ from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.knowledge_admin import tools as knowledge_admin
 from bot.middlewares.log_context import JsonLines, UpdateOnRecord
+from bot.texts import Say, Texts
 from knowledge import KnowledgeBaseError
 from storage.database import DatabaseUnreachable, SchemaNotCurrent
 
@@ -320,6 +321,11 @@ async def import_orders_file(config: Config, file: str) -> int:
     return 0
 
 
+def operator(config: Config) -> Say:
+    """The command line speaks English, as all of its other output does."""
+    return Say(Texts.load(config.placeholders()), "en")
+
+
 async def schedule_command(config: Config, args: argparse.Namespace) -> int:
     from bot.schedule.delivery import PENDING_ONLY, STATUSES, Schedule, schedule_report
     from storage.database import create_session_factory, migrate, open_engine, reading
@@ -328,7 +334,7 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
     if args.schedule_command == "list":
         statuses = STATUSES if args.all else PENDING_ONLY
         async with reading(config.database.url) as sessions, sessions() as session:
-            print(await schedule_report(session, schedule, statuses, args.limit))
+            print(await schedule_report(session, schedule, operator(config), statuses, args.limit))
         return 0
     async with open_engine(config.database.url) as engine:
         await migrate(engine)
@@ -345,7 +351,7 @@ async def print_report(config: Config, days: int | None) -> int:
     from storage.database import reading
 
     async with reading(config.database.url) as sessions, sessions() as session:
-        print(await last_days_report(session, config, SystemClock().now(), days))
+        print(await last_days_report(session, config, SystemClock().now(), operator(config), days))
     return 0
 
 
@@ -356,14 +362,13 @@ async def customers_command(config: Config, args: argparse.Namespace) -> int:
     from bot.orders.lookup import OrderStatusService
     from bot.privacy.customer_data import CustomerData
     from bot.schedule.delivery import Schedule
-    from bot.texts import Texts
     from bot.tickets.lifecycle import TicketService
     from storage.database import create_session_factory, migrate, open_engine
     from storage.models import Customer
 
     clock = SystemClock()
     hours = config.hours.business_hours()
-    texts = Texts.load(config.business.placeholders())
+    texts = Texts.load(config.placeholders())
     async with open_engine(config.database.url) as engine:
         await migrate(engine)
         sessions = create_session_factory(engine)

@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from bot.schedule.business_hours import WEEKDAYS, Block, BusinessHours
+from bot.texts import Placeholder, Texts
+from knowledge.schema import LANGUAGES
 from storage.models import OrderStatus, TicketPriority
 
 CONFIG_ENV = "KEFU_CONFIG"
@@ -119,16 +121,26 @@ class WebConfig(Section):
 
 class BusinessConfig(Section):
     shop_name: str
-    hours: str = ""
     phone: str = ""
     email: str = ""
     address: str = ""
     website: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _hours_moved(cls, data: Any) -> Any:
+        # One string for both languages that could disagree with the schedule: the opening
+        # hours people read are now rendered from [hours], per language.
+        if isinstance(data, dict) and "hours" in data:
+            raise ValueError(
+                "hours is no longer read: opening hours are shown from [hours] (the weekly "
+                "schedule and timezone), in the reader's language; delete [business] hours"
+            )
+        return data
+
     def placeholders(self) -> dict[str, str]:
         return {
             "shop_name": self.shop_name,
-            "business_hours": self.hours,
             "phone": self.phone,
             "email": self.email,
             "address": self.address,
@@ -242,6 +254,8 @@ class SlaConfig(Section):
 
 class AgentsConfig(Section):
     group_id: int = 0
+    # What the bot posts in the agents' group is read by all of them: one language for it.
+    language: Literal["zh", "en"] = "zh"
     note_prefix: str = "#"
     signature: str = ""
     max_open_tickets: int = Field(default=5, ge=1)
@@ -475,6 +489,14 @@ class Config(Section):
     tickets: TicketsConfig = TicketsConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)
+
+    def placeholders(self) -> dict[str, Placeholder]:
+        """What texts and knowledge-base answers may fill in: the [business] values, and
+        {business_hours} rendered from [hours] in each language."""
+        texts = Texts.load()
+        hours = self.hours.business_hours()
+        described = {language: hours.describe(texts, language) for language in LANGUAGES}
+        return {**self.business.placeholders(), "business_hours": described}
 
     def secrets(self) -> list[SecretStr]:
         """The secrets set in this config, which the log must never show."""

@@ -11,13 +11,28 @@ from knowledge.schema import LANGUAGES
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 
+# A value filled into texts: the same in every language (a phone number), or one per language
+# (the opening hours, {"zh": "周一至周五 9:00–18:00", "en": "Mon–Fri 9:00–18:00"}).
+Placeholder = str | Mapping[str, str]
+
+
+def in_language(value: Placeholder, language: str) -> str:
+    if isinstance(value, str):
+        return value
+    return value.get(language) or value.get("en") or next(iter(value.values()), "")
+
+
 class Texts:
-    def __init__(self, catalogues: Mapping[str, Mapping[str, str]], defaults: Mapping[str, str]):
+    def __init__(
+        self, catalogues: Mapping[str, Mapping[str, str]], defaults: Mapping[str, Placeholder]
+    ):
         self._catalogues = catalogues
         self._defaults = dict(defaults)
 
     @classmethod
-    def load(cls, defaults: Mapping[str, str] | None = None, folder: Path = LOCALES) -> Texts:
+    def load(
+        cls, defaults: Mapping[str, Placeholder] | None = None, folder: Path = LOCALES
+    ) -> Texts:
         catalogues = {
             language: tomllib.loads((folder / f"{language}.toml").read_text(encoding="utf-8"))
             for language in LANGUAGES
@@ -30,7 +45,8 @@ class Texts:
     def __call__(self, key: str, language: str, **values: object) -> str:
         catalogue = self._catalogues.get(language) or self._catalogues["en"]
         template = catalogue[key]
-        return template.format_map({**self._defaults, **values})
+        defaults = {name: in_language(value, language) for name, value in self._defaults.items()}
+        return template.format_map({**defaults, **values})
 
 
 class Say:

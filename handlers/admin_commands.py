@@ -18,6 +18,7 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
+from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, set_admin_commands
 from bot.channels.filters import command_or_document, has_document, is_admin, private_chat
 from bot.channels.replies import bot_of
 from bot.channels.telegram import FileDownloadFailed
@@ -34,22 +35,6 @@ from bot.tickets.roles import RoleBook
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
-
-ADMIN_COMMANDS = (
-    "reload",
-    "kb_history",
-    "kb_rollback",
-    "kb_export",
-    "role",
-    "roles",
-    "scheduled",
-    "report",
-    "learn",
-    "ban",
-    "unban",
-    "incident",
-)
-AGENT_COMMANDS = ("duty", "kb")  # they work in the agents' group only
 
 
 def create_router() -> Router:
@@ -77,9 +62,9 @@ def create_router() -> Router:
     return router
 
 
-async def reload_knowledge(message: Message, publisher: KnowledgePublisher) -> None:
+async def reload_knowledge(message: Message, publisher: KnowledgePublisher, say: Say) -> None:
     result = await publisher.reload()
-    await message.answer(result.message())
+    await message.answer(result.told(say))
 
 
 async def receive_upload(
@@ -92,9 +77,7 @@ async def receive_upload(
     try:
         data = await bot_of(message).download(document)
     except FileDownloadFailed as error:
-        raise EditError(
-            f"'{name}' could not be downloaded ({error}): send it again", name
-        ) from None
+        raise EditError("kb_download_failed", name, error=str(error)) from None
     content = data.read() if data else b""
     proposal = await editor.propose(state, message.from_user.id, name, content)
     buttons = [
@@ -108,7 +91,7 @@ async def receive_upload(
         ),
     ]
     await message.answer(
-        say("kb_upload_summary", file=name, summary=proposal.change.summary()),
+        say("kb_upload_summary", file=name, summary=proposal.change.told(say)),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]),
     )
 
@@ -131,7 +114,7 @@ async def decide_upload(
         return
     result = await editor.apply(session, state, callback_data.token, query.from_user.id)
     if result.ok:
-        await query.message.answer(say("kb_applied", summary=result.change.summary()))
+        await query.message.answer(say("kb_applied", summary=result.change.told(say)))
     else:
         errors = "\n".join(result.errors)
         await query.message.answer(say("kb_failed", errors=errors))
@@ -163,7 +146,7 @@ async def roll_back(
     assert message.from_user is not None
     version, result = await editor.rollback(session, message.from_user.id)
     if result.ok:
-        await message.answer(say("kb_rolled_back", id=version.id, summary=result.change.summary()))
+        await message.answer(say("kb_rolled_back", id=version.id, summary=result.change.told(say)))
     else:
         await message.answer(say("kb_failed", errors="\n".join(result.errors)))
 
@@ -177,22 +160,31 @@ async def export_files(message: Message, editor: KnowledgeEditor, say: Say) -> N
 
 
 async def change_role(
-    message: Message, command: CommandObject, session: AsyncSession, roles: RoleBook
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    roles: RoleBook,
+    say: Say,
+    config: Config,
 ) -> None:
     """`/role USER_ID agent|supervisor|admin|none`."""
     parts = (command.args or "").split()
     if len(parts) != 2 or not parts[0].lstrip("-").isdigit():
-        await message.answer("Write /role USER_ID agent|supervisor|admin|none")
+        await message.answer(say("role_usage"))
         return
     assert message.from_user is not None
     user_id, role = int(parts[0]), parts[1].lower()
     try:
         await roles.change(session, user_id, role, by=message.from_user.id)
-    except ValueError as error:
-        await message.answer(str(error))
+    except ValueError:
+        await message.answer(say("role_unknown", role=parts[1][:32]))
         return
     log.info("admin=%s set the role of user=%s to %s", message.from_user.id, user_id, role)
-    await message.answer(f"{user_id} is now: {role}.")
+    await session.commit()  # the role holds before the menus follow it
+    await set_admin_commands(
+        bot_of(message), say.texts, config.bot.default_language, user_id, role == "admin"
+    )
+    await message.answer(say("role_set", user=user_id, role=say(f"role_{role}")))
 
 
 async def ban_customer(
@@ -211,17 +203,23 @@ async def unban_customer(
     await message.answer(await bans.unban(session, message.from_user.id, command.args, say))
 
 
-async def list_roles(message: Message, roles: RoleBook) -> None:
+async def list_roles(message: Message, roles: RoleBook, say: Say) -> None:
     lines = [
-        f"{role}: {', '.join(map(str, roles.with_role(role))) or '-'}"
+        say(
+            "roles_line",
+            role=say(f"role_{role}"),
+            members=", ".join(map(str, roles.with_role(role))) or "-",
+        )
         for role in ("admin", "supervisor", "agent")
     ]
     await message.answer("\n".join(lines))
 
 
-async def show_scheduled(message: Message, session: AsyncSession, schedule: Schedule) -> None:
+async def show_scheduled(
+    message: Message, session: AsyncSession, schedule: Schedule, say: Say
+) -> None:
     """What the bot will send on its own: surveys, reminders, revisits, NPS."""
-    await message.answer(await schedule_report(session, schedule))
+    await message.answer(await schedule_report(session, schedule, say))
 
 
 async def show_report(
@@ -236,12 +234,9 @@ async def show_report(
     and how the tickets ended."""
     days = report_days(command.args) if command.args else config.report.days
     if days is None:
-        await message.answer(f"Usage: /report [days], with days from 1 to {MAX_DAYS}.")
+        await message.answer(say("report_usage", max=MAX_DAYS))
         return
-    report = await last_days_report(
-        session, config, clock.now(), days, texts=say.texts, language=say.language
-    )
-    await message.answer(report)
+    await message.answer(await last_days_report(session, config, clock.now(), say, days))
 
 
 async def show_learned(
@@ -289,6 +284,6 @@ async def edit_refused(event: ErrorEvent, say: Say) -> None:
     if not isinstance(message, Message):
         return
     if error.file:
-        await message.answer(say("kb_upload_invalid", file=error.file, errors=error))
+        await message.answer(say("kb_upload_invalid", file=error.file, errors=error.told(say)))
     else:
-        await message.answer(say("kb_failed", errors=error))
+        await message.answer(say("kb_failed", errors=error.told(say)))

@@ -12,6 +12,7 @@ from bot.callbacks import OutcomeCallback, TicketCallback, TransferCallback
 from bot.channels.filters import in_topic
 from bot.channels.replies import bot_of
 from bot.config import Config
+from bot.texts import Say
 from bot.tickets.agent_desk import AgentDesk
 
 
@@ -39,28 +40,37 @@ def create_router() -> Router:
 
 
 async def handle_topic_message(
-    message: Message, session: AsyncSession, agent_desk: AgentDesk
+    message: Message, session: AsyncSession, agent_desk: AgentDesk, say: Say
 ) -> None:
     if message.from_user is None or message.from_user.is_bot:
         return
     answer = await agent_desk.topic_message(
-        session, bot_of(message), message.from_user.id, message
+        session, bot_of(message), message.from_user.id, message, say
     )
     if answer:
         await message.reply(answer)
 
 
 async def set_duty(
-    message: Message, command: CommandObject, session: AsyncSession, agent_desk: AgentDesk
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    agent_desk: AgentDesk,
+    say: Say,
 ) -> None:
     user = message.from_user
     if user is None:
         return
-    await message.reply(await agent_desk.duty(session, user.id, user.first_name, command.args))
+    reply = await agent_desk.duty(session, user.id, user.first_name, command.args, say)
+    await message.reply(reply)
 
 
 async def send_canned_answer(
-    message: Message, command: CommandObject, session: AsyncSession, agent_desk: AgentDesk
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    agent_desk: AgentDesk,
+    say: Say,
 ) -> None:
     if message.from_user is None:
         return
@@ -70,6 +80,7 @@ async def send_canned_answer(
         message.from_user.id,
         message.message_thread_id or 0,
         command.args,
+        say,
     )
     await message.reply(answer)
 
@@ -93,7 +104,7 @@ async def handle_ticket_button(
     callback_data: TicketCallback,
     session: AsyncSession,
     agent_desk: AgentDesk,
-    language: str,
+    say: Say,
 ) -> None:
     pressed = await agent_desk.ticket_button(
         session,
@@ -102,7 +113,7 @@ async def handle_ticket_button(
         query.from_user.first_name,
         callback_data.ticket_id,
         callback_data.action,
-        language,
+        say,
     )
     await pressed.render(query)
 
@@ -130,8 +141,14 @@ async def transfer_ticket(
     callback_data: TransferCallback,
     session: AsyncSession,
     agent_desk: AgentDesk,
+    say: Say,
 ) -> None:
     pressed = await agent_desk.transfer(
-        session, bot_of(query), query.from_user.id, callback_data.ticket_id, callback_data.agent_id
+        session,
+        bot_of(query),
+        query.from_user.id,
+        callback_data.ticket_id,
+        callback_data.agent_id,
+        say,
     )
     await pressed.render(query)

@@ -105,7 +105,7 @@ def knowledge_files(path: Path) -> list[Path]:
 
 def load_knowledge_base(
     path: str | Path,
-    placeholders: Mapping[str, str] | None = None,
+    placeholders: Mapping[str, str | Mapping[str, str]] | None = None,
     actions: Collection[str] = ACTIONS,
 ) -> KnowledgeBase:
     """Load and validate a knowledge base folder (or one file); raise KnowledgeBaseError on any
@@ -131,7 +131,11 @@ def load_knowledge_base(
 
 
 class _Reader:
-    def __init__(self, placeholders: Mapping[str, str] | None, actions: Collection[str]) -> None:
+    def __init__(
+        self,
+        placeholders: Mapping[str, str | Mapping[str, str]] | None,
+        actions: Collection[str],
+    ) -> None:
         self.placeholders = dict(placeholders) if placeholders is not None else None
         self.actions = actions
         self.problems: list[Problem] = []
@@ -433,7 +437,7 @@ class _Reader:
             if not isinstance(text.value, str) or not text.value.strip():
                 self.problem(text.line, f"{where}: answer.{language} must be non-empty text")
                 continue
-            rendered = self.fill_placeholders(text.value.strip(), text.line, where)
+            rendered = self.fill_placeholders(text.value.strip(), text.line, where, language)
             if rendered is None:
                 continue
             length = message_length(rendered)
@@ -447,7 +451,8 @@ class _Reader:
             answers[language] = rendered
         return answers
 
-    def fill_placeholders(self, text: str, line: int, where: str) -> str | None:
+    def fill_placeholders(self, text: str, line: int, where: str, language: str) -> str | None:
+        """A placeholder's value is one text, or one per language (the opening hours)."""
         try:
             names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
         except ValueError as error:
@@ -460,7 +465,11 @@ class _Reader:
             known = ", ".join("{" + name + "}" for name in sorted(self.placeholders))
             self.problem(line, f"{where}: unknown placeholder {{{unknown[0]}}} (known: {known})")
             return None
-        return text.format_map(self.placeholders)
+        values = {
+            name: value if isinstance(value, str) else value.get(language, "")
+            for name, value in self.placeholders.items()
+        }
+        return text.format_map(values)
 
     def read_action(self, node: _Node | None, where: str) -> str | None:
         if node is None:

@@ -40,6 +40,7 @@ async def touch_customer(
     *,
     now: datetime,
     first_name: str | None = None,
+    username: str | None = None,
     language: str | None = None,
 ) -> Customer:
     """The customer behind an update, created on first contact; `last_seen` moves to now.
@@ -48,7 +49,13 @@ async def touch_customer(
     that two first updates from one customer cannot race and every update pays one round trip.
     The app's language is kept only until the customer writes in one."""
     arrival = await arrive(
-        session, channel, external_id, now=now, first_name=first_name, language=language
+        session,
+        channel,
+        external_id,
+        now=now,
+        first_name=first_name,
+        username=username,
+        language=language,
     )
     return arrival.customer
 
@@ -60,6 +67,7 @@ async def arrive(
     *,
     now: datetime,
     first_name: str | None = None,
+    username: str | None = None,
     language: str | None = None,
     form_key: str | None = None,
     reopen_window: timedelta = timedelta(0),
@@ -74,6 +82,7 @@ async def arrive(
         "channel": channel,
         "external_id": external_id,
         "first_name": first_name,
+        "username": username,
         "language": language,
         "now": now,
         "form_key": form_key,
@@ -110,6 +119,7 @@ def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
         channel=bound("channel", "channel"),
         external_id=bound("external_id", "external_id"),
         first_name=bound("first_name", "first_name"),
+        username=bound("username", "username"),
         language=bound("language", "language"),
         language_chosen=False,
         surveys_opt_out=False,
@@ -117,8 +127,9 @@ def _upsert(dialect: str, first_name: bool, language: bool, form: bool) -> Any:
         last_seen=bound("now", "last_seen"),
     )
     changes: dict[str, Any] = {"last_seen": statement.excluded.last_seen}
-    if first_name:
+    if first_name:  # a Telegram user as they are now: a @username removed is gone here too
         changes["first_name"] = statement.excluded.first_name
+        changes["username"] = statement.excluded.username
     if language:
         changes["language"] = sa.func.coalesce(table.c.language, statement.excluded.language)
     # named by hand: a column of the table would put it in the subquery's FROM, uncorrelated
@@ -171,3 +182,13 @@ async def choose_language(session: AsyncSession, customer: Customer, language: s
     customer.language_chosen = True
     session.add(customer)
     await session.flush()
+
+
+async def language_of(session: AsyncSession, channel: str, external_id: str) -> str | None:
+    """The language a person reads, as far as their private chat with the bot tells: the one
+    they chose with /language, else the one they last wrote in; None when they never wrote."""
+    statement = select(Customer).where(
+        Customer.channel == channel, Customer.external_id == external_id
+    )
+    found = (await session.exec(statement)).first()
+    return found.language if found is not None else None

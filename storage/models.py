@@ -141,6 +141,7 @@ class Customer(SQLModel, table=True):
     channel: str = Field(max_length=32)
     external_id: str = Field(max_length=64)
     first_name: str | None = Field(default=None, max_length=128)
+    username: str | None = Field(default=None, max_length=64)  # Telegram's @username, if any
     language: str | None = Field(default=None, max_length=8)
     language_chosen: bool = False
     vip_tier: str | None = Field(default=None, max_length=16)

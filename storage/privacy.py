@@ -219,6 +219,7 @@ async def erase_customer(session: AsyncSession, customer: Customer, now: datetim
         forms = len(rows)
     customer.external_id = f"erased:{customer_id}"
     customer.first_name = None
+    customer.username = None
     customer.vip_tier = None
     customer.surveys_opt_out = True
     customer.erased_at = now

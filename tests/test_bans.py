@@ -25,6 +25,7 @@ async def services(start_services: StartServices) -> Services:
         kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
             "admins = []": f"admins = [{ADMIN_ID}]",
             "agents = []": f"agents = [{AGENT}]",
         },
@@ -49,13 +50,13 @@ async def test_a_banned_customer_gets_silence_and_agents_see_the_ban(
 
     start = len(bot.recorder.requests)
     [done] = await admin.say(f"/ban {MEI}")
-    assert done.text == "Customer #1 is banned: the bot stays silent to them. /unban lifts it."
+    assert done.text == "Mei (ID 7) is banned: the bot stays silent to them. /unban lifts it."
     [alert] = [
         r
         for r in bot.recorder.requests[start:]
         if isinstance(r, SendMessage) and r.chat_id == GROUP
     ]
-    assert "T-000001: the customer (#1) was banned by an admin" in alert.text
+    assert "T-000001: the customer Mei (ID 7) was banned by an admin" in alert.text
 
     before = await stored_messages(services)
     start = len(bot.recorder.requests)
@@ -75,7 +76,7 @@ async def test_a_banned_customer_gets_silence_and_agents_see_the_ban(
     assert f"⛔ Banned since 2026-03-02 10:00 UTC by admin {ADMIN_ID}" in card
 
     [lifted] = await admin.say("/unban #1")
-    assert lifted.text == "Customer #1 is no longer banned."
+    assert lifted.text == "Mei (ID 7) is no longer banned."
     start = len(bot.recorder.requests)
     await mei.say("hello again")  # relayed to the ticket's topic once more
     assert [r for r in bot.recorder.requests[start:] if isinstance(r, CopyMessage)]
@@ -98,7 +99,7 @@ async def test_only_admins_ban_and_staff_cannot_be_banned(
     [usage] = await admin.say("/ban someone")
     assert usage.text.startswith("Write /ban USER_ID")
     [not_banned] = await admin.say(f"/unban {MEI}")
-    assert not_banned.text == "Customer #1 is not banned."
+    assert not_banned.text == "Mei (ID 7) is not banned."
 
 
 async def test_a_banned_customer_without_a_ticket_is_neither_answered_nor_stored(

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.schedule.business_hours import BusinessHours, NoOpeningHours
+from bot.texts import Texts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEK = {
@@ -78,3 +79,29 @@ def test_a_schedule_that_never_opens_says_so() -> None:
 def test_a_broken_block_is_named() -> None:
     with pytest.raises(ValueError, match="not a time block: '9-6pm'"):
         BusinessHours("UTC", {"mon": ["9-6pm"]})
+
+
+def test_the_schedule_is_described_in_each_language(hours: BusinessHours) -> None:
+    texts = Texts.load()
+    assert hours.describe(texts, "zh") == (
+        "周一 9:00–12:00、13:00–18:00，周二至周四 9:00–18:00，周五 9:00–18:00、20:00–2:00，"
+        "周六 10:00–16:00（UTC+8）"
+    )
+    assert hours.describe(texts, "en") == (
+        "Mon 9:00–12:00, 13:00–18:00; Tue–Thu 9:00–18:00; Fri 9:00–18:00, 20:00–2:00; "
+        "Sat 10:00–16:00 (UTC+8)"
+    )
+    weekdays_only = BusinessHours("Europe/Berlin", {day: ["08:30-17:00"] for day in WEEK})
+    assert weekdays_only.describe(texts, "en") == "Mon–Sun 8:30–17:00 (Europe/Berlin)"
+    assert BusinessHours("Asia/Kolkata", {}).describe(texts, "zh") == "暂无营业时间"
+    assert BusinessHours("Asia/Kolkata", {"mon": ["09:00-10:00"]}).zone_label() == "UTC+5:30"
+
+
+def test_an_opening_is_told_by_weekday_within_a_week_else_by_date(hours: BusinessHours) -> None:
+    texts = Texts.load()
+    wednesday_night = local(2026, 3, 4, 19, 0)
+    thursday = hours.next_open(wednesday_night)
+    assert hours.opening(thursday, wednesday_night, texts, "zh") == "周四 9:00"
+    assert hours.opening(thursday, wednesday_night, texts, "en") == "Thu 9:00"
+    far = local(2026, 3, 20, 9, 0)
+    assert hours.opening(far, wednesday_night, texts, "zh") == "2026-03-20 9:00"

@@ -85,6 +85,19 @@ def test_a_missing_required_value_is_named(tmp_path: Path) -> None:
         load_config(path, environ={})
 
 
+def test_the_old_business_hours_string_is_refused_naming_its_replacement(
+    write_config: Callable[..., Path],
+) -> None:
+    path = write_config(
+        replace={'shop_name = "Kefu Demo Shop"': 'shop_name = "Kefu Demo Shop"\nhours = "9-18"'}
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert "[business]: hours is no longer read: opening hours are shown from [hours]" in str(
+        raised.value
+    )
+
+
 def test_broken_toml_gives_the_line(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[business]\nshop_name = \n", encoding="utf-8")

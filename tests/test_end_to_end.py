@@ -107,7 +107,7 @@ async def test_a_customer_chats_with_the_running_bot(
             lambda method, params: method == "createforumtopic", start=start
         )
         assert topic["name"].startswith("T-000001 · ")
-        assert topic["name"].endswith(" · shipping · normal")
+        assert topic["name"].endswith(" · 物流 · 普通")  # in the team's language ([agents])
 
         expectation = await fake.wait_for(
             lambda method, params: (

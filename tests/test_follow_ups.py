@@ -38,6 +38,7 @@ def configured(write_config: Callable[..., Path], extra: str = "", **replacement
         kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {AGENTS_GROUP}",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
             "supervisors = []": f"supervisors = [{SUPERVISOR}]",
             "agents = []": f"agents = [{AGENT}]",
             **replacements,
@@ -197,7 +198,7 @@ async def test_the_admins_report_shows_where_service_falls_short(
             "Satisfaction (CSAT, of 100) from 1 answers: 60, below the target of 90; "
             "low scores (1-2 stars): 0",
             f"  lowest by agent: {AGENT} 60",
-            "  lowest by category: shipping 60",
+            "  lowest by category: Shipping 60",
             "Revisits: 0 solved, 0 not solved",
             "NPS: no answers yet (0 answers)",
             "Short of target: satisfaction",

@@ -109,11 +109,11 @@ async def resolve_a_ticket(fake: FakeBotAPI) -> None:
     fake.push_callback(CHAT, buttons(ask_order)["Skip"], message_id=ask_order["message_id"])
     _, card = await fake.wait_for(
         lambda method, p: method == "sendmessage" and int(p["chat_id"]) == GROUP
-        and "Resolve" in buttons(p),
+        and "已解决" in buttons(p),
         start=start,
     )  # fmt: skip
     start = len(fake.sent)
-    resolve = buttons(card)["Resolve"]
+    resolve = buttons(card)["已解决"]  # Resolve, in the team's language
     fake.push_callback(GROUP, resolve, message_id=card["message_id"], user_id=AGENT)
     await fake.wait_for(lambda method, p: method == "answercallbackquery", start=start)
 

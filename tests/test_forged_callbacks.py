@@ -75,6 +75,7 @@ async def services(start_services: StartServices) -> Services:
         kb=TEST_KB,
         replace={
             "group_id = 0": f"group_id = {GROUP}",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
             "agents = []": f"agents = [{AGENT}, {OTHER_AGENT}]",
         },
     )

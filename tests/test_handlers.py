@@ -51,7 +51,8 @@ async def test_a_question_is_answered_with_votes_and_related_buttons(
     customer: Callable[..., PrivateChat], services: Services
 ) -> None:
     [reply] = await customer(language=None).say("營業時間幾點？")
-    assert reply.text.startswith("营业时间：Mon–Fri 9:00–18:00")
+    # the hours come from [hours], in the customer's language, weekdays and all
+    assert reply.text.startswith("营业时间：周一至周五 9:00–18:00，周六 10:00–16:00（UTC+8）")
     assert "这个回答对您有帮助吗？" in reply.text
     assert labels(reply) == ["你们店在哪里", "👍 有帮助", "👎 没帮助"]
     async with services.session_factory() as session:
@@ -62,6 +63,13 @@ async def test_a_question_is_answered_with_votes_and_related_buttons(
     ]
     assert stored[0].text == "營業時間幾點？"
     assert stored[1].text == reply.text
+
+
+async def test_english_customers_read_the_same_hours_in_english(
+    customer: Callable[..., PrivateChat],
+) -> None:
+    [reply] = await customer(language="en").say("what are your opening hours")
+    assert reply.text.startswith("We are open Mon–Fri 9:00–18:00; Sat 10:00–16:00 (UTC+8).")
 
 
 async def test_the_reply_follows_the_script_when_the_app_language_is_unknown(

@@ -53,6 +53,7 @@ async def services(start_services: StartServices, clock: ManualClock) -> Service
             "max_open_tickets = 5": "max_open_tickets = 1",
             "admins = []": f"admins = [{ADMIN}]",
             "agents = []": f"agents = [{AGENT}, {AGENT2}]",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # this team reads English
         },
     )
 
@@ -84,7 +85,7 @@ async def test_the_whole_handoff(
     assert done.text == "Your ticket T-000001 is open. An agent will reply here within 30 minutes."
 
     [topic] = sent(bot, CreateForumTopic, start)
-    assert (topic.chat_id, topic.name) == (GROUP, "T-000001 · Mei · shipping · normal")
+    assert (topic.chat_id, topic.name) == (GROUP, "T-000001 · Mei · Shipping · normal")
     card = next(m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP)
     thread = card.message_thread_id
     assert thread is not None
@@ -180,8 +181,22 @@ async def test_out_of_hours_the_customer_learns_when_we_open(
     clock.set(datetime(2026, 3, 8, 11, 0, tzinfo=SHANGHAI))  # Sunday
     done = await open_ticket(PrivateChat(dispatcher, bot, 8, "en"))
     assert done.text == (
-        "We are closed now and open again Mon 09:00. Your ticket T-000001 is in the queue; "
+        "We are closed now and open again Mon 9:00. Your ticket T-000001 is in the queue; "
         "an agent will reply here then."
+    )
+
+
+async def test_out_of_hours_a_chinese_customer_reads_a_chinese_weekday(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 4, 19, 0, tzinfo=SHANGHAI))  # Wednesday evening
+    li = PrivateChat(dispatcher, bot, 8, "zh-hans")
+    [choose] = await li.say("/human")
+    [describe] = await li.press(choose, "物流")
+    await li.say("包裹丢了")
+    [done] = await li.say("A-1001")
+    assert done.text == (
+        "我们现在下班了，周四 9:00 重新上班。您的工单 T-000001 已在排队，届时客服会在这里回复您。"
     )
 
 
@@ -409,7 +424,7 @@ async def test_admins_change_roles_by_command_and_it_lasts(
         f"agent: {AGENT}, {AGENT2}, 999",
     ]
     [bad] = await admin.say("/role 999 boss")
-    assert bad.text == "unknown role 'boss' (agent, supervisor, admin or none)"
+    assert bad.text == "Unknown role boss: write agent, supervisor, admin or none."
 
     await admin.say("/role 999 none")
     restarted = await create_services(services.config, clock=clock)

@@ -177,7 +177,8 @@ async def test_the_dispatcher_starts_the_jobs_with_its_bot_and_stops_them(
     try:
         add_gift_cards(kb_copy)
         [notice] = await told_admin(bot, 5)
-        assert notice == "Knowledge base reloaded: 6 entries (added 1: gift_cards)."
+        # an admin who never wrote to the bot reads the team's language ([agents] language)
+        assert notice == "知识库已重新加载：6 个条目（新增 1 条：gift_cards）。"
     finally:
         await dispatcher.emit_shutdown(bot=bot)
 

@@ -168,12 +168,11 @@ async def test_every_form_goes_on_after_the_process_is_killed(
         await dan.press(ask_order, "Skip", "")
         _, card = await fake.wait_for(
             lambda m, p: m == "sendmessage" and int(p["chat_id"]) == GROUP
-            and "Resolve" in buttons(p),
+            and "已解决" in buttons(p),
             start=start,
         )  # fmt: skip
-        fake.push_callback(
-            GROUP, buttons(card)["Resolve"], message_id=card["message_id"], user_id=AGENT
-        )
+        resolve = buttons(card)["已解决"]  # Resolve, in the team's language
+        fake.push_callback(GROUP, resolve, message_id=card["message_id"], user_id=AGENT)
         _, survey = await fake.wait_for(message_to(DAN, "How did we do?"), timeout=STARTUP)
         hold(message_to(DAN, "Thank you! Anything you would like to add?"))
         await dan.press(survey, "2 ⭐", "Thank you! Anything you would like to add?")

@@ -10,7 +10,10 @@ import pytest
 from bot.cli import main
 from bot.config import ReportConfig
 from bot.reports.service_report import render_report
+from bot.texts import Say, Texts
 from storage.figures import FeedbackFigures, ServiceFigures
+
+ENGLISH = Say(Texts.load(), "en")
 
 
 def service(**changes: object) -> ServiceFigures:
@@ -49,7 +52,7 @@ def feedback(**changes: object) -> FeedbackFigures:
 
 
 def test_a_period_that_meets_every_standard() -> None:
-    text = render_report(service(), feedback(), ReportConfig(), "Report")
+    text = render_report(service(), feedback(), ReportConfig(), "Report", ENGLISH)
     assert (
         "Settled at first contact (by the bot, or the ticket resolved without reopening): " in text
     )
@@ -74,6 +77,7 @@ def test_every_shortfall_is_named() -> None:
         feedback(csat=70.0),
         ReportConfig(),
         "Report",
+        ENGLISH,
     )
     assert "First response on time: 3 of 5, 60%, below the target of 95%; median 12 min" in text
     assert "Resolved on time: 4 of 5, 80%, below the target of 95%; median 3.5 h" in text
@@ -86,7 +90,7 @@ def test_every_shortfall_is_named() -> None:
 
 def test_targets_come_from_the_config() -> None:
     strict = ReportConfig(satisfaction=96.0)
-    assert render_report(service(), feedback(), strict, "Report").endswith(
+    assert render_report(service(), feedback(), strict, "Report", ENGLISH).endswith(
         "Short of target: satisfaction"
     )
 

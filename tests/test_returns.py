@@ -85,8 +85,10 @@ async def test_a_return_within_the_window_becomes_a_ticket_with_everything(
 
     ticket = await only_ticket(services)
     assert (ticket.category, ticket.order_number) == ("return_refund", "A-1001")
-    assert ticket.description == (
-        "Return of Running shoes × 1\nReason: damaged\nCustomer says: the sole came off"
+    # the agents' record, in the agents' language (the example config's Chinese team)
+    assert (
+        ticket.description
+        == "退货：Running shoes × 1\n原因：商品损坏\n客户说明：the sole came off"
     )
     copies = [r for r in bot.recorder.requests[start:] if isinstance(r, CopyMessage)]
     assert [(c.chat_id, c.from_chat_id) for c in copies] == [(GROUP, OWNER)]
@@ -169,7 +171,7 @@ async def test_a_customer_without_linked_orders_proves_one_then_returns_from_it(
     [done] = await stranger.press(extras, "Done")
     assert done.text.startswith("Your ticket T-000001 is open.")
     ticket = await only_ticket(services)
-    assert ticket.description == "Return of Running shoes × 1\nReason: wrong size"
+    assert ticket.description == "退货：Running shoes × 1\n原因：尺码不合适"
 
     # Proof is per customer: another stranger pressing the same button is asked for it.
     other = PrivateChat(dispatcher, bot, STRANGER + 1, "en")

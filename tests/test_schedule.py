@@ -224,9 +224,10 @@ async def test_the_admins_see_what_is_pending_in_telegram(services: Services) ->
     await schedule_surveys(services, 2, timedelta(minutes=10))
     admin = PrivateChat(create_dispatcher(services), MockedBot(), ADMIN_ID, "en")
     [listing] = await admin.say("/scheduled")
+    # customers named as staff can find them: Telegram name and id, not our numbers
     assert listing.text.splitlines() == [
-        "#1 · 2026-03-02 10:10 · survey · customer 1 (Customer 0)",
-        "#2 · 2026-03-02 10:10 · survey · customer 2 (Customer 1)",
+        "#1 · 2026-03-02 10:10 · satisfaction survey · Customer 0 (ID 1000)",
+        "#2 · 2026-03-02 10:10 · satisfaction survey · Customer 1 (ID 1001)",
     ]
 
 
@@ -249,10 +250,10 @@ def test_the_admins_list_and_cancel_from_the_command_line(
     capsys.readouterr()
     assert main(["--config", str(config_path), "schedule", "list"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "#2 · 2026-03-02 10:10 · survey · customer 2 (Customer 1)"
+        "#2 · 2026-03-02 10:10 · satisfaction survey · Customer 1 (ID 1001)"
     ]
     assert main(["--config", str(config_path), "schedule", "list", "--all"]) == 0
-    assert "#1 · 2026-03-02 10:10 · survey · customer 1 (Customer 0) · cancelled" in (
+    assert "#1 · 2026-03-02 10:10 · satisfaction survey · Customer 0 (ID 1000) · cancelled" in (
         capsys.readouterr().out
     )
 

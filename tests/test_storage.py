@@ -184,6 +184,19 @@ async def test_a_customer_is_created_once_and_keeps_a_chosen_language(
         assert await find_customer(session, "terminal", "777") is None
 
 
+async def test_a_customers_username_follows_their_telegram_account(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    sessions = create_session_factory(engine)
+    for username in ("li_wei", "li_wei_2", None):  # set, changed, removed in Telegram
+        async with sessions() as session:
+            customer = await touch_customer(
+                session, "telegram", "777", now=clock.now(), first_name="Li", username=username
+            )
+            await session.commit()
+        assert customer.username == username
+
+
 async def test_messages_start_a_new_conversation_after_a_pause(
     engine: AsyncEngine, clock: ManualClock
 ) -> None:

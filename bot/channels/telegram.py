@@ -16,7 +16,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramNetworkError
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, Update
+from aiogram.types import Update
 from aiohttp import ClientError, ClientResponseError, ClientSession
 from pydantic import ValidationError
 
@@ -52,32 +52,6 @@ def api_server_name(config: Config) -> str:
     parts = urlsplit(server)
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname}{port} ([telegram] api_server)"
-
-
-COMMANDS = {
-    "zh": [
-        ("start", "常见问题"),
-        ("help", "使用说明"),
-        ("language", "切换语言"),
-        ("order", "查询订单"),
-        ("return", "申请退货"),
-        ("human", "联系人工客服"),
-        ("tickets", "我的工单"),
-        ("my_data", "导出我的数据"),
-        ("delete_me", "删除我的数据"),
-    ],
-    "en": [
-        ("start", "Common questions"),
-        ("help", "How to use this bot"),
-        ("language", "Change language"),
-        ("order", "Where is my order"),
-        ("return", "Return an item"),
-        ("human", "Talk to a person"),
-        ("tickets", "My tickets"),
-        ("my_data", "A copy of my data"),
-        ("delete_me", "Erase my data"),
-    ],
-}
 
 
 class TelegramSession(AiohttpSession):
@@ -229,11 +203,3 @@ def prepare_session(
         session.middleware(GlobalSendLimit(send_limit, on_wait))
     if metrics is not None:
         session.middleware(CountTelegramErrors(metrics))
-
-
-async def set_commands(bot: Bot) -> None:
-    for language, commands in COMMANDS.items():
-        await bot.set_my_commands(
-            [BotCommand(command=name, description=text) for name, text in commands],
-            language_code=language,
-        )

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def load_knowledge(config: Config) -> KnowledgeBase:
-    return load_knowledge_base(config.knowledge.path, config.business.placeholders())
+    return load_knowledge_base(config.knowledge.path, config.placeholders())
 
 
 def create_matcher(config: Config, knowledge_base: KnowledgeBase) -> Matcher:

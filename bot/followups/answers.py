@@ -67,8 +67,9 @@ class FeedbackAnswers:
             await self.handoff.alert(
                 bot,
                 recorded.ticket,
-                f"⚠️ Low satisfaction: {recorded.ticket.number} was rated "
-                f"{score}/5. Follow-up task recorded on the ticket.",
+                self.handoff.say_group(
+                    "alert_low_score", number=recorded.ticket.number, score=score
+                ),
             )
         await form.set_state(SurveyForm.comment)
         await form.set_data({"feedback_id": recorded.feedback.id})
@@ -103,8 +104,12 @@ class FeedbackAnswers:
                 await self.handoff.alert(
                     bot,
                     ticket,
-                    f"💬 Comment with the {feedback.score}/5 rating of {ticket.number}: "
-                    f"{feedback.comment}",
+                    self.handoff.say_group(
+                        "alert_low_score_comment",
+                        number=ticket.number,
+                        score=feedback.score,
+                        comment=feedback.comment,
+                    ),
                     mention=False,
                 )
         return Reply(self.texts("survey_comment_thanks", language))

@@ -29,6 +29,7 @@ from bot.knowledge_admin.publishing import (
     PublishResult,
     compare,
 )
+from bot.texts import Say
 from knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from knowledge.loader import MAX_FILE_BYTES, knowledge_files
 from storage.knowledge_versions import add_version, recent_versions, version_files
@@ -43,12 +44,17 @@ VALIDATION_SECONDS = 30.0
 
 
 class EditError(Exception):
-    """An upload or rollback that cannot be done, with a message for the admin; `file` names
-    the uploaded file when it is the file that was refused."""
+    """An upload or rollback that cannot be done, with a message for the admin (a catalogue
+    text and its values); `file` names the uploaded file when it is the file that was refused."""
 
-    def __init__(self, message: str, file: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, key: str, file: str | None = None, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
         self.file = file
+        self.values = values
+
+    def told(self, say: Say) -> str:
+        return say(self.key, file=self.file, **self.values)
 
 
 UPLOADS = "kb_upload"  # the destiny of the form that keeps an admin's pending upload
@@ -87,13 +93,10 @@ class KnowledgeEditor:
         """Refuse a file by its name and its declared size, before it is downloaded."""
         name = Path(file_name or "").name
         if not name.endswith((".yaml", ".yml")) or name != file_name:
-            raise EditError(
-                f"'{file_name[:100]}' is not a knowledge-base file: send a .yaml file",
-                file_name[:100],
-            )
+            raise EditError("kb_not_yaml", file_name[:100])
         if declared_size is not None and declared_size > MAX_UPLOAD_BYTES:
             raise EditError(
-                f"'{name}' has {declared_size:,} bytes; the limit is {MAX_UPLOAD_BYTES:,}", name
+                "kb_too_big", name, size=f"{declared_size:,}", limit=f"{MAX_UPLOAD_BYTES:,}"
             )
 
     async def propose(
@@ -106,7 +109,7 @@ class KnowledgeEditor:
         try:
             content = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise EditError(f"'{name}' is not UTF-8 text", name) from None
+            raise EditError("kb_not_utf8", name) from None
         files = self.current_files() | {name: content}
         change = await self._validate_aside(files, name)
         token = secrets.token_hex(6)
@@ -120,7 +123,7 @@ class KnowledgeEditor:
         uploads = uploads_of(form)
         pending = await uploads.get_data()
         if pending.get("token") != token or pending.get("admin_id") != admin_id:
-            raise EditError("This upload is no longer pending: please send the file again.")
+            raise EditError("kb_not_pending")
         await uploads.clear()
 
     async def apply(
@@ -129,7 +132,7 @@ class KnowledgeEditor:
         uploads = uploads_of(form)
         pending = await uploads.get_data()
         if pending.get("token") != token or pending.get("admin_id") != admin_id:
-            raise EditError("This upload is no longer pending: please send the file again.")
+            raise EditError("kb_not_pending")
         files = self.current_files() | {pending["file_name"]: pending["content"]}
         await self._validate_aside(files)  # the folder may have changed since the upload
         await uploads.clear()
@@ -140,7 +143,7 @@ class KnowledgeEditor:
     ) -> tuple[KnowledgeVersion, PublishResult]:
         versions = await recent_versions(session, limit=2)
         if len(versions) < 2:
-            raise EditError("There is no earlier version to go back to.")
+            raise EditError("kb_no_earlier")
         previous = versions[1]
         result = await self._publish(
             session, version_files(previous), admin_id, f"rollback to version {previous.id}"
@@ -158,15 +161,15 @@ class KnowledgeEditor:
                 asyncio.to_thread(self._validate, files, upload), VALIDATION_SECONDS
             )
         except TimeoutError:
-            raise EditError(
-                f"validating took longer than {VALIDATION_SECONDS:.0f} s: refused", upload
-            ) from None
+            raise EditError("kb_too_slow", upload, seconds=f"{VALIDATION_SECONDS:.0f}") from None
 
     def _validate(self, files: dict[str, str], upload: str | None = None) -> KnowledgeChange:
         try:
             candidate = staged(files, self.config)
         except KnowledgeBaseError as error:
-            raise EditError("\n".join(map(str, error.problems)), upload) from None
+            # the validator's findings (file, line, problem) are given as it words them
+            problems = "\n".join(map(str, error.problems))
+            raise EditError("kb_problems", upload, problems=problems) from None
         return compare(self.publisher.faq.knowledge_base, candidate)
 
     async def _publish(
@@ -206,7 +209,7 @@ def staged(files: dict[str, str], config: Config) -> KnowledgeBase:
         for name, text in files.items():
             (Path(staging) / name).write_text(text, encoding="utf-8")
         try:
-            return load_knowledge_base(staging, config.business.placeholders())
+            return load_knowledge_base(staging, config.placeholders())
         except KnowledgeBaseError as error:
             raise KnowledgeBaseError(
                 [replace(p, file=p.file.replace(staging + os.sep, "")) for p in error.problems]

@@ -31,7 +31,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import keep_first_version, staged, write_files
 from bot.knowledge_admin.publishing import PublishResult, compare
-from bot.texts import Texts
+from bot.texts import Say, Texts
 from knowledge import Decision, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from knowledge.learning import LEARNED_FILE, question_key, scrub, with_learned
 from knowledge.loader import knowledge_files
@@ -53,11 +53,23 @@ SHOWN_IN_TELEGRAM = 10
 Publish = Callable[[AsyncSession, dict[str, str], str, str], Awaitable[PublishResult]]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a candidate was not decided: a catalogue text (learn_why_*) and its values, told in
+    the reader's language (the command line's English, an admin's in Telegram)."""
+
+    key: str
+    entry: str = ""
+
+    def told(self, say: Say) -> str:
+        return say(f"learn_why_{self.key}", entry=self.entry)
+
+
 @dataclass
 class Decided:
     approved: list[LearnedQuestion] = field(default_factory=list)
     rejected: list[LearnedQuestion] = field(default_factory=list)
-    refused: list[tuple[int, str]] = field(default_factory=list)  # candidate id, why
+    refused: list[tuple[int, Refusal]] = field(default_factory=list)  # candidate id, why
     result: PublishResult | None = None  # None when nothing had to be published
 
 
@@ -209,18 +221,18 @@ class Learning:
         for question_id in dict.fromkeys(approve):
             question = found.get(question_id)
             if question is None:
-                decided.refused.append((question_id, "no such candidate"))
+                decided.refused.append((question_id, Refusal("no_candidate")))
                 continue
             if question.status is LearnedStatus.APPROVED:
-                decided.refused.append((question_id, "already approved"))
+                decided.refused.append((question_id, Refusal("already_approved")))
                 continue
             why = self._refusal(question, edits.get(question_id))
-            if isinstance(why, str):
+            if isinstance(why, Refusal):
                 decided.refused.append((question_id, why))
                 continue
             taken = batch.setdefault(question_key(why[0]), question.entry_id)
             if taken != question.entry_id:
-                decided.refused.append((question_id, f"approved for entry '{taken}' just now"))
+                decided.refused.append((question_id, Refusal("taken", taken)))
                 continue
             additions.append((question, why[0]))
         rejected = [
@@ -229,14 +241,12 @@ class Learning:
             if i in found and i not in {q.id for q, _ in additions}
         ]
         decided.refused += [
-            (i, "no such candidate") for i in dict.fromkeys(reject) if i not in found
+            (i, Refusal("no_candidate")) for i in dict.fromkeys(reject) if i not in found
         ]
         new = [(q, text) for q, text in additions if self.owners().get(question_key(text)) is None]
         if new:
             if not self.folder.is_dir():
-                decided.refused += [
-                    (q.id or 0, "the knowledge base is one file, not a folder") for q, _ in new
-                ]
+                decided.refused += [(q.id or 0, Refusal("one_file")) for q, _ in new]
                 return decided
             files = {f.name: f.read_text(encoding="utf-8") for f in knowledge_files(self.folder)}
             files[LEARNED_FILE] = with_learned(
@@ -271,16 +281,16 @@ class Learning:
         )
         return decided
 
-    def _refusal(self, question: LearnedQuestion, edited: str | None) -> str | tuple[str]:
+    def _refusal(self, question: LearnedQuestion, edited: str | None) -> Refusal | tuple[str]:
         """Why a candidate cannot be approved, or (the words to add,)."""
         text = question.text if edited is None else scrub(edited, self.order_number)
         if text is None:
-            return "nothing is left of the edited words once personal details are taken out"
+            return Refusal("scrubbed")
         if question.entry_id not in self.knowledge_base():
-            return f"entry '{question.entry_id}' is no longer in the knowledge base"
+            return Refusal("gone", question.entry_id)
         owner = self.owners().get(question_key(text))
         if owner is not None and owner != question.entry_id:
-            return f"already a question of entry '{owner}'"
+            return Refusal("owned", owner)
         return (text,)
 
     # Telegram: /learn and its buttons
@@ -330,7 +340,12 @@ class Learning:
         if decided.refused:
             _, why = decided.refused[0]
             return Pressed(
-                self.texts("learn_refused", language, id=pressed.id, why=why),
+                self.texts(
+                    "learn_refused",
+                    language,
+                    id=pressed.id,
+                    why=why.told(Say(self.texts, language)),
+                ),
                 alert=True,
                 clear_buttons=True,
             )
@@ -354,7 +369,7 @@ async def publish_offline(
     before = {f.name: f.read_text(encoding="utf-8") for f in knowledge_files(folder)}
     try:
         candidate = staged(files, config)
-        current = load_knowledge_base(folder, config.business.placeholders())
+        current = load_knowledge_base(folder, config.placeholders())
     except KnowledgeBaseError as error:
         return PublishResult(False, errors=[str(p) for p in error.problems])
     change = compare(current, candidate)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher
+from bot.texts import Say
 from knowledge import KnowledgeBase, KnowledgeBaseError, Matcher, load_knowledge_base
 from knowledge.loader import knowledge_files
 
@@ -41,6 +42,19 @@ class KnowledgeChange:
             if ids:
                 parts.append(f"{label} {len(ids)}: {', '.join(ids)}")
         return "; ".join(parts) if parts else "no changes"
+
+    def told(self, say: Say) -> str:
+        """The summary for staff to read, in their language."""
+        parts = [
+            say(f"kb_change_{label}", count=len(ids), ids=", ".join(ids))
+            for label, ids in (
+                ("added", self.added),
+                ("changed", self.changed),
+                ("removed", self.removed),
+            )
+            if ids
+        ]
+        return say("kb_change_separator").join(parts) if parts else say("kb_change_none")
 
 
 def compare(old: KnowledgeBase, new: KnowledgeBase) -> KnowledgeChange:
@@ -75,6 +89,12 @@ class PublishResult:
             + "\n".join(self.errors)
         )
 
+    def told(self, say: Say) -> str:
+        """What staff are told of a reload, in their language (the log keeps `message`)."""
+        if self.ok:
+            return say("reload_done", entries=self.entries, summary=self.change.told(say))
+        return say("reload_failed", errors="\n".join(self.errors))
+
 
 def fingerprint(path: Path) -> Fingerprint:
     try:
@@ -103,7 +123,7 @@ class KnowledgePublisher:
         """Load, validate and index a knowledge base off the event loop (raises on errors)."""
 
         def load() -> Matcher:
-            knowledge_base = load_knowledge_base(path, self.config.business.placeholders())
+            knowledge_base = load_knowledge_base(path, self.config.placeholders())
             return create_matcher(self.config, knowledge_base)
 
         return await asyncio.to_thread(load)

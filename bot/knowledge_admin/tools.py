@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.faq.answers import create_matcher, load_knowledge
 from bot.knowledge_admin.learning import Learning, publish_offline
-from bot.texts import Texts
+from bot.texts import Say, Texts
 from knowledge import KnowledgeBaseError, load_knowledge_base
 from knowledge.evaluation import CasesError, evaluate, find_conflicts, load_cases
 from knowledge.gaps import group_questions, skeleton_entries
@@ -32,7 +32,7 @@ DEFAULT_CONFLICT_SCORE = 80.0
 def check(config: Config, path: str | None, conflict_score: float) -> int:
     target = Path(path) if path else config.knowledge.path
     try:
-        knowledge_base = load_knowledge_base(target, config.business.placeholders())
+        knowledge_base = load_knowledge_base(target, config.placeholders())
     except KnowledgeBaseError as error:
         print(error, file=sys.stderr)
         print(f"{len(error.problems)} error(s) in {target}", file=sys.stderr)
@@ -88,7 +88,7 @@ def run_evaluation(
 ) -> int:
     target = Path(kb_path) if kb_path else config.knowledge.path
     try:
-        knowledge_base = load_knowledge_base(target, config.business.placeholders())
+        knowledge_base = load_knowledge_base(target, config.placeholders())
         result = evaluate(create_matcher(config, knowledge_base), load_cases(cases_path))
     except (KnowledgeBaseError, CasesError) as error:
         print(error, file=sys.stderr)
@@ -253,8 +253,9 @@ async def decide_learned(
         print(f"approved #{question.id} for {question.entry_id}: {question.text}")
     for question in decided.rejected:
         print(f"rejected #{question.id} for {question.entry_id}: {question.text}")
+    english = Say(Texts.load(), "en")  # as all of the command line speaks
     for question_id, why in decided.refused:
-        print(f"kefu: #{question_id} not decided: {why}", file=sys.stderr)
+        print(f"kefu: #{question_id} not decided: {why.told(english)}", file=sys.stderr)
     if decided.result is not None:
         print(
             f"{config.knowledge.path / LEARNED_FILE}: {decided.result.change.summary()}; "

@@ -76,6 +76,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 str(user.id),
                 now=now,
                 first_name=user.first_name,
+                username=user.username,
                 language=language_from_code(user.language_code),
                 form_key=self.form_key(data) if self.form_key is not None else None,
                 reopen_window=self.reopen_window,

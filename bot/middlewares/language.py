@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import Chat, TelegramObject, Update, User
 
 from bot.texts import Say, Texts
 from knowledge.normalize import detect_language
@@ -78,11 +78,21 @@ def update_language(
 
 
 class LanguageMiddleware(BaseMiddleware):
-    """Runs after the database middleware, which finds the customer."""
+    """Runs after the database middleware, which finds the customer. In the agents' group,
+    where every agent reads what the bot posts, the group's language ([agents] language);
+    staff in their private chat with the bot are readers like customers (their /language)."""
 
-    def __init__(self, texts: Texts, default_language: str) -> None:
+    def __init__(
+        self,
+        texts: Texts,
+        default_language: str,
+        group_id: int = 0,
+        group_language: str | None = None,
+    ) -> None:
         self.texts = texts
         self.default_language = default_language
+        self.group_id = group_id
+        self.group_language = group_language or default_language
 
     async def __call__(
         self,
@@ -91,9 +101,13 @@ class LanguageMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
-        language = update_language(
-            event, data.get("event_from_user"), data.get("customer"), self.default_language
-        )
+        chat: Chat | None = data.get("event_chat")
+        if self.group_id and chat is not None and chat.id == self.group_id:
+            language = self.group_language
+        else:
+            language = update_language(
+                event, data.get("event_from_user"), data.get("customer"), self.default_language
+            )
         data["language"] = language
         data["say"] = Say(self.texts, language)
         return await handler(event, data)

@@ -30,19 +30,13 @@ from bot.orders.lookup import (
     telegram_id,
 )
 from bot.orders.providers import OrderItem, OrdersUnavailable, OrderView
-from bot.texts import Texts
+from bot.texts import Say, Texts
 from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from storage.models import Customer
 
 # The reasons a customer picks from, as the agents' ticket card names them.
-RETURN_REASONS = {
-    "wrong_size": "wrong size",
-    "damaged": "damaged",
-    "not_as_described": "not as described",
-    "changed_mind": "changed my mind",
-    "other": "other",
-}
+RETURN_REASONS = ("wrong_size", "damaged", "not_as_described", "changed_mind", "other")
 
 
 @dataclass(frozen=True)
@@ -70,12 +64,16 @@ def items_refusal(items: list[OrderItem], rules: ReturnsConfig) -> Refusal | Non
     return None
 
 
-def return_description(items: list[OrderItem], reason: str, comment: str | None) -> str:
-    """What the agents read on the ticket: the items, the reason and the customer's words."""
+def return_description(items: list[OrderItem], reason: str, comment: str | None, say: Say) -> str:
+    """What the agents read on the ticket, in their language: the items, the reason and the
+    customer's words."""
     listed = ", ".join(f"{item.name} × {item.quantity}" for item in items)
-    lines = [f"Return of {listed}", f"Reason: {RETURN_REASONS[reason]}"]
+    lines = [
+        say("return_summary", items=listed),
+        say("return_summary_reason", reason=say(f"return_reason_{reason}")),
+    ]
     if comment:
-        lines.append(f"Customer says: {comment}")
+        lines.append(say("return_summary_comment", comment=comment))
     return "\n".join(lines)
 
 
@@ -239,7 +237,7 @@ class ReturnRequests:
             customer,
             category="return_refund",
             description=return_description(
-                items, data.get("reason", "other"), data.get("comment")
+                items, data.get("reason", "other"), data.get("comment"), self.handoff.say_group
             ),
             order_number=data.get("order_number"),
         )

@@ -154,6 +154,7 @@ class CustomerData:
                 "channel": customer.channel,
                 "account": customer.external_id,
                 "name": customer.first_name,
+                "username": customer.username,
                 "language": customer.language,
                 "language_chosen": customer.language_chosen,
                 "vip_tier": customer.vip_tier,

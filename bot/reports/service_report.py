@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Config, ReportConfig
 from bot.reports.outcomes import outcome_lines
-from bot.texts import Texts
+from bot.texts import Say
 from storage.figures import (
     FeedbackFigures,
     ServiceFigures,
@@ -44,40 +44,47 @@ def _percent(part: int, whole: int) -> float | None:
 class _Verdicts:
     """Which figures fell short of their targets, and which had nothing to measure yet."""
 
-    def __init__(self) -> None:
+    def __init__(self, say: Say) -> None:
+        self.say = say
         self.short: list[str] = []
         self.unmeasured: list[str] = []
 
     def summary(self) -> str:
+        say = self.say
+        listed = say("report_list_separator")
         if self.short:
-            return "Short of target: " + ", ".join(self.short)
+            return say("report_short", names=listed.join(self.short))
         if self.unmeasured:
-            return "No target missed; nothing to measure yet for " + ", ".join(self.unmeasured)
-        return "Every target met."
+            return say("report_unmeasured", names=listed.join(self.unmeasured))
+        return say("report_all_met")
+
+    def held_to(self, name: str, value: float | None, target: float, unit: str) -> str:
+        """How a figure compares with its target; `name` is a report_name_* key."""
+        say = self.say
+        if value is None:
+            self.unmeasured.append(say(f"report_name_{name}"))
+            return say("report_nothing_yet")
+        shown, wanted = f"{value:g}{unit}", f"{target:g}{unit}"
+        if value < target:
+            self.short.append(say(f"report_name_{name}"))
+            return say("report_below", value=shown, target=wanted)
+        return say("report_met", value=shown, target=wanted)
+
+    def on_time(self, name: str, on_time: int, late: int, target: float) -> str:
+        """'3 of 5, 60%, below the target of 95%'."""
+        counted = on_time + late
+        share = self.held_to(name, _percent(on_time, counted), target, "%")
+        if not counted:
+            return share
+        return self.say("report_counted", on_time=on_time, counted=counted, share=share)
 
 
-def _held_to(name: str, value: float | None, target: float, unit: str, verdicts: _Verdicts) -> str:
-    if value is None:
-        verdicts.unmeasured.append(name)
-        return "nothing to measure yet"
-    if value < target:
-        verdicts.short.append(name)
-        return f"{value:g}{unit}, below the target of {target:g}{unit}"
-    return f"{value:g}{unit} (target {target:g}{unit})"
-
-
-def _on_time(name: str, on_time: int, late: int, target: float, verdicts: _Verdicts) -> str:
-    """'First response on time: 3 of 5, 60%, below the target of 95%'."""
-    counted = on_time + late
-    share = _held_to(name, _percent(on_time, counted), target, "%", verdicts)
-    return f"{name.capitalize()}: " + (f"{on_time} of {counted}, {share}" if counted else share)
-
-
-def _worst(scores: Mapping[Any, float], label: str) -> str | None:
+def _worst(say: Say, scores: Mapping[Any, float], key: str, label: Any = str) -> str | None:
     if not scores:
         return None
     worst = sorted(scores.items(), key=lambda item: item[1])[:WORST_SHOWN]
-    return f"  lowest by {label}: " + ", ".join(f"{key} {score:g}" for key, score in worst)
+    listed = say("report_list_separator").join(f"{label(k)} {score:g}" for k, score in worst)
+    return say(key, scores=listed)
 
 
 def render_report(
@@ -85,62 +92,88 @@ def render_report(
     feedback: FeedbackFigures,
     targets: ReportConfig,
     title: str,
+    say: Say,
 ) -> str:
-    verdicts = _Verdicts()
+    verdicts = _Verdicts(say)
     contacts = service.conversations + service.direct_tickets
     first_contact = _percent(
         min(service.bot_alone + service.resolved_first_time, contacts), contacts
     )
+    first_response_median = (
+        say("report_median_minutes", minutes=f"{service.first_response_minutes_median:.0f}")
+        if service.first_response_minutes_median is not None
+        else ""
+    )
+    resolution_median = (
+        say("report_median_hours", hours=f"{service.resolution_hours_median:.1f}")
+        if service.resolution_hours_median is not None
+        else ""
+    )
     lines = [
         title,
-        f"Conversations with the bot: {service.conversations}, handed to a person: "
-        f"{service.handed_off}; tickets: {service.tickets} ({service.direct_tickets} asked for a "
-        f"person straight away), reopened {service.reopened} times",
-        "Settled at first contact (by the bot, or the ticket resolved without reopening): "
-        + _held_to(
-            "first-contact resolution", first_contact, targets.first_contact_percent, "%", verdicts
+        say(
+            "report_volume",
+            conversations=service.conversations,
+            handed_off=service.handed_off,
+            tickets=service.tickets,
+            direct=service.direct_tickets,
+            reopened=service.reopened,
         ),
-        _on_time(
-            "first response on time",
-            service.first_response_on_time,
-            service.first_response_late,
-            targets.on_time_percent,
-            verdicts,
+        say(
+            "report_first_contact",
+            value=verdicts.held_to(
+                "first_contact", first_contact, targets.first_contact_percent, "%"
+            ),
+        ),
+        say(
+            "report_first_response",
+            value=verdicts.on_time(
+                "first_response",
+                service.first_response_on_time,
+                service.first_response_late,
+                targets.on_time_percent,
+            ),
         )
-        + (
-            f"; median {service.first_response_minutes_median:.0f} min"
-            if service.first_response_minutes_median is not None
-            else ""
-        ),
-        _on_time(
-            "resolved on time",
-            service.resolution_on_time,
-            service.resolution_late,
-            targets.on_time_percent,
-            verdicts,
+        + first_response_median,
+        say(
+            "report_resolution",
+            value=verdicts.on_time(
+                "resolution",
+                service.resolution_on_time,
+                service.resolution_late,
+                targets.on_time_percent,
+            ),
         )
-        + (
-            f"; median {service.resolution_hours_median:.1f} h"
-            if service.resolution_hours_median is not None
-            else ""
+        + resolution_median,
+        say(
+            "report_satisfaction",
+            answers=feedback.csat_answers,
+            value=verdicts.held_to("satisfaction", feedback.csat, targets.satisfaction, ""),
+            low=feedback.low_scores,
         ),
-        f"Satisfaction (CSAT, of 100) from {feedback.csat_answers} answers: "
-        + _held_to("satisfaction", feedback.csat, targets.satisfaction, "", verdicts)
-        + f"; low scores (1-2 stars): {feedback.low_scores}",
     ]
     lines += [
         line
         for line in (
-            _worst(feedback.csat_by_agent, "agent"),
-            _worst(feedback.csat_by_category, "category"),
+            _worst(say, feedback.csat_by_agent, "report_lowest_agent"),
+            _worst(
+                say,
+                feedback.csat_by_category,
+                "report_lowest_category",
+                lambda category: say(f"category_{category}"),
+            ),
         )
         if line
     ]
     lines.append(
-        f"Revisits: {feedback.revisits_solved} solved, {feedback.revisits_not_solved} not solved"
+        say(
+            "report_revisits",
+            solved=feedback.revisits_solved,
+            not_solved=feedback.revisits_not_solved,
+        )
     )
-    nps = f"{feedback.nps:g}" if feedback.nps is not None else "no answers yet"
-    lines.append(f"NPS: {nps} ({feedback.nps_answers} answers)")
+    nps = f"{feedback.nps:g}" if feedback.nps is not None else say("report_no_answers")
+    lines.append(say("report_nps", nps=nps, answers=feedback.nps_answers))
     lines.append(verdicts.summary())
     return "\n".join(lines)
 
@@ -151,34 +184,26 @@ async def service_report(
     until: datetime,
     zone: ZoneInfo,
     targets: ReportConfig,
+    say: Say,
 ) -> str:
     service = await service_figures(session, since, until)
     feedback = await feedback_figures(session, since, until, zone)
-    title = (
-        f"Service report {since.astimezone(zone):%Y-%m-%d %H:%M} to "
-        f"{until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+    title = say(
+        "report_title",
+        since=f"{since.astimezone(zone):%Y-%m-%d %H:%M}",
+        until=f"{until.astimezone(zone):%Y-%m-%d %H:%M}",
+        zone=zone.key,
     )
-    return render_report(service, feedback, targets, title)
+    return render_report(service, feedback, targets, title, say)
 
 
 async def last_days_report(
-    session: AsyncSession,
-    config: Config,
-    now: datetime,
-    days: int | None = None,
-    *,
-    texts: Texts | None = None,
-    language: str | None = None,
+    session: AsyncSession, config: Config, now: datetime, say: Say, days: int | None = None
 ) -> str:
-    """The report of the last `days` days (default [report] days), in the shop's time zone,
-    with how its tickets ended (in `language`, default [bot] default_language)."""
+    """The report of the last `days` days (default [report] days), in the shop's time zone and
+    the reader's language, with how its tickets ended."""
     zone = config.hours.business_hours().zone
     since, until = last_days(now, zone, days or config.report.days)
-    report = await service_report(session, since, until, zone, config.report)
-    texts = texts or Texts.load(config.business.placeholders())
-    outcomes = outcome_lines(
-        await outcome_figures(session, since, until),
-        texts,
-        language or config.bot.default_language,
-    )
-    return "\n".join([report, "", *outcomes])
+    report = await service_report(session, since, until, zone, config.report, say)
+    figures = await outcome_figures(session, since, until)
+    return "\n".join([report, "", *outcome_lines(figures, say.texts, say.language)])

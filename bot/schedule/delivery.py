@@ -34,6 +34,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
 from bot.config import ScheduleConfig
+from bot.texts import Say
+from bot.tickets.labels import customer_label
 from storage.database import SessionFactory
 from storage.models import Customer, ScheduledKind, ScheduledMessage, ScheduledStatus
 
@@ -400,22 +402,35 @@ class Delivery:
 async def schedule_report(
     session: AsyncSession,
     schedule: Schedule,
+    say: Say,
     statuses: tuple[ScheduledStatus, ...] = PENDING_ONLY,
     limit: int = 50,
 ) -> str:
-    """What is scheduled, for whom and when, one line each (for admins)."""
+    """What is scheduled, for whom and when, one line each (for admins, in their language);
+    the customer named as staff can find them (name, @username, Telegram id)."""
     messages = await schedule.listing(session, statuses, limit)
     if not messages:
-        return "Nothing scheduled."
+        return say("scheduled_none")
     lines = []
     for message in messages:
         customer = await session.get(Customer, message.customer_id)
-        who = f"customer {message.customer_id}"
-        if customer is not None and customer.first_name:
-            who += f" ({customer.first_name})"
+        who = customer_label(say, customer) if customer is not None else "-"
         when = message.due_at.astimezone(schedule.zone).strftime("%Y-%m-%d %H:%M")
         ticket = f" · T-{message.ticket_id:06d}" if message.ticket_id else ""
-        status = "" if statuses == PENDING_ONLY else f" · {message.status}"
+        status = (
+            "" if statuses == PENDING_ONLY else f" · {say(f'export_planned_{message.status}')}"
+        )
         note = f" · {message.note}" if message.note and status else ""
-        lines.append(f"#{message.id} · {when} · {message.kind} · {who}{ticket}{status}{note}")
+        lines.append(
+            say(
+                "scheduled_line",
+                id=message.id,
+                when=when,
+                kind=say(f"export_planned_{message.kind}"),
+                who=who,
+                ticket=ticket,
+                status=status,
+                note=note,
+            )
+        )
     return "\n".join(lines)

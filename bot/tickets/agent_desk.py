@@ -16,7 +16,9 @@ from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
-from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, what_was_said
+from bot.texts import Say
+from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, action_label, what_was_said
+from bot.tickets.labels import priority_label, status_label, ticket_state
 from bot.tickets.lifecycle import TicketError, TicketService
 from bot.tickets.outcomes import outcome_choices, outcome_label, outcome_question
 from bot.tickets.roles import RoleBook
@@ -31,10 +33,6 @@ CUSTOMER_TOLD = {
     TicketAction.CLOSE: "ticket_told_closed",
     TicketAction.WAIT: "ticket_told_waiting",
 }
-
-NOT_STAFF = "Only agents can talk to customers here."
-NOT_DELIVERED = "Not delivered: the customer has blocked the bot."
-ERASED = "Not delivered: the customer erased their data and can no longer be reached here."
 
 
 class AgentDesk:
@@ -62,13 +60,13 @@ class AgentDesk:
         return (await session.exec(statement)).first()
 
     async def topic_message(
-        self, session: AsyncSession, bot: Bot, agent_id: int, message: Message
+        self, session: AsyncSession, bot: Bot, agent_id: int, message: Message, say: Say
     ) -> str | None:
         """An agent's message in a ticket's topic: a note when it starts with the note prefix,
         else a reply relayed to the customer. Returns what to tell the agent, if anything."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused message from user=%s in the agents' group", agent_id)
-            return NOT_STAFF
+            return say("staff_only_relay")
         ticket = await self.ticket_in_topic(session, message.message_thread_id or 0)
         if ticket is None:
             return None
@@ -88,11 +86,11 @@ class AgentDesk:
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
         if customer.erased_at is not None:
-            return ERASED
+            return say("staff_erased")
         try:
             await self.handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
         except CustomerUnreachable:
-            return NOT_DELIVERED
+            return say("staff_not_delivered")
         return None
 
     async def transcript(
@@ -102,7 +100,7 @@ class AgentDesk:
         reader's language; the look is written to the audit log of staff access."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused transcript to user=%s", agent_id)
-            return NOT_STAFF
+            return self.handoff.texts("staff_only_relay", language)
         ticket = await self.ticket_in_topic(session, topic_id)
         if ticket is None:
             return self.handoff.texts("transcript_no_ticket", language)
@@ -121,51 +119,56 @@ class AgentDesk:
         return FileReply(transcripts.file_name(ticket), text.encode("utf-8"), caption)
 
     async def duty(
-        self, session: AsyncSession, agent_id: int, name: str, argument: str | None
+        self, session: AsyncSession, agent_id: int, name: str, argument: str | None, say: Say
     ) -> str:
         """`/duty on` or `/duty off`: whether new tickets come to this agent."""
         if not self.roles.is_staff(agent_id):
-            return "Only agents can go on duty."
+            return say("duty_only_staff")
         argument = (argument or "").strip().lower()
         if argument not in ("on", "off"):
-            return "Write /duty on or /duty off."
+            return say("duty_usage")
         await self.tickets.set_duty(session, agent_id, name, argument == "on")
-        state = "on duty: new tickets come to you" if argument == "on" else "off duty"
-        return f"{name} is {state}."
+        return say(f"duty_{argument}", name=name)
 
     async def canned_answer(
-        self, session: AsyncSession, bot: Bot, agent_id: int, topic_id: int, query: str | None
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        agent_id: int,
+        topic_id: int,
+        query: str | None,
+        say: Say,
     ) -> str:
         """`/kb ID` or `/kb words`: a knowledge-base answer sent to the customer in their
         language; words get the closest entries to choose from."""
         if not self.roles.is_staff(agent_id):
-            return NOT_STAFF
+            return say("staff_only_relay")
         ticket = await self.ticket_in_topic(session, topic_id)
         query = (query or "").strip()
         if ticket is None or not query:
-            return "Write /kb followed by an entry id or a few words."
+            return say("kb_usage")
         entry = self.faq.knowledge_base.get(query)
         if entry is None:
             candidates = self.faq.matcher.rank(query, limit=3)
             if not candidates:
-                return "Nothing in the knowledge base matches that."
+                return say("kb_no_match")
             lines = [f"/kb {c.entry_id}  ({c.variant}, {c.score:.0f})" for c in candidates]
-            return "Which one?\n" + "\n".join(lines)
+            return say("kb_which") + "\n" + "\n".join(lines)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
         if customer.erased_at is not None:
-            return ERASED
+            return say("staff_erased")
         answer = entry.answer_in(customer.language or self.default_language)
         if not answer:
-            return f"'{entry.id}' has no answer text to send."
+            return say("kb_no_answer", entry=entry.id)
         try:
             await self.handoff.send_text_to_customer(
                 session, bot, ticket, customer, answer, agent_id
             )
         except CustomerUnreachable:
-            return NOT_DELIVERED
+            return say("staff_not_delivered")
         await self.learning.agent_answered(session, ticket, entry.id)
-        return f"Sent '{entry.id}' to the customer:\n{answer}"
+        return say("kb_sent", entry=entry.id, answer=answer)
 
     async def ticket_button(
         self,
@@ -175,36 +178,41 @@ class AgentDesk:
         agent_name: str,
         ticket_id: int,
         action: TicketAction,
-        language: str | None = None,
+        say: Say,
     ) -> Pressed:
         """A button on a ticket's card; the customer is told when their case is resolved or
         closed, or when the agent waits for their answer. Resolve then asks the agent for the
         cause and the remedy (in `language`, the agent's)."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused ticket button from user=%s", agent_id)
-            return Pressed("Only agents can do this.", alert=True)
+            return Pressed(say("staff_only_button"), alert=True)
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
-            return Pressed("No such ticket.", alert=True)
+            return Pressed(say("ticket_missing"), alert=True)
         if action is TicketAction.TRANSFER:
-            return await self._offer_transfer(session, ticket)
+            return await self._offer_transfer(session, ticket, say)
         was_settled = ticket.status in SETTLED
         try:
             await self.tickets.apply(session, ticket, action, agent_id)
-        except TicketError as error:
-            return Pressed(str(error), alert=True)
+        except TicketError:
+            return Pressed(cannot(say, ticket), alert=True)
         await session.commit()  # the change is on record before anyone hears of it
         told = CUSTOMER_TOLD.get(action)
         if told is not None:
             await self.handoff.tell_customer(session, bot, ticket, told)
         await self.handoff.topic_changed(session, bot, ticket, was_settled=was_settled)
-        done = f"{ticket.number}: {action} by {agent_name} → {ticket.status}, {ticket.priority}"
+        done = say(
+            "ticket_changed",
+            number=ticket.number,
+            action=action_label(say, action),
+            agent=agent_name,
+            status=status_label(say, ticket.status),
+            priority=priority_label(say, ticket.priority),
+        )
         replies = [Reply(done)]
         if action is TicketAction.RESOLVE:
-            replies.append(self._ask_outcome(ticket, "cause", language))
-        return Pressed(
-            f"{ticket.number}: {ticket.status}, {ticket.priority}", replies=tuple(replies)
-        )
+            replies.append(self._ask_outcome(ticket, "cause", say.language))
+        return Pressed(ticket_state(say, ticket), replies=tuple(replies))
 
     def outcome_label(self, part: str, value: str, language: str) -> str:
         return outcome_label(self.handoff.texts, part, value, language)
@@ -227,7 +235,7 @@ class AgentDesk:
         ticket for the report."""
         if not self.roles.is_staff(agent_id):
             log.warning("refused outcome button from user=%s", agent_id)
-            return Pressed("Only agents can do this.", alert=True)
+            return Pressed(self.handoff.texts("staff_only_button", language), alert=True)
         ticket = await session.get(Ticket, ticket_id)
         choices = outcome_choices(self.handoff.config.tickets, part)
         if ticket is None or value not in choices:
@@ -248,14 +256,14 @@ class AgentDesk:
         )
         return Pressed(label, clear_buttons=True, replies=(Reply(recorded),))
 
-    async def _offer_transfer(self, session: AsyncSession, ticket: Ticket) -> Pressed:
+    async def _offer_transfer(self, session: AsyncSession, ticket: Ticket, say: Say) -> Pressed:
         agents = [
             agent
             for agent in await self.tickets.agents_on_duty(session)
             if agent.telegram_id != ticket.assigned_agent
         ]
         if not agents:
-            return Pressed("Nobody else is on duty.", alert=True)
+            return Pressed(say("transfer_nobody"), alert=True)
         buttons = [
             [
                 InlineKeyboardButton(
@@ -268,28 +276,43 @@ class AgentDesk:
             for agent in agents
         ]
         offer = Reply(
-            f"Transfer {ticket.number} to:", InlineKeyboardMarkup(inline_keyboard=buttons)
+            say("transfer_choose", number=ticket.number),
+            InlineKeyboardMarkup(inline_keyboard=buttons),
         )
         return Pressed(replies=(offer,))
 
     async def transfer(
-        self, session: AsyncSession, bot: Bot, agent_id: int, ticket_id: int, to_agent: int
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        agent_id: int,
+        ticket_id: int,
+        to_agent: int,
+        say: Say,
     ) -> Pressed:
         if not self.roles.is_staff(agent_id):
-            return Pressed("Only agents can do this.", alert=True)
+            return Pressed(say("staff_only_button"), alert=True)
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
-            return Pressed("No such ticket.", alert=True)
+            return Pressed(say("ticket_missing"), alert=True)
         # the button's data names the agent: whoever it names must be staff on duty now
-        on_duty = {agent.telegram_id for agent in await self.tickets.agents_on_duty(session)}
+        on_duty = {
+            agent.telegram_id: agent for agent in await self.tickets.agents_on_duty(session)
+        }
         if not self.roles.is_staff(to_agent) or to_agent not in on_duty:
             log.warning("refused transfer of ticket=%s to user=%s", ticket.id, to_agent)
-            return Pressed("That person is not an agent on duty.", alert=True)
+            return Pressed(say("transfer_not_on_duty"), alert=True)
         try:
             await self.tickets.assign(session, ticket, to_agent, f"agent:{agent_id}")
-        except TicketError as error:
-            return Pressed(str(error), alert=True)
+        except TicketError:
+            return Pressed(cannot(say, ticket), alert=True)
         await session.commit()
         await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
-        done = Reply(f"{ticket.number} transferred to agent {ticket.assigned_agent}.")
+        name = on_duty[to_agent].name or str(to_agent)  # the name the button showed
+        done = Reply(say("transfer_done", number=ticket.number, agent=name))
         return Pressed(clear_buttons=True, replies=(done,))
+
+
+def cannot(say: Say, ticket: Ticket) -> str:
+    """A button the ticket's state does not allow (a closed ticket cannot be taken)."""
+    return say("ticket_cannot", number=ticket.number, status=status_label(say, ticket.status))

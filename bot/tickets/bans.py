@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.texts import Say
 from bot.tickets.handoff import Handoff
+from bot.tickets.labels import customer_label
 from bot.tickets.lifecycle import OPEN_STATUSES, TicketService
 from bot.tickets.roles import RoleBook
 from storage import bans
@@ -80,7 +81,7 @@ class Bans:
         if customer.channel == "telegram" and self.roles.is_staff(int(customer.external_id)):
             return say("ban_staff")
         if not await bans.ban(session, customer.id, admin_id, self.clock.now()):
-            return say("ban_already", customer=customer.id)
+            return say("ban_already", who=customer_label(say, customer))
         await session.commit()
         self.ban_list.add(customer.id)
         log.info("admin=%s banned customer=%s", admin_id, customer.id)
@@ -89,11 +90,14 @@ class Bans:
                 await self.handoff.alert(
                     bot,
                     ticket,
-                    f"⛔ {ticket.number}: the customer (#{customer.id}) was banned by an admin; "
-                    "the bot no longer answers them and their messages are not relayed.",
+                    self.handoff.say_group(
+                        "alert_banned",
+                        number=ticket.number,
+                        who=customer_label(self.handoff.say_group, customer),
+                    ),
                     mention=False,
                 )
-        return say("ban_done", customer=customer.id)
+        return say("ban_done", who=customer_label(say, customer))
 
     async def unban(
         self, session: AsyncSession, admin_id: int, target: str | None, say: Say
@@ -104,8 +108,8 @@ class Bans:
         if customer is None or customer.id is None:
             return say("ban_no_customer", target=(target or "").strip())
         if not await bans.unban(session, customer.id):
-            return say("unban_not_banned", customer=customer.id)
+            return say("unban_not_banned", who=customer_label(say, customer))
         await session.commit()
         self.ban_list.remove(customer.id)
         log.info("admin=%s lifted the ban of customer=%s", admin_id, customer.id)
-        return say("unban_done", customer=customer.id)
+        return say("unban_done", who=customer_label(say, customer))

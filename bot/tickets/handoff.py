@@ -7,7 +7,6 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -30,7 +29,13 @@ from bot.channels.retries import DeliveryFailed
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
-from bot.texts import Texts
+from bot.texts import Say, Texts
+from bot.tickets.labels import (
+    category_label,
+    customer_label,
+    priority_label,
+    status_label,
+)
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from bot.tickets.transcript import Transcripts
@@ -87,18 +92,14 @@ class Handoff:
         self.texts = texts
         self.clock = clock
         self.group_id = config.agents.group_id
+        self.say_group = Say(texts, config.agents.language)  # what all of the agents read
 
     def expectation(self, ticket: Ticket, language: str) -> str:
         now = self.clock.now()
         if self.hours.is_open(now):
             minutes = self.config.sla.for_priority(ticket.priority).first_response_minutes
             return self.texts("handoff_open", language, number=ticket.number, minutes=minutes)
-        opens = self.hours.local(self.hours.next_open(now))
-        when = (
-            opens.strftime("%Y-%m-%d %H:%M")
-            if opens - now > timedelta(days=6)
-            else (opens.strftime("%a %H:%M"))
-        )
+        when = self.hours.opening(self.hours.next_open(now), now, self.texts, language)
         return self.texts("handoff_closed", language, number=ticket.number, opens=when)
 
     async def open(
@@ -133,7 +134,8 @@ class Handoff:
         await session.commit()
         if agent is None:
             return False
-        await self.post_in_topic(bot, ticket, f"{ticket.number} assigned to {agent.name}.")
+        assigned = self.say_group("ticket_assigned", number=ticket.number, agent=agent.name)
+        await self.post_in_topic(bot, ticket, assigned)
         await self.topic_changed(session, bot, ticket, was_settled=False)
         return True
 
@@ -159,8 +161,7 @@ class Handoff:
             await self.alert(
                 bot,
                 ticket,
-                f"🔁 {ticket.number} reopened: at the revisit the customer said the problem is "
-                "not fully solved.",
+                self.say_group("alert_reopened_at_revisit", number=ticket.number),
             )
             return ticket
         follow_up, _ = await self.open(
@@ -168,7 +169,7 @@ class Handoff:
             bot,
             customer,
             category=ticket.category,
-            description=f"Follow-up to {ticket.number}: not solved at the revisit",
+            description=self.say_group("follow_up_description", number=ticket.number),
             order_number=ticket.order_number,
         )
         await self.tickets.record(session, ticket, actor, "follow_up_ticket", follow_up.number)
@@ -177,8 +178,9 @@ class Handoff:
 
     def supervisor_mentions(self) -> str:
         """HTML mentions of the supervisors, for alerts sent with parse_mode="HTML"."""
+        label = html.escape(self.say_group("supervisor_mention"))
         return " ".join(
-            f'<a href="tg://user?id={user_id}">supervisor</a>'
+            f'<a href="tg://user?id={user_id}">{label}</a>'
             for user_id in self.roles.with_role("supervisor")
         )
 
@@ -222,20 +224,29 @@ class Handoff:
         return False
 
     def topic_name(self, ticket: Ticket, customer: Customer, owner: str | None = None) -> str:
-        """The topic's name: "T-000002 · Emma · complaint · urgent", then who owns the ticket
-        and, once it is no longer simply in an agent's hands, its status: "... · Alice ·
-        resolved"."""
-        name = customer.first_name or f"customer {customer.id}"
-        parts = [ticket.number, name, ticket.category, ticket.priority]
+        """The topic's name in the group's language: "T-000002 · Emma · 投诉 · 紧急", then who
+        owns the ticket and, once it is no longer simply in an agent's hands, its status:
+        "... · Alice · 已解决"."""
+        say = self.say_group
+        name = customer.first_name or customer.username or customer.external_id
+        parts = [
+            say(
+                "topic_name",
+                number=ticket.number,
+                name=name,
+                category=category_label(say, ticket.category),
+                priority=priority_label(say, ticket.priority),
+            )
+        ]
         if owner:
             parts.append(owner)
         if ticket.status not in (TicketStatus.NEW, TicketStatus.ASSIGNED):
-            parts.append(ticket.status)
+            parts.append(status_label(say, ticket.status))
         return " · ".join(parts)[:128]
 
     def group_language(self) -> str:
         """The language of what the bot posts for all the agents in their group."""
-        return self.config.bot.default_language
+        return self.config.agents.language
 
     async def topic_changed(
         self, session: AsyncSession, bot: Bot, ticket: Ticket, *, was_settled: bool
@@ -315,7 +326,7 @@ class Handoff:
             self.group_id,
             card,
             message_thread_id=topic.message_thread_id,
-            reply_markup=ticket_buttons(ticket),
+            reply_markup=ticket_buttons(ticket, self.say_group),
         )
         await self.audit_card(session, ticket, customer)
         log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
@@ -348,19 +359,31 @@ class Handoff:
             .limit(SUMMARY_MESSAGES)
         )
         recent = list(reversed((await session.exec(statement)).all()))
+        say = self.say_group
+        language = say(f"language_name_{customer.language}") if customer.language else "-"
         lines = [
-            f"{ticket.number} · {ticket.category} · {ticket.priority} · {ticket.status}",
-            f"Customer: {customer.first_name or '-'} (#{customer.id}), language "
-            f"{customer.language or '-'}, VIP {customer.vip_tier or '-'}, "
-            f"earlier tickets {len(earlier)}",
-            f"Order: {await self._order_line(session, ticket, customer)}",
+            say(
+                "card_title",
+                number=ticket.number,
+                category=category_label(say, ticket.category),
+                priority=priority_label(say, ticket.priority),
+                status=status_label(say, ticket.status),
+            ),
+            say(
+                "card_customer",
+                who=customer_label(say, customer),
+                speaks=language,
+                vip=customer.vip_tier or "-",
+                earlier=len(earlier),
+            ),
+            say("card_order", order=await self._order_line(session, ticket, customer)),
             *await self._ban_line(session, customer),
-            f"Problem: {cut_to_fit(ticket.description or '-', CARD_PROBLEM_LIMIT)}",
-            "Conversation with the bot:",
+            say("card_problem", problem=cut_to_fit(ticket.description or "-", CARD_PROBLEM_LIMIT)),
+            say("card_conversation"),
         ]
         for message in recent:
-            who = "customer" if message.direction == "in" else "bot"
-            lines.append(f"  {who}: {message.text[:200]}")
+            line = "card_line_customer" if message.direction == "in" else "card_line_bot"
+            lines.append(say(line, text=message.text[:200]))
         return cut_to_fit("\n".join(lines))
 
     async def _ban_line(self, session: AsyncSession, customer: Customer) -> list[str]:
@@ -368,7 +391,7 @@ class Handoff:
         if found is None:
             return []
         since = found.banned_at.strftime("%Y-%m-%d %H:%M UTC")
-        return [f"⛔ Banned since {since} by admin {found.banned_by}: the bot is silent to them"]
+        return [self.say_group("card_banned", since=since, admin=found.banned_by)]
 
     async def _order_line(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
         """The ticket's order, flagged when the customer never showed it is theirs: the number
@@ -379,7 +402,7 @@ class Handoff:
             return "-"
         if self.order_check is not None and await self.order_check(session, customer, number):
             return number
-        return f"{number} ⚠️ not verified: the customer has not shown this order is theirs"
+        return self.say_group("card_order_unverified", number=number)
 
     async def relay_to_agents(
         self,
@@ -548,25 +571,25 @@ def what_was_said(message: Message) -> Said:
     return Said(detail, kind if file_id else None, file_id)
 
 
-def ticket_buttons(ticket: Ticket) -> InlineKeyboardMarkup:
+def ticket_buttons(ticket: Ticket, say: Say) -> InlineKeyboardMarkup:
     assert ticket.id is not None
 
-    def button(text: str, action: TicketAction) -> InlineKeyboardButton:
+    def button(action: TicketAction) -> InlineKeyboardButton:
         data = TicketCallback(action=action, ticket_id=ticket.id or 0).pack()
-        return InlineKeyboardButton(text=text, callback_data=data)
+        return InlineKeyboardButton(text=action_label(say, action), callback_data=data)
 
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            [button(TicketAction.TAKE), button(TicketAction.RESOLVE), button(TicketAction.CLOSE)],
             [
-                button("Take", TicketAction.TAKE),
-                button("Resolve", TicketAction.RESOLVE),
-                button("Close", TicketAction.CLOSE),
-            ],
-            [
-                button("Waiting for customer", TicketAction.WAIT),
-                button("Transfer", TicketAction.TRANSFER),
-                button("Priority ↑", TicketAction.RAISE),
-                button("Priority ↓", TicketAction.LOWER),
+                button(TicketAction.WAIT),
+                button(TicketAction.TRANSFER),
+                button(TicketAction.RAISE),
+                button(TicketAction.LOWER),
             ],
         ]
     )
+
+
+def action_label(say: Say, action: TicketAction) -> str:
+    return say(f"button_{action.value}")

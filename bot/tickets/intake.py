@@ -277,7 +277,7 @@ class Intake:
             await self.handoff.alert(
                 bot,
                 ticket,
-                f"✅ {ticket.number}: the customer says the problem is solved; resolved.",
+                self.handoff.say_group("alert_solved_by_customer", number=ticket.number),
                 mention=False,
             )
             # the agents still say how it ended, for the report

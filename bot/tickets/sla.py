@@ -4,6 +4,7 @@ call each directly."""
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from aiogram import Bot
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.tickets.handoff import Handoff, ticket_buttons
+from bot.tickets.labels import priority_label
 from bot.tickets.lifecycle import TicketService
 from storage.database import SessionFactory
 
@@ -35,18 +37,22 @@ async def alert_breaches(
     if not handoff.group_id:
         return len(breaches)
     mentions = handoff.supervisor_mentions()
+    say = handoff.say_group
     for breach in breaches:
         ticket = breach.ticket
-        what = "first response" if breach.kind == "first_response" else "resolution"
         due = (
             ticket.first_response_due
             if breach.kind == "first_response"
             else (ticket.resolution_due)
         )
-        text = (
-            f"⚠️ SLA missed: {ticket.number} ({ticket.priority}) {what} was due "
-            f"{handoff.hours.local(due).strftime('%Y-%m-%d %H:%M')}. {mentions}"
-        ).strip()
+        missed = say(
+            "alert_sla",
+            number=ticket.number,
+            priority=priority_label(say, ticket.priority),
+            what=say(f"sla_{breach.kind}"),
+            due=handoff.hours.local(due).strftime("%Y-%m-%d %H:%M"),
+        )
+        text = f"{html.escape(missed)} {mentions}".strip()
         await handoff.post_in_topic(bot, ticket, text, parse_mode="HTML")
 
         log.warning("ticket=%s missed its %s SLA", ticket.id, breach.kind)
@@ -66,7 +72,7 @@ async def announce_unassigned(
             await handoff.post_in_topic(
                 bot,
                 ticket,
-                f"⏳ {ticket.number} has waited {minutes} min for an agent: Take?",
-                reply_markup=ticket_buttons(ticket),
+                handoff.say_group("alert_unassigned", number=ticket.number, minutes=minutes),
+                reply_markup=ticket_buttons(ticket, handoff.say_group),
             )
     return len(waiting)
