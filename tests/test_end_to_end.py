@@ -140,7 +140,7 @@ async def test_a_customer_chats_with_the_running_bot(
         attached = document[document["document"].removeprefix("attach://")]  # multipart
         assert attached["filename"] == "T-000001-transcript.txt"
         transcript = attached["content"].decode()
-        assert transcript.startswith("T-000001 对话记录 · shipping · normal")
+        assert transcript.startswith("T-000001 对话记录 · 物流 · 普通")
         assert "：when wil i get my refnd\n" in transcript  # the bot part
         assert f"客服 {AGENT}：We found it!" in transcript  # the agent's reply
     finally:

@@ -46,6 +46,7 @@ async def services(start_services: StartServices, clock: ManualClock) -> Service
             "group_id = 0": f"group_id = {GROUP}",
             "agents = []": f"agents = [{AGENT}]",
             "reopen_window_hours = 72": "reopen_window_hours = 24",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
         },
     )
 
@@ -85,10 +86,12 @@ async def test_a_message_within_the_window_reopens_the_ticket_in_the_same_agents
     [reopened] = since(bot, start, ReopenForumTopic)
     assert (reopened.chat_id, reopened.message_thread_id) == (GROUP, topic)
     [renamed] = since(bot, start, EditForumTopic)
-    assert renamed.name == "T-000001 · Mei · shipping · normal · Alice"
+    assert renamed.name == "T-000001 · Mei · Shipping · normal · Alice"
     [notice] = [m for m in since(bot, start, SendMessage) if m.chat_id == GROUP]
     assert notice.message_thread_id == topic
-    assert notice.text.startswith("🔁 T-000001 已重新打开：客户在解决后 24 小时内再次发来消息。")
+    assert notice.text.startswith(
+        "🔁 T-000001 reopened: the customer wrote again within 24 h of its resolution."
+    )
     assert f'<a href="tg://user?id={AGENT}">Alice</a>' in notice.text  # Alice is called back
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
@@ -134,12 +137,12 @@ async def test_the_topic_is_renamed_closed_and_reopened_as_the_ticket_changes(
     await alice.press(card, "Resolve")
     names = [(e.chat_id, e.message_thread_id, e.name) for e in since(bot, start, EditForumTopic)]
     assert names == [
-        (GROUP, topic, "T-000001 · Mei · shipping · normal · Alice"),  # assigned on opening
-        (GROUP, topic, "T-000001 · Mei · shipping · high · Alice"),
-        (GROUP, topic, "T-000001 · Mei · shipping · urgent · Alice"),
-        (GROUP, topic, "T-000001 · Mei · shipping · urgent · Alice · waiting"),
-        (GROUP, topic, "T-000001 · Mei · shipping · urgent · Alice"),  # Mei answered
-        (GROUP, topic, "T-000001 · Mei · shipping · urgent · Alice · resolved"),
+        (GROUP, topic, "T-000001 · Mei · Shipping · normal · Alice"),  # assigned on opening
+        (GROUP, topic, "T-000001 · Mei · Shipping · high · Alice"),
+        (GROUP, topic, "T-000001 · Mei · Shipping · urgent · Alice"),
+        (GROUP, topic, "T-000001 · Mei · Shipping · urgent · Alice · waiting for customer"),
+        (GROUP, topic, "T-000001 · Mei · Shipping · urgent · Alice"),  # Mei answered
+        (GROUP, topic, "T-000001 · Mei · Shipping · urgent · Alice · resolved"),
     ]
     [closed] = since(bot, start, CloseForumTopic)
     assert (closed.chat_id, closed.message_thread_id) == (GROUP, topic)
@@ -152,7 +155,7 @@ async def test_the_topic_is_renamed_closed_and_reopened_as_the_ticket_changes(
     await alice.press(card, "Close")
     assert (
         since(bot, start, EditForumTopic)[-1].name
-        == "T-000001 · Mei · shipping · urgent · Alice · closed"
+        == "T-000001 · Mei · Shipping · urgent · Alice · closed"
     )
     assert len(since(bot, start, CloseForumTopic)) == 1
 

@@ -13,7 +13,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import InlineKeyboardMarkup
 from sqlmodel import col, select
 
-from bot.app import Services
+from bot.app import Services, create_dispatcher
 from bot.callbacks import OutcomeCallback
 from bot.clock import ManualClock
 from storage.models import Ticket, TicketEvent
@@ -38,6 +38,7 @@ async def services(start_services: StartServices, clock: ManualClock) -> Service
             "agents = []": f"agents = [{AGENT}]",
             "admins = []": f"admins = [{ADMIN}]",
             '"customer_misunderstanding", "system"]': '"customer_misunderstanding", "packaging"]',
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
         },
     )
 
@@ -112,14 +113,18 @@ async def test_resolve_asks_the_cause_then_the_remedy_and_keeps_both(
     ]
 
 
-async def test_outcome_buttons_in_chinese_for_a_chinese_agent(
-    services: Services, dispatcher: Dispatcher, bot: MockedBot
+async def test_outcome_buttons_in_chinese_for_a_chinese_reading_team(
+    start_services: StartServices, bot: MockedBot
 ) -> None:
+    services = await start_services(  # [agents] language = "zh", the example's
+        kb=TEST_KB,
+        replace={"group_id = 0": f"group_id = {GROUP}", "agents = []": f"agents = [{AGENT}]"},
+    )
+    dispatcher = create_dispatcher(services)
     card = await open_ticket(dispatcher, bot, 7, "Shipping")
     alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
-    alice.user = alice.user.model_copy(update={"language_code": "zh-hans"})
     start = len(bot.recorder.requests)
-    await alice.press(card, "Resolve")
+    await alice.press(card, "已解决")
     ask = [m for m in since(bot, start, SendMessage) if m.chat_id == GROUP][-1]
     assert ask.text == "T-000001 已解决。问题的原因是什么？"
     assert labels(ask)[:3] == ["物流", "产品质量", "发错货"]
@@ -193,11 +198,11 @@ async def test_a_ticket_the_customer_solved_asks_the_agents_for_its_outcome_too(
     [listing] = await mei.say("/tickets")
     await mei.press(listing, "✅ My problem is solved (T-000001)")
     ask = [m for m in bot.recorder.sent_messages() if m.chat_id == GROUP][-1]
-    assert labels(ask)[0] == "物流"  # in the group's language, [bot] default_language
+    assert labels(ask)[0] == "Logistics"  # in the group's language, [agents] language
     alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
-    await alice.press(ask, "发错货")
+    await alice.press(ask, "Wrong item")
     ask = [m for m in bot.recorder.sent_messages() if m.chat_id == GROUP][-1]
-    await alice.press(ask, "解释说明")
+    await alice.press(ask, "Explanation")
     async with services.session_factory() as session:
         ticket = (await session.exec(select(Ticket))).one()
     assert (ticket.status, ticket.cause, ticket.remedy) == (

@@ -17,7 +17,7 @@ from aiogram.methods import SendDocument, SendMessage
 from aiogram.types import BufferedInputFile
 from sqlmodel import col, select
 
-from bot.app import Services
+from bot.app import Services, create_dispatcher
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.privacy.audit import audit_report
@@ -37,7 +37,11 @@ async def services(start_services: StartServices, clock: ManualClock) -> Service
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
     return await start_services(
         kb=TEST_KB,
-        replace={"group_id = 0": f"group_id = {GROUP}", "agents = []": f"agents = [{AGENT}]"},
+        replace={
+            "group_id = 0": f"group_id = {GROUP}",
+            "agents = []": f"agents = [{AGENT}]",
+            '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
+        },
     )
 
 
@@ -97,8 +101,8 @@ async def test_transcript_in_the_topic_is_the_whole_conversation_in_order(
     assert isinstance(document.document, BufferedInputFile)
     assert document.document.filename == "T-000001-transcript.txt"
     lines = document.document.data.decode().splitlines()
-    assert lines[0] == "Transcript of T-000001 · shipping · normal · assigned"
-    assert lines[1] == "Customer: Mei (#1), ticket opened 2026-03-02 10:00"
+    assert lines[0] == "Transcript of T-000001 · Shipping · normal · assigned"
+    assert lines[1] == "Customer: Mei (ID 7), ticket opened 2026-03-02 10:00"
     body = [line for line in lines[3:] if line and not line.startswith("    ")]
     assert body[:3] == [
         "── Conversation with the bot ──",
@@ -132,11 +136,15 @@ async def test_transcript_in_the_topic_is_the_whole_conversation_in_order(
         )
 
 
-async def test_transcript_in_chinese_for_a_chinese_agent(
-    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+async def test_transcript_in_chinese_for_a_chinese_reading_team(
+    start_services: StartServices, bot: MockedBot, clock: ManualClock
 ) -> None:
-    _, alice, card = await a_conversation(dispatcher, bot, clock)
-    alice.user = alice.user.model_copy(update={"language_code": "zh-hans"})
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))
+    services = await start_services(  # [agents] language = "zh", the example's
+        kb=TEST_KB,
+        replace={"group_id = 0": f"group_id = {GROUP}", "agents = []": f"agents = [{AGENT}]"},
+    )
+    _, alice, card = await a_conversation(create_dispatcher(services), bot, clock)
     start = len(bot.recorder.requests)
     await alice.write(card.message_thread_id or 0, "/transcript")
     [document] = [r for r in bot.recorder.requests[start:] if isinstance(r, SendDocument)]
@@ -159,7 +167,7 @@ async def test_transcript_only_for_staff_and_only_in_a_ticket_topic(
     replies = [r.text for r in bot.recorder.requests[start:] if isinstance(r, SendMessage)]
     assert replies == [
         "Only agents can talk to customers here.",
-        "请在工单的话题中发送 /transcript。",
+        "Write /transcript in a ticket's topic.",
     ]
 
 

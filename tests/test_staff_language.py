@@ -189,9 +189,11 @@ async def test_a_chinese_admin_reads_the_report_in_chinese(
     assert report.text.startswith(
         "服务报告：2026-02-24 00:00 至 2026-03-02 10:00（Asia/Shanghai）"
     )
-    assert report.text.endswith(
-        "没有未达标项；暂无数据：首次接触解决率、首次回复按时率、按时解决率、满意度"
+    assert (
+        "没有未达标项；暂无数据：首次接触解决率、首次回复按时率、按时解决率、满意度\n\n"
+        "本期创建的工单，按类别、原因和处理方式：" in report.text
     )
+    assert report.text.endswith("按处理方式（其中投诉）：无")
 
 
 async def test_the_command_menus_come_from_the_catalogues_and_staff_ones_stay_in_staff_chats(

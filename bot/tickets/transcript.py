@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.texts import Texts
+from bot.texts import Say, Texts
+from bot.tickets.labels import category_label, customer_label, priority_label, status_label
 from storage.models import AgentDuty, Customer, Ticket, TicketEvent
 from storage.models import Message as StoredMessage
 
@@ -120,20 +121,20 @@ class Transcripts:
                 return names.get(int(ident)) or say("transcript_who_agent", language, id=ident)
             return say(f"transcript_who_{'bot' if kind == 'bot' else 'system'}", language)
 
+        reader = Say(self.texts, language)
         lines = [
             say(
                 "transcript_title",
                 language,
                 number=ticket.number,
-                category=ticket.category,
-                priority=ticket.priority,
-                status=ticket.status,
+                category=category_label(reader, ticket.category),
+                priority=priority_label(reader, ticket.priority),
+                status=status_label(reader, ticket.status),
             ),
             say(
                 "transcript_customer",
                 language,
-                name=customer_name,
-                id=ticket.customer_id,
+                name=customer_label(reader, customer) if customer else "-",
                 opened=self.time(ticket.created_at, language),
             ),
             say("transcript_zone", language, zone=self.zone.key),
