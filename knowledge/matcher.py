@@ -335,6 +335,7 @@ class Matcher:
         self._variant_original: list[str] = []
         self._vocabulary: dict[str, int] = {}
         self._questions: set[str] = set()  # every question, normalised
+        self._known_words: set[str] = set()  # every word of every question (after synonyms)
         self._word_columns = lru_cache(maxsize=WORD_CACHE)(self._columns_of_word)
         self._build(seed)
         # A message's vector spread over every feature, to look up its similarity to questions;
@@ -416,6 +417,7 @@ class Matcher:
                     continue
                 self._variant_original.append(question)
                 self._questions.add(normalized)
+                self._known_words.update(segments(self.synonyms.apply(normalized)))
                 variant_entry.append(entry_index)
                 row_lengths.append(len(found))
                 found_features += found
@@ -901,9 +903,10 @@ class Matcher:
         confident = best.score >= self.answer_threshold and (
             best.score - runner_up >= settings.answer_margin or best.score >= 99.0
         )
-        # "I don't want a refund" is not a request for the refund entry.
+        # "I don't want a refund" is not a request for the refund entry; nor is "how do i change
+        # the oil in my car" one for changing an order.
         turned_around = _negated(normalized) and not self._entry_negated[scored.top[0]]
-        if confident and not topic and not turned_around:
+        if confident and not topic and not turned_around and self._grounded(normalized, scored):
             return Match(Decision.ANSWER, tuple(ranked))
         # One word ("refund", "退货") names a topic rather than asks a question: the entries
         # about it are offered, not guessed between. So are the likely ones for an unsure match.
@@ -914,6 +917,28 @@ class Matcher:
             or candidate.similarity >= 100.0 * FAMILIAR_SIMILARITY
         )
         return Match(Decision.SUGGEST if suggestions else Decision.FALLBACK, suggestions)
+
+    def _grounded(self, normalized: str, scored: _Scored) -> bool:
+        """Whether an answer stands on more than one shared word, for a matcher that judges
+        characters only (the semantic side and the check in meaning judge this better): a
+        message with an English word no question uses ("how do i change the oil in my car")
+        must share at least two of its other words with the entry's closest question to be
+        answered; else it is suggested."""
+        if self._semantic or self._meaning_check:
+            return True
+        words = [
+            word
+            for word in segments(self.synonyms.apply(normalized, keep_terms=False))
+            if not is_cjk(word) and word not in COMMON_WORDS
+        ]
+        if all(word in self._known_words for word in words):
+            return True
+        nearest = self._nearest_variants(scored.columns, scored.values, scored.top[:1])
+        if scored.top[0] not in nearest:
+            return False
+        question = normalize(self._variant_original[nearest[scored.top[0]][1]])
+        theirs = set(segments(self.synonyms.apply(question, keep_terms=False)))
+        return sum(word in theirs for word in set(words)) >= 2
 
     def _out_of_scope(self, normalized: str, score: float, entry_index: int) -> bool:
         """The check in meaning for a knowledge base too full for the semantic side: an unsure

@@ -133,7 +133,8 @@ def full(sample: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> KnowledgeBas
 def test_a_full_knowledge_base_checks_an_unsure_answer_in_meaning(
     full: KnowledgeBase, encoder: CachedEncoder, text: str
 ) -> None:
-    assert Matcher(full).match(text).decision is Decision.ANSWER
+    # Characters alone answer or suggest it (an answer on one shared word is suggested).
+    assert Matcher(full).match(text).decision is not Decision.FALLBACK
     checked = Matcher(full, encoder=encoder)
     assert not checked.semantic
     assert checked.match(text).decision is Decision.FALLBACK
@@ -146,5 +147,6 @@ def test_the_check_in_meaning_keeps_what_the_characters_answer_rightly(
     characters = evaluate(Matcher(full), cases)
     checked = evaluate(Matcher(full, encoder=encoder), cases)
     assert checked.top1 == characters.top1
-    assert checked.answered_correct == characters.answered_correct
+    assert checked.answered_correct >= characters.answered_correct
+    assert checked.answered_wrong <= characters.answered_wrong
     assert checked.oos_fallback == 1.0
