@@ -333,9 +333,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         rows = []
         # No vectors cached from an earlier run: the build times include embedding the questions.
-        encoder = CachedEncoder(UniversalSentenceEncoder(), Path(work) / "semantic")
+        # One model, loaded once; a memory of recent messages afresh for each setting, so that
+        # one setting's latency does not profit from another's embedded test questions.
+        model = UniversalSentenceEncoder()
         found = settings(arguments.datasets, arguments.settings.split(","), arguments.validation)
         for setting in found:
+            encoder = CachedEncoder(model, Path(work) / "semantic" / setting.name)
             rows.append(measure(setting, Path(work), arguments.baseline_queries, encoder))
             print(f"measured {setting.name}", file=sys.stderr, flush=True)
     print(json.dumps(rows, ensure_ascii=False, indent=2) if arguments.json else table(rows))
