@@ -33,6 +33,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 import numpy as np
+from rapidfuzz import fuzz, process
 
 from knowledge.normalize import is_cjk, normalize, segments
 from knowledge.schema import KnowledgeBase
@@ -113,6 +114,9 @@ VERBATIM_SIMILARITY = 0.9
 # and its sentence vector (on CLINC150's val and oos_val: about 1 message in 7 pays for it, and
 # out-of-scope fallback goes from 78% to 87% for 0.4% of in-scope answers).
 UNSURE_SCORE = 90.0
+# A word this like one of the questions' words (rapidfuzz ratio, 0 to 100) is taken for a typo of
+# it, not for a word no question uses ("refnd", "wil"; not "oil").
+KNOWN_WORD_SIMILARITY = 75.0
 OUT_OF_SCOPE_COSINE = 0.5
 
 # An answer must be right this often on held-out questions of the knowledge base: the answer
@@ -931,7 +935,7 @@ class Matcher:
             for word in segments(self.synonyms.apply(normalized, keep_terms=False))
             if not is_cjk(word) and word not in COMMON_WORDS
         ]
-        if all(word in self._known_words for word in words):
+        if all(self._known(word) for word in words):
             return True
         nearest = self._nearest_variants(scored.columns, scored.values, scored.top[:1])
         if scored.top[0] not in nearest:
@@ -939,6 +943,17 @@ class Matcher:
         question = normalize(self._variant_original[nearest[scored.top[0]][1]])
         theirs = set(segments(self.synonyms.apply(question, keep_terms=False)))
         return sum(word in theirs for word in set(words)) >= 2
+
+    def _known(self, word: str) -> bool:
+        """A word of the questions, or a typo of one ("refnd", "wil")."""
+        if word in self._known_words:
+            return True
+        return (
+            process.extractOne(
+                word, self._known_words, scorer=fuzz.ratio, score_cutoff=KNOWN_WORD_SIMILARITY
+            )
+            is not None
+        )
 
     def _out_of_scope(self, normalized: str, score: float, entry_index: int) -> bool:
         """The check in meaning for a knowledge base too full for the semantic side: an unsure
