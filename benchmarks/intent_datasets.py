@@ -10,6 +10,11 @@ the first 5 or 10 training questions of each intent, what a person writing an FA
 measured with its semantic side (`[matching] semantic = true`) and, for comparison, characters
 only.
 
+`--validation` measures on validation data instead of the test split, for every choice of design,
+threshold or weight: CLINC150's val and oos_val; for BANKING77 and CIC (no validation split), the
+last fifth of each intent's training rows, held out of the knowledge base (which takes its
+questions from the rest). The test splits are for one run at the end, with the final code.
+
 Each dataset becomes a knowledge base in the project's own YAML format (one entry per intent, its
 training questions as the variants) and a case file of its test split, written to a temporary
 folder (the data is never copied into the repository); `kefu kb eval`'s evaluation then runs on
@@ -56,20 +61,35 @@ class Setting:
     answers: dict[str, str]
 
 
-def read_clinc150(folder: Path, shots: int | None) -> tuple[dict[str, list[str]], list[Case]]:
+def read_clinc150(
+    folder: Path, shots: int | None, validation: bool = False
+) -> tuple[dict[str, list[str]], list[Case]]:
     data = json.loads((folder / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
     train: dict[str, list[str]] = {}
     for text, intent in data["train"]:
         questions = train.setdefault(intent, [])
         if shots is None or len(questions) < shots:
             questions.append(text)
-    test = [Case(text, intent) for text, intent in data["test"]]
-    test += [Case(text, None) for text, _ in data["oos_test"]]
+    split, oos = ("val", "oos_val") if validation else ("test", "oos_test")
+    test = [Case(text, intent) for text, intent in data[split]]
+    test += [Case(text, None) for text, _ in data[oos]]
     return train, test
 
 
 def first(train: dict[str, list[str]], shots: int | None) -> dict[str, list[str]]:
     return train if shots is None else {i: q[:shots] for i, q in train.items()}
+
+
+def held_out_of_train(train: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[Case]]:
+    """For a dataset with no validation split: the last fifth of each intent's training rows as
+    validation cases, the rest as the training rows."""
+    kept: dict[str, list[str]] = {}
+    cases: list[Case] = []
+    for intent, questions in train.items():
+        cut = len(questions) - len(questions) // 5
+        kept[intent] = questions[:cut]
+        cases += [Case(text, intent) for text in questions[cut:]]
+    return kept, cases
 
 
 def read_banking77(folder: Path) -> tuple[dict[str, list[str]], list[Case]]:
@@ -98,7 +118,7 @@ def read_cic(folder: Path) -> tuple[dict[str, list[str]], list[Case], dict[str, 
     return train, test, answers
 
 
-def settings(folder: Path, names: list[str]) -> list[Setting]:
+def settings(folder: Path, names: list[str], validation: bool = False) -> list[Setting]:
     found = []
     for name in names:
         base, _, shot = name.partition("-")
@@ -108,13 +128,17 @@ def settings(folder: Path, names: list[str]) -> list[Setting]:
         if shot and shots is None:
             raise SystemExit(f"unknown setting {name!r}")
         if base == "clinc150":
-            train, test = read_clinc150(folder, shots)
+            train, test = read_clinc150(folder, shots, validation)
             found.append(Setting(name, "en", train, test, {i: i for i in train}))
         elif base == "banking77":
             train, test = read_banking77(folder)
+            if validation:
+                train, test = held_out_of_train(train)
             found.append(Setting(name, "en", first(train, shots), test, {i: i for i in train}))
         elif base == "cic-zh":
             train, test, answers = read_cic(folder)
+            if validation:
+                train, test = held_out_of_train(train)
             found.append(Setting(name, "zh", first(train, shots), test, answers))
         else:
             raise SystemExit(f"unknown setting {name!r}")
@@ -302,12 +326,19 @@ def main() -> None:
     )
     parser.add_argument("--baseline-queries", type=int, default=500)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--validation", action="store_true", help="measure on validation data, not the test split"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         rows = []
         # No vectors cached from an earlier run: the build times include embedding the questions.
-        encoder = CachedEncoder(UniversalSentenceEncoder(), Path(work) / "semantic")
-        for setting in settings(arguments.datasets, arguments.settings.split(",")):
+        # One model, loaded once; a memory of recent messages afresh for each setting, so that
+        # one setting's latency does not profit from another's embedded test questions.
+        model = UniversalSentenceEncoder()
+        found = settings(arguments.datasets, arguments.settings.split(","), arguments.validation)
+        for setting in found:
+            encoder = CachedEncoder(model, Path(work) / "semantic" / setting.name)
             rows.append(measure(setting, Path(work), arguments.baseline_queries, encoder))
             print(f"measured {setting.name}", file=sys.stderr, flush=True)
     print(json.dumps(rows, ensure_ascii=False, indent=2) if arguments.json else table(rows))

@@ -135,7 +135,31 @@ def test_thresholds_come_from_the_settings(sample: KnowledgeBase) -> None:
     strict = Matcher(sample, MatchSettings(answer_threshold=99.5, suggest_threshold=30))
     assert strict.match("how can i send back my shoes").decision is Decision.SUGGEST
     lax = Matcher(sample, MatchSettings(answer_threshold=0, suggest_threshold=0, answer_margin=0))
-    assert lax.match("what's the weather on mars").decision is Decision.ANSWER
+    assert lax.match("what is it").decision is Decision.ANSWER
+    # Not even a lax threshold answers on one shared word next to words no question uses.
+    assert lax.match("what's the weather on mars").decision is not Decision.ANSWER
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do i change the oil in my car",
+        "whats the price of bitcoin right now",
+        "how do you say thank you in korean",
+        "how do i track a flight",
+    ],
+)
+def test_one_shared_word_beside_unknown_ones_is_not_answered(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).decision is not Decision.ANSWER
+
+
+def test_a_request_in_the_shops_words_with_a_word_of_its_own_is_still_answered(
+    matcher: Matcher,
+) -> None:
+    # "sweater" is in no question; "change" and "order" are in the closest one.
+    match = matcher.match("can i change my order for the sweater")
+    assert match.decision is Decision.ANSWER, match
+    assert match.entry_id == "change_order"
 
 
 def test_a_calibrated_threshold_is_never_below_what_held_out_questions_earned(

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import knowledge.matcher
 from knowledge import Decision, KnowledgeBase, Matcher, load_knowledge_base
 from knowledge.evaluation import evaluate, load_cases
 from knowledge.matcher import MatchSettings, answer_threshold_for
@@ -99,3 +100,53 @@ def test_the_answer_threshold_is_where_held_out_answers_are_right_95_in_100() ->
     assert right[answered].mean() >= 0.95
     assert 20 <= answered.sum() < 40
     assert answer_threshold_for(scores[:5], truth[:5], 10.0, np.ones(5)) is None
+
+
+def test_a_thin_knowledge_base_earns_answers_judged_on_all_its_questions(
+    matcher: Matcher,
+) -> None:
+    # Every question judged by a matcher built without it: enough judgements for the sample
+    # shop to earn an answer threshold it can use (with 15% held out it only suggested).
+    cases = load_cases(ROOT / "knowledge" / "sample_cases.yaml")
+    found = evaluate(matcher, cases)
+    assert matcher.calibrated_threshold is not None and matcher.calibrated_threshold < 100
+    assert found.answered_correct >= 0.5
+    assert found.answered_wrong == 0.0
+
+
+@pytest.fixture
+def full(sample: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> KnowledgeBase:
+    """The sample shop taken as a knowledge base with too many questions per entry for the
+    semantic side (as CLINC150's 100 per intent are)."""
+    monkeypatch.setattr(knowledge.matcher, "SEMANTIC_MAX_PER_ENTRY", 10)
+    return sample
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do i change the oil in my car",
+        "whats the price of bitcoin right now",
+        "how do you say thank you in korean",
+    ],
+)
+def test_a_full_knowledge_base_checks_an_unsure_answer_in_meaning(
+    full: KnowledgeBase, encoder: CachedEncoder, text: str
+) -> None:
+    # Characters alone answer or suggest it (an answer on one shared word is suggested).
+    assert Matcher(full).match(text).decision is not Decision.FALLBACK
+    checked = Matcher(full, encoder=encoder)
+    assert not checked.semantic
+    assert checked.match(text).decision is Decision.FALLBACK
+
+
+def test_the_check_in_meaning_keeps_what_the_characters_answer_rightly(
+    full: KnowledgeBase, encoder: CachedEncoder
+) -> None:
+    cases = load_cases(ROOT / "knowledge" / "sample_cases.yaml")
+    characters = evaluate(Matcher(full), cases)
+    checked = evaluate(Matcher(full, encoder=encoder), cases)
+    assert checked.top1 == characters.top1
+    assert checked.answered_correct >= characters.answered_correct
+    assert checked.answered_wrong <= characters.answered_wrong
+    assert checked.oos_fallback == 1.0
