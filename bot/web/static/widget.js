@@ -28,14 +28,25 @@
 
   var button = document.createElement("button");
   button.type = "button";
-  button.textContent = "💬";
+  // a speech bubble drawn here, so that it looks the same whatever fonts the visitor has
+  var icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("width", "28");
+  icon.setAttribute("height", "28");
+  icon.setAttribute("aria-hidden", "true");
+  var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  icon.appendChild(path);
+  button.appendChild(icon);
   button.title = words.web_open;
   button.setAttribute("aria-label", words.web_open);
   button.setAttribute("aria-expanded", "false");
   style(button, {
     position: "fixed", right: "20px", bottom: "20px", "z-index": "2147483000",
     width: "56px", height: "56px", "border-radius": "50%", border: "0",
-    background: "#1f6feb", color: "#fff", "font-size": "26px", cursor: "pointer",
+    background: "#1f6feb", color: "#fff", cursor: "pointer", padding: "0",
+    display: "flex", "align-items": "center", "justify-content": "center",
     "box-shadow": "0 4px 14px rgba(0,0,0,.25)",
   });
 
