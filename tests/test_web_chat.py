@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from yarl import URL
 from bot.app import Services, create_web_chat
 from bot.channels.telegram import create_bot
 from bot.channels.web_chat import FIRST_VISITOR_ID, MAX_TEXT
+from bot.privacy.retention import expire_old_texts
 from bot.web.app import create_web_app
 from bot.web.chat import COOKIE, ChatRoutes
 from storage.models import AnswerVote, Customer, Ticket, WebChatEvent
@@ -434,3 +436,23 @@ async def visit(server: TestServer, http: aiohttp.ClientSession) -> Page:
     page = Page(http, socket)
     assert (await page.frame())["type"] == "history"
     return page
+
+
+async def test_erased_data_is_gone_from_the_page_and_old_texts_expire(
+    open_page: OpenPage, chat_services: Services
+) -> None:
+    ann = await open_page()
+    await ann.write("what are your opening hours")
+    bob = await open_page()
+    await bob.write("where is your shop")
+    [confirm] = await ann.write("/delete_me")
+    frames = await ann.press(confirm, "Yes, erase my data")
+    [done] = [f for f in frames if f["type"] == "message"]
+    again = await open_page(ann.http)
+    assert [m["text"] for m in again.history] == [done["text"]]
+    # what is older than [privacy] keep_message_text_days goes, on the web chat's page too
+    chat_services.clock.advance(timedelta(days=366))  # type: ignore[attr-defined]
+    await expire_old_texts(
+        chat_services.session_factory, chat_services.clock, chat_services.config.privacy
+    )
+    assert (await open_page(bob.http)).history == []

@@ -280,8 +280,8 @@ class WebChat:
     ) -> Message | bool:
         async with unit_of_work(self.session_factory) as session:
             event = await visitor_event(session, visitor_id, message_id)
-            if event is None:
-                raise TelegramBadRequest(EditMessageText(text=""), "message to edit not found")
+            if event is None:  # erased with the visitor's data (/delete_me): nothing to edit
+                return True
             if text is not None:
                 event.text = text
             event.buttons = buttons_of(markup)
