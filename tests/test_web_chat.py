@@ -5,10 +5,15 @@ browser's page is; the updates go through the real web dispatcher and its handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -456,3 +461,83 @@ async def test_erased_data_is_gone_from_the_page_and_old_texts_expire(
         chat_services.session_factory, chat_services.clock, chat_services.config.privacy
     )
     assert (await open_page(bob.http)).history == []
+
+
+@contextlib.asynccontextmanager
+async def kefu(config: Path, *arguments: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot --config CONFIG ARGUMENTS...` as a real process, stopped by SIGTERM."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config), *arguments,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=environment,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+
+
+async def listening(process: asyncio.subprocess.Process) -> tuple[str, list[str]]:
+    """The address the process says it listens on, and its log lines until then."""
+    assert process.stderr is not None
+    lines = []
+    while line := (await asyncio.wait_for(process.stderr.readline(), 120)).decode():
+        lines.append(line)
+        if "web: listening on " in line:
+            return line.split("web: listening on ")[1].split()[0], lines
+    raise AssertionError(f"it stopped before listening: {''.join(lines)}")
+
+
+async def chat_over_http(address: str) -> list[dict[str, Any]]:
+    """Open the page and its socket at `address` and ask one question; the bot's messages."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{address}/chat") as response:
+            assert response.status == 200
+        socket = await http.ws_connect(
+            f"{address}/chat/socket?lang=en", headers={"Origin": address}
+        )
+        page = Page(http, socket)
+        assert (await page.frame())["type"] == "history"
+        answer = await page.write("what are your opening hours")
+        await socket.close()
+        return answer
+
+
+@pytest.mark.slow
+async def test_kefu_web_serves_the_chat_with_no_telegram_token(
+    write_config: Callable[..., Path],
+) -> None:
+    config = write_config(kb=TEST_KB)
+    async with kefu(config, "web") as process:
+        address, lines = await listening(process)
+        [answer] = await chat_over_http(address)
+        assert answer["text"].startswith("We are open")
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0
+    assert any("visitors will not be recognised after a restart" in line for line in lines)
+
+
+@pytest.mark.slow
+async def test_kefu_run_serves_the_chat_beside_telegram(
+    write_config: Callable[..., Path], telegram: tuple[FakeBotAPI, str]
+) -> None:
+    fake, api = telegram
+    config = write_config(
+        kb=TEST_KB,
+        replace={
+            **WEB,
+            'token = ""': 'token = "123456:TEST"',
+            'api_server = ""': f'api_server = "{api}"',
+        },
+    )
+    async with kefu(config, "run") as process:
+        address, lines = await listening(process)
+        [answer] = await chat_over_http(address)
+        assert answer["text"].startswith("We are open")
+        fake.push_message(7001, "what are your opening hours", language_code="en")
+        telegram_answer = await fake.wait_for_message(7001, timeout=60)
+        assert telegram_answer["text"] == answer["text"]
+    assert not any("made up" in line for line in lines)
