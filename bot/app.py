@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import uuid
@@ -32,6 +33,7 @@ from bot.channels.telegram import (
     api_server_name,
     create_bot,
 )
+from bot.channels.web_chat import WebChat
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher, load_knowledge
@@ -67,6 +69,7 @@ from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from bot.tickets.transcript import Transcripts
 from bot.web.app import create_web_app, serving
+from bot.web.chat import ChatRoutes
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
     admin_commands,
@@ -391,6 +394,39 @@ def form_row_key(
     return key
 
 
+def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRoutes | None:
+    """The web chat's routes over a dispatcher of its own (channel "web"), or None when
+    `[web] chat` is off. What it sends to staff chats (a ticket's topic) goes through
+    `telegram` when kefu serves Telegram."""
+    web = services.config.web
+    if not web.chat:
+        return None
+    secret = web.secret.get_secret_value() if web.secret else ""
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        log.warning(
+            "web chat: no [web] secret (or KEFU_WEB_SECRET): one was made up for this run, "
+            "so visitors will not be recognised after a restart"
+        )
+    dispatcher = create_dispatcher(services, channel="web")
+    web_chat = WebChat(dispatcher, services.session_factory, services.clock, telegram)
+    return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)
+
+
+async def run_web(services: Services) -> None:
+    """`kefu web`: the web application alone (the chat, its widget, the operations endpoints),
+    with no Telegram at all, until interrupted; of the timed jobs, those that write to no one
+    (the knowledge-base watch, the retention of old texts)."""
+    config = services.config
+    app = create_web_app(services, chat=create_web_chat(services))
+
+    async def notify(result: PublishResult) -> None:
+        log.info("knowledge base: %s", result.message())
+
+    async with running_jobs(services, notify), serving(app, config.web.host, config.web.port):
+        await until_stopped()
+
+
 async def tell_admins(services: Services, bot: Bot, text: Callable[[Say], str]) -> None:
     """Each admin in their private chat, in their language (the one they chose there with
     /language or last wrote in), else in the agents' group's."""
@@ -442,7 +478,9 @@ async def run_telegram(services: Services) -> None:
     dispatcher = create_dispatcher(services, channel="telegram")
     try:
         if config.telegram.mode == "webhook":
-            app = create_web_app(services, dispatcher=dispatcher, bot=bot)
+            app = create_web_app(
+                services, dispatcher=dispatcher, bot=bot, chat=create_web_chat(services, bot)
+            )
             async with serving(app, config.web.host, config.web.port):
                 # set once kefu listens, so that Telegram's first post finds it; left in place
                 # at shutdown, for the other replicas
@@ -453,12 +491,12 @@ async def run_telegram(services: Services) -> None:
         async with contextlib.AsyncExitStack() as stack:
             if config.web.enabled:
                 try:
-                    await stack.enter_async_context(
-                        serving(create_web_app(services), config.web.host, config.web.port)
-                    )
+                    app = create_web_app(services, chat=create_web_chat(services, bot))
+                    await stack.enter_async_context(serving(app, config.web.host, config.web.port))
                 except OSError as error:  # customers are still served, by polling
                     log.error(
-                        "web: cannot listen on %s:%s (%s); no /healthz, /readyz or /metrics",
+                        "web: cannot listen on %s:%s (%s); no web chat, /healthz, /readyz or "
+                        "/metrics",
                         config.web.host,
                         config.web.port,
                         error.strerror,

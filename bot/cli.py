@@ -1,5 +1,5 @@
-"""The command line: `kefu run | chat | ask | kb ... | orders | schedule | report | customers |
-tickets | audit | db ...`."""
+"""The command line: `kefu run | web | chat | ask | kb ... | orders | schedule | report |
+customers | tickets | incident | audit | db ...`."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--webhook",
         action="store_true",
         help='receive updates by webhook for this run ([telegram] mode = "webhook")',
+    )
+    commands.add_parser(
+        "web", help="serve the web chat (/chat, /widget.js) and /healthz, without Telegram"
     )
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--language", choices=["zh", "en"], help="the language of your app")
@@ -212,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"kefu: {error}", file=sys.stderr)
         return 2
-    quiet = args.command != "run" or not config.telegram.enabled
+    serving = args.command == "web" or (args.command == "run" and config.telegram.enabled)
+    quiet = not serving
     configure_logging(logging.WARNING if quiet else config.logging.level, config.logging.format)
     redact_logs(secret.get_secret_value() for secret in config.secrets())
     try:
@@ -238,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return knowledge_admin.test_question(config, args.text, as_json=args.json)
         if args.command == "chat":
             return asyncio.run(chat(config, language=args.language))
+        if args.command == "web":
+            return asyncio.run(web(config))
         return asyncio.run(run(config))
     except KnowledgeBaseError as error:
         print(f"kefu: the knowledge base has errors, not starting:\n{error}", file=sys.stderr)
@@ -592,6 +598,35 @@ async def chat(config: Config, language: str | None = None) -> int:
         # No bot: of the jobs, only the knowledge-base watch (the others write to Telegram).
         async with running_jobs(services, notify):
             await terminal.run()
+    finally:
+        await services.close()
+    return 0
+
+
+async def web(config: Config) -> int:
+    from bot.app import create_services, run_web
+
+    if config.agents.group_id:
+        # no Telegram here: tickets opened on the web are kept, and get their topic in the
+        # agents' group when `kefu run` next handles them
+        log.warning(
+            "kefu web serves no Telegram: tickets opened in the web chat are kept, but the "
+            "agents' group is not told of them"
+        )
+        config = config.model_copy(
+            update={"agents": config.agents.model_copy(update={"group_id": 0})}
+        )
+    services = await create_services(config)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_web(services)
+    except OSError as error:
+        print(
+            f"kefu: cannot listen on {config.web.host}:{config.web.port} ([web] host and "
+            f"port): {error.strerror}",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         await services.close()
     return 0

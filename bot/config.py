@@ -40,6 +40,8 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "KEFU_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "KEFU_WEBHOOK_URL": ("telegram", "webhook_url"),
     "KEFU_WEB_HOST": ("web", "host"),
+    "KEFU_WEB_SECRET": ("web", "secret"),
+    "KEFU_WEB_USER_SECRET": ("web", "user_secret"),
     "KEFU_ORDERS_API_TOKEN": ("orders", "http", "token"),
 }
 
@@ -111,12 +113,28 @@ class TelegramConfig(Section):
 
 
 class WebConfig(Section):
-    """kefu's one web application: the webhook and the operations endpoints (/healthz,
-    /readyz, /metrics)."""
+    """kefu's one web application: the webhook, the operations endpoints (/healthz, /readyz,
+    /metrics) and the web chat (/chat, /widget.js)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    chat: bool = True
+    # signs the visitors' cookies; none: one made up at each start (visitors forgotten)
+    secret: SecretStr | None = None
+    # shared with the shop, which signs its logged-in users' ids with it (data-user)
+    user_secret: SecretStr | None = None
+    # the shops' pages that may embed the widget ("https://shop.example"); kefu's own always
+    allowed_origins: list[str] = []
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin.rstrip("/"))
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(f"{origin!r} is not an origin such as https://shop.example")
+        return [origin.rstrip("/") for origin in origins]
 
 
 class BusinessConfig(Section):
@@ -500,7 +518,13 @@ class Config(Section):
 
     def secrets(self) -> list[SecretStr]:
         """The secrets set in this config, which the log must never show."""
-        found = [self.telegram.token, self.telegram.redis_url, self.orders.http.token]
+        found = [
+            self.telegram.token,
+            self.telegram.redis_url,
+            self.orders.http.token,
+            self.web.secret,
+            self.web.user_secret,
+        ]
         return [secret for secret in found if secret is not None]
 
 

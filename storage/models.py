@@ -462,3 +462,16 @@ class DeliveredUpdate(SQLModel, table=True):
 
     update_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
     handled_at: datetime = _time(index=True)
+
+
+class WebChatEvent(SQLModel, table=True):
+    """One message on a web visitor's page, from the visitor or the bot, kept so that the page
+    shows the conversation again on the next visit (with what the bot sent while it was
+    closed). Its id is the message's id in the web channel."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: int = Field(sa_type=sa.BigInteger, index=True)  # the visitor's chat id
+    sender: str = Field(max_length=8)  # "visitor" or "bot"
+    text: str = Field(sa_type=sa.Text)
+    buttons: str | None = Field(default=None, sa_type=sa.Text)  # JSON: rows of buttons
+    created_at: datetime = _time()

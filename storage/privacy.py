@@ -27,6 +27,7 @@ from storage.models import (
     TicketEvent,
     TicketStatus,
     UnansweredQuestion,
+    WebChatEvent,
 )
 
 # What a text becomes when it is erased or expired.
@@ -217,6 +218,12 @@ async def erase_customer(session: AsyncSession, customer: Customer, now: datetim
         for row in rows:
             await session.delete(row)
         forms = len(rows)
+    if customer.channel == "web" and customer.external_id.isdigit():
+        # the web chat's copy of the conversation, which its page would show again
+        shown = await session.exec(
+            delete(WebChatEvent).where(col(WebChatEvent.visitor_id) == int(customer.external_id))
+        )
+        messages += int(shown.rowcount)
     customer.external_id = f"erased:{customer_id}"
     customer.first_name = None
     customer.username = None
@@ -268,6 +275,10 @@ async def expire_texts(
         )
         forms = int(result.rowcount)
         messages = await _remove(session, Message.text, col(Message.created_at) < messages_before)
+        shown = await session.exec(
+            delete(WebChatEvent).where(col(WebChatEvent.created_at) < messages_before)
+        )
+        messages += int(shown.rowcount)
         comments = await _remove(
             session, Feedback.comment, col(Feedback.answered_at) < messages_before
         )

@@ -1,7 +1,7 @@
 """kefu's one web application, built by one factory for production and tests alike: the
 Telegram webhook (in webhook mode) and the operations endpoints, `/healthz` (the process
 answers), `/readyz` (the database, Redis when configured, and the knowledge base are there) and
-`/metrics` (Prometheus)."""
+`/metrics` (Prometheus); and the web chat (bot/web/chat.py) when given its routes."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from storage.figures import live_figures
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.web.chat import ChatRoutes
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,22 @@ CHECK_SECONDS = 3.0
 
 
 def create_web_app(
-    services: Services, *, dispatcher: Dispatcher | None = None, bot: Bot | None = None
+    services: Services,
+    *,
+    dispatcher: Dispatcher | None = None,
+    bot: Bot | None = None,
+    chat: ChatRoutes | None = None,
 ) -> web.Application:
     """The operations endpoints always; the webhook when given the dispatcher and its bot (the
-    application's startup and shutdown then start and stop the dispatcher's, and its jobs)."""
+    application's startup and shutdown then start and stop the dispatcher's, and its jobs); the
+    web chat when given its routes."""
     app = web.Application()
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if chat is not None:
+        chat.register(app)
     if dispatcher is not None and bot is not None:
         telegram = services.config.telegram
         assert telegram.webhook_secret is not None  # the config requires it in webhook mode

@@ -1,0 +1,356 @@
+"""The web chat channel: the same dispatcher and handlers, talking to visitors' pages.
+
+A visitor's page holds a WebSocket (bot/web/chat.py); what the visitor writes or presses becomes
+an update for the web channel's dispatcher, as typed lines do in the terminal. What the bot sends
+goes through `WebSession`, a channel session that keeps each message (WebChatEvent: the page
+shows the conversation again on the next visit, with what came while it was closed) and pushes
+it, as JSON, to the visitor's open pages. Requests for a chat that is no visitor (the agents'
+group, for a ticket) go to Telegram when kefu serves it, and fail plainly when it does not.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    CopyMessage,
+    DeleteMessage,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetMe,
+    SendChatAction,
+    SendDocument,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+    User,
+)
+
+from bot.clock import Clock
+from storage.database import SessionFactory, unit_of_work
+from storage.models import WebChatEvent
+from storage.web_chat import add_event, recent_events, visitor_event
+
+log = logging.getLogger(__name__)
+
+WEB_TOKEN = "2:webchat"  # its own bot id: the forms of the web and of Telegram never mix
+BOT_USER = User(id=2, is_bot=True, first_name="kefu", username="kefu_web")
+# Visitors' ids (their chat ids and user ids in the updates): far above Telegram's user ids, so
+# that no visitor is ever taken for a member of staff, and no staff chat for a visitor.
+FIRST_VISITOR_ID = 2**50
+LAST_VISITOR_ID = 2**53 - 1  # the largest integer a page's JavaScript holds exactly
+HISTORY = 50  # messages shown again when a page opens
+MAX_TEXT = 4096  # as on Telegram
+
+Push = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def is_visitor(chat_id: object) -> bool:
+    return isinstance(chat_id, int) and FIRST_VISITOR_ID <= chat_id <= LAST_VISITOR_ID
+
+
+@dataclass(frozen=True)
+class Visitor:
+    id: int
+    language: str | None = None  # "zh" or "en": the page's (the browser's, or chosen)
+
+    @property
+    def user(self) -> User:
+        return User(id=self.id, is_bot=False, first_name="", language_code=self.language)
+
+    @property
+    def chat(self) -> Chat:
+        return Chat(id=self.id, type="private")
+
+
+def buttons_of(markup: object) -> str | None:
+    """An inline keyboard as the page shows it: rows of {text, data} or {text, url}."""
+    if not isinstance(markup, InlineKeyboardMarkup) or not markup.inline_keyboard:
+        return None
+    rows = [
+        [
+            {"text": b.text, "url": b.url} if b.url else {"text": b.text, "data": b.callback_data}
+            for b in row
+            if b.url or b.callback_data
+        ]
+        for row in markup.inline_keyboard
+    ]
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def shown(event: WebChatEvent) -> dict[str, Any]:
+    """A kept message as the page receives it."""
+    return {
+        "type": "message",
+        "id": event.id,
+        "from": event.sender,
+        "text": event.text,
+        "buttons": json.loads(event.buttons) if event.buttons else [],
+        "at": event.created_at.isoformat(),
+    }
+
+
+class WebSession(BaseSession):
+    """Answers the bot's requests for web visitors: keeps the message and pushes it to the
+    visitor's open pages."""
+
+    def __init__(self, chat: WebChat) -> None:
+        super().__init__()
+        self.web = chat
+
+    async def close(self) -> None:
+        return None
+
+    async def stream_content(  # pragma: no cover - visitors' files are never downloaded
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        raise NotImplementedError("the web chat has no files to download")
+        yield b""
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        result: Any = await self._answer(method)
+        return result
+
+    async def _answer(self, method: TelegramMethod[Any]) -> Any:
+        web = self.web
+        if isinstance(method, GetMe):
+            return BOT_USER
+        if isinstance(method, AnswerCallbackQuery):
+            visitor_id = int(method.callback_query_id.split(":")[0])
+            if method.text:
+                await web.push(
+                    visitor_id, {"type": "note", "text": method.text, "alert": method.show_alert}
+                )
+            return True
+        chat_id = getattr(method, "chat_id", None)
+        if not is_visitor(chat_id):
+            if isinstance(method, CopyMessage) and is_visitor(method.from_chat_id):
+                method = await web.as_text_for_staff(method)
+            return await web.to_telegram(method)
+        assert isinstance(chat_id, int)
+        if isinstance(method, SendMessage):
+            return await web.send(chat_id, method.text, method.reply_markup)
+        if isinstance(method, EditMessageText | EditMessageReplyMarkup) and method.message_id:
+            text = method.text if isinstance(method, EditMessageText) else None
+            return await web.edit(chat_id, method.message_id, text, method.reply_markup)
+        if isinstance(method, SendDocument):
+            return await web.send_file(chat_id, method.document, method.caption)
+        if isinstance(method, SendChatAction | DeleteMessage):
+            return True  # the page shows its own typing indicator; nothing is taken back
+        log.warning("web chat: %s is not available to visitors", type(method).__name__)
+        raise TelegramBadRequest(method, f"{type(method).__name__} is not available on the web")
+
+
+class WebChat:
+    """The visitors' open pages, and the web channel's bot that writes to them."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        session_factory: SessionFactory,
+        clock: Clock,
+        telegram: Bot | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.session_factory = session_factory
+        self.clock = clock
+        self.telegram = telegram
+        self.bot = Bot(WEB_TOKEN, session=WebSession(self))
+        self._pages: dict[int, set[Push]] = {}
+        self._updates = itertools.count(1)
+
+    # the pages
+
+    def open_page(self, visitor_id: int, push: Push) -> None:
+        self._pages.setdefault(visitor_id, set()).add(push)
+
+    def close_page(self, visitor_id: int, push: Push) -> None:
+        pages = self._pages.get(visitor_id)
+        if pages is not None:
+            pages.discard(push)
+            if not pages:
+                del self._pages[visitor_id]
+
+    async def push(self, visitor_id: int, event: dict[str, Any]) -> None:
+        """To every page the visitor has open; a page that has gone away is dropped."""
+        for push in list(self._pages.get(visitor_id, ())):
+            try:
+                await push(event)
+            except (ConnectionError, RuntimeError) as error:
+                log.info("web chat: a page of visitor=%s went away (%s)", visitor_id, error)
+                self.close_page(visitor_id, push)
+
+    async def history(self, visitor_id: int) -> list[dict[str, Any]]:
+        async with self.session_factory() as session:
+            return [shown(event) for event in await recent_events(session, visitor_id, HISTORY)]
+
+    # what visitors do
+
+    async def write(self, visitor: Visitor, text: str) -> None:
+        """A message the visitor wrote: shown on their pages, then handled."""
+        async with self.session_factory() as session:
+            event = await add_event(session, visitor.id, "visitor", text, now=self.clock.now())
+            await session.commit()
+        await self.push(visitor.id, shown(event))
+        assert event.id is not None
+        entities = None
+        if text.startswith("/"):
+            command = text.split()[0]
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(command))]
+        message = Message(
+            message_id=event.id,
+            date=event.created_at,
+            chat=visitor.chat,
+            from_user=visitor.user,
+            text=text,
+            entities=entities,
+        )
+        await self._feed(visitor, Update(update_id=next(self._updates), message=message))
+
+    async def press(self, visitor: Visitor, message_id: int, data: str) -> bool:
+        """A button the visitor pressed; False when that message of theirs has no such button
+        (anymore), which the page is told as a stale button."""
+        async with self.session_factory() as session:
+            event = await visitor_event(session, visitor.id, message_id)
+        rows = json.loads(event.buttons) if event is not None and event.buttons else []
+        if (
+            event is None
+            or event.sender != "bot"
+            or not any(button.get("data") == data for row in rows for button in row)
+        ):
+            return False
+        number = next(self._updates)
+        query = CallbackQuery(
+            id=f"{visitor.id}:{number}",
+            from_user=visitor.user,
+            chat_instance=str(visitor.id),
+            message=self._message(event),
+            data=data,
+        )
+        await self._feed(visitor, Update(update_id=number, callback_query=query))
+        return True
+
+    async def _feed(self, visitor: Visitor, update: Update) -> None:
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except Exception:  # the errors router answered what it could; the page must not hang
+            log.exception("web chat: update=%s of visitor=%s failed", update.update_id, visitor.id)
+        finally:
+            await self.push(visitor.id, {"type": "done"})
+
+    # what the bot sends
+
+    async def send(self, visitor_id: int, text: str, markup: object = None) -> Message:
+        async with unit_of_work(self.session_factory) as session:
+            event = await add_event(
+                session, visitor_id, "bot", text, now=self.clock.now(), buttons=buttons_of(markup)
+            )
+        await self.push(visitor_id, shown(event))
+        return self._message(event)
+
+    async def edit(
+        self, visitor_id: int, message_id: int, text: str | None, markup: object
+    ) -> Message | bool:
+        async with unit_of_work(self.session_factory) as session:
+            event = await visitor_event(session, visitor_id, message_id)
+            if event is None:  # erased with the visitor's data (/delete_me): nothing to edit
+                return True
+            if text is not None:
+                event.text = text
+            event.buttons = buttons_of(markup)
+            session.add(event)
+            await session.flush()
+        await self.push(visitor_id, {**shown(event), "type": "edit"})
+        return self._message(event)
+
+    async def send_file(self, visitor_id: int, document: object, caption: str | None) -> Message:
+        """A file (a customer's copy of their data) for the page to offer as a download; kept
+        in the conversation by its name only."""
+        content = document.data if isinstance(document, BufferedInputFile) else b""
+        name = getattr(document, "filename", None) or "file"
+        text = f"📎 {name}" + (f"\n{caption}" if caption else "")
+        async with unit_of_work(self.session_factory) as session:
+            event = await add_event(session, visitor_id, "bot", text, now=self.clock.now())
+        await self.push(
+            visitor_id,
+            {
+                **shown(event),
+                "file": {"name": name, "data": base64.b64encode(content).decode("ascii")},
+            },
+        )
+        return self._message(event)
+
+    def _message(self, event: WebChatEvent) -> Message:
+        assert event.id is not None
+        rows = json.loads(event.buttons) if event.buttons else []
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=b["text"], url=b.get("url"), callback_data=b.get("data")
+                    )
+                    for b in row
+                ]
+                for row in rows
+            ]
+        )
+        return Message(
+            message_id=event.id,
+            date=event.created_at,
+            chat=Chat(id=event.visitor_id, type="private"),
+            from_user=BOT_USER if event.sender == "bot" else None,
+            text=event.text,
+            reply_markup=markup if rows else None,
+        )
+
+    # the staff's side, on Telegram
+
+    async def to_telegram(self, method: TelegramMethod[Any]) -> Any:
+        """A request for a chat that is no visitor (the agents' group): sent by the Telegram
+        bot when kefu serves Telegram; otherwise it fails, in the log and to its caller."""
+        if self.telegram is None:
+            log.warning(
+                "web chat: %s for a staff chat, but kefu serves no Telegram here; not sent",
+                type(method).__name__,
+            )
+            raise TelegramBadRequest(method, "no Telegram bot: the agents cannot be reached")
+        return await self.telegram(method)
+
+    async def as_text_for_staff(self, method: CopyMessage) -> SendMessage:
+        """A visitor's message copied to the agents (Telegram cannot copy from the web): its
+        text, sent as a message."""
+        assert isinstance(method.from_chat_id, int)
+        async with unit_of_work(self.session_factory) as session:
+            event = await visitor_event(session, method.from_chat_id, method.message_id)
+        return SendMessage(
+            chat_id=method.chat_id,
+            text=event.text if event is not None else "[a message from the web chat]",
+            message_thread_id=method.message_thread_id,
+        )
