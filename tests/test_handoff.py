@@ -266,6 +266,52 @@ async def test_a_customer_who_blocked_the_bot_is_reported_to_the_agent(
     assert "unreachable" in kinds
 
 
+async def test_a_reply_telegram_refuses_is_reported_to_the_agent_and_kept_as_undelivered(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"))
+    card = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP)
+    refused = CopyMessage(chat_id=7, from_chat_id=GROUP, message_id=1)
+    bot.recorder.fail_next(CopyMessage, TelegramBadRequest(refused, "Bad Request: wrong file"))
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    start = len(bot.recorder.requests)
+    await alice.write(card.message_thread_id or 0, "here is the label")
+    [notice] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
+    assert notice.text == (
+        "⚠️ Not delivered: Telegram refused this reply (Bad Request: wrong file). Please send it"
+        " again in another form (shorter, as text, or as a file)."
+    )
+    async with services.session_factory() as session:
+        events = (await session.exec(select(TicketEvent.kind, TicketEvent.detail))).all()
+    assert ("undelivered", "here is the label") in events
+    assert ("reply", "here is the label") not in events
+
+
+async def test_a_customer_message_telegram_will_not_copy_reaches_the_topic_as_text(
+    dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    await open_ticket(mei)
+    topic = next(m for m in bot.recorder.sent_messages() if m.chat_id == GROUP).message_thread_id
+    refused = CopyMessage(chat_id=GROUP, from_chat_id=7, message_id=1)
+    bot.recorder.fail_next(CopyMessage, TelegramBadRequest(refused, "Bad Request: can't copy"))
+    start = len(bot.recorder.requests)
+    assert await mei.say("it was a gift") == []  # nothing to tell her: it arrived
+    [posted] = [m for m in sent(bot, SendMessage, start) if m.chat_id == GROUP]
+    assert posted.message_thread_id == topic
+    assert posted.text == (
+        "T-000001 · the customer wrote (Telegram would not copy the message as it was):\n"
+        "it was a gift"
+    )
+    # a photo with no caption has no text to fall back on: she is asked to send it again
+    bot.recorder.fail_next(CopyMessage, TelegramBadRequest(refused, "Bad Request: can't copy"))
+    [asked] = await mei.send_photo("AgACphoto9")
+    assert asked.text == (
+        "Sorry, this message could not be passed to the agent on T-000001. Please send it again"
+        " as text or a photo."
+    )
+
+
 async def test_a_deleted_topic_is_created_again(
     services: Services, dispatcher: Dispatcher, bot: MockedBot
 ) -> None:
@@ -292,9 +338,9 @@ async def test_a_deleted_topic_is_created_again(
     assert bot.recorder.requests.index(transcript) < bot.recorder.requests.index(copies[-1])
     assert isinstance(transcript.document, BufferedInputFile)
     text = transcript.document.data.decode()
-    # in the group's language ([bot] default_language)
+    # in the group's language ([agents] language)
     assert text.startswith("Transcript of T-000001 · Shipping · normal")
-    assert "客户 Mei：are you there?" in text
+    assert "customer Mei: are you there?" in text
 
 
 async def test_agents_send_knowledge_base_answers_by_id_or_search(

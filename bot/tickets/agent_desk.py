@@ -17,7 +17,14 @@ from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
 from bot.knowledge_admin.learning import Learning
 from bot.texts import Say
-from bot.tickets.handoff import SETTLED, CustomerUnreachable, Handoff, action_label, what_was_said
+from bot.tickets.handoff import (
+    SETTLED,
+    CustomerUnreachable,
+    Handoff,
+    ReplyNotDelivered,
+    action_label,
+    what_was_said,
+)
 from bot.tickets.labels import priority_label, status_label, ticket_state
 from bot.tickets.lifecycle import TicketError, TicketService
 from bot.tickets.outcomes import outcome_choices, outcome_label, outcome_question
@@ -91,6 +98,10 @@ class AgentDesk:
             await self.handoff.relay_to_customer(session, bot, ticket, customer, message, agent_id)
         except CustomerUnreachable:
             return say("staff_not_delivered")
+        except ReplyNotDelivered as failed:
+            if failed.uncertain:
+                return say("staff_reply_uncertain")
+            return say("staff_reply_refused", reason=failed.reason)
         return None
 
     async def transcript(

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction, TicketCallback
 from bot.channels.long_text import cut_to_fit
-from bot.channels.retries import DeliveryFailed
+from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
 from bot.config import Config
 from bot.schedule.business_hours import BusinessHours
@@ -68,6 +68,20 @@ OrderCheck = Callable[[AsyncSession, Customer, str], Awaitable[bool]]
 
 class CustomerUnreachable(Exception):
     """The customer blocked the bot."""
+
+
+class ReplyNotDelivered(Exception):
+    """Telegram refused an agent's reply (or kept failing), or did not say whether it arrived
+    (`uncertain`): the agent is told, since the customer may not have it."""
+
+    def __init__(self, reason: str, *, uncertain: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.uncertain = uncertain
+
+
+class RelayFailed(Exception):
+    """A customer's message Telegram would not let into the ticket's topic in any form."""
 
 
 class Handoff:
@@ -419,9 +433,14 @@ class Handoff:
             await bot.copy_message(
                 self.group_id, message.chat.id, message.message_id, message_thread_id=topic
             )
+        except DeliveryUncertain:
+            log.warning("ticket=%s: a relay to the topic may not have arrived", ticket.id)
+        except DeliveryFailed as error:
+            raise RelayFailed(str(error.message)) from None
         except TelegramBadRequest as error:
             if "thread not found" not in str(error).lower():
-                raise
+                await self._relay_as_text(bot, ticket, message, str(error.message))
+                return
             log.warning("topic=%s of ticket=%s was deleted; creating it again", topic, ticket.id)
             ticket.topic_id = None
             topic = await self.ensure_topic(session, bot, ticket, customer)
@@ -429,6 +448,22 @@ class Handoff:
             await bot.copy_message(
                 self.group_id, message.chat.id, message.message_id, message_thread_id=topic
             )
+
+    async def _relay_as_text(
+        self, bot: Bot, ticket: Ticket, message: Message, reason: str
+    ) -> None:
+        """A message Telegram would not copy (a kind it cannot copy, or content it refuses),
+        posted into the topic as text instead; RelayFailed when it has none."""
+        log.warning("ticket=%s: a customer's message could not be copied (%s)", ticket.id, reason)
+        text = message.text or message.caption
+        if not text:
+            raise RelayFailed(reason)
+        try:
+            await self.post_in_topic(
+                bot, ticket, self.say_group("relay_as_text", number=ticket.number, text=text)
+            )
+        except (DeliveryFailed, TelegramBadRequest) as error:
+            raise RelayFailed(str(error.message)) from None
 
     async def post_transcript(
         self, session: AsyncSession, bot: Bot, ticket: Ticket, customer: Customer
@@ -522,6 +557,14 @@ class Handoff:
                 session, ticket, "system", "unreachable", "the customer blocked the bot"
             )
             raise CustomerUnreachable(ticket.number) from None
+        except (DeliveryFailed, TelegramBadRequest) as error:
+            uncertain = isinstance(error, DeliveryUncertain)
+            reason = "uncertain" if uncertain else str(error.message)[:200]
+            log.warning("ticket=%s: an agent's reply was not delivered (%s)", ticket.id, reason)
+            await self.tickets.record(
+                session, ticket, f"agent:{agent_id}", "undelivered", said.detail
+            )
+            raise ReplyNotDelivered(reason, uncertain=uncertain) from None
         await self.tickets.record(
             session,
             ticket,

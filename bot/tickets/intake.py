@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
 from bot.channels.replies import Reply, bot_of
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff, what_was_said
+from bot.tickets.handoff import Handoff, RelayFailed, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from bot.tickets.outcomes import outcome_question
 from storage.models import Customer, Ticket, TicketStatus
@@ -212,7 +212,11 @@ class Intake:
         )
         if not self.handoff.group_id:
             return told or Reply(self.texts("handoff_existing", language, number=ticket.number))
-        await self.handoff.relay_to_agents(session, bot, ticket, customer, message)
+        try:
+            await self.handoff.relay_to_agents(session, bot, ticket, customer, message)
+        except RelayFailed:
+            await self.tickets.record(session, ticket, "system", "relay_failed", said.detail)
+            return Reply(self.texts("relay_failed", language, number=ticket.number))
         if was_waiting:
             await session.commit()
             await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
