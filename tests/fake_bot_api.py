@@ -387,3 +387,38 @@ class FakeBotAPI:
         batch = self._updates[: int(params.get("limit") or 100)]
         self.served.update(u["update_id"] for u in batch)
         return batch
+
+
+def buttons(params: dict[str, Any]) -> dict[str, str]:
+    """A sent message's inline buttons: their callback data by their text."""
+    markup = params.get("reply_markup") or {}
+    return {
+        b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
+    }
+
+
+def to_chat(fake: FakeBotAPI, method: str, chat: int, start: int) -> list[dict[str, Any]]:
+    return [p for m, p in fake.sent[start:] if m == method and int(p["chat_id"]) == chat]
+
+
+async def open_ticket_through(fake: FakeBotAPI, user_id: int, group: int) -> dict[str, Any]:
+    """A customer's ticket opened as they would, through a running bot (/human, Shipping, a
+    description, Skip): its card in the agents' group, once the customer has been told."""
+    fake.push_message(user_id, "/human", language_code="en")
+    choose = await fake.wait_for_message(user_id)
+    start = len(fake.sent)
+    fake.push_callback(user_id, buttons(choose)["Shipping"], message_id=choose["message_id"])
+    await fake.wait_for_message(user_id, start=start)  # describe the problem, please
+    start = len(fake.sent)
+    fake.push_message(user_id, "my parcel is lost", language_code="en")
+    ask_order = await fake.wait_for_message(user_id, start=start)
+    fake.push_callback(user_id, buttons(ask_order)["Skip"], message_id=ask_order["message_id"])
+    _, card = await fake.wait_for(
+        lambda method, p: method == "sendmessage" and int(p["chat_id"]) == group
+    )
+    await fake.wait_for(
+        lambda m, p: (
+            m == "sendmessage" and int(p["chat_id"]) == user_id and "T-0" in p.get("text", "")
+        )
+    )
+    return card

@@ -19,9 +19,8 @@ from bot.channels.telegram import create_bot
 from storage.database import create_engine
 from storage.models import TicketEvent
 from tests.conftest import POSTGRES_URL, TEST_KB, StartServices, _reset_postgres
-from tests.fake_bot_api import FakeBotAPI
+from tests.fake_bot_api import FakeBotAPI, open_ticket_through, to_chat
 from tests.forwarder import forwarded_postgres
-from tests.test_storm import buttons, to_chat
 
 pytestmark = pytest.mark.slow
 
@@ -58,24 +57,7 @@ async def test_what_is_written_while_the_database_is_away_is_answered_and_relaye
     dispatcher = create_dispatcher(services, jobs=False)
     polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
     try:
-        # Ann has a ticket with its topic before the outage.
-        fake.push_message(ANN, "/human", language_code="en")
-        choose = await fake.wait_for_message(ANN)
-        start = len(fake.sent)
-        fake.push_callback(ANN, buttons(choose)["Shipping"], message_id=choose["message_id"])
-        await fake.wait_for_message(ANN, start=start)
-        start = len(fake.sent)
-        fake.push_message(ANN, "my parcel is lost", language_code="en")
-        ask_order = await fake.wait_for_message(ANN, start=start)
-        fake.push_callback(ANN, buttons(ask_order)["Skip"], message_id=ask_order["message_id"])
-        _, card = await fake.wait_for(
-            lambda method, p: method == "sendmessage" and int(p["chat_id"]) == GROUP
-        )
-        await fake.wait_for(
-            lambda m, p: (
-                m == "sendmessage" and int(p["chat_id"]) == ANN and "T-000001" in p.get("text", "")
-            )
-        )
+        card = await open_ticket_through(fake, ANN, GROUP)  # before the outage
         await until_confirmed(fake)
 
         await forwarder.cut()

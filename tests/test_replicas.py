@@ -89,6 +89,7 @@ async def shared_config(write_config: Callable[..., Path]) -> Callable[..., Path
                 "max_sends_per_second = 30": f"max_sends_per_second = {limit}",
                 'quiet_hours = "21:00-09:00"': 'quiet_hours = ""',
                 "poll_seconds = 5": "poll_seconds = 0.5",
+                '\nlanguage = "zh"': '\nlanguage = "en"',  # an English-reading team
                 **WEBHOOK,
             },
         )

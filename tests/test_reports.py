@@ -104,12 +104,12 @@ def test_the_report_from_the_command_line(
     assert lines[0].startswith("Service report ") and lines[0].endswith("(Asia/Shanghai)")
     assert "First response on time: nothing to measure yet" in lines
     assert lines[lines.index("") - 1].startswith("No target missed; nothing to measure yet for ")
-    # how tickets ended, in [bot] default_language
+    # how tickets ended, in English as the rest of the command line
     assert lines[lines.index("") + 1 :] == [
-        "本期创建的工单，按类别、原因和处理方式：",
-        "按类别：无",
-        "按原因（其中投诉）：无",
-        "按处理方式（其中投诉）：无",
+        "Tickets opened in the period, by what they were about and how they ended:",
+        "By category: none",
+        "By cause (of which complaints): none",
+        "By remedy (of which complaints): none",
     ]
     with pytest.raises(SystemExit):
         main(["--config", str(config_path), "report", "--days", "0"])

@@ -18,7 +18,7 @@ from bot.app import create_dispatcher
 from bot.channels.telegram import create_bot
 from bot.clock import ManualClock
 from tests.conftest import TEST_KB, StartServices
-from tests.fake_bot_api import FakeBotAPI
+from tests.fake_bot_api import FakeBotAPI, open_ticket_through, to_chat
 from tests.test_schedule import schedule_surveys, statuses
 
 pytestmark = pytest.mark.slow
@@ -26,17 +26,6 @@ pytestmark = pytest.mark.slow
 ANN, BEN = 7001, 7002
 GROUP, AGENT = -1009876, 4321
 SURVEYED = range(1000, 1005)  # customers with a survey due during the storm
-
-
-def buttons(params: dict[str, Any]) -> dict[str, str]:
-    markup = params.get("reply_markup") or {}
-    return {
-        b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
-    }
-
-
-def to_chat(fake: FakeBotAPI, method: str, chat: int, start: int) -> list[dict[str, Any]]:
-    return [p for m, p in fake.sent[start:] if m == method and int(p["chat_id"]) == chat]
 
 
 def surveys(fake: FakeBotAPI, start: int) -> list[int]:
@@ -69,20 +58,8 @@ async def test_every_reply_relay_agent_answer_and_survey_arrives_once_after_a_st
     polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
     try:
         # Ann has a ticket with its topic before the storm.
-        fake.push_message(ANN, "/human", language_code="en")
-        choose = await fake.wait_for_message(ANN)
-        start = len(fake.sent)
-        fake.push_callback(ANN, buttons(choose)["Shipping"], message_id=choose["message_id"])
-        await fake.wait_for_message(ANN, start=start)  # describe the problem, please
-        start = len(fake.sent)
-        fake.push_message(ANN, "my parcel is lost", language_code="en")
-        ask_order = await fake.wait_for_message(ANN, start=start)
-        fake.push_callback(ANN, buttons(ask_order)["Skip"], message_id=ask_order["message_id"])
-        _, card = await fake.wait_for(
-            lambda method, p: method == "sendmessage" and int(p["chat_id"]) == GROUP
-        )
+        card = await open_ticket_through(fake, ANN, GROUP)
         topic = int(card["message_thread_id"])
-        await fake.wait_for(lambda m, p: m == "sendmessage" and "T-000001" in p.get("text", ""))
 
         await schedule_surveys(services, len(SURVEYED), timedelta(minutes=10))
         clock.advance(timedelta(minutes=10))
