@@ -42,7 +42,8 @@ from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
 from bot.incidents.notices import IncidentBoard
 from bot.incidents.surges import SurgeWatch
-from bot.incidents.urgent import UrgentDesk, UrgentWords
+from bot.incidents.urgent import UrgentDesk
+from bot.incidents.words import UrgentWords
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher, PublishResult
@@ -204,7 +205,14 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         order_status.shown_to,
         transcripts=Transcripts(texts, hours.zone),
     )
-    intake = Intake(tickets, handoff, texts, timedelta(hours=config.tickets.reopen_window_hours))
+    urgent_words = UrgentWords(config.incidents.urgent_terms)
+    intake = Intake(
+        tickets,
+        handoff,
+        texts,
+        timedelta(hours=config.tickets.reopen_window_hours),
+        urgent_words,
+    )
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     editor = KnowledgeEditor(config, publisher, clock)
@@ -255,15 +263,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         bans=Bans(clock, roles, tickets, handoff, ban_list),
         ban_list=ban_list,
         customer_data=CustomerData(order_status, tickets, schedule, texts, clock),
-        urgent=UrgentDesk(
-            UrgentWords(config.incidents.urgent_terms),
-            tickets,
-            handoff,
-            intake,
-            roles,
-            texts,
-            config.agents.language,
-        ),
+        urgent=UrgentDesk(urgent_words, tickets, handoff, intake, texts),
         schedule=schedule,
         follow_ups=follow_ups,
         delivery=Delivery(schedule, session_factory, follow_ups, limiter),

@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.app import Services, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import URGENT_TERMS
-from bot.incidents.urgent import UrgentWords
+from bot.incidents.words import UrgentWords
 from storage.models import Ticket, TicketEvent
 from tests.chat import PrivateChat
 from tests.conftest import TEST_KB, StartServices
@@ -121,13 +121,24 @@ async def test_an_open_ticket_is_raised_to_urgent_and_the_message_still_reaches_
     assert len(copies) == 1 and copies[0].chat_id == GROUP
 
 
-async def test_a_survey_comment_or_a_form_is_not_taken_over(
+async def test_an_urgent_word_in_the_intake_keeps_the_form_and_opens_an_urgent_ticket(
     services: Services, bot: MockedBot
 ) -> None:
-    """While a form waits (here the intake's description), the words go to the form."""
+    """While the intake asks for the problem, the words go to the form; the ticket it opens is
+    urgent and the supervisor is paged."""
     dispatcher = create_dispatcher(services)
     ben = PrivateChat(dispatcher, bot, 8803, "en")
     [choose] = await ben.say("/human")
     await ben.press(choose, "Product quality")
     [ask_order] = await ben.say("the kettle gave me an electric shock")
     assert ask_order.text == "Do you have an order number? Send it, or tap Skip."
+    await ben.press(ask_order, "Skip")
+    async with services.session_factory() as session:
+        [ticket] = (await session.exec(select(Ticket))).all()
+    assert (ticket.priority, ticket.category) == ("urgent", "product_quality")
+    private = [
+        r for r in bot.recorder.requests if isinstance(r, SendMessage) and r.chat_id == SUPERVISOR
+    ]
+    assert [m.text for m in private] == [
+        "🚨 紧急：T-000001。顾客提到了「electric shock」，需要主管立即处理。"
+    ]

@@ -211,6 +211,21 @@ class Handoff:
         else:
             await bot.send_message(self.group_id, body, parse_mode="HTML")
 
+    async def page_urgent(self, bot: Bot, ticket: Ticket, term: str) -> None:
+        """A customer wrote of something urgent (`term`): said in the ticket's topic with the
+        supervisors mentioned, and to each supervisor (else each admin) privately, whatever the
+        hour."""
+        text = self.say_group("urgent_page", number=ticket.number, term=term)
+        try:
+            await self.alert(bot, ticket, text)
+        except TelegramAPIError as error:
+            log.error("ticket=%s: the urgent alert could not be posted: %s", ticket.id, error)
+        for user_id in self.roles.with_role("supervisor") or self.roles.with_role("admin"):
+            try:
+                await bot.send_message(user_id, text)
+            except TelegramAPIError as error:
+                log.error("could not page user=%s about ticket=%s: %s", user_id, ticket.id, error)
+
     async def tell_customer(
         self, session: AsyncSession, bot: Bot, ticket: Ticket, key: str
     ) -> bool:

@@ -15,11 +15,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
 from bot.channels.replies import Reply, bot_of
+from bot.incidents.words import UrgentWords
 from bot.texts import Texts
 from bot.tickets.handoff import Handoff, RelayFailed, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from bot.tickets.outcomes import outcome_question
-from storage.models import Customer, Ticket, TicketStatus
+from storage.models import Customer, Ticket, TicketPriority, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,13 @@ class Intake:
         handoff: Handoff,
         texts: Texts,
         reopen_window: timedelta = timedelta(0),
+        urgent_words: UrgentWords | None = None,
     ) -> None:
         self.tickets = tickets
         self.handoff = handoff
         self.texts = texts
         self.reopen_window = reopen_window
+        self.urgent_words = urgent_words
 
     async def ticket_to_relay(
         self, session: AsyncSession, customer: Customer, *, in_form: bool
@@ -161,14 +164,22 @@ class Intake:
     ) -> Reply:
         data = await form.get_data()
         await form.clear()
+        description = data.get("description")
+        # a problem described with an urgent word (food poisoning, an injury...) is urgent at once
+        urgent = self.urgent_words.find(description) if self.urgent_words and description else None
         ticket, created = await self.handoff.open(
             session,
             bot,
             customer,
             category=data.get("category", "other"),
-            description=data.get("description"),
+            description=description,
             order_number=(order_number or "").strip()[:ORDER_NUMBER_LIMIT] or None,
+            priority=TicketPriority.URGENT if urgent else None,
         )
+        if urgent and created:
+            await self.tickets.record(session, ticket, "system", "urgent", urgent)
+            await session.commit()
+            await self.handoff.page_urgent(bot, ticket, urgent)
         for file_id, caption in data.get("photo_files", []) if created else []:
             await self.tickets.record(
                 session,
