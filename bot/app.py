@@ -410,6 +410,7 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
         )
     dispatcher = create_dispatcher(services, channel="web")
     web_chat = WebChat(dispatcher, services.session_factory, services.clock, telegram)
+    services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
     return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)
 
 

@@ -23,18 +23,21 @@ from aiohttp.test_utils import TestServer
 from sqlmodel import select
 from yarl import URL
 
-from bot.app import Services, create_web_chat
+from bot.app import Services, create_dispatcher, create_web_chat
 from bot.channels.telegram import create_bot
 from bot.channels.web_chat import FIRST_VISITOR_ID, MAX_TEXT
 from bot.privacy.retention import expire_old_texts
 from bot.web.app import create_web_app
 from bot.web.chat import COOKIE, ChatRoutes
-from storage.models import AnswerVote, Customer, Ticket, WebChatEvent
+from storage.models import AnswerVote, Customer, Ticket, TicketEvent, WebChatEvent
+from tests.chat import AgentInGroup
 from tests.conftest import TEST_KB, StartServices
 from tests.fake_bot_api import FakeBotAPI
+from tests.mocked_bot import MockedBot
 
 SECRET = "a-test-secret-for-cookies"
 USER_SECRET = "the-shop-s-secret"
+AGENT = 4501
 WEB = {
     '# secret = ""': f'secret = "{SECRET}"',
     '# user_secret = ""': f'user_secret = "{USER_SECRET}"',
@@ -387,6 +390,7 @@ async def test_talk_to_a_person_opens_a_ticket_whose_topic_is_on_telegram(
             'token = ""': 'token = "123456:TEST"',
             'api_server = ""': f'api_server = "{url}"',
             "group_id = 0": "group_id = -100",
+            "agents = []": f"agents = [{AGENT}]",
         },
     )
     bot = create_bot(services.config)
@@ -405,6 +409,18 @@ async def test_talk_to_a_person_opens_a_ticket_whose_topic_is_on_telegram(
         await page.write("it was due on Monday")
         relayed = await fake.wait_for_message(-100, start=start)
         assert relayed["text"] == "it was due on Monday"
+
+        # the agent answers in the topic (Telegram's update, through the Telegram dispatcher):
+        # the answer appears on the visitor's page, and is kept on the ticket
+        alice = AgentInGroup(create_dispatcher(services), MockedBot(), AGENT, "Alice", -100)
+        await alice.write(int(card["message_thread_id"]), "We found it, it arrives tomorrow.")
+        reply = await page.frame()
+        assert (reply["type"], reply["text"]) == ("message", "We found it, it arrives tomorrow.")
+        async with services.session_factory() as session:
+            [ticket] = (await session.exec(select(Ticket))).all()
+            events = (await session.exec(select(TicketEvent.kind, TicketEvent.detail))).all()
+        assert ("reply", "We found it, it arrives tomorrow.") in events
+        assert ticket.first_response_at is not None
     finally:
         await http.close()
         await server.close()

@@ -107,6 +107,9 @@ class Handoff:
         self.clock = clock
         self.group_id = config.agents.group_id
         self.say_group = Say(texts, config.agents.language)  # what all of the agents read
+        # the bots of kefu's own channels (the web chat), by channel: agents' replies and
+        # notices to their customers go through them instead of Telegram
+        self.channel_bots: dict[str, Bot] = {}
 
     def expectation(self, ticket: Ticket, language: str) -> str:
         now = self.clock.now()
@@ -237,8 +240,13 @@ class Handoff:
         if key == "ticket_told_resolved" and window > 0:
             key = "ticket_told_resolved_reply"
         customer = await session.get(Customer, ticket.customer_id)
-        if customer is None or customer.erased_at is not None or customer.channel != "telegram":
+        if customer is None or customer.erased_at is not None:
             return False
+        telegram = bot if customer.channel == "telegram" else None
+        reaching = self.channel_bots.get(customer.channel, telegram)
+        if reaching is None:
+            return False
+        bot = reaching
         language = customer.language or self.config.bot.default_language
         try:
             text = self.texts(key, language, number=ticket.number, hours=f"{window:g}")
@@ -528,6 +536,11 @@ class Handoff:
         agent_id: int,
     ) -> None:
         chat_id = int(customer.external_id)
+        own = self.channel_bots.get(customer.channel)
+        if own is not None:  # a channel of kefu's own (the web chat): the agent's words, as text
+            text = what_was_said(message).detail
+            await self.send_text_to_customer(session, own, ticket, customer, text, agent_id)
+            return
         if message.text and self.config.agents.signature:
             await self.send_text_to_customer(
                 session, bot, ticket, customer, message.text, agent_id
@@ -551,6 +564,7 @@ class Handoff:
         if signature:
             text = f"{text}\n\n{signature}"
         chat_id = int(customer.external_id)
+        bot = self.channel_bots.get(customer.channel, bot)
         await self._deliver(
             session, bot, ticket, agent_id, SendMessage(chat_id=chat_id, text=text), Said(text)
         )
