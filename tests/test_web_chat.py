@@ -421,6 +421,12 @@ async def test_talk_to_a_person_opens_a_ticket_whose_topic_is_on_telegram(
             events = (await session.exec(select(TicketEvent.kind, TicketEvent.detail))).all()
         assert ("reply", "We found it, it arrives tomorrow.") in events
         assert ticket.first_response_at is not None
+        async with services.session_factory() as session:  # as Resolve does
+            told = await services.handoff.tell_customer(
+                session, MockedBot(), ticket, "ticket_told_resolved"
+            )
+        notice = await page.frame()
+        assert told and notice["text"].startswith("Our agent has marked your request T-000001 as")
     finally:
         await http.close()
         await server.close()
