@@ -26,7 +26,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
-from bot.knowledge_admin.publishing import KnowledgePublisher
+from bot.knowledge_admin.publishing import KnowledgePublisher, version_summary
 from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
 from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Say
@@ -77,7 +77,12 @@ async def receive_upload(
     try:
         data = await bot_of(message).download(document)
     except FileDownloadFailed as error:
-        raise EditError("kb_download_failed", name, error=str(error)) from None
+        cause = (
+            say("download_answered", status=error.status)
+            if error.status
+            else say("download_unreachable")
+        )
+        raise EditError("kb_download_failed", name, error=cause) from None
     content = data.read() if data else b""
     proposal = await editor.propose(state, message.from_user.id, name, content)
     buttons = [
@@ -116,8 +121,7 @@ async def decide_upload(
     if result.ok:
         await query.message.answer(say("kb_applied", summary=result.change.told(say)))
     else:
-        errors = "\n".join(result.errors)
-        await query.message.answer(say("kb_failed", errors=errors))
+        await query.message.answer(say("kb_failed", errors=result.errors_in(say.language)))
 
 
 async def show_history(
@@ -133,7 +137,7 @@ async def show_history(
             id=v.id,
             when=v.created_at.strftime("%Y-%m-%d %H:%M UTC"),
             author=v.author,
-            summary=v.summary,
+            summary=version_summary(v.summary, say),
         )
         for v in versions
     ]
@@ -148,7 +152,7 @@ async def roll_back(
     if result.ok:
         await message.answer(say("kb_rolled_back", id=version.id, summary=result.change.told(say)))
     else:
-        await message.answer(say("kb_failed", errors="\n".join(result.errors)))
+        await message.answer(say("kb_failed", errors=result.errors_in(say.language)))
 
 
 async def export_files(message: Message, editor: KnowledgeEditor, say: Say) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from knowledge.loader import Problem
 from knowledge.matcher import Decision, Matcher
+from knowledge.problems import Problem
 
 
 class CasesError(Exception):
@@ -64,7 +64,8 @@ def load_cases(path: str | Path) -> list[Case]:
     try:
         raw_text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise CasesError([Problem(str(path), 0, f"cannot read: {error.strerror}")]) from None
+        problem = Problem(str(path), 0, "cannot_read", {"reason": error.strerror})
+        raise CasesError([problem]) from None
     rows: list[tuple[int, Any]] = []
     problems: list[Problem] = []
     if path.suffix == ".jsonl":
@@ -73,21 +74,17 @@ def load_cases(path: str | Path) -> list[Case]:
                 try:
                     rows.append((number, json.loads(line)))
                 except json.JSONDecodeError as error:
-                    problems.append(Problem(str(path), number, f"not valid JSON: {error.msg}"))
+                    problems.append(Problem(str(path), number, "not_json", {"detail": error.msg}))
     else:
         try:
             document = yaml.compose(raw_text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark
-            raise CasesError(
-                [
-                    Problem(
-                        str(path), mark.line + 1 if mark else 0, f"not valid YAML: {error.problem}"
-                    )
-                ]
-            ) from None
+            at = mark.line + 1 if mark else 0
+            problem = Problem(str(path), at, "not_yaml", {"detail": error.problem})
+            raise CasesError([problem]) from None
         if document is None or not isinstance(document, yaml.SequenceNode):
-            raise CasesError([Problem(str(path), 1, "expected a list of {text, expect} cases")])
+            raise CasesError([Problem(str(path), 1, "cases_not_list")])
         for item in document.value:
             rows.append((item.start_mark.line + 1, yaml.safe_load(yaml.serialize(item))))
     cases: list[Case] = []
@@ -97,19 +94,17 @@ def load_cases(path: str | Path) -> list[Case]:
             or not isinstance(row.get("text"), str)
             or "expect" not in row
         ):
-            problems.append(
-                Problem(str(path), number, "a case needs 'text' and 'expect' (id or null)")
-            )
+            problems.append(Problem(str(path), number, "case_shape"))
             continue
         expect = row["expect"]
         if expect is not None and not isinstance(expect, str):
-            problems.append(Problem(str(path), number, "'expect' must be an entry id or null"))
+            problems.append(Problem(str(path), number, "case_expect"))
             continue
         cases.append(Case(row["text"], expect or None))
     if problems:
         raise CasesError(problems)
     if not cases:
-        raise CasesError([Problem(str(path), 0, "no cases")])
+        raise CasesError([Problem(str(path), 0, "no_cases")])
     return cases
 
 
@@ -119,7 +114,7 @@ def evaluate(matcher: Matcher, cases: list[Case]) -> Evaluation:
     )
     if unknown:
         raise CasesError(
-            [Problem("cases", 0, f"no entry with id '{entry_id}'") for entry_id in unknown]
+            [Problem("cases", 0, "no_such_entry", {"target": entry_id}) for entry_id in unknown]
         )
     counts: Counter[str] = Counter()
     confusions: defaultdict[str, Counter[str]] = defaultdict(Counter)

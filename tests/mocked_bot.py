@@ -35,7 +35,8 @@ class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
-        self.files: dict[str, bytes] = {}  # what users "uploaded", by file id
+        # what users "uploaded", by file id; an exception is raised by the file's download
+        self.files: dict[str, bytes | Exception] = {}
         self.failures: dict[type, list[Exception]] = {}
 
         self._message_ids = itertools.count(100)
@@ -51,7 +52,10 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        yield self.files[url.rsplit("/", 1)[-1]]
+        content = self.files[url.rsplit("/", 1)[-1]]
+        if isinstance(content, Exception):
+            raise content
+        yield content
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
 
 from knowledge import KnowledgeBaseError, load_knowledge_base
+from knowledge.problems import MESSAGES, PLACES
 
 PLACEHOLDERS = {
     "shop_name": "Demo",
@@ -154,3 +156,12 @@ def test_a_broken_file_means_nothing_loads(tmp_path: Path) -> None:
     write(tmp_path, "entries:\n  - id: x\n", "b.yaml")
     problems = problems_of(tmp_path)
     assert all("b.yaml" in p for p in problems)
+
+
+def test_every_problem_is_worded_in_both_languages_with_the_same_values() -> None:
+    def names(template: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+    for code, texts in {**MESSAGES, **PLACES}.items():
+        assert set(texts) == {"zh", "en"}, code
+        assert names(texts["zh"]) == names(texts["en"]), code

@@ -9,6 +9,7 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage
 
 from bot.app import Services, create_dispatcher, create_services
+from bot.channels.telegram import FileDownloadFailed
 from bot.clock import ManualClock
 from tests.chat import PrivateChat
 from tests.conftest import ADMIN_ID, GIFT_CARDS_ENTRY
@@ -141,3 +142,29 @@ async def test_an_upload_awaiting_apply_survives_a_restart_and_stays_its_admins(
         assert (kb_copy / "gifts.yaml").exists()
     finally:
         await restarted.close()
+
+
+async def test_a_chinese_admin_reads_problems_history_and_failed_downloads_in_chinese(
+    admin_services: Services, bot: MockedBot, kb_copy: Path
+) -> None:
+    admin = PrivateChat(create_dispatcher(admin_services), bot, ADMIN_ID, "zh")
+    shop = (kb_copy / "shop.yaml").read_text(encoding="utf-8")
+    broken = shop.replace("action: talk_to_human", "action: teleport")
+    [refused] = await upload(admin, bot, "shop.yaml", broken)
+    assert refused.text.startswith("shop.yaml 未被接受，知识库没有改动。")
+    assert "shop.yaml:45: 条目 'talk_to_human': 未知的动作 'teleport'（可用：" in refused.text
+    assert "unknown" not in refused.text and "entry" not in refused.text
+
+    [summary] = await upload(admin, bot, "gifts.yaml", "entries:" + GIFT_CARDS_ENTRY)
+    await admin.press(summary, "✅ 应用")
+    [history] = await admin.say("/kb_history")
+    lines = history.text.splitlines()
+    assert "由 telegram:900：上传 gifts.yaml：新增 1 条：gift_cards" in lines[0]
+    assert lines[1].endswith("kefu 第一次发布改动之前的原样")
+
+    bot.recorder.files["gone.yaml"] = FileDownloadFailed("answered 404", 404)
+    [failed] = await admin.send_document("gone.yaml", "gone.yaml")
+    assert failed.text.splitlines() == [
+        "gone.yaml 未被接受，知识库没有改动。",
+        "「gone.yaml」无法下载（Telegram 返回 404）：请重新发送",
+    ]

@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 
 
 class FileDownloadFailed(Exception):
-    """A file could not be downloaded from Telegram. Said without the file's URL, which holds
-    the bot token."""
+    """A file could not be downloaded from Telegram: `status` is the HTTP status it answered,
+    None when it could not be reached. Said without the file's URL, which holds the bot token."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SessionShut(RuntimeError):
@@ -118,7 +122,9 @@ class TelegramSession(AiohttpSession):
             ):
                 yield chunk
         except ClientResponseError as error:
-            raise FileDownloadFailed(f"the file's download answered {error.status}") from None
+            raise FileDownloadFailed(
+                f"the file's download answered {error.status}", error.status
+            ) from None
         except (ClientError, TimeoutError) as error:
             raise FileDownloadFailed(
                 f"the file's download failed: {type(error).__name__}"

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,11 +27,18 @@ from bot.config import Config
 from bot.knowledge_admin.publishing import (
     KnowledgeChange,
     KnowledgePublisher,
+    Publication,
     PublishResult,
     compare,
 )
 from bot.texts import Say
-from knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from knowledge import (
+    KnowledgeBase,
+    KnowledgeBaseError,
+    Problem,
+    load_knowledge_base,
+    problems_text,
+)
 from knowledge.loader import MAX_FILE_BYTES, knowledge_files
 from storage.knowledge_versions import add_version, recent_versions, version_files
 from storage.models import KnowledgeVersion
@@ -47,14 +55,22 @@ class EditError(Exception):
     """An upload or rollback that cannot be done, with a message for the admin (a catalogue
     text and its values); `file` names the uploaded file when it is the file that was refused."""
 
-    def __init__(self, key: str, file: str | None = None, **values: object) -> None:
+    def __init__(
+        self,
+        key: str,
+        file: str | None = None,
+        problems: Sequence[Problem] = (),
+        **values: object,
+    ) -> None:
         super().__init__(key)
         self.key = key
         self.file = file
+        self.problems = tuple(problems)
         self.values = values
 
     def told(self, say: Say) -> str:
-        return say(self.key, file=self.file, **self.values)
+        problems = problems_text(self.problems, say.language)
+        return say(self.key, file=self.file, problems=problems, **self.values)
 
 
 UPLOADS = "kb_upload"  # the destiny of the form that keeps an admin's pending upload
@@ -136,7 +152,8 @@ class KnowledgeEditor:
         files = self.current_files() | {pending["file_name"]: pending["content"]}
         await self._validate_aside(files)  # the folder may have changed since the upload
         await uploads.clear()
-        return await self._publish(session, files, admin_id, f"upload {pending['file_name']}")
+        upload = Publication("upload", {"file": pending["file_name"]})
+        return await self._publish(session, files, admin_id, upload)
 
     async def rollback(
         self, session: AsyncSession, admin_id: int
@@ -145,9 +162,8 @@ class KnowledgeEditor:
         if len(versions) < 2:
             raise EditError("kb_no_earlier")
         previous = versions[1]
-        result = await self._publish(
-            session, version_files(previous), admin_id, f"rollback to version {previous.id}"
-        )
+        rollback = Publication("rollback", {"id": previous.id})
+        result = await self._publish(session, version_files(previous), admin_id, rollback)
         return previous, result
 
     async def history(self, session: AsyncSession, limit: int = 10) -> list[KnowledgeVersion]:
@@ -167,18 +183,17 @@ class KnowledgeEditor:
         try:
             candidate = staged(files, self.config)
         except KnowledgeBaseError as error:
-            # the validator's findings (file, line, problem) are given as it words them
-            problems = "\n".join(map(str, error.problems))
-            raise EditError("kb_problems", upload, problems=problems) from None
+            # the validator's findings (file, line, problem), in the admin's language
+            raise EditError("kb_problems", upload, problems=error.problems) from None
         return compare(self.publisher.faq.knowledge_base, candidate)
 
     async def _publish(
-        self, session: AsyncSession, files: dict[str, str], admin_id: int, what: str
+        self, session: AsyncSession, files: dict[str, str], admin_id: int, what: Publication
     ) -> PublishResult:
         return await self.publish(session, files, f"telegram:{admin_id}", what)
 
     async def publish(
-        self, session: AsyncSession, files: dict[str, str], author: str, what: str
+        self, session: AsyncSession, files: dict[str, str], author: str, what: Publication
     ) -> PublishResult:
         """Written, reloaded and recorded in the update's own session (a second connection
         would wait for the write lock that session holds on SQLite)."""
@@ -194,11 +209,11 @@ class KnowledgeEditor:
             session,
             files=files,
             author=author,
-            summary=f"{what}: {result.change.summary()}",
+            summary=what.summary(result.change),
             now=self.clock.now(),
         )
         await session.commit()
-        log.info("%s published the knowledge base: %s", author, what)
+        log.info("%s published the knowledge base: %s", author, what.kind)
         return result
 
 
@@ -226,7 +241,7 @@ async def keep_first_version(
             session,
             files=files,
             author=author,
-            summary="as it was before the first change published by kefu",
+            summary=Publication("before_first").summary(KnowledgeChange()),
             now=now,
         )
 

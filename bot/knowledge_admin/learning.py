@@ -30,7 +30,7 @@ from bot.channels.replies import Pressed, Reply
 from bot.clock import Clock
 from bot.config import Config
 from bot.knowledge_admin.editing import keep_first_version, staged, write_files
-from bot.knowledge_admin.publishing import PublishResult, compare
+from bot.knowledge_admin.publishing import Publication, PublishResult, compare
 from bot.texts import Say, Texts
 from knowledge import Decision, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from knowledge.learning import LEARNED_FILE, question_key, scrub, with_learned
@@ -50,7 +50,7 @@ REPHRASE_WINDOW = timedelta(minutes=5)
 SHOWN_IN_TELEGRAM = 10
 
 # (session, files, author, what) -> the result of publishing those files
-Publish = Callable[[AsyncSession, dict[str, str], str, str], Awaitable[PublishResult]]
+Publish = Callable[[AsyncSession, dict[str, str], str, Publication], Awaitable[PublishResult]]
 
 
 @dataclass(frozen=True)
@@ -253,9 +253,9 @@ class Learning:
                 files.get(LEARNED_FILE), [(q.entry_id, text) for q, text in new]
             )
             what = (
-                "learned " + ", ".join(f"#{q.id} for {q.entry_id}" for q, _ in new)
+                Publication("learned", {"questions": [[q.id, q.entry_id] for q, _ in new]})
                 if len(new) <= 3
-                else f"learned {len(new)} questions"
+                else Publication("learned_many", {"count": len(new)})
             )
             decided.result = await self.publish(session, files, by, what)
             if not decided.result.ok:
@@ -333,7 +333,7 @@ class Learning:
             session, approve=approve, reject=reject, by=f"telegram:{admin_id}"
         )
         if decided.result is not None and not decided.result.ok:
-            errors = "\n".join(decided.result.errors)
+            errors = decided.result.errors_in(language)
             return Pressed(
                 replies=(Reply(self.texts("kb_failed", language, errors=errors)),),
             )
@@ -357,7 +357,7 @@ async def publish_offline(
     session: AsyncSession,
     files: dict[str, str],
     author: str,
-    what: str,
+    what: Publication,
     *,
     config: Config,
     clock: Clock,
@@ -371,12 +371,12 @@ async def publish_offline(
         candidate = staged(files, config)
         current = load_knowledge_base(folder, config.placeholders())
     except KnowledgeBaseError as error:
-        return PublishResult(False, errors=[str(p) for p in error.problems])
+        return PublishResult(False, problems=tuple(error.problems))
     change = compare(current, candidate)
     await keep_first_version(session, before, author, clock.now())
     write_files(folder, files, remove=set(before) - set(files))
     await add_version(
-        session, files=files, author=author, summary=f"{what}: {change.summary()}", now=clock.now()
+        session, files=files, author=author, summary=what.summary(change), now=clock.now()
     )
-    log.info("%s published the knowledge base: %s", author, what)
+    log.info("%s published the knowledge base: %s", author, what.kind)
     return PublishResult(True, change=change, entries=len(candidate))

@@ -7,6 +7,7 @@ errors go back to whoever asked (the admin's /reload, the file watcher's notice 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,14 @@ from pathlib import Path
 from bot.config import Config
 from bot.faq.answers import FaqService, create_matcher
 from bot.texts import Say
-from knowledge import KnowledgeBase, KnowledgeBaseError, Matcher, load_knowledge_base
+from knowledge import (
+    KnowledgeBase,
+    KnowledgeBaseError,
+    Matcher,
+    Problem,
+    load_knowledge_base,
+    problems_text,
+)
 from knowledge.loader import knowledge_files
 
 log = logging.getLogger(__name__)
@@ -57,6 +65,51 @@ class KnowledgeChange:
         return say("kb_change_separator").join(parts) if parts else say("kb_change_none")
 
 
+@dataclass(frozen=True)
+class Publication:
+    """Why a version was published: an upload (file), a rollback (version), learned questions
+    (questions: [id, entry] pairs, or count) or the files as they were before kefu's first
+    change. Kept with the change as the version's summary, and told in the reader's language."""
+
+    kind: str
+    values: dict[str, object] = field(default_factory=dict)
+
+    def summary(self, change: KnowledgeChange) -> str:
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "values": self.values,
+                "added": change.added,
+                "changed": change.changed,
+                "removed": change.removed,
+            },
+            ensure_ascii=False,
+        )
+
+    def told(self, say: Say) -> str:
+        values = dict(self.values)
+        questions = values.pop("questions", None)
+        if isinstance(questions, list):
+            values["questions"] = say("kb_change_separator").join(
+                say("kb_version_learned_one", id=id_, entry=entry) for id_, entry in questions
+            )
+        return say(f"kb_version_{self.kind}", **values)
+
+
+def version_summary(summary: str, say: Say) -> str:
+    """A stored version's summary in the reader's language (one written by an earlier kefu, in
+    English words, is shown as it is)."""
+    try:
+        stored = json.loads(summary)
+        publication = Publication(stored["kind"], stored["values"])
+        change = KnowledgeChange(stored["added"], stored["changed"], stored["removed"])
+    except (ValueError, TypeError, KeyError):
+        return summary
+    if publication.kind == "before_first":
+        return publication.told(say)
+    return f"{publication.told(say)}{say('kb_version_colon')}{change.told(say)}"
+
+
 def compare(old: KnowledgeBase, new: KnowledgeBase) -> KnowledgeChange:
     return KnowledgeChange(
         added=[i for i in new.entries if i not in old.entries],
@@ -78,8 +131,16 @@ def _content(entry: object) -> object:
 class PublishResult:
     ok: bool
     change: KnowledgeChange = field(default_factory=KnowledgeChange)
-    errors: list[str] = field(default_factory=list)
+    problems: tuple[Problem, ...] = ()
     entries: int = 0
+
+    @property
+    def errors(self) -> list[str]:
+        """The problems, in English (for the log and the command line)."""
+        return [str(problem) for problem in self.problems]
+
+    def errors_in(self, language: str) -> str:
+        return problems_text(self.problems, language)
 
     def message(self) -> str:
         if self.ok:
@@ -93,7 +154,7 @@ class PublishResult:
         """What staff are told of a reload, in their language (the log keeps `message`)."""
         if self.ok:
             return say("reload_done", entries=self.entries, summary=self.change.told(say))
-        return say("reload_failed", errors="\n".join(self.errors))
+        return say("reload_failed", errors=self.errors_in(say.language))
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -135,7 +196,7 @@ class KnowledgePublisher:
                 matcher = await self.build(self.path)
             except KnowledgeBaseError as error:
                 log.warning("knowledge base reload refused: %d error(s)", len(error.problems))
-                return PublishResult(False, errors=[str(p) for p in error.problems])
+                return PublishResult(False, problems=tuple(error.problems))
             change = compare(self.faq.knowledge_base, matcher.knowledge_base)
             self.faq.matcher = matcher
             log.info("knowledge base reloaded: %s", change.summary())
