@@ -434,3 +434,31 @@ async def test_no_at_the_revisit_of_a_closed_ticket_opens_a_new_one_that_names_i
         tickets = (await session.exec(select(Ticket).order_by(col(Ticket.id)))).all()
     assert [(t.number, t.status) for t in tickets] == [("T-000001", "closed"), ("T-000002", "new")]
     assert tickets[1].description == "Follow-up to T-000001: not solved at the revisit"
+
+
+async def test_a_ticket_reopened_before_its_survey_is_surveyed_after_its_next_resolution(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    mei = PrivateChat(dispatcher, bot, MEI, "en")
+    await resolved_ticket(dispatcher, bot)
+    clock.advance(timedelta(minutes=5))
+    await mei.say("it still has not arrived")  # within the reopen window: back to Alice
+    clock.advance(timedelta(minutes=10))
+    assert [m.chat_id for m in await deliver(services, bot)] == []  # nothing to rate yet
+
+    card = next(
+        r for r in bot.recorder.requests
+        if isinstance(r, SendMessage) and r.chat_id == AGENTS_GROUP and r.reply_markup
+    )  # fmt: skip
+    alice = AgentInGroup(dispatcher, bot, AGENT, "Alice")
+    await alice.write(card.message_thread_id or 0, "Sent a new one by courier today.")
+    await alice.press(card, "Resolve")
+    clock.advance(timedelta(minutes=10))
+    [survey] = await deliver(services, bot)
+    assert survey.chat_id == MEI
+    assert survey.text.startswith("How did we do?") and "T-000001" in survey.text
+    surveys = [m for m in await all_scheduled(services) if m.kind == "survey"]
+    assert [(m.status, m.note) for m in surveys] == [
+        ("cancelled", "the ticket is open again"),
+        ("sent", None),
+    ]

@@ -60,14 +60,17 @@ class FollowUps:
     # Scheduling
 
     async def ticket_resolved(self, session: AsyncSession, ticket: Ticket) -> None:
-        """Schedule the survey (once per ticket) and the revisit (once per resolution)."""
+        """Schedule the survey and the revisit (once per resolution)."""
         assert ticket.id is not None
         now = self.clock.now()
         surveys, revisits = self.config.surveys, self.config.revisits
         if surveys.enabled and ticket.category not in surveys.disabled_categories:
+            # one per resolution: a survey that found the ticket reopened before it went out
+            # gives way to the next resolution's (min_days_between still keeps them apart)
+            key = f"survey:ticket:{ticket.id}"
             await self.schedule.add(
                 session,
-                key=f"survey:ticket:{ticket.id}",
+                key=f"{key}:{ticket.reopen_count}" if ticket.reopen_count else key,
                 kind=ScheduledKind.SURVEY,
                 customer_id=ticket.customer_id,
                 ticket_id=ticket.id,
