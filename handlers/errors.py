@@ -9,8 +9,8 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, ErrorEvent
 
-from bot.channels.polling import hold_until_database_returns
 from bot.channels.retries import DeliveryUncertain
+from bot.channels.update_runs import hold_until_database_returns
 from bot.config import Config
 from bot.middlewares.language import language_from_code
 from bot.texts import Say, Texts

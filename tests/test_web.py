@@ -171,6 +171,47 @@ async def test_readiness_follows_the_database_away_and_back(
     await forwarder.cut()
 
 
+async def test_an_update_posted_while_the_database_is_away_is_refused_until_it_returns(
+    aiohttp_client: Callable[..., Any], start_services: StartServices, bot: MockedBot
+) -> None:
+    """Telegram posts an update again when the webhook does not answer 200: that is how an update
+    is kept through an outage in webhook mode. The customer is told once that it is kept."""
+    if not POSTGRES_URL:
+        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
+    engine = create_engine(POSTGRES_URL)
+    await _reset_postgres(engine)
+    await engine.dispose()
+    forwarder, through = await forwarded_postgres(POSTGRES_URL)
+    services = await start_services(database=through, kb=TEST_KB, replace=WEBHOOK)
+    dispatcher = create_dispatcher(services, jobs=False)
+    client = await aiohttp_client(create_web_app(services, dispatcher=dispatcher, bot=bot))
+    question = private_update(31, "how do i return an item")
+    headers = {SECRET_HEADER: SECRET}
+
+    await forwarder.cut()
+    for _ in range(2):  # posted, and posted again by Telegram while the database is still away
+        response = await client.post("/telegram/webhook", json=question, headers=headers)
+        assert response.status == 503
+    told = [r.text for r in bot.recorder.requests if isinstance(r, SendMessage)]
+    assert len(told) == 1 and told[0].startswith("Sorry, we are having a technical problem.")
+
+    await forwarder.start()
+    for _ in range(50):  # the pool drops the broken connections and connects anew
+        response = await client.post("/telegram/webhook", json=question, headers=headers)
+        if response.status == 200:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the update was not handled when the database came back")
+    replies = [r.text for r in bot.recorder.requests if isinstance(r, SendMessage)]
+    assert len(replies) == 2 and replies[1].startswith("You can return items within 7 days")
+    again = await client.post("/telegram/webhook", json=question, headers=headers)
+    assert again.status == 200  # posted once more: acknowledged, not answered twice
+    assert len([r for r in bot.recorder.requests if isinstance(r, SendMessage)]) == 2
+    await services.engine.dispose()  # before the forwarder's links go
+    await forwarder.cut()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from bot.channels.polling import update_committed
+from bot.channels.update_runs import update_committed
 from storage.database import UNIT_OF_WORK
 
 if TYPE_CHECKING:

@@ -12,10 +12,9 @@ commit and the next getUpdates reaching Telegram (a few milliseconds): a process
 handles the update again after the restart.
 
 An update that fails because the database is away (storage.database.database_away, judged in
-handlers/errors.py) and has said nothing
-yet is held: it stays unconfirmed and is handled again once the database answers, so what a
-customer writes during an outage, a message for an agent included, is neither lost nor
-answered with a shrug."""
+handlers/errors.py) and has said nothing yet is held (bot/channels/update_runs.py): it stays
+unconfirmed and is handled again once the database answers, so what a customer writes during an
+outage, a message for an agent included, is neither lost nor answered with a shrug."""
 
 from __future__ import annotations
 
@@ -24,8 +23,6 @@ import contextlib
 import logging
 from bisect import insort
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -34,6 +31,8 @@ from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
+
+from bot.channels.update_runs import handling_update
 
 log = logging.getLogger(__name__)
 
@@ -47,51 +46,6 @@ BATCH = 100  # Telegram's most updates per getUpdates
 MOST_RUNS = 5
 # Between asking whether the database answers again: doubling from the first to the last.
 DATABASE_PROBE_SECONDS = (0.25, 4.0)
-
-
-@dataclass
-class _Run:
-    """One handling of an update."""
-
-    committed: Callable[[], None]
-    told: set[int]  # the chats told of the outage, until the database answers again
-    said: bool = False  # something about it went to Telegram: it is done
-    held: bool = False  # it failed with the database away and is to be handled again
-    last: bool = False  # no run after this one
-
-
-_RUN: ContextVar[_Run | None] = ContextVar("update_run", default=None)
-
-
-def update_committed() -> None:
-    """The update being handled (if any, in this task) has its work committed: Telegram may
-    forget it."""
-    run = _RUN.get()
-    if run is not None:
-        run.said = True
-        if not run.held:
-            run.committed()
-
-
-@dataclass(frozen=True)
-class Held:
-    """An update held until the database answers again."""
-
-    first_in_chat: bool  # its chat has not been told of this outage yet
-
-
-def hold_until_database_returns(chat_id: int | None) -> Held | None:
-    """The update being handled failed because the database is away: held when it will be
-    handled again once the database answers (it has said nothing yet, and polling handles it);
-    None when it cannot be, and the failure is to be answered now."""
-    run = _RUN.get()
-    if run is None or run.said or run.last:
-        return None
-    run.held = True
-    first = chat_id is not None and chat_id not in run.told
-    if chat_id is not None:
-        run.told.add(chat_id)
-    return Held(first_in_chat=first)
 
 
 class ConfirmingDispatcher(Dispatcher):
@@ -123,12 +77,9 @@ class ConfirmingDispatcher(Dispatcher):
                     queued = True
                 if queued:
                     await self._turn(update_id)
-                run = _Run(done, self._told, last=number == MOST_RUNS or self._probe is None)
-                token = _RUN.set(run)
-                try:
+                last = number == MOST_RUNS or self._probe is None
+                with handling_update(self._told, done, last=last) as run:
                     handled = await super()._process_update(bot, update, call_answer, **kwargs)
-                finally:
-                    _RUN.reset(token)
                 if not run.held:
                     return handled
                 log.warning("update=%s held until the database answers", update_id)

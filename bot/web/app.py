@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels.update_runs import handling_update
 from bot.orders.http_api import HttpOrders
 from bot.web.metrics import CONTENT_TYPE, OVERDUE_AFTER
 from storage.figures import live_figures
@@ -69,7 +70,22 @@ def create_web_app(
 class TelegramWebhook(SimpleRequestHandler):
     """aiogram's handler, refusing a call without the right secret before reading it (said in
     the log without its content), and acknowledging an update it cannot read, logged by its id,
-    so that Telegram does not post it again and again ahead of the ones behind it."""
+    so that Telegram does not post it again and again ahead of the ones behind it. An update that
+    failed because the database is away, having said nothing, is answered 503: Telegram posts it
+    again a little later, and it is handled then (its customer told once, meanwhile, that it is
+    kept)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._told: set[int] = set()  # chats told of this outage
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        with handling_update(self._told) as run:
+            response = await super()._handle_request(bot, request)
+        if run.held:
+            return web.Response(text="The database is away; post it again later.", status=503)
+        self._told.clear()  # an update handled: the database answers
+        return response
 
     async def handle(self, request: web.Request) -> web.Response:
         bot = await self.resolve_bot(request)
