@@ -91,6 +91,13 @@ class TransferCallback(CallbackData, prefix="tr"):
     agent_id: UserId
 
 
+class TeamTransferCallback(CallbackData, prefix="trt"):
+    """Transfer to a team of [teams]: its id, checked against the config where it is used."""
+
+    ticket_id: RowId
+    team: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+
+
 class OutcomeCallback(CallbackData, prefix="out"):
     """The cause of a resolved ticket's problem, or the remedy given: an id of [tickets]
     causes or remedies, checked against the config where it is used."""

@@ -17,7 +17,7 @@ from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
 from bot.channels.replies import Reply, bot_of
 from bot.incidents.words import UrgentWords
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff, RelayFailed, what_was_said
+from bot.tickets.handoff import Handoff, RelayFailed, asks_for_a_supervisor, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from bot.tickets.outcomes import outcome_question
 from storage.models import Customer, Ticket, TicketPriority, TicketStatus
@@ -231,6 +231,9 @@ class Intake:
         if was_waiting:
             await session.commit()
             await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
+        if asks_for_a_supervisor(message.text) and ticket.status in OPEN_STATUSES:
+            await self.handoff.supervisor_requested(session, bot, ticket)
+            return Reply(self.texts("supervisor_requested", language, number=ticket.number))
         return told
 
     async def ticket_list(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
