@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import SlaConfig
+from bot.orders.providers import OrderView
 from bot.texts import Say
 from bot.tickets.labels import customer_label
 from bot.tickets.lifecycle import TicketService
@@ -121,6 +122,18 @@ class VipTiers:
         customer = await session.get(Customer, customer_id)
         if customer is not None and customer.erased_at is None:
             await self.set_tier(session, customer, tier, "system")
+
+    async def from_orders(self, session: AsyncSession, orders: list[OrderView]) -> int:
+        """Orders imported with a tier: set on their customers already known (the others get it
+        when their orders are first read). Returns how many customers changed."""
+        changed = 0
+        for order in orders:
+            if not order.vip_tier or order.telegram_id is None or not self.known(order.vip_tier):
+                continue
+            customer = await find_customer(session, "telegram", str(order.telegram_id))
+            if customer is not None and customer.erased_at is None:
+                changed += await self.set_tier(session, customer, order.vip_tier, "system")
+        return changed
 
     def read_csv(self, path: str | Path) -> list[CustomerRow]:
         """Every row checked first: an error names the file, the line and the column."""
