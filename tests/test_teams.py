@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from bot.app import Services, create_dispatcher
 from bot.clock import ManualClock
 from bot.tickets.sla import alert_breaches, escalate
-from storage.models import Customer, Feedback, Ticket, TicketEvent
+from storage.models import Customer, Feedback, FeedbackKind, Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
 from tests.conftest import TEST_KB, Kefu, StartServices
 from tests.mocked_bot import MockedBot
@@ -517,7 +517,7 @@ async def test_the_card_shows_earlier_tickets_with_outcome_and_csat(
         session.add(
             Feedback(
                 scheduled_id=await _a_scheduled_id(services),
-                kind="csat",
+                kind=FeedbackKind.CSAT,
                 customer_id=first.customer_id,
                 ticket_id=first.id,
                 score=4,
