@@ -418,24 +418,31 @@ class Handoff:
         ticket.topic_id = topic.message_thread_id
         session.add(ticket)
         await session.commit()
-        card = await self.summary(session, ticket, customer)
+        card, orders = await self.card(session, ticket, customer)
         await bot.send_message(
             self.group_id,
             card,
             message_thread_id=topic.message_thread_id,
             reply_markup=ticket_buttons(ticket, self.say_group),
         )
-        await self.audit_card(session, ticket, customer)
+        await self.audit_card(session, ticket, customer, orders)
         log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
         return ticket.topic_id
 
-    async def audit_card(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> None:
-        """The card shows the agents' group the customer's conversation and order number: both
-        go to the audit log of staff access."""
+    async def audit_card(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        customer: Customer,
+        orders: list[str] | None = None,
+    ) -> None:
+        """The card shows the agents' group the customer's conversation, the ticket's order
+        number and their recent orders: all go to the audit log of staff access."""
         assert customer.id is not None
         shown = [("transcript", ticket.number)]
         if ticket.order_number:
             shown.append(("order", ticket.order_number))
+        shown += [("order", n) for n in orders or [] if n != ticket.order_number]
         for kind, detail in shown:
             await record_access(
                 session,
@@ -447,6 +454,17 @@ class Handoff:
             )
 
     async def summary(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
+        return (await self.card(session, ticket, customer))[0]
+
+    async def card(
+        self, session: AsyncSession, ticket: Ticket, customer: Customer
+    ) -> tuple[str, list[str]]:
+        """The ticket's card, and the numbers of the recent orders it shows."""
+        orders = (
+            (await self.recent_orders(session, customer))[:CARD_ORDERS]
+            if (self.recent_orders is not None)
+            else []
+        )
         tickets = await self.tickets.tickets_of(session, customer)
         earlier = [t for t in tickets if t.id != ticket.id]
         statement = (
@@ -475,7 +493,7 @@ class Handoff:
             ),
             say("card_team", team=self.teams.name(ticket.team, say.language)),
             say("card_order", order=await self._order_line(session, ticket, customer)),
-            *await self._orders_lines(session, customer),
+            *self._orders_lines(orders),
             *await self._earlier_lines(session, earlier),
             *await self._ban_line(session, customer),
             say("card_problem", problem=cut_to_fit(ticket.description or "-", CARD_PROBLEM_LIMIT)),
@@ -484,13 +502,10 @@ class Handoff:
         for message in recent:
             line = "card_line_customer" if message.direction == "in" else "card_line_bot"
             lines.append(say(line, text=message.text[:200]))
-        return cut_to_fit("\n".join(lines))
+        return cut_to_fit("\n".join(lines)), [order.number for order in orders]
 
-    async def _orders_lines(self, session: AsyncSession, customer: Customer) -> list[str]:
+    def _orders_lines(self, orders: list[OrderView]) -> list[str]:
         """The customer's latest orders, the phone masked as everywhere staff see it."""
-        if self.recent_orders is None:
-            return []
-        orders = (await self.recent_orders(session, customer))[:CARD_ORDERS]
         if not orders:
             return []
         say = self.say_group
@@ -509,15 +524,6 @@ class Handoff:
                     date=when,
                     phone=mask_phone(order.phone) or "-",
                 )
-            )
-            assert customer.id is not None
-            await record_access(
-                session,
-                actor=f"group:{self.group_id}",
-                customer_id=customer.id,
-                kind="order",
-                detail=order.number,
-                now=self.clock.now(),
             )
         return lines
 
