@@ -405,9 +405,11 @@ async def team_command(config: Config, args: argparse.Namespace) -> int:
             change = await teams.command(session, 0, arguments, say.language)
             assert change is not None
             await session.commit()
+    if change.key in ("team_unknown", "team_user_unknown", "team_not_staff", "team_usage"):
+        print(f"kefu: {change.told(say)}", file=sys.stderr)
+        return 1
     print(change.told(say))
-    failed = change.key in ("team_unknown", "team_user_unknown", "team_not_staff", "team_usage")
-    return 1 if failed else 0
+    return 0
 
 
 def operator(config: Config) -> Say:

@@ -57,9 +57,17 @@ REPLACE = {
 
 
 @pytest.fixture
-async def services(start_services: StartServices, clock: ManualClock) -> Services:
+def config_path(write_config: Callable[..., Path], database: str) -> Path:
+    """SQLite, and PostgreSQL when KEFU_TEST_DATABASE_URL is set."""
+    return write_config(kb=TEST_KB, database=database, replace=REPLACE)
+
+
+@pytest.fixture
+async def services(
+    start_services: StartServices, clock: ManualClock, config_path: Path
+) -> Services:
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))  # Monday morning: open
-    return await start_services(kb=TEST_KB, replace=REPLACE)
+    return await start_services(config_path)
 
 
 T = TypeVar("T")
@@ -170,6 +178,49 @@ async def test_admins_manage_teams_in_their_language(
     assert "admin" in refused.text.lower()
 
 
+async def test_kefu_team_on_the_server(services: Services, kefu: Kefu, config_path: Path) -> None:
+    async def run(*args: str) -> tuple[int, str]:
+        ran = await asyncio.to_thread(kefu, config_path, "team", *args)
+        return ran.returncode, (ran.stdout + ran.stderr).strip()
+
+    assert await run("add", "logistics", str(ALICE)) == (
+        0,
+        f"{ALICE} is now in the Logistics team.",
+    )
+    assert await run("add", "sales", str(ALICE)) == (
+        1,
+        "kefu: There is no team sales. Teams: after_sales, billing, logistics",
+    )
+    assert await run("add", "billing", "123") == (
+        1,
+        "kefu: 123 has no staff role: give them one with /role first.",
+    )
+    assert await run("list") == (
+        0,
+        f"after_sales (after_sales): -\nBilling (billing): -\nLogistics (logistics): {ALICE}",
+    )
+    assert await run("remove", "logistics", str(ALICE)) == (
+        0,
+        f"{ALICE} is no longer in the Logistics team.",
+    )
+    # the running service sees the change: the team is read from the database when routing
+    async with services.session_factory() as session:
+        assert await services.teams.members(session, "logistics") == []
+
+
+async def test_a_team_without_a_supervisor_alerts_every_supervisor(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot, clock: ManualClock
+) -> None:
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"), "Product quality")  # after_sales
+    clock.advance(timedelta(minutes=31))
+    start = len(bot.recorder.requests)
+    async with services.session_factory() as session:
+        await alert_breaches(session, bot, services.handoff, services.tickets)
+    [breach] = in_group(bot, start)
+    assert f"tg://user?id={SUP_LOGISTICS}" in breach.text
+    assert f"tg://user?id={SUP_BILLING}" in breach.text
+
+
 async def test_tickets_go_round_robin_within_their_team(
     services: Services, dispatcher: Dispatcher, bot: MockedBot
 ) -> None:
@@ -211,11 +262,11 @@ async def test_a_team_with_nobody_on_duty_falls_back_and_says_so(
 
 
 async def test_the_team_limit_holds_the_ticket_for_the_team(
-    start_services: StartServices, clock: ManualClock, bot: MockedBot
+    start_services: StartServices, clock: ManualClock, bot: MockedBot, database: str
 ) -> None:
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))
     replace = {**REPLACE, "max_open_tickets = 5": "max_open_tickets = 1"}
-    services = await start_services(kb=TEST_KB, replace=replace)
+    services = await start_services(kb=TEST_KB, database=database, replace=replace)
     dispatcher = create_dispatcher(services)
     await staff_in_teams(dispatcher, bot)
     await on_duty(dispatcher, bot, (ALICE, "Alice"), (CAROL, "Carol"))
@@ -427,10 +478,10 @@ async def test_customers_import_sets_tiers_and_names_bad_lines(
     dispatcher: Dispatcher,
     bot: MockedBot,
     kefu: Kefu,
-    write_config: Callable[..., Path],
+    config_path: Path,
     tmp_path: Path,
 ) -> None:
-    config = write_config(kb=TEST_KB, replace=REPLACE)
+    config = config_path
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "telegram_id,vip_tier,name\n7,A,Mei\nabc,A,\n8,Z,\n,B,\n7,B,\n", encoding="utf-8"
@@ -469,10 +520,10 @@ async def test_the_orders_csv_carries_the_customers_tier(
     dispatcher: Dispatcher,
     bot: MockedBot,
     kefu: Kefu,
-    write_config: Callable[..., Path],
+    config_path: Path,
     tmp_path: Path,
 ) -> None:
-    config = write_config(kb=TEST_KB, replace=REPLACE)
+    config = config_path
     await PrivateChat(dispatcher, bot, 7, "en").say("hello")
     orders = tmp_path / "orders.csv"
     orders.write_text(
