@@ -86,6 +86,12 @@ class SolvedCallback(CallbackData, prefix="solved"):
     ticket_id: RowId
 
 
+class SupervisorCallback(CallbackData, prefix="sup"):
+    """A customer asks for a supervisor on their ticket."""
+
+    ticket_id: RowId
+
+
 class TransferCallback(CallbackData, prefix="tr"):
     ticket_id: RowId
     agent_id: UserId

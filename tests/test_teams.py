@@ -428,6 +428,36 @@ async def test_a_customer_who_asks_for_a_supervisor_raises_the_ticket(
     assert f"tg://user?id={SUP_LOGISTICS}" in topic.text
 
 
+async def test_the_tickets_button_asks_for_a_supervisor_once(
+    services: Services, dispatcher: Dispatcher, bot: MockedBot
+) -> None:
+    await staff_in_teams(dispatcher, bot)
+    mei = PrivateChat(dispatcher, bot, 7, "en")
+    await open_ticket(mei, "Shipping")
+    [listing] = await mei.say("/tickets")
+    start = len(bot.recorder.requests)
+    [told] = await mei.press(listing, "🙋 Ask for a supervisor (T-000001)")
+    assert told.text == (
+        "I have asked a supervisor to look at T-000001; your request now has a higher priority."
+    )
+    assert [m for m in in_group(bot, start) if m.text.startswith("🙋")]
+    assert (await ticket_of(services, 7)).priority == "high"
+    # asking again, by button or in words, changes nothing more and says so
+    start = len(bot.recorder.requests)
+    [again] = await mei.press(listing, "🙋 Ask for a supervisor (T-000001)")
+    assert again.text == (
+        "A supervisor has already been asked to look at T-000001; they will be with you as soon "
+        "as they can."
+    )
+    [words] = await mei.say("supervisor please")
+    assert words.text == again.text
+    assert not [m for m in in_group(bot, start) if m.text.startswith("🙋")]
+    assert (await ticket_of(services, 7)).priority == "high"
+    # someone else's ticket: nothing happens to it
+    stranger = PrivateChat(dispatcher, bot, 8, "en")
+    assert await stranger.press(listing, "🙋 Ask for a supervisor (T-000001)") == []
+
+
 async def test_a_vip_set_by_command_raises_priority_and_tightens_the_sla(
     services: Services, dispatcher: Dispatcher, bot: MockedBot
 ) -> None:

@@ -243,10 +243,11 @@ class Handoff:
             user_ids = self.roles.with_role("supervisor")
         return " ".join(f'<a href="tg://user?id={user_id}">{label}</a>' for user_id in user_ids)
 
-    async def supervisor_requested(self, session: AsyncSession, bot: Bot, ticket: Ticket) -> None:
+    async def supervisor_requested(self, session: AsyncSession, bot: Bot, ticket: Ticket) -> bool:
         """The customer asked for a supervisor: the ticket goes up a priority, and its topic
-        says so, mentioning the team's supervisors."""
-        await self.tickets.supervisor_requested(session, ticket)
+        says so, mentioning the team's supervisors; once per ticket (False when asked before)."""
+        if not await self.tickets.supervisor_requested(session, ticket):
+            return False
         await session.commit()
         log.info("ticket=%s: the customer asked for a supervisor", ticket.id)
         say = self.say_group
@@ -260,6 +261,7 @@ class Handoff:
         mentions = self.supervisor_mentions(await self.teams.supervisors_for(session, ticket.team))
         await self.post_in_topic(bot, ticket, f"{text} {mentions}".strip(), parse_mode="HTML")
         await self.topic_changed(session, bot, ticket, was_settled=False)
+        return True
 
     async def alert(self, bot: Bot, ticket: Ticket, text: str, *, mention: bool = True) -> None:
         """Tell the agents' group about a ticket, in its topic when it has one, mentioning the

@@ -432,8 +432,14 @@ class TicketService:
         self._set_due_times(ticket, ticket.created_at)
         await self.record(session, ticket, actor, "vip", customer.vip_tier or "-")
 
-    async def supervisor_requested(self, session: AsyncSession, ticket: Ticket) -> None:
-        """The customer asked for a supervisor: one priority higher (at least high)."""
+    async def supervisor_requested(self, session: AsyncSession, ticket: Ticket) -> bool:
+        """The customer asked for a supervisor: one priority higher (at least high), once per
+        ticket (False when they had asked already: nothing changes)."""
+        asked = select(TicketEvent.id).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "supervisor_requested"
+        )
+        if (await session.exec(asked)).first() is not None:
+            return False
         index = min(max(PRIORITIES.index(ticket.priority) - 1, 0), PRIORITIES.index("high"))
         ticket.priority = PRIORITIES[index]
         self._set_due_times(ticket, ticket.created_at)
@@ -444,6 +450,7 @@ class TicketService:
             "supervisor_requested",
             ticket.priority,
         )
+        return True
 
     async def _claim(
         self, session: AsyncSession, where: list[Any], **changes: Any
