@@ -624,3 +624,32 @@ async def _a_scheduled_id(services: Services) -> int:
         found = (await session.exec(select(ScheduledMessage))).first()
     assert found is not None and found.id is not None  # the survey scheduled on resolving
     return found.id
+
+
+async def test_two_replicas_at_once_say_each_escalation_once(
+    services: Services,
+    start_services: StartServices,
+    config_path: Path,
+    dispatcher: Dispatcher,
+    bot: MockedBot,
+    clock: ManualClock,
+) -> None:
+    other = await start_services(config_path)  # a second replica on the same database
+    await open_ticket(PrivateChat(dispatcher, bot, 7, "en"), "Shipping")
+    opened = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
+
+    async def both() -> list[int]:
+        async def one(replica: Services) -> int:
+            async with replica.session_factory() as session:
+                breaches = await alert_breaches(session, bot, replica.handoff, replica.tickets)
+                return breaches + await escalate(session, bot, replica.handoff, replica.tickets)
+
+        return list(await asyncio.gather(one(services), one(other)))
+
+    said = []
+    for minutes in (31, 46, 61, 76):
+        clock.set(opened + timedelta(minutes=minutes))
+        start = len(bot.recorder.requests)
+        assert sum(await both()) == 1
+        said += [m.text[:2] for m in in_group(bot, start)]
+    assert said == ["⚠️", "⏰ ", "🔺 ", "🔺 "]
