@@ -301,12 +301,24 @@ async def test_transfer_offers_agents_and_teams_and_moves_to_a_team(
     # the billing team's SLA now holds, counted from the ticket's start
     assert ticket.first_response_due - ticket.created_at == timedelta(minutes=15)
 
+    # to a team with nobody on duty: it waits in that team's queue, not back to the sender
+    await alice.press(card, "Transfer")
+    offer = in_group(bot)[-1]
+    assert buttons(offer) == ["Alice", "👥 Team: after_sales", "👥 Team: Logistics"]
+    start = len(bot.recorder.requests)
+    await alice.press(offer, "👥 Team: after_sales")
+    ticket = await ticket_of(services, 7)
+    assert (ticket.team, ticket.assigned_agent, ticket.status) == ("after_sales", None, "new")
+    assert [m.text for m in in_group(bot, start)] == [
+        "T-000001 moved to the after_sales team's queue."
+    ]
+
     # a forged team is refused with an answer
     forged = offer.model_copy(deep=True)
     assert isinstance(forged.reply_markup, InlineKeyboardMarkup)
     forged.reply_markup.inline_keyboard[-1][0].callback_data = "trt:1:sales"
     start = len(bot.recorder.requests)
-    await alice.press(forged, "👥 Team: Billing")
+    await alice.press(forged, "👥 Team: Logistics")
     [refusal] = sent(bot, AnswerCallbackQuery, start)
     assert refusal.text == "That team is not in [teams] any more."
 

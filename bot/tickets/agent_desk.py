@@ -371,7 +371,7 @@ class AgentDesk:
         name = teams.name(team, say.language)
         done = Reply(say("transfer_team_done", number=ticket.number, team=name))
         await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
-        await self.handoff.assign_round_robin(session, bot, ticket)
+        await self.handoff.assign_round_robin(session, bot, ticket, fallback=False)
         return Pressed(clear_buttons=True, replies=(done,))
 
 

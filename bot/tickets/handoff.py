@@ -173,16 +173,21 @@ class Handoff:
             await self.assign_round_robin(session, bot, ticket)
         return ticket, created
 
-    async def assign_round_robin(self, session: AsyncSession, bot: Bot, ticket: Ticket) -> bool:
+    async def assign_round_robin(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, *, fallback: bool = True
+    ) -> bool:
         """Round robin within the ticket's team. When nobody of the team is on duty, any agent
-        on duty takes it rather than nobody, and the topic says it is outside the team; when
-        some are on duty but all at their limit, it waits for them."""
+        on duty takes it rather than nobody (unless not `fallback`: a ticket just transferred
+        to the team waits for it until it is announced again), and the topic says it is outside
+        the team; when some are on duty but all at their limit, it waits for them."""
         limit = self.config.agents.max_open_tickets
         team = await self.teams.members(session, ticket.team) if ticket.team else None
         outside = False
         if team is not None:
             on_duty = {agent.telegram_id for agent in await self.tickets.agents_on_duty(session)}
             outside = not on_duty.intersection(team)
+            if outside and not fallback:
+                return False
         agent = await self.tickets.auto_assign(session, ticket, limit, None if outside else team)
         await session.commit()
         if agent is None:
