@@ -319,7 +319,8 @@ class TeamsConfig(Section):
     def name(self, team: str, language: str) -> str:
         """The team's name in `language`, else its other name, else its id."""
         names = self.names.get(team, {})
-        return names.get(language) or next(iter(names.values()), team)  # type: ignore[call-overload]
+        found = [name for code, name in names.items() if code == language]
+        return (found or list(names.values()) or [team])[0]
 
 
 class AgentsConfig(Section):

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from bot.app import Services, create_dispatcher
 from bot.clock import ManualClock
+from bot.config import ConfigError, load_config
 from bot.tickets.sla import alert_breaches, escalate
 from storage.models import Customer, Feedback, FeedbackKind, Ticket, TicketEvent
 from tests.chat import AgentInGroup, PrivateChat
@@ -665,3 +666,24 @@ async def test_two_replicas_at_once_say_each_escalation_once(
         assert sum(await both()) == 1
         said += [m.text[:2] for m in in_group(bot, start)]
     assert said == ["⚠️", "⏰ ", "🔺 ", "🔺 "]
+
+
+@pytest.mark.parametrize(
+    ("replace", "said"),
+    [
+        ({"categories = {}": 'categories = { parcels = "logistics" }'}, "'parcels' is not a"),
+        ({"categories = {}": 'categories = { shipping = "Logistics!" }'}, "should match"),
+        (
+            {'# logistics = { zh = "物流组", en = "Logistics" }': 'sales = { en = "Sales" }'},
+            "names: team 'sales' takes no category",
+        ),
+        ({"A = { first_response_minutes = 60,": "A = { first_response_minutes = 0,"}, "A"),
+        ({"escalate_after_minutes = 30": "escalate_after_minutes = 0"}, "escalate_after"),
+    ],
+)
+def test_a_wrong_teams_or_tiers_config_stops_the_start_saying_where(
+    write_config: Callable[..., Path], replace: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ConfigError) as stopped:
+        load_config(write_config(replace=replace), environ={})
+    assert said in str(stopped.value)
