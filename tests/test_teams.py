@@ -502,6 +502,14 @@ async def test_a_vip_set_by_command_raises_priority_and_tightens_the_sla(
     assert ticket.vip_tier is None
     assert ticket.first_response_due - ticket.created_at == timedelta(minutes=20)
 
+    # an admin who reads Chinese
+    await admin.say("/role 901 admin")
+    chinese = PrivateChat(dispatcher, bot, 901, "zh-hans")
+    [set_again] = await chinese.say("/vip 7 B")
+    assert set_again.text == "Mei（ID 7）的会员等级现在是 B。"
+    [wrong] = await chinese.say("/vip 7 VIP!")
+    assert wrong.text == "VIP! 不是会员等级。等级：A, B"
+
 
 async def test_a_vip_set_on_an_open_ticket_raises_it(
     services: Services, dispatcher: Dispatcher, bot: MockedBot
