@@ -68,7 +68,9 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.intake import Intake
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
+from bot.tickets.teams import Teams
 from bot.tickets.transcript import Transcripts
+from bot.tickets.vip import VipTiers
 from bot.web.app import create_web_app, serving
 from bot.web.chat import ChatRoutes
 from bot.web.metrics import CountUpdates, Metrics
@@ -112,6 +114,8 @@ class Services:
     tickets: TicketService
     handoff: Handoff
     roles: RoleBook
+    teams: Teams
+    vip: VipTiers
     order_status: OrderStatusService
     schedule: Schedule
     follow_ups: FollowUps
@@ -183,9 +187,11 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     hours = config.hours.business_hours()
     schedule = Schedule(config.schedule, clock, hours.zone, instance_name())
     follow_ups = FollowUps(config, schedule, clock, texts)
-    tickets = TicketService(clock, hours, config.sla, follow_ups)
+    tickets = TicketService(clock, hours, config.sla, follow_ups, config.teams)
+    vip = VipTiers(config.sla, tickets, clock)
     limiter = RateLimiter(config.schedule.messages_per_second, config.schedule.seconds_per_chat)
     roles = RoleBook(config.roles, clock)
+    teams = Teams(config.teams, roles, clock)
     ban_list = BanList()
     incidents = IncidentBoard(clock, lambda: faq.knowledge_base.entries.keys())
     async with session_factory() as session:
@@ -193,7 +199,12 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         await ban_list.load(session)
         await incidents.load(session)
     order_status = OrderStatusService(
-        create_orders_provider(config, session_factory, clock), config.orders, clock, texts, hours
+        create_orders_provider(config, session_factory, clock),
+        config.orders,
+        clock,
+        texts,
+        hours,
+        tier_from_shop=vip.from_shop,
     )
     handoff = Handoff(
         config,
@@ -204,6 +215,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         roles,
         order_status.shown_to,
         transcripts=Transcripts(texts, hours.zone),
+        teams=teams,
+        recent_orders=order_status.recent_of,
     )
     urgent_words = UrgentWords(config.incidents.urgent_terms)
     intake = Intake(
@@ -230,6 +243,8 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         tickets=tickets,
         handoff=handoff,
         roles=roles,
+        teams=teams,
+        vip=vip,
         order_status=order_status,
         intake=intake,
         lookup=lookup,
@@ -315,6 +330,8 @@ def create_dispatcher(
         tickets=services.tickets,
         handoff=services.handoff,
         roles=services.roles,
+        teams=services.teams,
+        vip=services.vip,
         order_status=services.order_status,
         follow_ups=services.follow_ups,
         schedule=services.schedule,

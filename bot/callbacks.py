@@ -86,9 +86,22 @@ class SolvedCallback(CallbackData, prefix="solved"):
     ticket_id: RowId
 
 
+class SupervisorCallback(CallbackData, prefix="sup"):
+    """A customer asks for a supervisor on their ticket."""
+
+    ticket_id: RowId
+
+
 class TransferCallback(CallbackData, prefix="tr"):
     ticket_id: RowId
     agent_id: UserId
+
+
+class TeamTransferCallback(CallbackData, prefix="trt"):
+    """Transfer to a team of [teams]: its id, checked against the config where it is used."""
+
+    ticket_id: RowId
+    team: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
 
 
 class OutcomeCallback(CallbackData, prefix="out"):

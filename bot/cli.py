@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.channels.redaction import redact_logs
 from bot.clock import SystemClock
@@ -21,6 +21,9 @@ from bot.middlewares.log_context import JsonLines, UpdateOnRecord
 from bot.texts import Say, Texts
 from knowledge import KnowledgeBaseError
 from storage.database import DatabaseUnreachable, SchemaNotCurrent
+
+if TYPE_CHECKING:
+    from bot.tickets.vip import VipTiers
 
 log = logging.getLogger("bot")
 
@@ -131,6 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
         "erase", help="erase a customer's personal data (recorded in the audit log)"
     )
     erase.add_argument("id", type=int, help="the customer number (#N on the ticket card)")
+    customers_import = customers_commands.add_parser(
+        "import", help="set customers' VIP tiers from a CSV file (telegram_id, vip_tier, name)"
+    )
+    customers_import.add_argument(
+        "file",
+        help="columns: telegram_id (or channel and "
+        "external_id), vip_tier (empty or - clears it), name",
+    )
+    team = commands.add_parser("team", help="teams of [teams] and their agents")
+    team_commands = team.add_subparsers(dest="team_command", required=True)
+    team_commands.add_parser("list", help="each team and its members")
+    for action in ("add", "remove"):
+        change = team_commands.add_parser(action, help=f"{action} an agent (a Telegram user id)")
+        change.add_argument("team", help="a team's id in [teams]")
+        change.add_argument("user", help="a Telegram user id, or @username of an agent")
     tickets = commands.add_parser("tickets", help="tickets on record, for review and archives")
     tickets_commands = tickets.add_subparsers(dest="tickets_command", required=True)
     show = tickets_commands.add_parser(
@@ -228,8 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(schedule_command(config, args))
         if args.command == "report":
             return asyncio.run(print_report(config, args.days))
+        if args.command == "customers" and args.customers_command == "import":
+            return asyncio.run(import_customers_file(config, args.file))
         if args.command == "customers":
             return asyncio.run(customers_command(config, args))
+        if args.command == "team":
+            return asyncio.run(team_command(config, args))
         if args.command == "incident":
             return asyncio.run(incident_command(config, args))
         if args.command == "tickets":
@@ -322,8 +344,71 @@ async def import_orders_file(config: Config, file: str) -> int:
         await migrate(engine)
         async with create_session_factory(engine)() as session:
             result = await import_orders(session, rows)
+            await _vip_tiers(config).from_orders(session, rows)
             await session.commit()
     print(f"{file}: {result.summary()}")
+    return 0
+
+
+def _vip_tiers(config: Config) -> VipTiers:
+    from bot.tickets.lifecycle import TicketService
+    from bot.tickets.vip import VipTiers
+
+    clock = SystemClock()
+    tickets = TicketService(clock, config.hours.business_hours(), config.sla, teams=config.teams)
+    return VipTiers(config.sla, tickets, clock)
+
+
+async def import_customers_file(config: Config, file: str) -> int:
+    """`kefu customers import FILE.csv`: the whole file checked first, nothing changed if any
+    line is wrong; customers not seen yet are added with their tier."""
+    from bot.tickets.vip import CustomerImportError
+    from storage.database import create_session_factory, migrate, open_engine
+
+    vip = _vip_tiers(config)
+    try:
+        rows = vip.read_csv(file)
+    except CustomerImportError as error:
+        print(f"{error}\n{len(error.problems)} error(s): nothing was imported", file=sys.stderr)
+        return 1
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            result = await vip.import_rows(session, rows)
+            await session.commit()
+    print(f"{file}: {result.summary()}")
+    return 0
+
+
+async def team_command(config: Config, args: argparse.Namespace) -> int:
+    """`kefu team list|add|remove`: as /team, done by "cli" (0 as the admin's id)."""
+    from bot.tickets.roles import RoleBook
+    from bot.tickets.teams import Teams
+    from storage.database import create_session_factory, migrate, open_engine
+
+    clock = SystemClock()
+    roles = RoleBook(config.roles, clock)
+    teams = Teams(config.teams, roles, clock)
+    say = operator(config)
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            await roles.load(session)
+            if args.team_command == "list":
+                rows = await teams.listing(session, say.language)
+                for team, name, members in rows:
+                    print(say("team_line", team=team, name=name, members=members))
+                if not rows:
+                    print(say("team_none"))
+                return 0
+            arguments = f"{args.team_command} {args.team} {args.user}"
+            change = await teams.command(session, 0, arguments, say.language)
+            assert change is not None
+            await session.commit()
+    if change.key in ("team_unknown", "team_user_unknown", "team_not_staff", "team_usage"):
+        print(f"kefu: {change.told(say)}", file=sys.stderr)
+        return 1
+    print(change.told(say))
     return 0
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 from bot.schedule.business_hours import WEEKDAYS, Block, BusinessHours
 from bot.texts import Placeholder, Texts
 from knowledge.schema import LANGUAGES
-from storage.models import OrderStatus, TicketPriority
+from storage.models import OrderStatus, TicketCategory, TicketPriority
 
 CONFIG_ENV = "KEFU_CONFIG"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -259,15 +259,68 @@ class TicketsConfig(Section):
     )
 
 
+TeamId = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+TierId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,16}$")]
+
+
 class SlaConfig(Section):
     urgent: SlaTarget = SlaTarget(first_response_minutes=10, resolution_hours=4)
     high: SlaTarget = SlaTarget(first_response_minutes=20, resolution_hours=8)
     normal: SlaTarget = SlaTarget(first_response_minutes=30, resolution_hours=24)
     low: SlaTarget = SlaTarget(first_response_minutes=60, resolution_hours=48)
+    # a breach alerts the team's supervisors; still untouched after this, the admins
+    escalate_after_minutes: int = Field(default=30, ge=1)
+    remind_every_minutes: int = Field(default=15, ge=1)
+    # per VIP tier ("A", "B"): used where stricter than the priority's target
+    tiers: dict[TierId, SlaTarget] = Field(default_factory=dict)
 
     def for_priority(self, priority: TicketPriority) -> SlaTarget:
         target: SlaTarget = getattr(self, priority)
         return target
+
+
+def strictest(*targets: SlaTarget | None) -> SlaTarget:
+    """Each figure the smallest of the targets given (None: no target of that kind)."""
+    given = [target for target in targets if target is not None]
+    return SlaTarget(
+        first_response_minutes=min(t.first_response_minutes for t in given),
+        resolution_hours=min(t.resolution_hours for t in given),
+    )
+
+
+class TeamsConfig(Section):
+    """Which team takes each ticket category, what the teams are called, and their own SLA."""
+
+    categories: dict[str, TeamId] = Field(default_factory=dict)
+    names: dict[TeamId, dict[Literal["zh", "en"], str]] = Field(default_factory=dict)
+    sla: dict[TeamId, SlaTarget] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> TeamsConfig:
+        known = tuple(TicketCategory)
+        for category in self.categories:
+            if category not in known:
+                raise ValueError(
+                    f"categories: {category!r} is not a ticket category (" + ", ".join(known) + ")"
+                )
+        for section in ("names", "sla"):
+            for team in getattr(self, section):
+                if team not in self.categories.values():
+                    raise ValueError(f"{section}: team {team!r} takes no category in categories")
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(set(self.categories.values()))
+
+    def team_for(self, category: str) -> str | None:
+        return self.categories.get(category)
+
+    def name(self, team: str, language: str) -> str:
+        """The team's name in `language`, else its other name, else its id."""
+        names = self.names.get(team, {})
+        found = [name for code, name in names.items() if code == language]
+        return (found or list(names.values()) or [team])[0]
 
 
 class AgentsConfig(Section):
@@ -291,6 +344,7 @@ class OrderFieldsConfig(Section):
     item_quantity: str = "quantity"
     phone: str = "phone"
     telegram_id: str = "telegram_id"
+    vip_tier: str = "vip_tier"  # the customer's VIP tier, set on them when their orders are read
     carrier: str = "carrier"
     tracking_number: str = "tracking_number"
     address: str = "address"
@@ -504,6 +558,7 @@ class Config(Section):
     incidents: IncidentsConfig = IncidentsConfig()
 
     sla: SlaConfig = SlaConfig()
+    teams: TeamsConfig = TeamsConfig()
     tickets: TicketsConfig = TicketsConfig()
     logging: LoggingConfig = LoggingConfig()
     source: Path | None = Field(default=None, exclude=True)

@@ -32,6 +32,8 @@ from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Say
 from bot.tickets.bans import Bans
 from bot.tickets.roles import RoleBook
+from bot.tickets.teams import Teams
+from bot.tickets.vip import VipTiers
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def create_router() -> Router:
     router.message.register(show_learned, Command("learn"), is_admin)
     router.message.register(ban_customer, Command("ban"), is_admin)
     router.message.register(unban_customer, Command("unban"), is_admin)
+    router.message.register(manage_teams, Command("team"), is_admin)
+    router.message.register(set_vip_tier, Command("vip"), is_admin)
     router.message.register(refuse, Command(*ADMIN_COMMANDS))
     router.message.register(refuse_agent_command, Command(*AGENT_COMMANDS))
     router.callback_query.register(decide_upload, KnowledgeUploadCallback.filter(), is_admin)
@@ -205,6 +209,34 @@ async def unban_customer(
 ) -> None:
     assert message.from_user is not None
     await message.answer(await bans.unban(session, message.from_user.id, command.args, say))
+
+
+async def manage_teams(
+    message: Message, command: CommandObject, session: AsyncSession, teams: Teams, say: Say
+) -> None:
+    """`/team` lists the teams and their members; `/team add|remove TEAM USER_ID|@username`."""
+    assert message.from_user is not None
+    change = await teams.command(session, message.from_user.id, command.args, say.language)
+    if change is not None:
+        await session.commit()
+        await message.answer(change.told(say))
+        return
+    rows = await teams.listing(session, say.language)
+    if not rows:
+        await message.answer(say("team_none"))
+        return
+    lines = [
+        say("team_line", team=team, name=name, members=members) for team, name, members in rows
+    ]
+    await message.answer("\n".join([*lines, say("team_help")]))
+
+
+async def set_vip_tier(
+    message: Message, command: CommandObject, session: AsyncSession, vip: VipTiers, say: Say
+) -> None:
+    """`/vip USER_ID TIER`, `/vip USER_ID -` to clear it."""
+    assert message.from_user is not None
+    await message.answer(await vip.command(session, message.from_user.id, command.args, say))
 
 
 async def list_roles(message: Message, roles: RoleBook, say: Say) -> None:

@@ -8,7 +8,12 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import OutcomeCallback, TicketCallback, TransferCallback
+from bot.callbacks import (
+    OutcomeCallback,
+    TeamTransferCallback,
+    TicketCallback,
+    TransferCallback,
+)
 from bot.channels.filters import in_topic
 from bot.channels.replies import bot_of
 from bot.config import Config
@@ -35,6 +40,7 @@ def create_router() -> Router:
     router.message.register(handle_topic_message, in_topic)
     router.callback_query.register(handle_ticket_button, TicketCallback.filter())
     router.callback_query.register(transfer_ticket, TransferCallback.filter())
+    router.callback_query.register(transfer_to_team, TeamTransferCallback.filter())
     router.callback_query.register(record_outcome, OutcomeCallback.filter())
     return router
 
@@ -61,7 +67,9 @@ async def set_duty(
     user = message.from_user
     if user is None:
         return
-    reply = await agent_desk.duty(session, user.id, user.first_name, command.args, say)
+    reply = await agent_desk.duty(
+        session, user.id, user.first_name, command.args, say, user.username
+    )
     await message.reply(reply)
 
 
@@ -149,6 +157,24 @@ async def transfer_ticket(
         query.from_user.id,
         callback_data.ticket_id,
         callback_data.agent_id,
+        say,
+    )
+    await pressed.render(query)
+
+
+async def transfer_to_team(
+    query: CallbackQuery,
+    callback_data: TeamTransferCallback,
+    session: AsyncSession,
+    agent_desk: AgentDesk,
+    say: Say,
+) -> None:
+    pressed = await agent_desk.transfer_to_team(
+        session,
+        bot_of(query),
+        query.from_user.id,
+        callback_data.ticket_id,
+        callback_data.team,
         say,
     )
     await pressed.render(query)

@@ -10,7 +10,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import CategoryCallback, HumanCallback, SkipCallback, SolvedCallback
+from bot.callbacks import (
+    CategoryCallback,
+    HumanCallback,
+    SkipCallback,
+    SolvedCallback,
+    SupervisorCallback,
+)
 from bot.channels.filters import asks_for_a_person, has_photo, has_text, private_chat
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.tickets.intake import Intake, IntakeForm
@@ -23,6 +29,7 @@ def create_router() -> Router:
     router.callback_query.filter(private_chat)
     router.message.register(list_tickets, Command("tickets"))
     router.callback_query.register(mark_solved, SolvedCallback.filter())
+    router.callback_query.register(ask_for_a_supervisor, SupervisorCallback.filter())
     router.message.register(relay_to_agents, has_open_ticket)
     router.callback_query.register(
         save_category, StateFilter(IntakeForm.category), CategoryCallback.filter()
@@ -212,6 +219,20 @@ async def mark_solved(
     language: str,
 ) -> None:
     reply = await intake.mark_solved(
+        session, bot_of(query), customer, callback_data.ticket_id, language
+    )
+    await (press_then(reply) if reply else Pressed()).render(query)
+
+
+async def ask_for_a_supervisor(
+    query: CallbackQuery,
+    callback_data: SupervisorCallback,
+    customer: Customer,
+    session: AsyncSession,
+    intake: Intake,
+    language: str,
+) -> None:
+    reply = await intake.ask_supervisor(
         session, bot_of(query), customer, callback_data.ticket_id, language
     )
     await (press_then(reply) if reply else Pressed()).render(query)

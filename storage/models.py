@@ -232,6 +232,14 @@ class Ticket(SQLModel, table=True):
     # the outcome the agent gave on resolving: ids from [tickets] causes and remedies
     cause: str | None = Field(default=None, max_length=32)
     remedy: str | None = Field(default=None, max_length=32)
+    team: str | None = Field(default=None, max_length=32)  # an id of [teams]; None: no team
+    vip_tier: str | None = Field(default=None, max_length=16)  # the customer's, kept current
+    # Escalation of an SLA breach: 1 the team's supervisors were alerted, 2 the admins; the
+    # last alert (or reminder) at `escalated_at`; it stops once staff act after `breached_at`.
+    escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    breached_at: datetime | None = _time(default=None)
+    escalated_at: datetime | None = _time(default=None)
+    staff_acted_at: datetime | None = _time(default=None)  # the last change made by staff
 
     @property
     def number(self) -> str:
@@ -270,6 +278,16 @@ class AgentDuty(SQLModel, table=True):
     name: str = Field(default="", max_length=128)
     on_duty: bool = False
     last_assigned_at: datetime | None = _time(default=None)
+    username: str | None = Field(default=None, max_length=64)  # Telegram's, for /team add @x
+
+
+class TeamMember(SQLModel, table=True):
+    """An agent in a team of [teams] (one agent may be in several), added by an admin."""
+
+    team: str = Field(max_length=32, primary_key=True)
+    telegram_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
+    added_by: int = Field(sa_type=sa.BigInteger)  # the admin's Telegram id; 0: the command line
+    added_at: datetime = _time()
 
 
 class StaffRole(SQLModel, table=True):
@@ -298,6 +316,7 @@ class Order(SQLModel, table=True):
     delivered_at: datetime | None = _time(default=None)
     expected_delivery_at: datetime | None = _time(default=None)
     late_notice_sent_at: datetime | None = _time(default=None)
+    vip_tier: str | None = Field(default=None, max_length=16)  # the customer's, from the shop
 
 
 class ScheduledMessage(SQLModel, table=True):

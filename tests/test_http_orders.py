@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from aiogram import Dispatcher
 from aiohttp import web
+from sqlmodel import select
 
 from bot.app import Services
 from bot.clock import ManualClock
 from bot.config import Config, ConfigError, load_config
 from bot.orders.http_api import HttpOrders
 from bot.orders.providers import OrderItem, OrdersUnavailable
+from storage.models import Customer, Ticket
 from tests.chat import PrivateChat
 from tests.conftest import StartServices
 from tests.mocked_bot import MockedBot
@@ -29,7 +31,12 @@ TOKEN = "Bearer shop-secret"
 SHOP_ORDER = {
     "order_no": "A-2001",
     "state": "SHIPPED",
-    "buyer": {"mobile": "13900139001", "tg": OWNER, "address": "1 Shop Street, Hangzhou"},
+    "buyer": {
+        "mobile": "13900139001",
+        "tg": OWNER,
+        "address": "1 Shop Street, Hangzhou",
+        "level": "A",
+    },
     "lines": [{"title": "Rain jacket", "kind": "clothing", "qty": 1}],
     "shipping": {"company": "SF Express", "waybill": "SF99"},
     "created": "2026-11-20T10:00:00+08:00",
@@ -46,6 +53,7 @@ item_category = "kind"
 item_quantity = "qty"
 phone = "buyer.mobile"
 telegram_id = "buyer.tg"
+vip_tier = "buyer.level"
 address = "buyer.address"
 carrier = "shipping.company"
 tracking_number = "shipping.waybill"
@@ -131,6 +139,9 @@ def http_config(write_config: Callable[..., Path], shop: Shop) -> Config:
     text = text.replace("timeout_seconds = 3.0", "timeout_seconds = 0.3")
     text = text.replace("backoff_seconds = 0.5", "backoff_seconds = 0.01")
     text = text.replace("breaker_failures = 5", "breaker_failures = 2")
+    text = text.replace(  # tier A answered within 10 minutes, stricter than any priority's 20+
+        "A = { first_response_minutes = 60,", "A = { first_response_minutes = 10,"
+    )
     path.write_text(text, encoding="utf-8")
     return load_config(path, environ={"KEFU_ORDERS_API_TOKEN": TOKEN})
 
@@ -153,6 +164,7 @@ async def test_the_shops_json_is_mapped_to_an_order(provider: HttpOrders, shop: 
     )
     assert order.items == (OrderItem(name="Rain jacket", category="clothing", quantity=1),)
     assert (order.carrier, order.tracking_number) == ("SF Express", "SF99")
+    assert order.vip_tier == "A"
     assert order.expected_delivery_at == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     assert shop.headers == [TOKEN]
     assert [o.number for o in await provider.recent_for(OWNER)] == ["A-2001"]
@@ -259,3 +271,28 @@ async def test_a_lookup_after_shutdown_fails_without_opening_a_connection(
     with pytest.raises(OrdersUnavailable):
         await provider.find("A-2001")
     assert shop.calls == 1
+
+
+async def test_the_shops_vip_tier_reaches_the_customer_and_their_ticket(
+    services: Services, dispatcher: Dispatcher, shop: Shop, clock: ManualClock
+) -> None:
+    """The tier the shop gives with the customer's orders is set on them when the orders are
+    read, and their next ticket starts one priority higher with the tier's target."""
+    clock.set(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai: open
+    bot = MockedBot()
+    owner = PrivateChat(dispatcher, bot, OWNER, "en")
+    await owner.say("where is my order A-2001")
+    async with services.session_factory() as session:
+        customer = (
+            await session.exec(select(Customer).where(Customer.external_id == str(OWNER)))
+        ).one()
+    assert customer.vip_tier == "A"
+    [choose] = await owner.say("/human")
+    await owner.press(choose, "Shipping")
+    await owner.say("it is late")
+    [done] = await owner.say("A-2001")
+    assert done.text == "Your ticket T-000001 is open. An agent will reply here within 10 minutes."
+    async with services.session_factory() as session:
+        ticket = (await session.exec(select(Ticket))).one()
+    assert (ticket.priority, ticket.vip_tier) == ("high", "A")
+    assert ticket.first_response_due - ticket.created_at == timedelta(minutes=10)

@@ -41,6 +41,8 @@ ADMIN_COMMANDS = (
     "ban",
     "unban",
     "incident",
+    "team",
+    "vip",
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from aiogram.fsm.context import FSMContext
@@ -43,6 +44,10 @@ PROOF_LASTS = timedelta(hours=24)
 MAX_NUMBER_LENGTH = 64  # what the orders table keeps
 
 
+# The shop says, with an order read for a customer (their id), which VIP tier they have.
+TierFromShop = Callable[[AsyncSession, int, str | None], Awaitable[None]]
+
+
 class OrderStatusService:
     def __init__(
         self,
@@ -51,7 +56,9 @@ class OrderStatusService:
         clock: Clock,
         texts: Texts,
         hours: BusinessHours,
+        tier_from_shop: TierFromShop | None = None,
     ) -> None:
+        self.tier_from_shop = tier_from_shop
         self.provider = provider
         self.settings = settings
         self.clock = clock
@@ -95,8 +102,16 @@ class OrderStatusService:
         """The order when this customer has shown it is theirs (raises OrdersUnavailable)."""
         order = await self.provider.find(number)
         if order is not None and await self.owns(session, order, customer_id, telegram_id):
+            await self._tier_of(session, customer_id, [order])
             return order
         return None
+
+    async def _tier_of(
+        self, session: AsyncSession, customer_id: int, orders: list[OrderView]
+    ) -> None:
+        tiers = [order.vip_tier for order in orders if order.vip_tier]
+        if tiers and self.tier_from_shop is not None:
+            await self.tier_from_shop(session, customer_id, tiers[0])
 
     async def shown_to(self, session: AsyncSession, customer: Customer, number: str) -> bool:
         """Whether the customer has shown the order is theirs; False when it cannot be told
@@ -120,7 +135,18 @@ class OrderStatusService:
                 if order is not None:
                     orders.append(order)
                     known.add(number)
+        await self._tier_of(session, customer_id, orders)
         return orders
+
+    async def recent_of(self, session: AsyncSession, customer: Customer) -> list[OrderView]:
+        """The customer's recent orders for their ticket's card; none when the provider is
+        down (the card does not wait for it)."""
+        assert customer.id is not None
+        try:
+            return await self.orders_of(session, customer.id, telegram_id(customer))
+        except OrdersUnavailable:
+            log.warning("customer=%s: orders unavailable for the card", customer.id)
+            return []
 
     async def verify(
         self, session: AsyncSession, customer_id: int, number: str, last_four: str

@@ -74,6 +74,8 @@ class OrderView(BaseModel):
     shipped_at: Moment | None = None
     delivered_at: Moment | None = None
     expected_delivery_at: Moment | None = None
+    # the customer's VIP tier as the shop knows it ("A", "B"): set on them when read
+    vip_tier: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,16}$")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -104,6 +106,7 @@ def order_view(order: Order) -> OrderView:
         shipped_at=order.shipped_at,
         delivered_at=order.delivered_at,
         expected_delivery_at=order.expected_delivery_at,
+        vip_tier=order.vip_tier,
     )
 
 

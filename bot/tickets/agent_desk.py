@@ -11,7 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketAction, TransferCallback
+from bot.callbacks import TeamTransferCallback, TicketAction, TransferCallback
 from bot.channels.replies import FileReply, Pressed, Reply
 from bot.config import AgentsConfig
 from bot.faq.answers import FaqService
@@ -130,7 +130,13 @@ class AgentDesk:
         return FileReply(transcripts.file_name(ticket), text.encode("utf-8"), caption)
 
     async def duty(
-        self, session: AsyncSession, agent_id: int, name: str, argument: str | None, say: Say
+        self,
+        session: AsyncSession,
+        agent_id: int,
+        name: str,
+        argument: str | None,
+        say: Say,
+        username: str | None = None,
     ) -> str:
         """`/duty on` or `/duty off`: whether new tickets come to this agent."""
         if not self.roles.is_staff(agent_id):
@@ -138,7 +144,7 @@ class AgentDesk:
         argument = (argument or "").strip().lower()
         if argument not in ("on", "off"):
             return say("duty_usage")
-        await self.tickets.set_duty(session, agent_id, name, argument == "on")
+        await self.tickets.set_duty(session, agent_id, name, argument == "on", username)
         return say(f"duty_{argument}", name=name)
 
     async def canned_answer(
@@ -268,13 +274,26 @@ class AgentDesk:
         return Pressed(label, clear_buttons=True, replies=(Reply(recorded),))
 
     async def _offer_transfer(self, session: AsyncSession, ticket: Ticket, say: Say) -> Pressed:
+        """Agents on duty (but its owner), then the teams (but its own)."""
         agents = [
             agent
             for agent in await self.tickets.agents_on_duty(session)
             if agent.telegram_id != ticket.assigned_agent
         ]
-        if not agents:
+        teams = [team for team in self.handoff.teams.ids if team != ticket.team]
+        if not agents and not teams:
             return Pressed(say("transfer_nobody"), alert=True)
+        team_buttons = [
+            [
+                InlineKeyboardButton(
+                    text=say(
+                        "transfer_team_button", team=self.handoff.teams.name(team, say.language)
+                    ),
+                    callback_data=TeamTransferCallback(ticket_id=ticket.id or 0, team=team).pack(),
+                )
+            ]
+            for team in teams
+        ]
         buttons = [
             [
                 InlineKeyboardButton(
@@ -285,7 +304,7 @@ class AgentDesk:
                 )
             ]
             for agent in agents
-        ]
+        ] + team_buttons
         offer = Reply(
             say("transfer_choose", number=ticket.number),
             InlineKeyboardMarkup(inline_keyboard=buttons),
@@ -321,6 +340,38 @@ class AgentDesk:
         await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
         name = on_duty[to_agent].name or str(to_agent)  # the name the button showed
         done = Reply(say("transfer_done", number=ticket.number, agent=name))
+        return Pressed(clear_buttons=True, replies=(done,))
+
+    async def transfer_to_team(
+        self,
+        session: AsyncSession,
+        bot: Bot,
+        agent_id: int,
+        ticket_id: int,
+        team: str,
+        say: Say,
+    ) -> Pressed:
+        """Transfer to a team: the ticket waits in the team's queue with the team's SLA, and round
+        robin gives it to one of them on duty (else it is announced to the team as usual)."""
+        if not self.roles.is_staff(agent_id):
+            return Pressed(say("staff_only_button"), alert=True)
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return Pressed(say("ticket_missing"), alert=True)
+        teams = self.handoff.teams
+        if team not in teams.ids:
+            log.warning("refused transfer of ticket=%s to team=%s", ticket.id, team)
+            return Pressed(say("transfer_team_unknown"), alert=True)
+        try:
+            await self.tickets.move_to_team(session, ticket, team, f"agent:{agent_id}")
+        except TicketError:
+            return Pressed(cannot(say, ticket), alert=True)
+        await session.commit()
+        log.info("ticket=%s transferred to team=%s by user=%s", ticket.id, team, agent_id)
+        name = teams.name(team, say.language)
+        done = Reply(say("transfer_team_done", number=ticket.number, team=name))
+        await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
+        await self.handoff.assign_round_robin(session, bot, ticket, fallback=False)
         return Pressed(clear_buttons=True, replies=(done,))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from bot.channels.long_text import cut_to_fit
 from bot.channels.retries import DeliveryFailed, DeliveryUncertain
 from bot.clock import Clock
 from bot.config import Config
+from bot.orders.providers import OrderView, mask_phone
 from bot.schedule.business_hours import BusinessHours
 from bot.texts import Say, Texts
 from bot.tickets.labels import (
@@ -37,10 +39,20 @@ from bot.tickets.labels import (
     status_label,
 )
 from bot.tickets.lifecycle import TicketService
+from bot.tickets.outcomes import outcome_label
 from bot.tickets.roles import RoleBook
+from bot.tickets.teams import Teams
 from bot.tickets.transcript import Transcripts
 from storage.bans import ban_of
-from storage.models import AgentDuty, Customer, Ticket, TicketPriority, TicketStatus
+from storage.models import (
+    AgentDuty,
+    Customer,
+    Feedback,
+    FeedbackKind,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+)
 from storage.models import Message as StoredMessage
 from storage.privacy import record_access
 
@@ -64,6 +76,19 @@ def wants_a_person(text: str | None) -> bool:
 # Whether a customer has shown that an order is theirs (linked to their account, or the phone's
 # digits given); False when it cannot be told.
 OrderCheck = Callable[[AsyncSession, Customer, str], Awaitable[bool]]
+# The customer's recent orders (theirs, or shown to be), for the card.
+RecentOrders = Callable[[AsyncSession, Customer], Awaitable[list[OrderView]]]
+CARD_ORDERS = 3
+CARD_EARLIER = 5
+SUPERVISOR_WORDS = ("找主管", "主管", "经理", "领导", "上级")
+SUPERVISOR_TERMS = re.compile(r"\b(supervisor|manager)\b", re.IGNORECASE)
+
+
+def asks_for_a_supervisor(text: str | None) -> bool:
+    """A short message asking for a supervisor: 找主管, 我要找经理, "supervisor please"."""
+    if not text or len(text) > 40:
+        return False
+    return any(word in text for word in SUPERVISOR_WORDS) or bool(SUPERVISOR_TERMS.search(text))
 
 
 class CustomerUnreachable(Exception):
@@ -96,7 +121,11 @@ class Handoff:
         order_check: OrderCheck | None = None,
         *,
         transcripts: Transcripts,
+        teams: Teams | None = None,
+        recent_orders: RecentOrders | None = None,
     ) -> None:
+        self.recent_orders = recent_orders
+        self.teams = teams or Teams(config.teams, roles, clock)
         self.roles = roles
         self.transcripts = transcripts
         self.order_check = order_check
@@ -114,7 +143,7 @@ class Handoff:
     def expectation(self, ticket: Ticket, language: str) -> str:
         now = self.clock.now()
         if self.hours.is_open(now):
-            minutes = self.config.sla.for_priority(ticket.priority).first_response_minutes
+            minutes = self.tickets.sla_target(ticket).first_response_minutes
             return self.texts("handoff_open", language, number=ticket.number, minutes=minutes)
         when = self.hours.opening(self.hours.next_open(now), now, self.texts, language)
         return self.texts("handoff_closed", language, number=ticket.number, opens=when)
@@ -144,14 +173,32 @@ class Handoff:
             await self.assign_round_robin(session, bot, ticket)
         return ticket, created
 
-    async def assign_round_robin(self, session: AsyncSession, bot: Bot, ticket: Ticket) -> bool:
-        agent = await self.tickets.auto_assign(
-            session, ticket, self.config.agents.max_open_tickets
-        )
+    async def assign_round_robin(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, *, fallback: bool = True
+    ) -> bool:
+        """Round robin within the ticket's team. When nobody of the team is on duty, any agent
+        on duty takes it rather than nobody (unless not `fallback`: a ticket just transferred
+        to the team waits for it until it is announced again), and the topic says it is outside
+        the team; when some are on duty but all at their limit, it waits for them."""
+        limit = self.config.agents.max_open_tickets
+        team = await self.teams.members(session, ticket.team) if ticket.team else None
+        outside = False
+        if team is not None:
+            on_duty = {agent.telegram_id for agent in await self.tickets.agents_on_duty(session)}
+            outside = not on_duty.intersection(team)
+            if outside and not fallback:
+                return False
+        agent = await self.tickets.auto_assign(session, ticket, limit, None if outside else team)
         await session.commit()
         if agent is None:
             return False
         assigned = self.say_group("ticket_assigned", number=ticket.number, agent=agent.name)
+        if outside:
+            name = self.teams.name(ticket.team, self.group_language())
+            assigned = self.say_group(
+                "ticket_assigned_outside_team", number=ticket.number, agent=agent.name, team=name
+            )
+            log.info("ticket=%s: nobody of team=%s on duty", ticket.id, ticket.team)
         await self.post_in_topic(bot, ticket, assigned)
         await self.topic_changed(session, bot, ticket, was_settled=False)
         return True
@@ -193,13 +240,33 @@ class Handoff:
         await session.commit()
         return follow_up
 
-    def supervisor_mentions(self) -> str:
-        """HTML mentions of the supervisors, for alerts sent with parse_mode="HTML"."""
-        label = html.escape(self.say_group("supervisor_mention"))
-        return " ".join(
-            f'<a href="tg://user?id={user_id}">{label}</a>'
-            for user_id in self.roles.with_role("supervisor")
+    def supervisor_mentions(self, user_ids: list[int] | None = None, key: str = "") -> str:
+        """HTML mentions of the supervisors (or of `user_ids`, labelled by catalogue `key`),
+        for alerts sent with parse_mode="HTML"."""
+        label = html.escape(self.say_group(key or "supervisor_mention"))
+        if user_ids is None:
+            user_ids = self.roles.with_role("supervisor")
+        return " ".join(f'<a href="tg://user?id={user_id}">{label}</a>' for user_id in user_ids)
+
+    async def supervisor_requested(self, session: AsyncSession, bot: Bot, ticket: Ticket) -> bool:
+        """The customer asked for a supervisor: the ticket goes up a priority, and its topic
+        says so, mentioning the team's supervisors; once per ticket (False when asked before)."""
+        if not await self.tickets.supervisor_requested(session, ticket):
+            return False
+        await session.commit()
+        log.info("ticket=%s: the customer asked for a supervisor", ticket.id)
+        say = self.say_group
+        text = html.escape(
+            say(
+                "topic_supervisor_requested",
+                number=ticket.number,
+                priority=priority_label(say, ticket.priority),
+            )
         )
+        mentions = self.supervisor_mentions(await self.teams.supervisors_for(session, ticket.team))
+        await self.post_in_topic(bot, ticket, f"{text} {mentions}".strip(), parse_mode="HTML")
+        await self.topic_changed(session, bot, ticket, was_settled=False)
+        return True
 
     async def alert(self, bot: Bot, ticket: Ticket, text: str, *, mention: bool = True) -> None:
         """Tell the agents' group about a ticket, in its topic when it has one, mentioning the
@@ -358,24 +425,31 @@ class Handoff:
         ticket.topic_id = topic.message_thread_id
         session.add(ticket)
         await session.commit()
-        card = await self.summary(session, ticket, customer)
+        card, orders = await self.card(session, ticket, customer)
         await bot.send_message(
             self.group_id,
             card,
             message_thread_id=topic.message_thread_id,
             reply_markup=ticket_buttons(ticket, self.say_group),
         )
-        await self.audit_card(session, ticket, customer)
+        await self.audit_card(session, ticket, customer, orders)
         log.info("ticket=%s has topic=%s", ticket.id, ticket.topic_id)
         return ticket.topic_id
 
-    async def audit_card(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> None:
-        """The card shows the agents' group the customer's conversation and order number: both
-        go to the audit log of staff access."""
+    async def audit_card(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        customer: Customer,
+        orders: list[str] | None = None,
+    ) -> None:
+        """The card shows the agents' group the customer's conversation, the ticket's order
+        number and their recent orders: all go to the audit log of staff access."""
         assert customer.id is not None
         shown = [("transcript", ticket.number)]
         if ticket.order_number:
             shown.append(("order", ticket.order_number))
+        shown += [("order", n) for n in orders or [] if n != ticket.order_number]
         for kind, detail in shown:
             await record_access(
                 session,
@@ -387,6 +461,17 @@ class Handoff:
             )
 
     async def summary(self, session: AsyncSession, ticket: Ticket, customer: Customer) -> str:
+        return (await self.card(session, ticket, customer))[0]
+
+    async def card(
+        self, session: AsyncSession, ticket: Ticket, customer: Customer
+    ) -> tuple[str, list[str]]:
+        """The ticket's card, and the numbers of the recent orders it shows."""
+        orders = (
+            (await self.recent_orders(session, customer))[:CARD_ORDERS]
+            if (self.recent_orders is not None)
+            else []
+        )
         tickets = await self.tickets.tickets_of(session, customer)
         earlier = [t for t in tickets if t.id != ticket.id]
         statement = (
@@ -413,7 +498,10 @@ class Handoff:
                 vip=customer.vip_tier or "-",
                 earlier=len(earlier),
             ),
+            say("card_team", team=self.teams.name(ticket.team, say.language)),
             say("card_order", order=await self._order_line(session, ticket, customer)),
+            *self._orders_lines(orders),
+            *await self._earlier_lines(session, earlier),
             *await self._ban_line(session, customer),
             say("card_problem", problem=cut_to_fit(ticket.description or "-", CARD_PROBLEM_LIMIT)),
             say("card_conversation"),
@@ -421,7 +509,62 @@ class Handoff:
         for message in recent:
             line = "card_line_customer" if message.direction == "in" else "card_line_bot"
             lines.append(say(line, text=message.text[:200]))
-        return cut_to_fit("\n".join(lines))
+        return cut_to_fit("\n".join(lines)), [order.number for order in orders]
+
+    def _orders_lines(self, orders: list[OrderView]) -> list[str]:
+        """The customer's latest orders, the phone masked as everywhere staff see it."""
+        if not orders:
+            return []
+        say = self.say_group
+        lines = [say("card_recent_orders")]
+        for order in orders:
+            when = (
+                self.hours.local(order.ordered_at).strftime("%Y-%m-%d")
+                if order.ordered_at
+                else "-"
+            )
+            lines.append(
+                say(
+                    "card_recent_order",
+                    number=order.number,
+                    status=say(f"order_status_{order.status}"),
+                    date=when,
+                    phone=mask_phone(order.phone) or "-",
+                )
+            )
+        return lines
+
+    async def _earlier_lines(self, session: AsyncSession, earlier: list[Ticket]) -> list[str]:
+        """The customer's earlier tickets, latest first: number, status, outcome, CSAT."""
+        shown = earlier[:CARD_EARLIER]
+        if not shown:
+            return []
+        ids = [ticket.id for ticket in shown]
+        statement = select(Feedback).where(
+            col(Feedback.ticket_id).in_(ids), Feedback.kind == FeedbackKind.CSAT
+        )
+        scores = {f.ticket_id: f.score for f in (await session.exec(statement)).all()}
+        say = self.say_group
+        lines = [say("card_earlier")]
+        for ticket in shown:
+            outcome = "-"
+            if ticket.cause or ticket.remedy:
+                outcome = " / ".join(
+                    outcome_label(self.texts, part, value, say.language)
+                    for part, value in (("cause", ticket.cause), ("remedy", ticket.remedy))
+                    if value
+                )
+            score = scores.get(ticket.id)
+            lines.append(
+                say(
+                    "card_earlier_ticket",
+                    number=ticket.number,
+                    status=status_label(say, ticket.status),
+                    outcome=outcome,
+                    csat=score if score is not None else "-",
+                )
+            )
+        return lines
 
     async def _ban_line(self, session: AsyncSession, customer: Customer) -> list[str]:
         found = await ban_of(session, customer.id) if customer.id is not None else None

@@ -13,11 +13,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback
+from bot.callbacks import CategoryCallback, SkipCallback, SolvedCallback, SupervisorCallback
 from bot.channels.replies import Reply, bot_of
 from bot.incidents.words import UrgentWords
 from bot.texts import Texts
-from bot.tickets.handoff import Handoff, RelayFailed, what_was_said
+from bot.tickets.handoff import Handoff, RelayFailed, asks_for_a_supervisor, what_was_said
 from bot.tickets.lifecycle import CATEGORIES, OPEN_STATUSES, TicketService
 from bot.tickets.outcomes import outcome_question
 from storage.models import Customer, Ticket, TicketPriority, TicketStatus
@@ -231,7 +231,37 @@ class Intake:
         if was_waiting:
             await session.commit()
             await self.handoff.topic_changed(session, bot, ticket, was_settled=False)
+        if asks_for_a_supervisor(message.text) and ticket.status in OPEN_STATUSES:
+            return await self._supervisor(session, bot, ticket, language)
         return told
+
+    async def _supervisor(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, language: str
+    ) -> Reply:
+        asked = await self.handoff.supervisor_requested(session, bot, ticket)
+        key = "supervisor_requested" if asked else "supervisor_requested_already"
+        return Reply(self.texts(key, language, number=ticket.number))
+
+    async def ask_supervisor(
+        self, session: AsyncSession, bot: Bot, customer: Customer, ticket_id: int, language: str
+    ) -> Reply | None:
+        """The customer's button asking for a supervisor on their open ticket; None for a
+        ticket that is not theirs."""
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None or ticket.customer_id != customer.id:
+            log.warning("customer=%s asked a supervisor on a ticket not theirs", customer.id)
+            return None
+        if ticket.status not in OPEN_STATUSES:
+            return Reply(
+                self.texts(
+                    "tickets_line",
+                    language,
+                    number=ticket.number,
+                    category=self.texts(f"category_{ticket.category}", language),
+                    status=self.texts(f"status_{ticket.status}", language),
+                )
+            )
+        return await self._supervisor(session, bot, ticket, language)
 
     async def ticket_list(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
         found = await self.tickets.tickets_of(session, customer)
@@ -252,7 +282,11 @@ class Intake:
                 InlineKeyboardButton(
                     text=f"{self.texts('ticket_solved_button', language)} ({ticket.number})",
                     callback_data=SolvedCallback(ticket_id=ticket.id or 0).pack(),
-                )
+                ),
+                InlineKeyboardButton(
+                    text=f"{self.texts('ticket_supervisor_button', language)} ({ticket.number})",
+                    callback_data=SupervisorCallback(ticket_id=ticket.id or 0).pack(),
+                ),
             ]
             for ticket in found
             if ticket.status in OPEN_STATUSES

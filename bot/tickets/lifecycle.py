@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketAction
 from bot.clock import Clock
-from bot.config import SlaConfig
+from bot.config import SlaConfig, SlaTarget, TeamsConfig, strictest
 from bot.followups.surveys import FollowUps
 from bot.schedule.business_hours import BusinessHours
 from storage.models import (
@@ -57,6 +57,16 @@ class Breach:
     kind: str  # "first_response" or "resolution"
 
 
+@dataclass(frozen=True)
+class Escalation:
+    """A breach still untouched: raised to the admins now (`reminder` False, level 2), or its
+    alert at `level` said again."""
+
+    ticket: Ticket
+    level: int  # 1: the team's supervisors, 2: the admins
+    reminder: bool
+
+
 class TicketService:
     def __init__(
         self,
@@ -64,11 +74,13 @@ class TicketService:
         hours: BusinessHours,
         sla: SlaConfig,
         follow_ups: FollowUps | None = None,
+        teams: TeamsConfig | None = None,
     ) -> None:
         self.clock = clock
         self.hours = hours
         self.sla = sla
         self.follow_ups = follow_ups
+        self.teams = teams or TeamsConfig()
 
     async def record(
         self,
@@ -93,19 +105,31 @@ class TicketService:
             file_id=file_id,
         )
         ticket.updated_at = now
+        if actor.startswith("agent:"):
+            ticket.staff_acted_at = now  # what stops an escalation
         session.add(ticket)
         session.add(event)
         await session.flush()
         return event
 
+    def sla_target(self, ticket: Ticket) -> SlaTarget:
+        """The priority's target, or the team's or the VIP tier's where either is stricter."""
+        return strictest(
+            self.sla.for_priority(ticket.priority),
+            self.teams.sla.get(ticket.team) if ticket.team else None,
+            self.sla.tiers.get(ticket.vip_tier) if ticket.vip_tier else None,
+        )
+
     def _set_due_times(self, ticket: Ticket, start: datetime) -> None:
-        target = self.sla.for_priority(ticket.priority)
+        target = self.sla_target(ticket)
         ticket.first_response_due = self.hours.add(
             start, timedelta(minutes=target.first_response_minutes)
         )
         ticket.resolution_due = self.hours.add(start, timedelta(hours=target.resolution_hours))
         ticket.first_response_alerted = False
         ticket.resolution_alerted = False
+        ticket.escalation_level = 0
+        ticket.breached_at = ticket.escalated_at = None
 
     async def open_ticket(
         self,
@@ -143,6 +167,8 @@ class TicketService:
             status=TicketStatus.NEW,
             description=description,
             order_number=order_number,
+            team=self.teams.team_for(category),
+            vip_tier=customer.vip_tier,
             created_at=now,
             updated_at=now,
             first_response_due=now,
@@ -312,6 +338,8 @@ class TicketService:
         so that however many replicas look at once, each breach is alerted by one of them."""
         now = self.clock.now()
         still_open = col(Ticket.status).in_(OPEN_STATUSES)
+        # a breach starts (again) at level 1: the team's supervisors
+        escalation = {"escalation_level": 1, "breached_at": now, "escalated_at": now}
         no_answer = await self._claim(
             session,
             [
@@ -321,17 +349,108 @@ class TicketService:
                 Ticket.first_response_due <= now,
             ],
             first_response_alerted=True,
+            **escalation,
         )
         unresolved = await self._claim(
             session,
             [still_open, col(Ticket.resolution_alerted).is_(False), Ticket.resolution_due <= now],
             resolution_alerted=True,
+            **escalation,
         )
         found = [Breach(ticket, "first_response") for ticket in no_answer]
         found += [Breach(ticket, "resolution") for ticket in unresolved]
         for breach in found:
             await self.record(session, breach.ticket, "system", "sla_breach", breach.kind)
         return found
+
+    async def escalations(
+        self, session: AsyncSession, escalate_after: timedelta, remind_every: timedelta
+    ) -> list[Escalation]:
+        """Breaches nobody on the staff touched since: those alerted to the supervisors at
+        least `escalate_after` ago go up to the admins; the others whose last alert is at least
+        `remind_every` ago are said again. Each claimed in one conditional UPDATE (as breaches
+        are), so that every replica together says each once per interval."""
+        now = self.clock.now()
+        untouched = [
+            col(Ticket.status).in_(OPEN_STATUSES),
+            col(Ticket.breached_at).is_not(None),
+            or_(
+                col(Ticket.staff_acted_at).is_(None),
+                col(Ticket.staff_acted_at) < col(Ticket.breached_at),
+            ),
+        ]
+        raised = await self._claim(
+            session,
+            [
+                *untouched,
+                Ticket.escalation_level == 1,
+                col(Ticket.breached_at) <= now - escalate_after,
+            ],
+            escalation_level=2,
+            escalated_at=now,
+        )
+        reminded = await self._claim(
+            session,
+            [
+                *untouched,
+                Ticket.escalation_level >= 1,
+                col(Ticket.escalated_at) <= now - remind_every,
+            ],
+            escalated_at=now,
+        )
+        found = [Escalation(ticket, 2, reminder=False) for ticket in raised]
+        found += [
+            Escalation(ticket, ticket.escalation_level, reminder=True) for ticket in reminded
+        ]
+        for escalation in found:
+            kind = "sla_reminder" if escalation.reminder else "escalated"
+            await self.record(session, escalation.ticket, "system", kind, str(escalation.level))
+        return found
+
+    async def move_to_team(
+        self, session: AsyncSession, ticket: Ticket, team: str, actor: str
+    ) -> None:
+        """Transfer to a team: the ticket waits in that team's queue (its SLA counted from the
+        start with the team's own target), for round robin or one of them to take it."""
+        if ticket.status not in OPEN_STATUSES:
+            raise TicketError(f"{ticket.number} is {ticket.status}")
+        ticket.team = team
+        ticket.assigned_agent = None
+        ticket.status = TicketStatus.NEW
+        self._set_due_times(ticket, ticket.created_at)
+        await self.record(session, ticket, actor, "team", team)
+
+    async def tier_changed(self, session: AsyncSession, customer: Customer, actor: str) -> None:
+        """The customer's VIP tier changed: their open ticket follows (a new VIP's ticket one
+        priority higher, due times counted again from its start with the tier's target)."""
+        ticket = await self.open_ticket_of(session, customer)
+        if ticket is None or ticket.vip_tier == customer.vip_tier:
+            return
+        if customer.vip_tier and not ticket.vip_tier:
+            ticket.priority = PRIORITIES[max(0, PRIORITIES.index(ticket.priority) - 1)]
+        ticket.vip_tier = customer.vip_tier
+        self._set_due_times(ticket, ticket.created_at)
+        await self.record(session, ticket, actor, "vip", customer.vip_tier or "-")
+
+    async def supervisor_requested(self, session: AsyncSession, ticket: Ticket) -> bool:
+        """The customer asked for a supervisor: one priority higher (at least high), once per
+        ticket (False when they had asked already: nothing changes)."""
+        asked = select(TicketEvent.id).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "supervisor_requested"
+        )
+        if (await session.exec(asked)).first() is not None:
+            return False
+        index = min(max(PRIORITIES.index(ticket.priority) - 1, 0), PRIORITIES.index("high"))
+        ticket.priority = PRIORITIES[index]
+        self._set_due_times(ticket, ticket.created_at)
+        await self.record(
+            session,
+            ticket,
+            f"customer:{ticket.customer_id}",
+            "supervisor_requested",
+            ticket.priority,
+        )
+        return True
 
     async def _claim(
         self, session: AsyncSession, where: list[Any], **changes: Any
@@ -365,11 +484,17 @@ class TicketService:
         return list((await session.exec(statement)).all())
 
     async def set_duty(
-        self, session: AsyncSession, agent_id: int, name: str, on_duty: bool
+        self,
+        session: AsyncSession,
+        agent_id: int,
+        name: str,
+        on_duty: bool,
+        username: str | None = None,
     ) -> AgentDuty:
         duty = await session.get(AgentDuty, agent_id) or AgentDuty(telegram_id=agent_id)
         duty.name = name
         duty.on_duty = on_duty
+        duty.username = username or duty.username
         session.add(duty)
         await session.flush()
         return duty
@@ -385,16 +510,16 @@ class TicketService:
         return len((await session.exec(statement)).all())
 
     async def auto_assign(
-        self, session: AsyncSession, ticket: Ticket, limit: int
+        self, session: AsyncSession, ticket: Ticket, limit: int, team: list[int] | None = None
     ) -> AgentDuty | None:
         """Round robin: the agent on duty with the fewest open tickets (under `limit`), the one
-        assigned longest ago first."""
+        assigned longest ago first; among the `team` given, if any."""
         if ticket.status != TicketStatus.NEW:
             return None
-        loads = [
-            (await self.open_count(session, a.telegram_id), a)
-            for a in await self.agents_on_duty(session)
-        ]
+        on_duty = await self.agents_on_duty(session)
+        if team is not None:
+            on_duty = [agent for agent in on_duty if agent.telegram_id in team]
+        loads = [(await self.open_count(session, a.telegram_id), a) for a in on_duty]
         free = [(count, agent) for count, agent in loads if count < limit]
         if not free:
             return None

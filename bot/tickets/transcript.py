@@ -38,6 +38,11 @@ DESCRIBED = (
     "follow_up_ticket",
     "erased",
     "topic_recreated",
+    "team",
+    "escalated",
+    "sla_reminder",
+    "supervisor_requested",
+    "vip",
     "outcome",
 )
 
