@@ -63,10 +63,17 @@ class Segment:
 def _conditions(segment: Segment) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [col(Customer.channel).in_(CHANNELS)]
     if segment.by_orders:
-        # the built-in orders know their customer by Telegram id
-        orders = select(sa.cast(col(Order.telegram_id), sa.String)).where(
-            col(Order.telegram_id).is_not(None)
+        # The built-in orders know their customer by Telegram id. Correlated EXISTS, each an
+        # index lookup per customer: a plan that cannot turn quadratic, statistics or not (an
+        # IN over the orders took PostgreSQL 15 minutes on 100,000 freshly imported rows).
+        telegram_id = sa.case(
+            (
+                col(Customer.channel) == "telegram",
+                sa.cast(col(Customer.external_id), sa.BigInteger),
+            ),
+            else_=None,
         )
+        orders = sa.exists().where(col(Order.telegram_id) == telegram_id)
         if segment.order_statuses:
             orders = orders.where(col(Order.status).in_(segment.order_statuses))
         if segment.carrier:
@@ -77,23 +84,21 @@ def _conditions(segment: Segment) -> list[sa.ColumnElement[bool]]:
             orders = orders.where(col(Order.ordered_at) >= segment.ordered_from)
         if segment.ordered_before:
             orders = orders.where(col(Order.ordered_at) < segment.ordered_before)
-        conditions += [
-            col(Customer.channel) == "telegram",
-            col(Customer.external_id).in_(orders),
-        ]
+        conditions += [col(Customer.channel) == "telegram", orders]
     if segment.contacted_since:
         conditions.append(col(Customer.last_seen) >= segment.contacted_since)
     if segment.open_tickets:
         conditions.append(
-            col(Customer.id).in_(
-                select(Ticket.customer_id).where(col(Ticket.status).in_(OPEN_STATUSES))
+            sa.exists().where(
+                col(Ticket.customer_id) == col(Customer.id),
+                col(Ticket.status).in_(OPEN_STATUSES),
             )
         )
     return conditions
 
 
 def _banned() -> sa.ColumnElement[bool]:
-    return col(Customer.id).in_(select(CustomerBan.customer_id))
+    return sa.exists().where(col(CustomerBan.customer_id) == col(Customer.id))
 
 
 def _reachable() -> list[sa.ColumnElement[bool]]:
