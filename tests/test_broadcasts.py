@@ -520,3 +520,25 @@ def test_kefu_broadcast_preview_send_status_cancel_list(
     listed = kefu(config, "broadcast", "list")
     assert listed.stdout.startswith("#1 cancelled · ")
     assert kefu(config, "broadcast", "status", "9").stderr == "kefu: There is no such broadcast.\n"
+
+
+async def test_quiet_hours_starting_during_a_broadcast_hold_the_rest_till_morning(
+    services: Services, bot: MockedBot, clock: ManualClock
+) -> None:
+    await seed_customers(services, {100 + n: "en" for n in range(6)})
+    clock.set(datetime(2026, 3, 2, 20, 59, tzinfo=SHANGHAI))
+    admin = PrivateChat(create_dispatcher(services), bot, ADMIN, "en")
+    preview = await write_broadcast(admin, "everyone", DELAY_ZH, DELAY_EN)
+    await admin.press(preview, "📣 Send")
+    clock.set(datetime(2026, 3, 2, 21, 0, tzinfo=SHANGHAI))
+    customers = MockedBot()
+    assert await services.delivery.deliver_due(customers) == 0
+    async with services.session_factory() as session:
+        held = (await session.exec(select(ScheduledMessage))).all()
+    morning = datetime(2026, 3, 3, 9, 0, tzinfo=SHANGHAI)
+    assert {(m.status, m.due_at, m.claimed_by) for m in held} == {("pending", morning, None)}
+    assert len(held) == 7  # the admin's own too
+    clock.set(morning)
+    assert await services.delivery.deliver_due(customers) == 7
+    [status] = await admin.say("/broadcast status 1")
+    assert "For 7 customers: 7 delivered" in status.text

@@ -174,6 +174,30 @@ class Schedule:
         )
         await session.commit()
 
+    async def wait_out_quiet_hours(
+        self, session: AsyncSession, loud_kinds: frozenset[ScheduledKind] = frozenset()
+    ) -> int:
+        """In quiet hours, what is due (and not too late to send) moves to their end in one
+        statement, instead of a claim and a postponement each: a broadcast to 100,000
+        customers still going out at 21:00 would otherwise take 200,000 statements."""
+        now = self.clock.now()
+        morning = self.when(now)
+        if morning <= now:
+            return 0
+        grace = timedelta(hours=self.settings.misfire_grace_hours)
+        statement = (
+            update(ScheduledMessage)
+            .where(col(ScheduledMessage.status) == ScheduledStatus.PENDING)
+            .where(col(ScheduledMessage.due_at) <= now)
+            .where(col(ScheduledMessage.due_at) >= now - grace)  # the rest expire as before
+            .values(due_at=morning)
+        )
+        if loud_kinds:
+            statement = statement.where(col(ScheduledMessage.kind).not_in(loud_kinds))
+        result = await session.exec(statement)
+        await session.commit()
+        return int(result.rowcount)
+
     async def cancel(self, session: AsyncSession, message_id: int, note: str) -> bool:
         result = await session.exec(
             update(ScheduledMessage)
@@ -343,6 +367,7 @@ class Delivery:
                 await self.schedule.settle_abandoned_claims(session)
             while True:
                 async with self.session_factory() as session:
+                    await self.schedule.wait_out_quiet_hours(session, self.loud_kinds)
                     due = await self.schedule.due(session)
                 if not due:
                     return sent
