@@ -542,3 +542,17 @@ async def test_quiet_hours_starting_during_a_broadcast_hold_the_rest_till_mornin
     assert await services.delivery.deliver_due(customers) == 7
     [status] = await admin.say("/broadcast status 1")
     assert "For 7 customers: 7 delivered" in status.text
+
+
+async def test_only_an_admin_s_press_sends_a_broadcast(services: Services, bot: MockedBot) -> None:
+    await seed_customers(services, {1: "en"})
+    dispatcher = create_dispatcher(services)
+    admin = PrivateChat(dispatcher, bot, ADMIN, "en")
+    preview = await write_broadcast(admin, "everyone", DELAY_ZH, DELAY_EN)
+    customer = PrivateChat(dispatcher, bot, 1, "en")
+    await customer.press(preview, "📣 Send")  # the same button data, from someone else
+    answered = bot.recorder.of_type(AnswerCallbackQuery)[-1]
+    assert answered.text is not None and "Broadcast" not in answered.text
+    assert await services.delivery.deliver_due(MockedBot()) == 0
+    [status] = await admin.say("/broadcast status 1")
+    assert status.text.startswith("Broadcast #1 (draft, not sent) to: everyone.")
