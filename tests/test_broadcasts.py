@@ -28,6 +28,7 @@ from storage.models import (
     CustomerBan,
     Order,
     OrderStatus,
+    ScheduledKind,
     ScheduledMessage,
     Ticket,
     TicketCategory,
@@ -556,3 +557,26 @@ async def test_only_an_admin_s_press_sends_a_broadcast(services: Services, bot: 
     assert await services.delivery.deliver_due(MockedBot()) == 0
     [status] = await admin.say("/broadcast status 1")
     assert status.text.startswith("Broadcast #1 (draft, not sent) to: everyone.")
+
+
+async def test_other_due_messages_go_before_a_broadcast_s(
+    services: Services, bot: MockedBot, clock: ManualClock
+) -> None:
+    ids = await seed_customers(services, {100 + n: "en" for n in range(5)})
+    admin = PrivateChat(create_dispatcher(services), bot, ADMIN, "en")
+    preview = await write_broadcast(admin, "everyone", DELAY_ZH, DELAY_EN)
+    await admin.press(preview, "📣 Send")
+    clock.advance(timedelta(minutes=5))
+    async with services.session_factory() as session:
+        nps = await services.schedule.add(
+            session,
+            key="nps:test",
+            kind=ScheduledKind.NPS,
+            customer_id=ids[100],
+            due_at=clock.now(),
+            lifetime=timedelta(days=1),
+        )
+        await session.commit()
+        due = await services.schedule.due(session)
+    assert nps is not None
+    assert [m.kind for m in due] == ["nps", *["broadcast"] * 6]  # due later, sent first
