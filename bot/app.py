@@ -40,6 +40,7 @@ from bot.faq.answers import FaqService, create_matcher, load_knowledge
 from bot.faq.front_desk import FrontDesk
 from bot.followups.answers import FeedbackAnswers
 from bot.followups.surveys import FollowUps
+from bot.incidents.broadcasts import Broadcasts
 from bot.incidents.notices import IncidentBoard
 from bot.incidents.surges import SurgeWatch
 from bot.incidents.urgent import UrgentDesk
@@ -59,7 +60,7 @@ from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailable
 from bot.orders.providers import BuiltinOrders, OrdersProvider
 from bot.orders.returns import ReturnRequests
 from bot.privacy.customer_data import CustomerData
-from bot.schedule.delivery import Delivery, RateLimiter, Schedule
+from bot.schedule.delivery import ComposerByKind, Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Say, Texts
 from bot.tickets.agent_desk import AgentDesk
@@ -75,10 +76,12 @@ from bot.web.app import create_web_app, serving
 from bot.web.chat import ChatRoutes
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
+    admin_broadcasts,
     admin_commands,
     admin_incidents,
     agents_group,
     customer_feedback,
+    customer_news,
     customer_orders,
     customer_privacy,
     customer_questions,
@@ -90,6 +93,7 @@ from handlers import (
 from knowledge import KnowledgeBase, Matcher
 from storage.customers import language_of
 from storage.database import SessionFactory, create_session_factory, start_engine
+from storage.models import ScheduledKind
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,7 @@ class Services:
     urgent: UrgentDesk
     incidents: IncidentBoard
     surges: SurgeWatch
+    broadcasts: Broadcasts
     engine: AsyncEngine
     session_factory: SessionFactory
     forms: BaseStorage
@@ -229,6 +234,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     lookup = OrderLookup(order_status, config.returns, texts)
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     editor = KnowledgeEditor(config, publisher, clock)
+    broadcasts = Broadcasts(config, schedule, clock, texts)
     learning = Learning(config, clock, lambda: faq.knowledge_base, editor.publish, texts)
     return Services(
         config=config,
@@ -281,7 +287,19 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         urgent=UrgentDesk(urgent_words, tickets, handoff, intake, texts),
         schedule=schedule,
         follow_ups=follow_ups,
-        delivery=Delivery(schedule, session_factory, follow_ups, limiter),
+        broadcasts=broadcasts,
+        delivery=Delivery(
+            schedule,
+            session_factory,
+            ComposerByKind(follow_ups, {ScheduledKind.BROADCAST: broadcasts}),
+            limiter,
+            channel_bots=handoff.channel_bots,  # web visitors get broadcasts on their page
+            loud_kinds=(
+                frozenset({ScheduledKind.BROADCAST})
+                if config.broadcasts.during_quiet_hours
+                else frozenset()
+            ),
+        ),
         engine=engine,
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
@@ -345,6 +363,7 @@ def create_dispatcher(
         customer_data=services.customer_data,
         urgent=services.urgent,
         incidents=services.incidents,
+        broadcasts=services.broadcasts,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -381,9 +400,11 @@ def create_dispatcher(
         )
     )
     dispatcher.include_router(admin_incidents.create_router())
+    dispatcher.include_router(admin_broadcasts.create_router())
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's
+    dispatcher.include_router(customer_news.create_router())
     dispatcher.include_router(customer_feedback.create_router())  # a comment asked for comes first
     dispatcher.include_router(customer_urgent.create_router())  # before the relay and the FAQ
     dispatcher.include_router(customer_tickets.create_router())

@@ -155,3 +155,16 @@ class NpsCallback(CallbackData, prefix="nps"):
 
 class EraseCallback(CallbackData, prefix="erase"):
     confirm: bool
+
+
+class BroadcastCallback(CallbackData, prefix="bcast"):
+    """Send or Cancel under a broadcast's preview: the draft it was shown for."""
+
+    action: Literal["send", "cancel"]
+    id: RowId
+
+
+class BroadcastStopCallback(CallbackData, prefix="bcstop"):
+    """ "Stop these messages" under a broadcast."""
+
+    id: RowId

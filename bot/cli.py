@@ -1,5 +1,5 @@
 """The command line: `kefu run | web | chat | ask | kb ... | orders | schedule | report |
-customers | tickets | incident | audit | db ...`."""
+customers | tickets | incident | broadcast | audit | db ...`."""
 
 from __future__ import annotations
 
@@ -181,6 +181,26 @@ def build_parser() -> argparse.ArgumentParser:
     end = incident_commands.add_parser("end", help="end a notice, or all of them")
     end.add_argument("id", type=int, nargs="?", help="the notice's number (default: all)")
     incident_commands.add_parser("list", help="the notices in force and those ended lately")
+    broadcast = commands.add_parser(
+        "broadcast", help="one message (zh and en) to a segment of customers"
+    )
+    broadcast_commands = broadcast.add_subparsers(dest="broadcast_command", required=True)
+    preview = broadcast_commands.add_parser("preview", help="how many a segment reaches now")
+    send = broadcast_commands.add_parser("send", help="send to a segment, at Telegram's pace")
+    for chosen in (preview, send):
+        chosen.add_argument("--status", metavar="S,S", help="orders in these states")
+        chosen.add_argument("--carrier", help="orders with this carrier")
+        chosen.add_argument("--region", help="orders whose address contains this")
+        chosen.add_argument("--from", dest="ordered_from", metavar="YYYY-MM-DD")
+        chosen.add_argument("--to", dest="ordered_to", metavar="YYYY-MM-DD", help="included")
+        chosen.add_argument("--contacted", metavar="DAYS", help="wrote in the last DAYS days")
+        chosen.add_argument("--open-tickets", action="store_true", help="with an open ticket")
+        chosen.add_argument("--everyone", action="store_true", help="every customer")
+        chosen.add_argument("--zh", required=chosen is send, help="the text in Chinese")
+        chosen.add_argument("--en", required=chosen is send, help="the text in English")
+    for name, about in (("status", "how one went"), ("cancel", "stop one being sent")):
+        broadcast_commands.add_parser(name, help=about).add_argument("id", type=int)
+    broadcast_commands.add_parser("list", help="the latest broadcasts")
     database = commands.add_parser("db", help="the database's schema")
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("upgrade", help="migrate the database to the newest schema")
@@ -254,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(team_command(config, args))
         if args.command == "incident":
             return asyncio.run(incident_command(config, args))
+        if args.command == "broadcast":
+            return asyncio.run(broadcast_command(config, args))
         if args.command == "tickets":
             return asyncio.run(tickets_command(config, args))
         if args.command == "audit":
@@ -562,6 +584,83 @@ async def incident_command(config: Config, args: argparse.Namespace) -> int:
         )
         print(f"    zh: {incident.text_zh}\n    en: {incident.text_en}")
     return 0
+
+
+def segment_of(args: argparse.Namespace) -> str:
+    """`kefu broadcast` options as the segment /broadcast reads."""
+    import shlex
+
+    words = ["everyone"] if args.everyone else []
+    words += ["open_tickets"] if args.open_tickets else []
+    for name, value in (
+        ("status", args.status),
+        ("carrier", args.carrier),
+        ("region", args.region),
+        ("from", args.ordered_from),
+        ("to", args.ordered_to),
+        ("contacted", args.contacted),
+    ):
+        if value is not None:
+            words.append(shlex.quote(f"{name}={value}"))
+    return " ".join(words)
+
+
+async def broadcast_command(config: Config, args: argparse.Namespace) -> int:
+    """`kefu broadcast preview|send|status|cancel|list`: the broadcasts of /broadcast, done by
+    "cli"; a running kefu sends what this schedules."""
+    from bot.incidents.broadcasts import BroadcastRefused, Broadcasts, check_texts
+    from bot.schedule.delivery import Schedule
+    from bot.texts import Say, Texts
+    from storage.database import create_session_factory, migrate, open_engine
+
+    clock = SystemClock()
+    texts = Texts.load(config.business.placeholders())
+    say = Say(texts, "en")
+    zone = config.hours.business_hours().zone
+    broadcasts = Broadcasts(config, Schedule(config.schedule, clock, zone, "cli"), clock, texts)
+    command = args.broadcast_command
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            try:
+                if command == "preview":
+                    if args.zh is not None or args.en is not None:
+                        check_texts(args.zh or "", args.en or "")
+                    segment = segment_of(args)
+                    audience = await broadcasts.audience(session, segment)
+                    print(
+                        say(
+                            "broadcast_cli_preview",
+                            segment=segment,
+                            count=f"{audience.reachable:,}",
+                            zh=f"{audience.zh:,}",
+                            en=f"{audience.en:,}",
+                            opted_out=audience.opted_out,
+                            unreachable=audience.unreachable,
+                            banned=audience.banned,
+                        )
+                    )
+                    return 0
+                if command == "send":
+                    draft, _ = await broadcasts.draft(
+                        session, segment_of(args), args.zh, args.en, "cli"
+                    )
+                    assert draft.id is not None
+                    sent = await broadcasts.send(session, draft.id, "cli")
+                    await session.commit()
+                    print(say("broadcast_on_its_way", number=sent.id, count=sent.recipients))
+                    return 0
+                if command == "cancel":
+                    await broadcasts.cancel(session, args.id, "cli")
+                    await session.commit()
+                if command in ("status", "cancel"):
+                    print(broadcasts.report_text(say, *await broadcasts.report(session, args.id)))
+                    return 0
+                print(broadcasts.list_text(say, await broadcasts.recent(session, 30)))
+                return 0
+            except BroadcastRefused as refused:
+                print(f"kefu: {say(refused.key, **refused.values)}", file=sys.stderr)
+                return 2
 
 
 async def tickets_command(config: Config, args: argparse.Namespace) -> int:

@@ -520,6 +520,15 @@ class IncidentsConfig(Section):
     surge_quiet_hours: int = Field(default=6, ge=1, le=168)  # one alert per subject per period
 
 
+class BroadcastsConfig(Section):
+    """An admin's message to a segment of customers (/broadcast, `kefu broadcast`)."""
+
+    # a message not sent within this time of Send (quiet hours, Telegram refusing) is dropped
+    lifetime_hours: float = Field(default=48.0, gt=0, le=24 * 14)
+    # an announcement waits for the end of [schedule] quiet_hours unless this is true
+    during_quiet_hours: bool = False
+
+
 class PrivacyConfig(Section):
     """How long customers' words are kept; older ones are replaced by a placeholder once a day
     (rows, times and figures stay). 0 keeps them for good."""
@@ -556,6 +565,7 @@ class Config(Section):
     report: ReportConfig = ReportConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    broadcasts: BroadcastsConfig = BroadcastsConfig()
 
     sla: SlaConfig = SlaConfig()
     teams: TeamsConfig = TeamsConfig()

@@ -107,6 +107,7 @@ class ScheduledKind(StrEnum):
     REMINDER = "reminder"  # of an unanswered survey
     REVISIT = "revisit"  # 回访: solved or not, days later
     NPS = "nps"  # 0-10, after a first contact
+    BROADCAST = "broadcast"  # an admin's announcement to a segment of customers
 
 
 class ScheduledStatus(StrEnum):
@@ -147,6 +148,10 @@ class Customer(SQLModel, table=True):
     vip_tier: str | None = Field(default=None, max_length=16)
     # /stop_surveys; the server default filled the rows that existed when the column came
     surveys_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # /stop_news or the button under a broadcast: no more broadcasts
+    broadcasts_opt_out: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     unreachable_at: datetime | None = _time(default=None)  # blocked the bot
     erased_at: datetime | None = _time(default=None)  # personal data erased (/delete_me)
 
@@ -319,6 +324,34 @@ class Order(SQLModel, table=True):
     vip_tier: str | None = Field(default=None, max_length=16)  # the customer's, from the shop
 
 
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"  # previewed, waiting for Send
+    SENDING = "sending"  # its messages are in the schedule
+    CANCELLED = "cancelled"  # discarded as a draft, or stopped while sending
+
+
+class Broadcast(SQLModel, table=True):
+    """An admin's message to a segment of customers, in zh and en: who wrote it, for whom, who
+    sent and who cancelled it, and when. Its messages are ScheduledMessages (kind broadcast)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    segment: str = Field(sa_type=sa.Text)  # as written: "status=shipped carrier=SF", "everyone"
+    text_zh: str = Field(sa_type=sa.Text)
+    text_en: str = Field(sa_type=sa.Text)
+    status: BroadcastStatus = _enum(BroadcastStatus, 16, default=BroadcastStatus.DRAFT)
+    created_by: str = Field(max_length=64)  # "admin:<telegram id>" or "cli"
+    created_at: datetime = _time()
+    sent_by: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = _time(default=None)
+    cancelled_by: str | None = Field(default=None, max_length=64)
+    cancelled_at: datetime | None = _time(default=None)
+    recipients: int = 0  # messages scheduled on Send
+    # in the segment on Send but left out: opted out, blocked the bot, banned
+    left_out_opted_out: int = 0
+    left_out_unreachable: int = 0
+    left_out_banned: int = 0
+
+
 class ScheduledMessage(SQLModel, table=True):
     """A message the bot sends on its own later (survey, reminder, revisit, NPS). `key` makes
     each one unique (one survey per ticket, ...), whoever schedules it and however often.
@@ -333,6 +366,7 @@ class ScheduledMessage(SQLModel, table=True):
     kind: ScheduledKind = _enum(ScheduledKind, 16)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
     status: ScheduledStatus = _enum(ScheduledStatus, 16, default=ScheduledStatus.PENDING)
     due_at: datetime = _time()
     expires_at: datetime = _time()

@@ -563,3 +563,32 @@ async def test_kefu_run_serves_the_chat_beside_telegram(
         telegram_answer = await fake.wait_for_message(7001, timeout=60)
         assert telegram_answer["text"] == answer["text"]
     assert not any("made up" in line for line in lines)
+
+
+async def test_a_broadcast_reaches_a_visitor_s_page_and_its_button_stops_them(
+    open_page: OpenPage, chat_services: Services, server: TestServer
+) -> None:
+    """Delivered by the schedule through the web chat's bot (the Telegram bot given to the
+    delivery sends nothing); the button under it works on the page as in Telegram."""
+    page = await open_page()
+    await page.write("what are your opening hours")
+    broadcasts = chat_services.broadcasts
+    async with chat_services.session_factory() as session:
+        draft, _ = await broadcasts.draft(
+            session, "everyone", "暂停发货", "Shipping paused", "cli"
+        )
+        assert draft.id is not None
+        await broadcasts.send(session, draft.id, "cli")
+        await session.commit()
+    telegram = MockedBot()
+    assert await chat_services.delivery.deliver_due(telegram) == 1
+    assert telegram.recorder.sent_messages() == []
+    notice = await page.frame()
+    assert (notice["from"], notice["text"]) == ("bot", "Shipping paused")
+    assert labels(notice) == ["🔕 Stop these messages"]
+    frames = await page.press(notice, "🔕 Stop these messages")
+    told = [f for f in frames if f["type"] == "message"]
+    assert told[-1]["text"].startswith("Done: you will not get these announcements any more.")
+    async with chat_services.session_factory() as session:
+        [customer] = (await session.exec(select(Customer))).all()
+    assert customer.broadcasts_opt_out

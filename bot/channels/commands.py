@@ -43,6 +43,7 @@ ADMIN_COMMANDS = (
     "incident",
     "team",
     "vip",
+    "broadcast",
 )
 
 

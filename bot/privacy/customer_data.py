@@ -159,6 +159,7 @@ class CustomerData:
                 "language_chosen": customer.language_chosen,
                 "vip_tier": customer.vip_tier,
                 "surveys_stopped": customer.surveys_opt_out,
+                "broadcasts_stopped": customer.broadcasts_opt_out,
                 "first_seen": _when(customer.first_seen),
                 "last_seen": _when(customer.last_seen),
                 "unreachable_since": _when(customer.unreachable_at),
