@@ -179,7 +179,7 @@ async def test_broadcast_to_a_segment_in_zh_and_en_delivered_once_each_at_the_co
     [ask] = await admin.say("/broadcast")
     assert ask.text.startswith("Who should get it?")
     [ask_zh] = await admin.say("status=in_transit")
-    assert ask_zh.text.startswith("60 customers are in this segment now.")
+    assert ask_zh.text.startswith("Customers in this segment now: 60.")
     [ask_en] = await admin.say(DELAY_ZH)
     assert ask_en.text == "Now the English text (everyone else gets it)."
     intro, sample_zh, sample_en, preview = await admin.say(DELAY_EN)
@@ -189,13 +189,13 @@ async def test_broadcast_to_a_segment_in_zh_and_en_delivered_once_each_at_the_co
     assert sample_zh.reply_markup.inline_keyboard[0][0].text == "🔕 不再接收此类消息"
     assert preview.text == (
         "Broadcast #1 to: orders on its way.\n"
-        "It will reach 60 customers (30 in Chinese, 30 in English); left out: 0 who stopped "
+        "Recipients: 60 (30 in Chinese, 30 in English); left out: 0 who stopped "
         "these messages, 0 who blocked the bot, 0 banned.\nSend it?"
     )
     assert broadcasts_to(bot) == [sample_zh, sample_en]  # nothing to customers before Send
     [sent] = await admin.press(preview, "📣 Send")
     assert sent.text == (
-        "Broadcast #1 is on its way to 60 customers. /broadcast status 1 shows how it goes."
+        "Broadcast #1 is on its way (recipients: 60). /broadcast status 1 shows how it goes."
     )
     [] = await admin.press(preview, "📣 Send")  # pressed twice: sent once
     answers = bot.recorder.of_type(AnswerCallbackQuery)
@@ -242,7 +242,7 @@ async def test_broadcast_to_a_segment_in_zh_and_en_delivered_once_each_at_the_co
         "Broadcast #1 (sent) to: orders on its way. Written by admin:901"
     )
     assert (
-        "For 60 customers: 60 delivered, 0 failed, 0 unreachable (blocked the bot), 0 still to "
+        "Recipients: 60. 60 delivered, 0 failed, 0 unreachable (blocked the bot), 0 still to "
         "send, 0 not sent (cancelled), 0 skipped" in status.text
     )
     async with services.session_factory() as session:
@@ -320,7 +320,7 @@ async def test_opt_outs_are_honoured_and_surveys_opt_out_is_not_one(
 
     admin = PrivateChat(dispatcher, bot, ADMIN, "en")
     preview = await write_broadcast(admin, "everyone", DELAY_ZH, DELAY_EN)
-    assert "It will reach 4 customers" in preview.text  # the admin among them
+    assert "Recipients: 4 (" in preview.text  # the admin among them
     assert "left out: 1 who stopped these messages" in preview.text
     await admin.press(preview, "📣 Send")
     four = PrivateChat(dispatcher, bot, 4, "en")
@@ -331,7 +331,7 @@ async def test_opt_outs_are_honoured_and_surveys_opt_out_is_not_one(
     assert await services.delivery.deliver_due(customers) == 3
     assert sorted(int(m.chat_id) for m in broadcasts_to(customers)) == [2, 3, ADMIN]
     [status] = await admin.say("/broadcast status 1")
-    assert "For 4 customers: 3 delivered" in status.text
+    assert "Recipients: 4. 3 delivered" in status.text
     assert "1 skipped (stopped these messages or banned since)" in status.text
     assert "Left out on Send: 1 who stopped these messages, 0 banned." in status.text
 
@@ -341,7 +341,7 @@ async def test_opt_outs_are_honoured_and_surveys_opt_out_is_not_one(
     [told] = await three_chat.press(received, "🔕 不再接收此类消息")
     assert told.text.startswith("好的，您将不再收到此类通知。")
     second = await write_broadcast(admin, "everyone", DELAY_ZH, DELAY_EN)
-    assert "It will reach 2 customers" in second.text  # 2 and the admin
+    assert "Recipients: 2 (" in second.text  # 2 and the admin
     [started] = await one.say("/start_news")
     assert started.text.startswith("You will get our announcements again.")
 
@@ -374,9 +374,7 @@ async def test_blocked_and_banned_customers_are_left_out_and_counted_unreachable
     assert await services.delivery.deliver_due(customers) == 3
     assert sorted(int(m.chat_id) for m in broadcasts_to(customers)) == [1, 2, 3, ADMIN]
     [status] = await admin.say("/broadcast status 1")  # 1 refused it
-    assert "For 4 customers: 3 delivered, 0 failed, 2 unreachable (blocked the bot)" in (
-        status.text
-    )
+    assert "Recipients: 4. 3 delivered, 0 failed, 2 unreachable (blocked the bot)" in (status.text)
     assert "0 banned." not in status.text and "1 banned." in status.text
     async with services.session_factory() as session:
         blocked = await session.get(Customer, ids[1])
@@ -413,7 +411,7 @@ async def test_cancel_stops_the_rest_and_the_counts_are_reported(
     [status] = await admin.say("/broadcast status 1")
     assert status.text.startswith("Broadcast #1 (cancelled) to: everyone.")
     assert (
-        "For 11 customers: 4 delivered, 0 failed, 0 unreachable (blocked the bot), 0 still to "
+        "Recipients: 11. 4 delivered, 0 failed, 0 unreachable (blocked the bot), 0 still to "
         "send, 7 not sent (cancelled)" in status.text
     )
     [again] = await admin.say("/broadcast cancel 1")
@@ -499,7 +497,7 @@ def test_kefu_broadcast_preview_send_status_cancel_list(
     preview = kefu(config, "broadcast", "preview", "--status", "shipped", "--carrier", "SF")
     assert preview.stdout.splitlines() == [
         "Segment: status=shipped carrier=SF",
-        "It would reach 1 customers (1 in Chinese, 0 in English); left out: 0 who stopped "
+        "Recipients: 1 (1 in Chinese, 0 in English); left out: 0 who stopped "
         "these messages, 0 who blocked the bot, 0 banned.",
     ]
     too_long = kefu(config, "broadcast", "send", "--everyone", "--zh", "长" * 5000, "--en", "x")
@@ -510,10 +508,10 @@ def test_kefu_broadcast_preview_send_status_cancel_list(
 
     sent = kefu(config, "broadcast", "send", "--everyone", "--zh", DELAY_ZH, "--en", DELAY_EN)
     assert sent.returncode == 0
-    assert sent.stdout.startswith("Broadcast #1 is on its way to 3 customers.")
+    assert sent.stdout.startswith("Broadcast #1 is on its way (recipients: 3).")
     assert asyncio.run(pending_messages(config)) == 3
     status = kefu(config, "broadcast", "status", "1")
-    assert "For 3 customers: 0 delivered, 0 failed, 0 unreachable" in status.stdout
+    assert "Recipients: 3. 0 delivered, 0 failed, 0 unreachable" in status.stdout
     assert "3 still to send" in status.stdout
     cancelled = kefu(config, "broadcast", "cancel", "1")
     assert "Cancelled by cli" in cancelled.stdout and "3 not sent (cancelled)" in cancelled.stdout
@@ -542,7 +540,7 @@ async def test_quiet_hours_starting_during_a_broadcast_hold_the_rest_till_mornin
     clock.set(morning)
     assert await services.delivery.deliver_due(customers) == 7
     [status] = await admin.say("/broadcast status 1")
-    assert "For 7 customers: 7 delivered" in status.text
+    assert "Recipients: 7. 7 delivered" in status.text
 
 
 async def test_only_an_admin_s_press_sends_a_broadcast(services: Services, bot: MockedBot) -> None:
