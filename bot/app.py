@@ -409,7 +409,13 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
             "so visitors will not be recognised after a restart"
         )
     dispatcher = create_dispatcher(services, channel="web")
-    web_chat = WebChat(dispatcher, services.session_factory, services.clock, telegram)
+    web_chat = WebChat(
+        dispatcher,
+        services.session_factory,
+        services.clock,
+        telegram,
+        file_max_bytes=int(web.file_max_mb * 1024 * 1024),
+    )
     services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
     return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)
 
