@@ -109,23 +109,30 @@ class Desk:
         card = await self.fake.wait_for_message(GROUP)
         return int(card["message_thread_id"])
 
+    async def close(self) -> None:
+        for http in self.http:
+            await http.close()
+        await self.server.close()
+        await self.bot.session.close()
 
-@pytest.fixture
-async def desk(
-    start_services: StartServices, telegram: tuple[FakeBotAPI, str]
-) -> AsyncIterator[Desk]:
+
+async def open_desk(start_services: StartServices, telegram: tuple[FakeBotAPI, str]) -> Desk:
     fake, url = telegram
     services = await start_services(
         kb=TEST_KB, replace={**WEB, **TELEGRAM, 'api_server = ""': f'api_server = "{url}"'}
     )
     bot = create_bot(services.config)
     server = await serve_chat(services, bot)
-    desk = Desk(services, fake, bot, server)
+    return Desk(services, fake, bot, server)
+
+
+@pytest.fixture
+async def desk(
+    start_services: StartServices, telegram: tuple[FakeBotAPI, str]
+) -> AsyncIterator[Desk]:
+    desk = await open_desk(start_services, telegram)
     yield desk
-    for http in desk.http:
-        await http.close()
-    await server.close()
-    await bot.session.close()
+    await desk.close()
 
 
 async def test_an_agent_s_photo_is_shown_on_the_visitor_s_page_and_to_no_one_else(
