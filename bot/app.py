@@ -266,7 +266,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         urgent=UrgentDesk(urgent_words, tickets, handoff, intake, texts),
         schedule=schedule,
         follow_ups=follow_ups,
-        delivery=Delivery(schedule, session_factory, follow_ups, limiter),
+        delivery=Delivery(
+            schedule, session_factory, follow_ups, limiter, channel_bots=handoff.channel_bots
+        ),
         engine=engine,
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),

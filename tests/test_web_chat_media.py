@@ -21,7 +21,16 @@ from sqlmodel import select
 
 from bot.app import Services, create_dispatcher
 from bot.channels.telegram import create_bot
-from storage.models import Ticket, TicketEvent, WebChatFile
+from storage.models import (
+    OPEN_STATUSES,
+    Feedback,
+    ScheduledKind,
+    ScheduledMessage,
+    ScheduledStatus,
+    Ticket,
+    TicketEvent,
+    WebChatFile,
+)
 from tests.chat import AgentInGroup
 from tests.conftest import TEST_KB, StartServices
 from tests.fake_bot_api import FakeBotAPI
@@ -78,6 +87,18 @@ async def upload(
         headers={"Origin": origin(server)},
     ) as response:
         return response.status, await response.json()
+
+
+async def come_back(server: TestServer, http: aiohttp.ClientSession) -> Page:
+    """The visitor of `http` opens the page again: the conversation so far in its history."""
+    socket = await http.ws_connect(
+        server.make_url("/chat/socket?lang=en"), headers={"Origin": origin(server)}
+    )
+    page = Page(http, socket)
+    first = await page.frame()
+    assert first["type"] == "history"
+    page.history = first["messages"]
+    return page
 
 
 def attached(params: dict[str, Any], field: str) -> bytes:
@@ -167,11 +188,8 @@ async def test_an_agent_s_photo_is_shown_on_the_visitor_s_page_and_to_no_one_els
     async with aiohttp.ClientSession(cookies=forged) as stranger, stranger.get(url) as response:
         assert response.status == 404
     # the page shows it again on the next visit
-    async with page.http.ws_connect(
-        desk.server.make_url("/chat/socket"), headers={"Origin": origin(desk.server)}
-    ) as again:
-        history = (await again.receive_json(timeout=10))["messages"]
-    assert history[-1]["media"] == shown["media"]
+    again = await come_back(desk.server, page.http)
+    assert again.history[-1]["media"] == shown["media"]
 
 
 async def test_an_agent_s_file_is_a_download_and_one_too_large_is_told_to_the_agent(
@@ -305,3 +323,66 @@ async def test_the_visitors_behind_one_address_share_its_limit(
         for http in sessions:
             await http.close()
         await server.close()
+
+
+async def resolved(desk: Desk, page: Page) -> Ticket:
+    """The visitor's ticket, answered by the agent in its topic and resolved."""
+    topic = await desk.ticket(page)
+    await desk.alice.write(topic, "It arrives tomorrow.")
+    assert (await page.frame())["text"] == "It arrives tomorrow."
+    services = desk.services
+    async with services.session_factory() as session:
+        [ticket] = (await session.exec(select(Ticket))).all()
+        await services.tickets.resolve(session, ticket, f"agent:{AGENT}")
+        await session.commit()
+    return ticket
+
+
+async def test_a_survey_reaches_the_open_page_and_is_answered_there(desk: Desk) -> None:
+    page = await desk.visitor()
+    await resolved(desk, page)
+    desk.services.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
+    assert await desk.services.delivery.deliver_due(desk.bot) == 1
+    survey = await page.frame()
+    assert survey["text"].startswith("How did we do? Please rate the help you got")
+    assert "T-000001" in survey["text"]
+    assert [b["text"] for row in survey["buttons"] for b in row][-1] == "5 ⭐"
+    frames = await page.press(survey, "5 ⭐")
+    texts = [f["text"] for f in frames if "text" in f]
+    assert "Thank you! Anything you would like to add? Write it here, or tap Skip." in texts
+    async with desk.services.session_factory() as session:
+        [feedback] = (await session.exec(select(Feedback))).all()
+    assert feedback.score == 5
+    # nothing of it went to Telegram: the visitor is not a Telegram user
+    assert not [p for m, p in desk.fake.sent if str(p.get("chat_id")) == str(page.visitor_id)]
+
+
+async def test_a_revisit_sent_while_the_page_was_closed_is_shown_and_answered_on_the_next_visit(
+    desk: Desk,
+) -> None:
+    page = await desk.visitor()
+    ticket = await resolved(desk, page)
+    await page.socket.close()
+    services = desk.services
+    services.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await services.delivery.deliver_due(desk.bot)  # the survey (expired) and the revisit
+    async with services.session_factory() as session:
+        kinds = (
+            await session.exec(
+                select(ScheduledMessage.kind, ScheduledMessage.status).where(
+                    ScheduledMessage.ticket_id == ticket.id
+                )
+            )
+        ).all()
+    assert (ScheduledKind.REVISIT, ScheduledStatus.SENT) in kinds
+    again = await come_back(desk.server, page.http)
+    revisit = again.history[-1]
+    assert revisit["text"] == (
+        "A few days ago we resolved your request T-000001. Is your problem fully solved?"
+    )
+    frames = await again.press(revisit, "No, not yet")
+    texts = [f["text"] for f in frames if "text" in f]
+    assert any(t.startswith("Sorry it is not solved yet. T-000001 is open again.") for t in texts)
+    async with services.session_factory() as session:
+        reopened = await session.get(Ticket, ticket.id)
+    assert reopened is not None and reopened.status in OPEN_STATUSES

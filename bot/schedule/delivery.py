@@ -275,6 +275,7 @@ class Outgoing:
     chat_id: int
     text: str
     reply_markup: InlineKeyboardMarkup | None = None
+    channel: str = "telegram"  # the customer's: sent through that channel's bot
 
 
 class Composer(Protocol):
@@ -297,11 +298,15 @@ class Delivery:
         session_factory: SessionFactory,
         composer: Composer,
         limiter: RateLimiter,
+        channel_bots: dict[str, Bot] | None = None,
     ) -> None:
         self.schedule = schedule
         self.session_factory = session_factory
         self.composer = composer
         self.limiter = limiter
+        # the bots of kefu's own channels (the web chat), filled in when they are built: a
+        # web visitor's survey goes to their page, kept for their next visit when it is closed
+        self.channel_bots = channel_bots if channel_bots is not None else {}
         self._running = asyncio.Lock()
 
     async def deliver_due(self, bot: Bot) -> int:
@@ -352,10 +357,19 @@ class Delivery:
             if isinstance(outgoing, str):
                 await schedule.finish(session, message.id, ScheduledStatus.CANCELLED, outgoing)
                 return 0
-            await self.limiter.wait(outgoing.chat_id)
+            sender = bot
+            if outgoing.channel != "telegram":
+                own = self.channel_bots.get(outgoing.channel)
+                if own is None:
+                    note = f"the {outgoing.channel} channel is not served here"
+                    await schedule.finish(session, message.id, ScheduledStatus.CANCELLED, note)
+                    return 0
+                sender = own
+            else:
+                await self.limiter.wait(outgoing.chat_id)  # Telegram's limits, not the page's
             await schedule.start_sending(session, message.id)
             try:
-                await bot.send_message(
+                await sender.send_message(
                     outgoing.chat_id, outgoing.text, reply_markup=outgoing.reply_markup
                 )
             except TelegramForbiddenError:
