@@ -411,12 +411,14 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
             "so visitors will not be recognised after a restart"
         )
     dispatcher = create_dispatcher(services, channel="web")
+    redis_url = services.config.telegram.redis_url  # shared with the other replicas
     web_chat = WebChat(
         dispatcher,
         services.session_factory,
         services.clock,
         telegram,
         file_max_bytes=int(web.file_max_mb * 1024 * 1024),
+        redis_url=redis_url.get_secret_value() if redis_url else None,
     )
     services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
     return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)

@@ -55,6 +55,7 @@ from aiogram.types import (
     User,
 )
 
+from bot.channels.web_push import ReplicaPush
 from bot.clock import Clock
 from storage.database import SessionFactory, unit_of_work
 from storage.models import WebChatEvent, WebChatFile
@@ -244,6 +245,7 @@ class WebChat:
         telegram: Bot | None = None,
         *,
         file_max_bytes: int = 20 * 1024 * 1024,
+        redis_url: str | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.session_factory = session_factory
@@ -253,27 +255,48 @@ class WebChat:
         self.bot = Bot(WEB_TOKEN, session=WebSession(self))
         self._pages: dict[int, set[Push]] = {}
         self._updates = itertools.count(1)
+        # the visitor's pages held by other replicas, through Redis
+        self.replicas = ReplicaPush(redis_url, self.push_here) if redis_url else None
+
+    async def start(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.start()
+
+    async def stop(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.stop()
 
     # the pages
 
-    def open_page(self, visitor_id: int, push: Push) -> None:
-        self._pages.setdefault(visitor_id, set()).add(push)
+    async def open_page(self, visitor_id: int, push: Push) -> None:
+        pages = self._pages.setdefault(visitor_id, set())
+        pages.add(push)
+        if len(pages) == 1 and self.replicas is not None:
+            await self.replicas.watch(visitor_id)
 
-    def close_page(self, visitor_id: int, push: Push) -> None:
+    async def close_page(self, visitor_id: int, push: Push) -> None:
         pages = self._pages.get(visitor_id)
         if pages is not None:
             pages.discard(push)
             if not pages:
                 del self._pages[visitor_id]
+                if self.replicas is not None:
+                    await self.replicas.unwatch(visitor_id)
 
     async def push(self, visitor_id: int, event: dict[str, Any]) -> None:
-        """To every page the visitor has open; a page that has gone away is dropped."""
+        """To every page the visitor has open, here and on the other replicas."""
+        await self.push_here(visitor_id, event)
+        if self.replicas is not None:
+            await self.replicas.publish(visitor_id, event)
+
+    async def push_here(self, visitor_id: int, event: dict[str, Any]) -> None:
+        """To the visitor's pages on this replica; a page that has gone away is dropped."""
         for push in list(self._pages.get(visitor_id, ())):
             try:
                 await push(event)
             except (ConnectionError, RuntimeError) as error:
                 log.info("web chat: a page of visitor=%s went away (%s)", visitor_id, error)
-                self.close_page(visitor_id, push)
+                await self.close_page(visitor_id, push)
 
     async def history(self, visitor_id: int) -> list[dict[str, Any]]:
         async with self.session_factory() as session:

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,7 @@ class ChatRoutes:
         self.widget = (STATIC / "widget.js").read_text(encoding="utf-8")
 
     def register(self, app: web.Application) -> None:
+        app.cleanup_ctx.append(self._running)
         app.router.add_get("/chat", self.chat_page)
         app.router.add_get("/chat/texts", self.page_texts)
         app.router.add_get("/chat/socket", self.socket)
@@ -134,6 +136,13 @@ class ChatRoutes:
         app.router.add_get("/chat/file/{id:\\d+}", self.file)
         app.router.add_get("/widget.js", self.widget_script)
         app.router.add_static("/chat/static", STATIC, append_version=False)
+
+    async def _running(self, app: web.Application) -> AsyncIterator[None]:
+        """The web chat's own resources (Redis, for pages on other replicas) while the
+        application runs."""
+        await self.web.start()
+        yield
+        await self.web.stop()
 
     def words(self) -> dict[str, dict[str, str]]:
         return {lang: {key: self.texts(key, lang) for key in PAGE_TEXTS} for lang in LANGUAGES}
@@ -233,7 +242,7 @@ class ChatRoutes:
         async def push(event: dict[str, Any]) -> None:
             await socket.send_json(event)
 
-        self.web.open_page(visitor.id, push)
+        await self.web.open_page(visitor.id, push)
         log.info("web chat: visitor=%s opened a page", visitor.id)
         address = self.address(request)
         try:
@@ -243,7 +252,7 @@ class ChatRoutes:
                     continue
                 await self.received(visitor, frame.data, push, address)
         finally:
-            self.web.close_page(visitor.id, push)
+            await self.web.close_page(visitor.id, push)
         return socket
 
     async def received(self, visitor: Visitor, raw: str, push: Push, address: str = "") -> None:
