@@ -419,6 +419,7 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
         telegram,
         file_max_bytes=int(web.file_max_mb * 1024 * 1024),
         redis_url=redis_url.get_secret_value() if redis_url else None,
+        concurrency=services.config.database.pool_size,
     )
     services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
     return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)

@@ -15,6 +15,7 @@ Telegram once, kept, and shown on the page through a route only that visitor's c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import itertools
@@ -246,6 +247,7 @@ class WebChat:
         *,
         file_max_bytes: int = 20 * 1024 * 1024,
         redis_url: str | None = None,
+        concurrency: int = 10,
     ) -> None:
         self.dispatcher = dispatcher
         self.session_factory = session_factory
@@ -255,6 +257,9 @@ class WebChat:
         self.bot = Bot(WEB_TOKEN, session=WebSession(self))
         self._pages: dict[int, set[Push]] = {}
         self._updates = itertools.count(1)
+        # what visitors send is handled this many at a time (the database pool's size, as
+        # Telegram's updates are): a crowd waits its turn instead of running the pool dry
+        self._handling = asyncio.Semaphore(concurrency)
         # the visitor's pages held by other replicas, through Redis
         self.replicas = ReplicaPush(redis_url, self.push_here) if redis_url else None
 
@@ -306,6 +311,10 @@ class WebChat:
 
     async def write(self, visitor: Visitor, text: str) -> None:
         """A message the visitor wrote: shown on their pages, then handled."""
+        async with self._handling:
+            await self._write(visitor, text)
+
+    async def _write(self, visitor: Visitor, text: str) -> None:
         async with self.session_factory() as session:
             event = await add_event(session, visitor.id, "visitor", text, now=self.clock.now())
             await session.commit()
@@ -330,6 +339,12 @@ class WebChat:
     ) -> None:
         """A photo (JPEG, PNG, WebP) or PDF the visitor sent, its type already checked: kept,
         shown on their pages, then handled as Telegram's photo or document message."""
+        async with self._handling:
+            await self._upload(visitor, content, content_type, caption)
+
+    async def _upload(
+        self, visitor: Visitor, content: bytes, content_type: str, caption: str | None
+    ) -> None:
         kind = "photo" if content_type in IMAGES else "document"
         name = f"{kind}.{EXTENSIONS.get(content_type, 'bin')}"
         async with self.session_factory() as session:
@@ -379,6 +394,10 @@ class WebChat:
     async def press(self, visitor: Visitor, message_id: int, data: str) -> bool:
         """A button the visitor pressed; False when that message of theirs has no such button
         (anymore), which the page is told as a stale button."""
+        async with self._handling:
+            return await self._press(visitor, message_id, data)
+
+    async def _press(self, visitor: Visitor, message_id: int, data: str) -> bool:
         async with self.session_factory() as session:
             event = await visitor_event(session, visitor.id, message_id)
         rows = json.loads(event.buttons) if event is not None and event.buttons else []

@@ -253,6 +253,7 @@ class ChatRoutes:
                 await self.received(visitor, frame.data, push, address)
         finally:
             await self.web.close_page(visitor.id, push)
+        log.info("web chat: visitor=%s closed a page (code %s)", visitor.id, socket.close_code)
         return socket
 
     async def received(self, visitor: Visitor, raw: str, push: Push, address: str = "") -> None:
