@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from bot.app import Services, create_dispatcher
 from bot.channels.telegram import create_bot
+from bot.privacy.retention import expire_old_texts
 from storage.models import (
     OPEN_STATUSES,
     Feedback,
@@ -386,3 +387,29 @@ async def test_a_revisit_sent_while_the_page_was_closed_is_shown_and_answered_on
     async with services.session_factory() as session:
         reopened = await session.get(Ticket, ticket.id)
     assert reopened is not None and reopened.status in OPEN_STATUSES
+
+
+async def test_a_visitor_s_files_go_with_their_data(desk: Desk) -> None:
+    page = await desk.visitor()
+    status, _ = await upload(desk.server, page, JPEG)
+    assert status == 200
+    [mine] = [f for f in await page.until_done() if f.get("media")]
+    url = desk.server.make_url(f"/chat/file/{mine['media']['id']}")
+    async with page.http.get(url) as response:
+        assert response.status == 200
+    [confirm] = await page.write("/delete_me")
+    await page.press(confirm, "Yes, erase my data")
+    async with page.http.get(url) as response:
+        assert response.status == 404
+    async with desk.services.session_factory() as session:
+        assert (await session.exec(select(WebChatFile))).all() == []
+
+
+async def test_old_files_expire_with_the_old_texts(desk: Desk) -> None:
+    page = await desk.visitor()
+    assert (await upload(desk.server, page, JPEG))[0] == 200
+    services = desk.services
+    services.clock.advance(timedelta(days=366))  # type: ignore[attr-defined]
+    await expire_old_texts(services.session_factory, services.clock, services.config.privacy)
+    async with services.session_factory() as session:
+        assert (await session.exec(select(WebChatFile))).all() == []
