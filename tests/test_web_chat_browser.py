@@ -285,7 +285,10 @@ async def test_a_visitor_sends_a_photo_and_a_file_of_another_kind_is_refused(
 
 
 async def test_an_agent_s_photo_from_the_topic_is_shown_in_the_page(
-    start_services: StartServices, telegram: tuple[FakeBotAPI, str], browser: Browser
+    start_services: StartServices,
+    telegram: tuple[FakeBotAPI, str],
+    browser: Browser,
+    tmp_path: Path,
 ) -> None:
     desk = await open_desk(start_services, telegram)
     try:
@@ -312,6 +315,9 @@ async def test_an_agent_s_photo_from_the_topic_is_shown_in_the_page(
         image = answer.locator("img.photo")
         await expect(image).to_be_visible(timeout=WAIT_MS)
         assert await image.evaluate("image => image.complete && image.naturalWidth") == 80
+        folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=folder / "web-chat-photo.png")
         await context.close()
     finally:
         await desk.close()
