@@ -428,14 +428,20 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
 async def run_web(services: Services) -> None:
     """`kefu web`: the web application alone (the chat, its widget, the operations endpoints),
     with no Telegram at all, until interrupted; of the timed jobs, those that write to no one
-    (the knowledge-base watch, the retention of old texts)."""
+    (the knowledge-base watch, the retention of old texts), and, when no Telegram token is
+    configured (no `kefu run` to send them), the web visitors' surveys and revisits."""
     config = services.config
-    app = create_web_app(services, chat=create_web_chat(services))
+    routes = create_web_chat(services)
+    app = create_web_app(services, chat=routes)
+    web_bot = routes.web.bot if routes is not None and not config.telegram.enabled else None
 
     async def notify(result: PublishResult) -> None:
         log.info("knowledge base: %s", result.message())
 
-    async with running_jobs(services, notify), serving(app, config.web.host, config.web.port):
+    async with (
+        running_jobs(services, notify, web_bot=web_bot),
+        serving(app, config.web.host, config.web.port),
+    ):
         await until_stopped()
 
 

@@ -19,11 +19,14 @@ from aiogram import Bot
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
-from bot.app import Services, create_dispatcher
+from bot.app import Services, create_dispatcher, create_web_chat
 from bot.channels.telegram import create_bot
 from bot.privacy.retention import expire_old_texts
+from bot.schedule.jobs import create_scheduler
+from bot.web.app import create_web_app
 from storage.models import (
     OPEN_STATUSES,
+    Customer,
     Feedback,
     ScheduledKind,
     ScheduledMessage,
@@ -413,3 +416,47 @@ async def test_old_files_expire_with_the_old_texts(desk: Desk) -> None:
     await expire_old_texts(services.session_factory, services.clock, services.config.privacy)
     async with services.session_factory() as session:
         assert (await session.exec(select(WebChatFile))).all() == []
+
+
+async def test_kefu_web_alone_sends_its_visitors_follow_ups_to_their_pages(
+    start_services: StartServices,
+) -> None:
+    """`kefu web` with no Telegram token: nothing else would send them, so its scheduler
+    delivers the web visitors' follow-ups through the web chat's bot."""
+    services = await start_services(kb=TEST_KB, replace=WEB)
+    assert not services.config.telegram.enabled
+    routes = create_web_chat(services)
+    assert routes is not None
+    server = TestServer(create_web_app(services, chat=routes), host="127.0.0.1")
+    await server.start_server()
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        page = await visit(server, http)
+        await page.write("what are your opening hours")
+        async with services.session_factory() as session:
+            [customer] = (await session.exec(select(Customer))).all()
+            assert customer.id is not None
+            await services.schedule.add(
+                session,
+                key=f"nps:customer:{customer.id}",
+                kind=ScheduledKind.NPS,
+                customer_id=customer.id,
+                due_at=services.clock.now(),
+                lifetime=timedelta(days=7),
+            )
+            await session.commit()
+
+        async def notify(result: object) -> None:
+            return None
+
+        scheduler = create_scheduler(services, notify, None, web_bot=routes.web.bot)
+        job = scheduler.get_job("delivery")
+        assert job is not None
+        await job.func(*job.args)
+        question = await page.frame()
+        assert question["text"] == services.texts("nps_question", "en")
+        assert [b["text"] for row in question["buttons"] for b in row][:3] == ["0", "1", "2"]
+        assert create_scheduler(services, notify).get_job("delivery") is None
+    finally:
+        await http.close()
+        await server.close()
