@@ -11,15 +11,19 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
+from sqlmodel import select
 
+from storage.models import Feedback, Ticket
 from tests.conftest import ROOT, TEST_KB, StartServices
 from tests.fake_bot_api import FakeBotAPI
 from tests.test_web import free_port
+from tests.test_web_chat import AGENT
 from tests.test_web_chat_media import GROUP, open_desk, png
 
 if TYPE_CHECKING:
@@ -318,6 +322,59 @@ async def test_an_agent_s_photo_from_the_topic_is_shown_in_the_page(
         folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
         folder.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=folder / "web-chat-photo.png")
+        await context.close()
+    finally:
+        await desk.close()
+
+
+async def test_a_survey_is_answered_in_the_page_and_one_sent_while_it_was_closed_is_there_later(
+    start_services: StartServices, telegram: tuple[FakeBotAPI, str], browser: Browser
+) -> None:
+    desk = await open_desk(start_services, telegram)
+    services = desk.services
+    try:
+        context = await browser.new_context(locale="en-US")
+        page = await context.new_page()
+        await page.goto(str(desk.server.make_url("/chat")))
+        await expect(page.locator("#messages .empty")).to_be_visible(timeout=WAIT_MS)
+        await ask(page, "talk to a human")
+        await last_bot(page).get_by_role("button", name="Shipping").click()
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Please describe the problem in a few words.", timeout=WAIT_MS
+        )
+        await ask(page, "my parcel is lost")
+        await last_bot(page).get_by_role("button", name="Skip").click()
+        card = await desk.fake.wait_for_message(GROUP)
+        await desk.alice.write(int(card["message_thread_id"]), "It arrives tomorrow.")
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "It arrives tomorrow.", timeout=WAIT_MS
+        )
+        async with services.session_factory() as session:
+            [ticket] = (await session.exec(select(Ticket))).all()
+            await services.tickets.resolve(session, ticket, f"agent:{AGENT}")
+            await session.commit()
+        # the tab is closed when the survey is sent; it is there when the visitor comes back
+        await page.close()
+        services.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
+        assert await services.delivery.deliver_due(desk.bot) == 1
+        page = await context.new_page()
+        await page.goto(str(desk.server.make_url("/chat")))
+        survey = last_bot(page)
+        await expect(survey.locator(".bubble")).to_contain_text(
+            "How did we do? Please rate the help you got", timeout=WAIT_MS
+        )
+        await survey.get_by_role("button", name="5 ⭐").click()
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Thank you! Anything you would like to add? Write it here, or tap Skip.",
+            timeout=WAIT_MS,
+        )
+        await ask(page, "Very quick, thank you")
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Thank you, we have passed it on.", timeout=WAIT_MS
+        )
+        async with services.session_factory() as session:
+            [feedback] = (await session.exec(select(Feedback))).all()
+        assert (feedback.score, feedback.comment) == (5, "Very quick, thank you")
         await context.close()
     finally:
         await desk.close()
