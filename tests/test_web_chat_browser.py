@@ -307,6 +307,8 @@ async def test_an_agent_s_photo_from_the_topic_is_shown_in_the_page(
         )
         await ask(page, "my parcel is lost")
         await last_bot(page).get_by_role("button", name="Skip").click()
+        # the ticket is in the database once its handling is done (the typing dots go)
+        await expect(page.locator("#typing")).to_be_hidden(timeout=WAIT_MS)
         card = await desk.fake.wait_for_message(GROUP)
         desk.fake.files["AgACAgBrowser"] = png(80, 50, (30, 160, 60))
         await desk.alice.send_photo(
@@ -344,6 +346,8 @@ async def test_a_survey_is_answered_in_the_page_and_one_sent_while_it_was_closed
         )
         await ask(page, "my parcel is lost")
         await last_bot(page).get_by_role("button", name="Skip").click()
+        # the ticket is in the database once its handling is done (the typing dots go)
+        await expect(page.locator("#typing")).to_be_hidden(timeout=WAIT_MS)
         card = await desk.fake.wait_for_message(GROUP)
         await desk.alice.write(int(card["message_thread_id"]), "It arrives tomorrow.")
         await expect(last_bot(page).locator(".bubble")).to_have_text(
