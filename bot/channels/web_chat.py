@@ -574,8 +574,9 @@ class WebChat:
             return SendDocument(
                 chat_id=method.chat_id, document=upload, caption=caption, message_thread_id=thread
             )
+        text = "[a message from the web chat]"
+        if event is not None:  # a file already erased leaves its caption, or its kind
+            text = event.text or f"[{event.media or 'message'}]"
         return SendMessage(
-            chat_id=method.chat_id,
-            text=event.text if event is not None else "[a message from the web chat]",
-            message_thread_id=method.message_thread_id,
+            chat_id=method.chat_id, text=text, message_thread_id=method.message_thread_id
         )
