@@ -447,7 +447,16 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
             "so visitors will not be recognised after a restart"
         )
     dispatcher = create_dispatcher(services, channel="web")
-    web_chat = WebChat(dispatcher, services.session_factory, services.clock, telegram)
+    redis_url = services.config.telegram.redis_url  # shared with the other replicas
+    web_chat = WebChat(
+        dispatcher,
+        services.session_factory,
+        services.clock,
+        telegram,
+        file_max_bytes=int(web.file_max_mb * 1024 * 1024),
+        redis_url=redis_url.get_secret_value() if redis_url else None,
+        concurrency=services.config.database.pool_size,
+    )
     services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
     return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)
 
@@ -455,14 +464,20 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
 async def run_web(services: Services) -> None:
     """`kefu web`: the web application alone (the chat, its widget, the operations endpoints),
     with no Telegram at all, until interrupted; of the timed jobs, those that write to no one
-    (the knowledge-base watch, the retention of old texts)."""
+    (the knowledge-base watch, the retention of old texts), and, when no Telegram token is
+    configured (no `kefu run` to send them), the web visitors' surveys and revisits."""
     config = services.config
-    app = create_web_app(services, chat=create_web_chat(services))
+    routes = create_web_chat(services)
+    app = create_web_app(services, chat=routes)
+    web_bot = routes.web.bot if routes is not None and not config.telegram.enabled else None
 
     async def notify(result: PublishResult) -> None:
         log.info("knowledge base: %s", result.message())
 
-    async with running_jobs(services, notify), serving(app, config.web.host, config.web.port):
+    async with (
+        running_jobs(services, notify, web_bot=web_bot),
+        serving(app, config.web.host, config.web.port),
+    ):
         await until_stopped()
 
 

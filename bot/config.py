@@ -126,6 +126,17 @@ class WebConfig(Section):
     user_secret: SecretStr | None = None
     # the shops' pages that may embed the widget ("https://shop.example"); kefu's own always
     allowed_origins: list[str] = []
+    # photos (JPEG, PNG, WebP) and PDFs a visitor may upload, each at most this size
+    upload_max_mb: float = Field(default=5.0, gt=0, le=20)
+    # an agent's photo or file larger than this is not shown on the page (the agent is told)
+    file_max_mb: float = Field(default=20.0, gt=0, le=50)
+    # all the visitors behind one address together (an office, a proxy), besides each
+    # visitor's own [flood] rate: messages, presses and uploads
+    ip_messages_per_minute: int = Field(default=120, ge=1)
+    ip_burst: int = Field(default=60, ge=1)
+    # the address is the last one in X-Forwarded-For (set by kefu's own reverse proxy) instead
+    # of the connection's; only when every request comes through that proxy
+    trust_forwarded_for: bool = False
 
     @field_validator("allowed_origins")
     @classmethod

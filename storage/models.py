@@ -528,3 +528,22 @@ class WebChatEvent(SQLModel, table=True):
     text: str = Field(sa_type=sa.Text)
     buttons: str | None = Field(default=None, sa_type=sa.Text)  # JSON: rows of buttons
     created_at: datetime = _time()
+    # the photo or file the message carries (WebChatFile), shown on the page; its kind
+    # ("photo" or "document") and its name as the page offers it
+    file_id: int | None = Field(default=None)
+    media: str | None = Field(default=None, max_length=16)
+    file_name: str | None = Field(default=None, max_length=255)
+
+
+class WebChatFile(SQLModel, table=True):
+    """A photo or file on a web visitor's page: one the visitor uploaded (relayed from here to
+    the agents' topic), or one an agent posted in the ticket's topic (fetched from Telegram
+    once). Only that visitor's page may open it; it goes with the visitor's data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: int = Field(sa_type=sa.BigInteger, index=True)
+    content_type: str = Field(max_length=64)  # found from the content, never from the name
+    name: str = Field(max_length=255)
+    size: int
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = _time()

@@ -28,6 +28,7 @@ from storage.models import (
     TicketStatus,
     UnansweredQuestion,
     WebChatEvent,
+    WebChatFile,
 )
 
 # What a text becomes when it is erased or expired.
@@ -224,6 +225,9 @@ async def erase_customer(session: AsyncSession, customer: Customer, now: datetim
             delete(WebChatEvent).where(col(WebChatEvent.visitor_id) == int(customer.external_id))
         )
         messages += int(shown.rowcount)
+        await session.exec(
+            delete(WebChatFile).where(col(WebChatFile.visitor_id) == int(customer.external_id))
+        )
     customer.external_id = f"erased:{customer_id}"
     customer.first_name = None
     customer.username = None
@@ -279,6 +283,9 @@ async def expire_texts(
             delete(WebChatEvent).where(col(WebChatEvent.created_at) < messages_before)
         )
         messages += int(shown.rowcount)
+        await session.exec(
+            delete(WebChatFile).where(col(WebChatFile.created_at) < messages_before)
+        )
         comments = await _remove(
             session, Feedback.comment, col(Feedback.answered_at) < messages_before
         )

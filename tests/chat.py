@@ -154,6 +154,23 @@ class AgentInGroup:
             self.bot, Update(update_id=next(self.ids), message=message)
         )
 
+    async def send_document(
+        self, topic: int, file_id: str, file_name: str, caption: str | None = None
+    ) -> None:
+        message = Message(
+            message_id=next(self.ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            document=Document(file_id=file_id, file_unique_id=file_id, file_name=file_name),
+            caption=caption,
+            message_thread_id=topic,
+            is_topic_message=True,
+        )
+        await self.dispatcher.feed_update(
+            self.bot, Update(update_id=next(self.ids), message=message)
+        )
+
     async def write_general(self, text: str) -> None:
         entities = None
         if text.startswith("/"):

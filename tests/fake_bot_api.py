@@ -24,6 +24,9 @@ class FakeBotAPI:
         self.app = web.Application()
         self.app.router.add_post("/bot{token}/{method}", self._handle)
         self.app.router.add_get("/bot{token}/{method}", self._handle)
+        self.app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        # files a test put here (by file id) are served for download; others answer 404
+        self.files: dict[str, bytes] = {}
         self.sent: list[Call] = []
         # when each call of `sent` reached the server (time.monotonic()), for rate checks
         self.arrived: list[float] = []
@@ -241,6 +244,12 @@ class FakeBotAPI:
         async with self._changed:
             self._changed.notify_all()
 
+    async def _download(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id])
+
     async def _handle(self, request: web.Request) -> web.Response:
         arrived = time.monotonic()
         self.tokens.add(request.match_info["token"])
@@ -331,13 +340,17 @@ class FakeBotAPI:
             message["reply_markup"] = params.get("reply_markup")
             return message or True
         if method == "getfile":
-            # the file itself is never served: its download answers 404, as for an expired file
+            # a file not in `files` is not served: its download answers 404, as for an expired
+            # file
             file_id = params.get("file_id", "")
-            return {
+            found = {
                 "file_id": file_id,
                 "file_unique_id": file_id,
                 "file_path": f"documents/{file_id}",
             }
+            if file_id in self.files:
+                found["file_size"] = len(self.files[file_id])
+            return found
         if method == "createforumtopic":
             return {
                 "message_thread_id": next(self._message_ids),

@@ -11,14 +11,20 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
+from sqlmodel import select
 
-from tests.conftest import ROOT, TEST_KB
+from storage.models import Feedback, Ticket
+from tests.conftest import ROOT, TEST_KB, StartServices
+from tests.fake_bot_api import FakeBotAPI
 from tests.test_web import free_port
+from tests.test_web_chat import AGENT
+from tests.test_web_chat_media import GROUP, open_desk, png
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Locator, Page
@@ -238,3 +244,141 @@ async def test_the_widget_on_a_shop_page_opens_the_chat(
     await chat.locator("#close").click()
     await expect(page.locator("iframe")).to_be_hidden()
     await context.close()
+
+
+async def test_a_visitor_sends_a_photo_and_a_file_of_another_kind_is_refused(
+    kefu_web: str, browser: Browser, tmp_path: Path
+) -> None:
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    await page.goto(f"{kefu_web}/chat")
+    await expect(page.locator("#messages .empty")).to_be_visible(timeout=WAIT_MS)
+    await ask(page, "talk to a human")
+    await last_bot(page).get_by_role("button", name="Shipping").click()
+    await expect(last_bot(page).locator(".bubble")).to_have_text(
+        "Please describe the problem in a few words.", timeout=WAIT_MS
+    )
+    photo = tmp_path / "parcel.png"
+    photo.write_bytes(png(60, 40))
+    await page.set_input_files("#file", photo)
+    mine = page.locator("#messages .message.visitor img.photo").last
+    await expect(mine).to_be_visible(timeout=WAIT_MS)
+    assert await mine.evaluate("image => image.complete && image.naturalWidth") == 60
+    await expect(last_bot(page).locator(".bubble")).to_have_text(
+        "Photo received; it will go to the agent with your ticket.", timeout=WAIT_MS
+    )
+    # told by its content, not its name: a page of HTML called a photo is refused, in words
+    fake = tmp_path / "photo.jpg"
+    fake.write_text("<html><script>alert(1)</script></html>")
+    await page.set_input_files("#file", fake)
+    await expect(page.locator("#messages .message.note").last).to_have_text(
+        "Only photos (JPEG, PNG or WebP) and PDF files can be sent here.", timeout=WAIT_MS
+    )
+    big = tmp_path / "big.png"
+    big.write_bytes(png(60, 40) + b"\0" * (6 * 1024 * 1024))
+    await page.set_input_files("#file", big)
+    await expect(page.locator("#messages .message.note").last).to_have_text(
+        "That file is too large: at most 5 MB. Please send a smaller one.", timeout=WAIT_MS
+    )
+    await expect(page.locator("#typing")).to_be_hidden(timeout=WAIT_MS)
+    # the photo is still there after a reload
+    await page.reload()
+    again = page.locator("#messages .message.visitor img.photo").last
+    await expect(again).to_be_visible(timeout=WAIT_MS)
+    await context.close()
+
+
+async def test_an_agent_s_photo_from_the_topic_is_shown_in_the_page(
+    start_services: StartServices,
+    telegram: tuple[FakeBotAPI, str],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    desk = await open_desk(start_services, telegram)
+    try:
+        context = await browser.new_context(locale="en-US")
+        page = await context.new_page()
+        await page.goto(str(desk.server.make_url("/chat")))
+        await expect(page.locator("#messages .empty")).to_be_visible(timeout=WAIT_MS)
+        await ask(page, "talk to a human")
+        await last_bot(page).get_by_role("button", name="Shipping").click()
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Please describe the problem in a few words.", timeout=WAIT_MS
+        )
+        await ask(page, "my parcel is lost")
+        await last_bot(page).get_by_role("button", name="Skip").click()
+        # the ticket is in the database once its handling is done (the typing dots go)
+        await expect(page.locator("#typing")).to_be_hidden(timeout=WAIT_MS)
+        card = await desk.fake.wait_for_message(GROUP)
+        desk.fake.files["AgACAgBrowser"] = png(80, 50, (30, 160, 60))
+        await desk.alice.send_photo(
+            int(card["message_thread_id"]), "AgACAgBrowser", caption="Is this your parcel?"
+        )
+        answer = last_bot(page)
+        await expect(answer.locator(".bubble")).to_have_text(
+            "Is this your parcel?", timeout=WAIT_MS
+        )
+        image = answer.locator("img.photo")
+        await expect(image).to_be_visible(timeout=WAIT_MS)
+        assert await image.evaluate("image => image.complete && image.naturalWidth") == 80
+        folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=folder / "web-chat-photo.png")
+        await context.close()
+    finally:
+        await desk.close()
+
+
+async def test_a_survey_is_answered_in_the_page_and_one_sent_while_it_was_closed_is_there_later(
+    start_services: StartServices, telegram: tuple[FakeBotAPI, str], browser: Browser
+) -> None:
+    desk = await open_desk(start_services, telegram)
+    services = desk.services
+    try:
+        context = await browser.new_context(locale="en-US")
+        page = await context.new_page()
+        await page.goto(str(desk.server.make_url("/chat")))
+        await expect(page.locator("#messages .empty")).to_be_visible(timeout=WAIT_MS)
+        await ask(page, "talk to a human")
+        await last_bot(page).get_by_role("button", name="Shipping").click()
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Please describe the problem in a few words.", timeout=WAIT_MS
+        )
+        await ask(page, "my parcel is lost")
+        await last_bot(page).get_by_role("button", name="Skip").click()
+        # the ticket is in the database once its handling is done (the typing dots go)
+        await expect(page.locator("#typing")).to_be_hidden(timeout=WAIT_MS)
+        card = await desk.fake.wait_for_message(GROUP)
+        await desk.alice.write(int(card["message_thread_id"]), "It arrives tomorrow.")
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "It arrives tomorrow.", timeout=WAIT_MS
+        )
+        async with services.session_factory() as session:
+            [ticket] = (await session.exec(select(Ticket))).all()
+            await services.tickets.resolve(session, ticket, f"agent:{AGENT}")
+            await session.commit()
+        # the tab is closed when the survey is sent; it is there when the visitor comes back
+        await page.close()
+        services.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
+        assert await services.delivery.deliver_due(desk.bot) == 1
+        page = await context.new_page()
+        await page.goto(str(desk.server.make_url("/chat")))
+        survey = last_bot(page)
+        await expect(survey.locator(".bubble")).to_contain_text(
+            "How did we do? Please rate the help you got", timeout=WAIT_MS
+        )
+        await survey.get_by_role("button", name="5 ⭐").click()
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Thank you! Anything you would like to add? Write it here, or tap Skip.",
+            timeout=WAIT_MS,
+        )
+        await ask(page, "Very quick, thank you")
+        await expect(last_bot(page).locator(".bubble")).to_have_text(
+            "Thank you, we have passed it on.", timeout=WAIT_MS
+        )
+        async with services.session_factory() as session:
+            [feedback] = (await session.exec(select(Feedback))).all()
+        assert (feedback.score, feedback.comment) == (5, "Very quick, thank you")
+        await context.close()
+    finally:
+        await desk.close()

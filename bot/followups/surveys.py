@@ -35,6 +35,11 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 
+# The channels a follow-up is sent on: Telegram, and the web chat (the visitor's page, or their
+# next visit); the terminal's customers are only ever there while they type.
+REACHED = ("telegram", "web")
+
+
 class Answer(enum.Enum):
     RECORDED = "recorded"
     ALREADY = "already"
@@ -124,14 +129,14 @@ class FollowUps:
 
     async def compose(self, session: AsyncSession, message: ScheduledMessage) -> Outgoing | str:
         customer = await session.get(Customer, message.customer_id)
-        if customer is None or customer.channel != "telegram":
-            return "not a Telegram customer"
+        if customer is None or customer.channel not in REACHED:
+            return "not a customer the bot can write to"
         if customer.unreachable_at is not None:
             return "customer blocked the bot"
         if customer.surveys_opt_out:
             return "customer opted out"
         language = customer.language or self.config.bot.default_language
-        chat_id = int(customer.external_id)
+        chat_id, channel = int(customer.external_id), customer.channel
         if message.kind == ScheduledKind.SURVEY:
             if await self._surveyed_recently(session, message):
                 return "a survey went to this customer recently"
@@ -139,7 +144,7 @@ class FollowUps:
             if about is None:
                 return "the ticket is open again"
             question = f"{self._survey_question(language)}{about}"
-            return Outgoing(chat_id, question, self._stars(message))
+            return Outgoing(chat_id, question, self._stars(message), channel)
         if message.kind == ScheduledKind.REMINDER:
             survey = await self._survey_of(session, message)
             if survey is None or survey.status != ScheduledStatus.SENT:
@@ -152,18 +157,19 @@ class FollowUps:
                 chat_id,
                 f"{text}\n\n{self._survey_question(language)}{about}",
                 self._stars(survey),
+                channel,
             )
         if message.kind == ScheduledKind.REVISIT:
             ticket = await session.get(Ticket, message.ticket_id)
             if ticket is None or ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
                 return "the ticket is open again"
             text = self.texts("revisit_question", language, number=ticket.number)
-            return Outgoing(chat_id, text, self._yes_no(message, language))
+            return Outgoing(chat_id, text, self._yes_no(message, language), channel)
         if message.kind == ScheduledKind.NPS:
             if await self._nps_recently(session, message):
                 return "NPS asked recently"
             return Outgoing(
-                chat_id, self.texts("nps_question", language), self._zero_to_ten(message)
+                chat_id, self.texts("nps_question", language), self._zero_to_ten(message), channel
             )
         return f"unknown kind {message.kind}"
 

@@ -304,7 +304,7 @@ class Outgoing:
     chat_id: int
     text: str
     reply_markup: InlineKeyboardMarkup | None = None
-    channel: str = "telegram"  # another one (the web chat) is sent through its own bot
+    channel: str = "telegram"  # the customer's: sent through that channel's bot
 
 
 class Composer(Protocol):
@@ -353,6 +353,8 @@ class Delivery:
         self.session_factory = session_factory
         self.composer = composer
         self.limiter = limiter
+        # the bots of kefu's own channels (the web chat), filled in when they are built: a
+        # web visitor's survey goes to their page, kept for their next visit when it is closed
         self.channel_bots = channel_bots if channel_bots is not None else {}
         self.loud_kinds = loud_kinds
         self._running = asyncio.Lock()
@@ -410,13 +412,12 @@ class Delivery:
             if outgoing.channel != "telegram":
                 own = self.channel_bots.get(outgoing.channel)
                 if own is None:
-                    await schedule.finish(
-                        session, message.id, ScheduledStatus.CANCELLED, "channel not served"
-                    )
+                    note = f"the {outgoing.channel} channel is not served here"
+                    await schedule.finish(session, message.id, ScheduledStatus.CANCELLED, note)
                     return 0
                 sender = own
             else:
-                await self.limiter.wait(outgoing.chat_id)
+                await self.limiter.wait(outgoing.chat_id)  # Telegram's limits, not the page's
             await schedule.start_sending(session, message.id)
             try:
                 await sender.send_message(

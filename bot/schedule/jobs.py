@@ -104,10 +104,12 @@ def late_orders_trigger(at: time, zone: ZoneInfo) -> CronTrigger:
 
 
 def create_scheduler(
-    services: JobServices, notify: Notify, bot: Bot | None = None
+    services: JobServices, notify: Notify, bot: Bot | None = None, *, web_bot: Bot | None = None
 ) -> AsyncIOScheduler:
-    """Every timed job, not yet started. Without a bot (the terminal) only the knowledge-base
-    watch: the other jobs write to Telegram's customers and agents."""
+    """Every timed job, not yet started. Without a bot (the terminal, `kefu web`) only the
+    knowledge-base watch and the retention: the other jobs write to Telegram's customers and
+    agents; and, given the web chat's bot (`kefu web` with no Telegram token), the delivery of
+    the web visitors' surveys and revisits."""
     config = services.config
     zone = config.hours.business_hours().zone
     scheduler = AsyncIOScheduler(
@@ -132,6 +134,15 @@ def create_scheduler(
             id="retention",
         )
     if bot is None:
+        if web_bot is not None:
+            scheduler.add_job(
+                services.delivery.deliver_due,
+                "interval",
+                seconds=config.schedule.poll_seconds,
+                args=[web_bot],
+                id="delivery",
+                next_run_time=datetime.now(UTC),
+            )
         return scheduler
     scheduler.add_job(
         refresh_shared_lists,
@@ -211,12 +222,12 @@ class _RunningJobs:
 
 @contextlib.asynccontextmanager
 async def running_jobs(
-    services: JobServices, notify: Notify, bot: Bot | None = None
+    services: JobServices, notify: Notify, bot: Bot | None = None, *, web_bot: Bot | None = None
 ) -> AsyncIterator[AsyncIOScheduler]:
     """While open, the scheduler runs every job (see create_scheduler) and SIGHUP reloads the
     knowledge base. A failing job is logged with its traceback by APScheduler and runs again
     at its next time."""
-    scheduler = create_scheduler(services, notify, bot)
+    scheduler = create_scheduler(services, notify, bot, web_bot=web_bot)
     running = _RunningJobs(scheduler)
 
     def count(event: JobEvent) -> None:

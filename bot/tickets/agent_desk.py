@@ -101,6 +101,8 @@ class AgentDesk:
         except ReplyNotDelivered as failed:
             if failed.uncertain:
                 return say("staff_reply_uncertain")
+            if failed.too_large_mb is not None:
+                return say("staff_file_too_large_for_web", limit=f"{failed.too_large_mb:g}")
             return say("staff_reply_refused", reason=failed.reason)
         return None
 

@@ -17,7 +17,9 @@ from aiogram.methods import (
     CopyMessage,
     EditForumTopic,
     ReopenForumTopic,
+    SendDocument,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -27,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import TicketAction, TicketCallback
 from bot.channels.long_text import cut_to_fit
 from bot.channels.retries import DeliveryFailed, DeliveryUncertain
+from bot.channels.web_chat import FileTooLarge
 from bot.clock import Clock
 from bot.config import Config
 from bot.orders.providers import OrderView, mask_phone
@@ -99,10 +102,13 @@ class ReplyNotDelivered(Exception):
     """Telegram refused an agent's reply (or kept failing), or did not say whether it arrived
     (`uncertain`): the agent is told, since the customer may not have it."""
 
-    def __init__(self, reason: str, *, uncertain: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, uncertain: bool = False, too_large_mb: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.uncertain = uncertain
+        self.too_large_mb = too_large_mb  # a file over what the web chat's pages show
 
 
 class RelayFailed(Exception):
@@ -680,9 +686,20 @@ class Handoff:
     ) -> None:
         chat_id = int(customer.external_id)
         own = self.channel_bots.get(customer.channel)
-        if own is not None:  # a channel of kefu's own (the web chat): the agent's words, as text
-            text = what_was_said(message).detail
-            await self.send_text_to_customer(session, own, ticket, customer, text, agent_id)
+        if own is not None:  # a channel of kefu's own (the web chat): nothing to copy from
+            said = what_was_said(message)
+            if said.file_id is None:
+                await self.send_text_to_customer(
+                    session, own, ticket, customer, said.detail, agent_id
+                )
+                return
+            # a photo stays a photo; any other file (a document, a video...) is a download
+            media: TelegramMethod[Any] = (
+                SendPhoto(chat_id=chat_id, photo=said.file_id, caption=message.caption)
+                if said.media == "photo"
+                else SendDocument(chat_id=chat_id, document=said.file_id, caption=message.caption)
+            )
+            await self._deliver(session, own, ticket, agent_id, media, said)
             return
         if message.text and self.config.agents.signature:
             await self.send_text_to_customer(
@@ -736,7 +753,8 @@ class Handoff:
             await self.tickets.record(
                 session, ticket, f"agent:{agent_id}", "undelivered", said.detail
             )
-            raise ReplyNotDelivered(reason, uncertain=uncertain) from None
+            too_large = error.limit_mb if isinstance(error, FileTooLarge) else None
+            raise ReplyNotDelivered(reason, uncertain=uncertain, too_large_mb=too_large) from None
         await self.tickets.record(
             session,
             ticket,

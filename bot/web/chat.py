@@ -1,6 +1,8 @@
 """The web chat's routes: the page (/chat), the widget a shop embeds (/widget.js), the page's
-words (/chat/texts) and its WebSocket (/chat/socket), with who a visitor is (a signed cookie, or
-the shop's signed user id) and what a visitor may send."""
+words (/chat/texts), its WebSocket (/chat/socket), a visitor's uploads (/chat/upload) and the
+photos and files on their page (/chat/file/<id>), with who a visitor is (a signed cookie, or
+the shop's signed user id) and what a visitor may send: each visitor held to [flood]'s rate,
+each address to [web] ip_messages_per_minute."""
 
 from __future__ import annotations
 
@@ -9,21 +11,24 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 from bot.channels.web_chat import (
     FIRST_VISITOR_ID,
+    IMAGES,
     LAST_VISITOR_ID,
     MAX_TEXT,
     Push,
     Visitor,
     WebChat,
+    content_type_of,
 )
 from bot.clock import Clock
-from bot.config import Config
+from bot.config import Config, FloodConfig
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.texts import Texts
 
@@ -45,8 +50,12 @@ PAGE_TEXTS = (
     "web_close",
     "web_download",
     "web_empty",
+    "web_attach",
+    "web_photo",
+    "web_upload_failed",
 )
 SOCKET_MESSAGE_BYTES = 64 * 1024  # a text of 4,096 characters in JSON, with room to spare
+UPLOAD_OVERHEAD = 64 * 1024  # a form's boundaries, headers and caption around the file
 
 
 class Identity:
@@ -106,17 +115,34 @@ class ChatRoutes:
             secret, user_secret.get_secret_value() if user_secret else None, clock
         )
         self.origins = set(config.web.allowed_origins)
-        # a visitor's own rate, as a Telegram customer's ([flood]), before anything is kept
-        self.flood = ThrottlingMiddleware(config.flood, clock, texts, config.bot.default_language)
+        # a visitor's own rate, as a Telegram customer's ([flood]), before anything is kept;
+        # and all the visitors behind one address together
+        language = config.bot.default_language
+        self.flood = ThrottlingMiddleware(config.flood, clock, texts, language)
+        per_address = FloodConfig(
+            messages_per_minute=config.web.ip_messages_per_minute, burst=config.web.ip_burst
+        )
+        self.address_flood = ThrottlingMiddleware(per_address, clock, texts, language)
+        self.upload_max = int(config.web.upload_max_mb * 1024 * 1024)
         self.page = (STATIC / "chat.html").read_text(encoding="utf-8")
         self.widget = (STATIC / "widget.js").read_text(encoding="utf-8")
 
     def register(self, app: web.Application) -> None:
+        app.cleanup_ctx.append(self._running)
         app.router.add_get("/chat", self.chat_page)
         app.router.add_get("/chat/texts", self.page_texts)
         app.router.add_get("/chat/socket", self.socket)
+        app.router.add_post("/chat/upload", self.upload)
+        app.router.add_get("/chat/file/{id:\\d+}", self.file)
         app.router.add_get("/widget.js", self.widget_script)
         app.router.add_static("/chat/static", STATIC, append_version=False)
+
+    async def _running(self, app: web.Application) -> AsyncIterator[None]:
+        """The web chat's own resources (Redis, for pages on other replicas) while the
+        application runs."""
+        await self.web.start()
+        yield
+        await self.web.stop()
 
     def words(self) -> dict[str, dict[str, str]]:
         return {lang: {key: self.texts(key, lang) for key in PAGE_TEXTS} for lang in LANGUAGES}
@@ -182,6 +208,25 @@ class ChatRoutes:
         own = origin.split("://", 1)[-1] == request.host
         return own or origin.rstrip("/") in self.origins
 
+    def address(self, request: web.Request) -> str:
+        """The visitor's address: the connection's, or the last hop of X-Forwarded-For when
+        kefu's own proxy sets it ([web] trust_forwarded_for)."""
+        forwarded = request.headers.get("X-Forwarded-For")
+        if self.config.web.trust_forwarded_for and forwarded:
+            return forwarded.split(",")[-1].strip()
+        return request.remote or ""
+
+    def refused(self, visitor_id: int, address: str, language: str) -> str | None:
+        """Why one more message, press or upload is refused now (the address's limit, then the
+        visitor's own, in the visitor's language); None when it is not."""
+        key = int.from_bytes(hashlib.sha256(address.encode()).digest()[:8], "big")
+        if self.address_flood.allow(key) is not None:
+            log.info("web chat: visitor=%s refused: their address is over its rate", visitor_id)
+            return self.texts("web_address_flood", language)
+        if self.flood.allow(visitor_id) is not None:
+            return self.texts("flood_notice", language)
+        return None
+
     async def socket(self, request: web.Request) -> web.StreamResponse:
         if not self.origin_allowed(request):
             log.warning("web chat: a socket from an origin not allowed; refused")
@@ -197,19 +242,21 @@ class ChatRoutes:
         async def push(event: dict[str, Any]) -> None:
             await socket.send_json(event)
 
-        self.web.open_page(visitor.id, push)
+        await self.web.open_page(visitor.id, push)
         log.info("web chat: visitor=%s opened a page", visitor.id)
+        address = self.address(request)
         try:
             await push({"type": "history", "messages": await self.web.history(visitor.id)})
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
                     continue
-                await self.received(visitor, frame.data, push)
+                await self.received(visitor, frame.data, push, address)
         finally:
-            self.web.close_page(visitor.id, push)
+            await self.web.close_page(visitor.id, push)
+        log.info("web chat: visitor=%s closed a page (code %s)", visitor.id, socket.close_code)
         return socket
 
-    async def received(self, visitor: Visitor, raw: str, push: Push) -> None:
+    async def received(self, visitor: Visitor, raw: str, push: Push, address: str = "") -> None:
         """One frame from a page: {"type": "write", "text": ...} or {"type": "press", "id":
         message id, "data": button data}; anything else is ignored."""
         try:
@@ -229,12 +276,101 @@ class ChatRoutes:
                 notice = self.texts("web_too_long", language, limit=MAX_TEXT)
                 await push({"type": "refused", "text": notice})
                 return
-            if self.flood.allow(visitor.id) is not None:
-                await push({"type": "refused", "text": self.texts("flood_notice", language)})
+            refusal = self.refused(visitor.id, address, language)
+            if refusal is not None:
+                await push({"type": "refused", "text": refusal})
                 return
             await self.web.write(visitor, text)
         elif kind == "press" and isinstance(frame.get("id"), int):
+            refusal = self.refused(visitor.id, address, language)
+            if refusal is not None:
+                await push({"type": "refused", "text": refusal})
+                return
             data = frame.get("data")
             if not isinstance(data, str) or not await self.web.press(visitor, frame["id"], data):
                 await push({"type": "note", "text": self.texts("button_stale", language)})
                 await push({"type": "done"})
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """A photo or PDF from the visitor's page (multipart: "file", and "caption"), handled
+        as a photo or file sent on Telegram; refused, with a sentence in the visitor's language
+        for the page to show, when it is too large, of another kind, or over a rate."""
+        chosen = request.query.get("lang")
+        chosen = chosen if chosen in LANGUAGES else None
+        language = chosen or self.config.bot.default_language
+        if not self.origin_allowed(request):
+            log.warning("web chat: an upload from an origin not allowed; refused")
+            return web.json_response({"error": "origin not allowed"}, status=403)
+        visitor_id = self.identity.visitor(request.cookies.get(COOKIE))
+        if visitor_id is None:
+            return web.json_response({"error": "open /chat first"}, status=401)
+
+        def refuse(key: str, status: int, **values: object) -> web.Response:
+            return web.json_response({"error": self.texts(key, language, **values)}, status=status)
+
+        limit_mb = f"{self.config.web.upload_max_mb:g}"
+        length = request.content_length
+        if length is not None and length > self.upload_max + UPLOAD_OVERHEAD:
+            return refuse("web_upload_too_big", 413, limit=limit_mb)
+        refusal = self.refused(visitor_id, self.address(request), language)
+        if refusal is not None:
+            return web.json_response({"error": refusal}, status=429)
+        content, caption = b"", ""
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "file":
+                    content = await _read_at_most(part, self.upload_max)
+                    if len(content) > self.upload_max:
+                        return refuse("web_upload_too_big", 413, limit=limit_mb)
+                elif part.name == "caption":
+                    caption = (await _read_at_most(part, MAX_TEXT * 4)).decode("utf-8", "replace")
+        except (ValueError, AssertionError, UnicodeError):
+            return refuse("web_upload_wrong_kind", 400)
+        content_type = content_type_of(content)
+        if content_type is None:
+            log.info("web chat: visitor=%s sent a file of a kind not taken; refused", visitor_id)
+            return refuse("web_upload_wrong_kind", 415)
+        caption = caption.strip()[:MAX_TEXT]
+        visitor = Visitor(visitor_id, chosen)
+        await self.web.upload(visitor, content, content_type, caption or None)
+        return web.json_response({"ok": True})
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A photo or file on the visitor's page; anyone else's (or none) is not found."""
+        visitor_id = self.identity.visitor(request.cookies.get(COOKIE))
+        found = None
+        number = request.match_info["id"]
+        if visitor_id is not None and len(number) <= 18:
+            found = await self.web.file(visitor_id, int(number))
+        if found is None:
+            return web.Response(status=404, text="not found")
+        inline = found.content_type in IMAGES
+        disposition = "inline" if inline else "attachment"
+        return web.Response(
+            body=found.data,
+            content_type=found.content_type,
+            headers={
+                "Content-Disposition": f'{disposition}; filename="{_ascii(found.name)}"',
+                "Cache-Control": "private, max-age=86400",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
+        )
+
+
+async def _read_at_most(part: BodyPartReader, limit: int) -> bytes:
+    """A part's content, read until it is one byte over `limit` (then cut there)."""
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)[: limit + 1]
+
+
+def _ascii(name: str) -> str:
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)

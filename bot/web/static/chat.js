@@ -31,6 +31,8 @@
     $("title").textContent = say("web_title");
     $("language").textContent = say("web_language");
     $("send").textContent = say("web_send");
+    $("attach").title = say("web_attach");
+    $("attach").setAttribute("aria-label", say("web_attach"));
     $("close").textContent = "×";
     $("close").title = say("web_close");
     $("close").setAttribute("aria-label", say("web_close"));
@@ -96,11 +98,40 @@
     return box;
   }
 
+  // A photo or file on the page: served by kefu to this visitor's cookie only.
+  function renderMedia(media) {
+    const url = "/chat/file/" + encodeURIComponent(String(media.id));
+    if (media.kind === "photo") {
+      const link = document.createElement("a");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      const image = document.createElement("img");
+      image.className = "photo";
+      image.src = url;
+      image.alt = say("web_photo");
+      image.loading = "lazy";
+      image.addEventListener("load", scrollDown);
+      link.appendChild(image);
+      return link;
+    }
+    const link = document.createElement("a");
+    link.className = "file";
+    link.href = url;
+    link.download = media.name || "file";
+    link.textContent = "📎 " + say("web_download") + ": " + (media.name || "file");
+    return link;
+  }
+
   function fill(item, message) {
     item.replaceChildren();
     const bubble = document.createElement("div");
     bubble.className = "bubble";
     bubble.textContent = message.text;
+    if (message.media) {
+      bubble.prepend(renderMedia(message.media));
+      if (!message.text) bubble.classList.add("only-media");
+    }
     item.appendChild(bubble);
     if (message.file) {
       const bytes = Uint8Array.from(atob(message.file.data), (c) => c.charCodeAt(0));
@@ -209,6 +240,41 @@
       $("composer").requestSubmit();
     }
   });
+  // A photo or PDF: posted to /chat/upload; the answer comes through the socket, a refusal
+  // (too large, another kind, too many) in the response, in the visitor's language.
+  async function upload(file) {
+    const form = new FormData();
+    form.append("file", file, "upload");
+    const caption = input.value.trim();
+    if (caption) form.append("caption", caption);
+    setTyping(1);
+    try {
+      const response = await fetch(`/chat/upload?lang=${language}`, { method: "POST", body: form });
+      if (!response.ok) {
+        let text = say("web_upload_failed");
+        try {
+          text = (await response.json()).error || text;
+        } catch (error) {
+          // not JSON (a proxy's page): the general sentence
+        }
+        note(text);
+        setTyping(-1);
+      } else if (caption) {
+        input.value = "";
+      }
+    } catch (error) {
+      note(say("web_upload_failed"));
+      setTyping(-1);
+    }
+  }
+
+  $("attach").addEventListener("click", () => $("file").click());
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    $("file").value = "";
+    if (file) upload(file);
+  });
+
   $("language").addEventListener("click", () => {
     language = language === "zh" ? "en" : "zh";
     localStorage.setItem(LANGUAGE_KEY, language);
