@@ -14,14 +14,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     OPEN_STATUSES,
+    AnswerVote,
     Conversation,
     Feedback,
     FeedbackKind,
+    Message,
     ScheduledMessage,
     ScheduledStatus,
     Ticket,
     TicketCategory,
 )
+
+FALLBACK = "fallback"  # knowledge.matcher.Decision.FALLBACK, as stored with the bot's answer
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class ServiceFigures:
     conversations: int
     handed_off: int  # conversations that became a ticket
     direct_tickets: int  # tickets the customer opened without asking the bot first (/human)
-    bot_alone: int
+    bot_alone: int  # conversations the bot settled alone: no ticket, no fallback at the end, no 👎
     tickets: int
     first_response_minutes_median: float | None
     first_response_on_time: int
@@ -39,6 +43,43 @@ class ServiceFigures:
     resolution_late: int
     reopened: int
     resolved_first_time: int  # resolved and never reopened
+    # conversations without a ticket that ended in a fallback or got a 👎: not settled
+    bot_unsettled: int = 0
+
+
+async def unsettled_conversations(
+    session: AsyncSession, since: datetime, until: datetime
+) -> set[int]:
+    """Conversations started in the period whose bot's last answer was a fallback, or in
+    which the customer marked an answer unhelpful (👎): the bot did not settle them."""
+    in_period = (
+        select(Conversation.id)
+        .where(Conversation.started_at >= since, Conversation.started_at < until)
+        .scalar_subquery()
+    )
+    answers = (
+        await session.exec(
+            select(Message.conversation_id, Message.decision)
+            .where(
+                col(Message.conversation_id).in_(in_period),
+                Message.direction == "out",
+                col(Message.decision).is_not(None),
+            )
+            .order_by(col(Message.created_at), col(Message.id))
+        )
+    ).all()
+    last: dict[int, str | None] = {}
+    for conversation_id, decision in answers:
+        last[conversation_id] = decision
+    unsettled = {conversation for conversation, decision in last.items() if decision == FALLBACK}
+    voted_down = (
+        await session.exec(
+            select(Message.conversation_id)
+            .join(AnswerVote, col(AnswerVote.message_id) == col(Message.id))
+            .where(col(Message.conversation_id).in_(in_period), col(AnswerVote.helpful).is_(False))
+        )
+    ).all()
+    return unsettled | set(voted_down)
 
 
 async def service_figures(
@@ -56,7 +97,9 @@ async def service_figures(
             select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)
         )
     ).all()
-    handed_off = len({t.conversation_id for t in tickets if t.conversation_id is not None})
+    handed = {t.conversation_id for t in tickets if t.conversation_id is not None}
+    handed_off = len(handed)
+    unsettled = len(await unsettled_conversations(session, since, until) - handed)
     responded = [t for t in tickets if t.first_response_at is not None]
     resolved = [t for t in tickets if t.resolved_at is not None]
     first_minutes = [
@@ -71,7 +114,7 @@ async def service_figures(
         conversations=conversations,
         handed_off=handed_off,
         direct_tickets=sum(1 for t in tickets if t.conversation_id is None),
-        bot_alone=max(conversations - handed_off, 0),
+        bot_alone=max(conversations - handed_off - unsettled, 0),
         tickets=len(tickets),
         first_response_minutes_median=statistics.median(first_minutes) if first_minutes else None,
         first_response_on_time=sum(
@@ -97,6 +140,7 @@ async def service_figures(
         ),
         reopened=sum(t.reopen_count for t in tickets),
         resolved_first_time=sum(1 for t in resolved if t.reopen_count == 0),
+        bot_unsettled=unsettled,
     )
 
 

@@ -37,6 +37,8 @@ ADMIN_COMMANDS = (
     "roles",
     "scheduled",
     "report",
+    "scorecard",
+    "qa",
     "learn",
     "ban",
     "unban",
