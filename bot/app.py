@@ -59,6 +59,7 @@ from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailable
 from bot.orders.providers import BuiltinOrders, OrdersProvider
 from bot.orders.returns import ReturnRequests
 from bot.privacy.customer_data import CustomerData
+from bot.quality.inspection import QualityInspection
 from bot.schedule.delivery import Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Say, Texts
@@ -84,6 +85,7 @@ from handlers import (
     customer_tickets,
     customer_urgent,
     errors,
+    quality_inspection,
 )
 from knowledge import KnowledgeBase, Matcher
 from storage.customers import language_of
@@ -133,6 +135,7 @@ class Services:
     forms: BaseStorage
     metrics: Metrics
     send_limit: SendLimit
+    quality: QualityInspection
 
     async def database_answers(self) -> None:
         """Returns when the database answers a query; raises whatever the driver raises when it
@@ -217,6 +220,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     editor = KnowledgeEditor(config, publisher, clock)
     learning = Learning(config, clock, lambda: faq.knowledge_base, editor.publish, texts)
+    quality = QualityInspection(
+        config.qa, clock, hours.zone, roles, texts, handoff.transcripts, config.agents.language
+    )
     return Services(
         config=config,
         clock=clock,
@@ -271,6 +277,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
         metrics=metrics,
+        quality=quality,
         send_limit=create_send_limit(
             config.telegram.max_sends_per_second,
             config.telegram.redis_url.get_secret_value() if config.telegram.redis_url else None,
@@ -328,6 +335,7 @@ def create_dispatcher(
         customer_data=services.customer_data,
         urgent=services.urgent,
         incidents=services.incidents,
+        quality=services.quality,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -364,6 +372,7 @@ def create_dispatcher(
         )
     )
     dispatcher.include_router(admin_incidents.create_router())
+    dispatcher.include_router(quality_inspection.create_router())  # before /qa's refusal
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's

@@ -142,3 +142,13 @@ class NpsCallback(CallbackData, prefix="nps"):
 
 class EraseCallback(CallbackData, prefix="erase"):
     confirm: bool
+
+
+class QaCallback(CallbackData, prefix="qa"):
+    """A quality inspection's rubric: a score (1-5) for one criterion (0-4, in QA_CRITERIA's
+    order), the comment skipped, or a pending inspection opened again from /qa."""
+
+    review_id: RowId
+    action: Literal["score", "skip", "open"]
+    criterion: Annotated[int, Field(ge=0, le=4)] = 0
+    score: Annotated[int, Field(ge=0, le=5)] = 0

@@ -506,9 +506,9 @@ class QaReview(SQLModel, table=True):
         return [getattr(self, criterion) for criterion in QA_CRITERIA]
 
 
-class ReportDelivery(SQLModel, table=True):
-    """A scheduled report sent to the admins ("weekly:2026-11-30"): the claim that makes one
-    replica, once, send it."""
+class JobRun(SQLModel, table=True):
+    """A job done once a period, whichever replica comes first: its key names the job and
+    the period ("qa:2026-11-23", "report-weekly:2026-11-30"); inserting it is the claim."""
 
     key: str = Field(primary_key=True, max_length=40)
-    sent_at: datetime = _time()
+    claimed_at: datetime = _time()

@@ -7,10 +7,19 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import AgentDuty, Customer, Feedback, FeedbackKind, QaReview, Ticket
+from storage.models import (
+    AgentDuty,
+    Customer,
+    Feedback,
+    FeedbackKind,
+    JobRun,
+    QaReview,
+    Ticket,
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,11 @@ async def agent_figures(
             ),
             resolved=len(resolved),
             resolution_hours_median=_median(
-                [(t.resolved_at - t.created_at).total_seconds() / 3600 for t in resolved if t.resolved_at]
+                [
+                    (t.resolved_at - t.created_at).total_seconds() / 3600
+                    for t in resolved
+                    if t.resolved_at
+                ]
             ),
             resolution_on_time=sum(
                 1 for t in resolved if t.resolved_at and t.resolved_at <= t.resolution_due
@@ -174,3 +187,14 @@ async def agent_names(session: AsyncSession, agent_ids: list[int]) -> dict[int, 
         if agent not in names and (person.first_name or person.username):
             names[agent] = person.first_name or f"@{person.username}"
     return {agent: names.get(agent) or str(agent) for agent in agent_ids}
+
+
+async def claim_run(session: AsyncSession, key: str, now: datetime) -> bool:
+    """True for the first (of all replicas) to claim the job run `key`; committed at once."""
+    try:
+        async with session.begin_nested():
+            session.add(JobRun(key=key, claimed_at=now))
+    except IntegrityError:
+        return False
+    await session.commit()
+    return True

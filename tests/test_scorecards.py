@@ -19,8 +19,9 @@ from bot.app import Services
 from bot.clock import ManualClock
 from bot.config import ScorecardConfig
 from bot.reports.scorecards import scorecards
-from storage.database import create_session_factory, create_engine, migrate
+from storage.database import create_engine, create_session_factory, migrate
 from storage.models import (
+    QA_CRITERIA,
     AgentDuty,
     Customer,
     Feedback,
@@ -102,16 +103,17 @@ async def add_csat(session: AsyncSession, ticket_id: int, agent: int, stars: int
 
 
 def review(ticket_id: int, agent: int, scores: list[int] | None, when: datetime) -> QaReview:
-    marks = dict(zip(("greeting", "accuracy", "courtesy", "compliance", "resolution"), scores or []))
-    return QaReview(
+    made = QaReview(
         ticket_id=ticket_id,
         agent_id=agent,
         reviewer_id=SUPERVISOR,
         week="2026-11-23",
         sampled_at=when,
         scored_at=when if scores else None,
-        **marks,
     )
+    for criterion, score in zip(QA_CRITERIA, scores or [], strict=False):
+        setattr(made, criterion, score)
+    return made
 
 
 async def seed(session: AsyncSession) -> None:
@@ -184,7 +186,11 @@ async def test_every_figure_matches_the_hand_computed_one(
     assert (alice.handled, alice.first_response_minutes_median) == (3, 20.0)
     assert (alice.first_response_on_time, alice.first_response_late) == (2, 1)
     assert alice.first_response_share == 66.7
-    assert (alice.resolved, alice.resolution_hours_median, alice.resolution_share) == (3, 4.0, 66.7)
+    assert (alice.resolved, alice.resolution_hours_median, alice.resolution_share) == (
+        3,
+        4.0,
+        66.7,
+    )
     assert alice.reopen_rate == 33.3
     assert (alice.csat, alice.csat_answers) == (90.0, 2)  # 4.5 stars
     assert (alice.qa, alice.qa_reviews) == (80.0, 1)

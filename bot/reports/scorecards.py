@@ -121,7 +121,11 @@ def render_scorecards(
             say("scorecard_top", count=len(top), names=separator.join(_named(c) for c in top))
         )
     lines.append(
-        say("scorecard_below", target=f"{weights.target:g}", names=separator.join(_named(c) for c in below))
+        say(
+            "scorecard_below",
+            target=f"{weights.target:g}",
+            names=separator.join(_named(c) for c in below),
+        )
         if below
         else say("scorecard_none_below", target=f"{weights.target:g}")
     )

@@ -1,4 +1,4 @@
-"""Quality inspection (质检) reviews, and the claims of scheduled report deliveries.
+"""Quality inspection (质检) reviews, and the claims of jobs done once a period.
 
 Revision ID: 0021
 Revises: 0019
@@ -39,14 +39,14 @@ def upgrade() -> None:
     op.create_index("ix_qareview_agent_id", "qareview", ["agent_id"])
     op.create_index("ix_qareview_scored_at", "qareview", ["scored_at"])
     op.create_table(
-        "reportdelivery",
+        "jobrun",
         sa.Column("key", sa.String(length=40), primary_key=True),
-        sa.Column("sent_at", UTCDateTime(), nullable=False),
+        sa.Column("claimed_at", UTCDateTime(), nullable=False),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("reportdelivery")
+    op.drop_table("jobrun")
     op.drop_index("ix_qareview_scored_at", table_name="qareview")
     op.drop_index("ix_qareview_agent_id", table_name="qareview")
     op.drop_table("qareview")
