@@ -387,8 +387,13 @@ def _period(config: Config, args: argparse.Namespace) -> tuple[datetime, datetim
 
 
 async def print_report(config: Config, args: argparse.Namespace) -> int:
+    from bot.reports.period_report import (
+        build_report,
+        render_period_report,
+        report_csv,
+        report_json,
+    )
     from bot.reports.scorecards import scorecard_report, scorecard_rows
-    from bot.reports.service_report import last_days_report
     from storage.database import reading
 
     period = _period(config, args)
@@ -408,7 +413,13 @@ async def print_report(config: Config, args: argparse.Namespace) -> int:
             else:
                 print(await scorecard_report(session, config, since, until, operator(config)))
             return 0
-        print(await last_days_report(session, config, until, operator(config), since=since))
+        report = await build_report(session, since, until, config.hours.business_hours().zone)
+    if args.json:
+        sys.stdout.write(report_json(report))
+    elif args.csv:
+        sys.stdout.write(report_csv(report))
+    else:
+        print(render_period_report(report, config, operator(config)))
     return 0
 
 

@@ -33,8 +33,9 @@ from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher
+from bot.reports.period_report import period_report
 from bot.reports.scorecards import scorecard_report
-from bot.reports.service_report import MAX_DAYS, last_days_report, parse_period, report_days
+from bot.reports.service_report import MAX_DAYS, parse_period
 from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Say
 from bot.tickets.bans import Bans
@@ -239,13 +240,15 @@ async def show_report(
     clock: Clock,
     say: Say,
 ) -> None:
-    """The service figures of the last N days (default [report] days) against the targets,
-    and how the tickets ended."""
-    days = report_days(command.args) if command.args else config.report.days
-    if days is None:
+    """The report of the last N days (default [report] days) or between two dates: the
+    figures against their targets and beside the previous period's, trends, distributions,
+    how the tickets ended and what customers wrote."""
+    zone = config.hours.business_hours().zone
+    period = parse_period(command.args, clock.now(), zone, config.report.days)
+    if period is None:
         await message.answer(say("report_usage", max=MAX_DAYS))
         return
-    await message.answer(await last_days_report(session, config, clock.now(), say, days))
+    await message.answer(await period_report(session, config, *period, say))
 
 
 async def show_scorecards(

@@ -300,3 +300,102 @@ async def live_figures(session: AsyncSession, now: datetime, late: timedelta) ->
         scheduled_overdue=overdue,
         scheduled_uncertain=uncertain,
     )
+
+
+# First-response time buckets, in minutes: "under 5", "5-15", ... "4 h and more".
+FIRST_RESPONSE_BUCKETS = (5, 15, 30, 60, 240)
+
+
+@dataclass(frozen=True)
+class Comment:
+    answered_at: datetime
+    ticket_id: int | None
+    agent_id: int | None
+    score: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class PeriodDetails:
+    """What a report over a period shows beside its headline figures: each day's volume and
+    satisfaction, how long first responses took, how customers scored, what they wrote."""
+
+    conversations_by_day: dict[str, int]
+    tickets_by_day: dict[str, int]
+    csat_by_day: dict[str, float]
+    first_response_buckets: list[int]  # one per FIRST_RESPONSE_BUCKETS limit, then the rest
+    waiting_for_first_response: int
+    csat_scores: dict[int, int]  # stars (1-5) -> answers
+    nps_groups: dict[str, int]  # detractors (0-6), passives (7-8), promoters (9-10)
+    complaints: int
+    comments: list[Comment]
+
+
+def _days_between(since: datetime, until: datetime, zone: ZoneInfo) -> list[str]:
+    first, last = (
+        since.astimezone(zone).date(),
+        (until - timedelta(microseconds=1)).astimezone(zone).date(),
+    )
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+async def period_details(
+    session: AsyncSession, since: datetime, until: datetime, zone: ZoneInfo
+) -> PeriodDetails:
+    days = _days_between(since, until, zone)
+    started = (
+        await session.exec(
+            select(Conversation.started_at).where(
+                Conversation.started_at >= since, Conversation.started_at < until
+            )
+        )
+    ).all()
+    tickets = (
+        await session.exec(
+            select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)
+        )
+    ).all()
+    answers = (
+        await session.exec(
+            select(Feedback)
+            .where(Feedback.answered_at >= since, Feedback.answered_at < until)
+            .order_by(col(Feedback.answered_at))
+        )
+    ).all()
+
+    def by_day(moments: Iterable[datetime]) -> dict[str, int]:
+        counts = dict.fromkeys(days, 0)
+        for moment in moments:
+            day = moment.astimezone(zone).date().isoformat()
+            counts[day] = counts.get(day, 0) + 1
+        return counts
+
+    buckets = [0] * (len(FIRST_RESPONSE_BUCKETS) + 1)
+    for ticket in tickets:
+        if ticket.first_response_at is None:
+            continue
+        minutes = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
+        buckets[sum(1 for limit in FIRST_RESPONSE_BUCKETS if minutes >= limit)] += 1
+    csat = [f for f in answers if f.kind == FeedbackKind.CSAT and f.score is not None]
+    nps = [f.score for f in answers if f.kind == FeedbackKind.NPS and f.score is not None]
+    return PeriodDetails(
+        conversations_by_day=by_day(started),
+        tickets_by_day=by_day(t.created_at for t in tickets),
+        csat_by_day=_grouped(
+            [(f.answered_at.astimezone(zone).date().isoformat(), f.score or 0) for f in csat]
+        ),
+        first_response_buckets=buckets,
+        waiting_for_first_response=sum(1 for t in tickets if t.first_response_at is None),
+        csat_scores={stars: sum(1 for f in csat if f.score == stars) for stars in range(1, 6)},
+        nps_groups={
+            "detractors": sum(1 for score in nps if score <= 6),
+            "passives": sum(1 for score in nps if 7 <= score <= 8),
+            "promoters": sum(1 for score in nps if score >= 9),
+        },
+        complaints=sum(1 for t in tickets if t.category == TicketCategory.COMPLAINT),
+        comments=[
+            Comment(f.answered_at, f.ticket_id, f.agent_id, f.score, f.comment)
+            for f in answers
+            if f.comment
+        ],
+    )

@@ -74,7 +74,14 @@ def ticket(
     )
 
 
-async def add_csat(session: AsyncSession, ticket_id: int, agent: int, stars: int) -> None:
+async def add_csat(
+    session: AsyncSession,
+    ticket_id: int,
+    agent: int,
+    stars: int,
+    answered: datetime | None = None,
+    comment: str | None = None,
+) -> None:
     scheduled = ScheduledMessage(
         key=f"survey:{ticket_id}",
         kind=ScheduledKind.SURVEY,
@@ -97,7 +104,8 @@ async def add_csat(session: AsyncSession, ticket_id: int, agent: int, stars: int
             agent_id=agent,
             category=TicketCategory.SHIPPING,
             score=stars,
-            answered_at=at(25, 10),
+            comment=comment,
+            answered_at=answered or at(25, 10),
         )
     )
 

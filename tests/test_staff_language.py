@@ -164,7 +164,7 @@ async def test_staff_read_their_private_chat_in_the_language_they_chose(
         f"客服：{ALICE}, {BEN}",
     ]
     [usage] = await admin.say("/report 0")
-    assert usage.text == "用法：/report [天数]，天数为 1 到 366。"
+    assert usage.text.startswith("用法：/report [天数]，天数为 1 到 366；")
 
     [choose] = await admin.say("/language")
     await admin.press(choose, "English")
@@ -191,9 +191,11 @@ async def test_a_chinese_admin_reads_the_report_in_chinese(
     )
     assert (
         "没有未达标项；暂无数据：首次接触解决率、首次回复按时率、按时解决率、满意度\n\n"
-        "本期创建的工单，按类别、原因和处理方式：" in report.text
+        "与上一期（2026-02-17 14:00 至 2026-02-24 00:00）对比：" in report.text
     )
-    assert report.text.endswith("按处理方式（其中投诉）：无")
+    assert "本期创建的工单，按类别、原因和处理方式：\n" in report.text
+    assert "按处理方式（其中投诉）：无\n" in report.text
+    assert report.text.endswith("调查评语：0 条")
 
 
 async def test_the_command_menus_come_from_the_catalogues_and_staff_ones_stay_in_staff_chats(

@@ -129,8 +129,10 @@ def render_report(
     targets: ReportConfig,
     title: str,
     say: Say,
+    agent_names: Mapping[int, str] | None = None,
 ) -> str:
     verdicts = _Verdicts(say)
+    names = agent_names or {}
     contacts = service.conversations + service.direct_tickets
     first_contact = _percent(
         min(service.bot_alone + service.resolved_first_time, contacts), contacts
@@ -191,7 +193,12 @@ def render_report(
     lines += [
         line
         for line in (
-            _worst(say, feedback.csat_by_agent, "report_lowest_agent"),
+            _worst(
+                say,
+                feedback.csat_by_agent,
+                "report_lowest_agent",
+                lambda agent: names.get(agent, str(agent)),
+            ),
             _worst(
                 say,
                 feedback.csat_by_category,
