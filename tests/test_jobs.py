@@ -68,6 +68,7 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
             "knowledge_watch",
             "late_orders",
             "quality_inspection",
+            "reports",
             "retention",
             "roles",
             "sla",
@@ -155,7 +156,7 @@ async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when
         jobs = await job_ids(create_scheduler(services, ignore, MockedBot()))
     finally:
         await services.close()
-    assert jobs == ["delivery", "quality_inspection", "roles", "sla", "surges"]
+    assert jobs == ["delivery", "quality_inspection", "reports", "roles", "sla", "surges"]
 
 
 def add_gift_cards(kb_copy: Path) -> None:

@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
+from aiogram.methods import SendMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import Services
 from bot.clock import ManualClock
+from bot.reports.delivery import deliver_reports
 from storage.database import create_engine, create_session_factory, migrate
 from storage.figures import service_figures
 from storage.models import (
@@ -223,3 +225,49 @@ def test_the_report_from_the_command_line_as_json_and_csv(
     assert "figure,first_contact_percent,50,100" in rows
     wrong = kefu(config, "report", "--since", "2026-11-30", "--until", "2026-11-01")
     assert wrong.returncode == 2 and "--since DATE" in wrong.stderr
+
+
+async def test_the_weekly_and_monthly_reports_reach_each_admin_in_their_language(
+    services: Services, bot: MockedBot, clock: ManualClock
+) -> None:
+    async with services.session_factory() as session:
+        session.add(
+            Customer(
+                channel="telegram",
+                external_id=str(ADMIN),
+                language="en",
+                language_chosen=True,
+                first_seen=OCTOBER,
+                last_seen=OCTOBER,
+            )
+        )
+        await session.commit()
+
+    async def deliver() -> tuple[list[str], dict[int | str, str]]:
+        start = len(bot.recorder.requests)
+        keys = await deliver_reports(
+            services.session_factory,
+            bot,
+            services.config,
+            clock,
+            services.roles,
+            services.texts,
+        )
+        sent = bot.recorder.requests[start:]
+        return keys, {m.chat_id: m.text for m in sent if isinstance(m, SendMessage)}
+
+    clock.set(datetime(2026, 11, 30, 9, tzinfo=SHANGHAI))  # a Monday
+    keys, sent = await deliver()
+    assert keys == ["report-weekly:2026-11-23"]
+    assert sent[ADMIN].startswith(
+        "📊 The weekly report, 2026-11-23 to 2026-11-29\n\n"
+        "Service report 2026-11-23 00:00 to 2026-11-30 00:00 (Asia/Shanghai)"
+    )
+    assert sent[ADMIN + 1].startswith("📊 周报：2026-11-23 至 2026-11-29\n\n服务报告：")
+    assert await deliver() == ([], {})  # once, however often the job runs that day
+
+    clock.set(datetime(2026, 12, 1, 9, tzinfo=SHANGHAI))  # a Tuesday, the 1st
+    keys, sent = await deliver()
+    assert keys == ["report-monthly:2026-11-01"]
+    assert "Conversations with the bot: 5 (before: 2; +3)" in sent[ADMIN].splitlines()
+    assert "机器人会话：5（上期 2；+3）" in sent[ADMIN + 1].splitlines()

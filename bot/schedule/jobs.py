@@ -34,7 +34,9 @@ from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
 from bot.privacy.retention import expire_old_texts, keeps_everything
 from bot.quality.inspection import QualityInspection
+from bot.reports.delivery import deliver_reports
 from bot.schedule.delivery import Delivery
+from bot.texts import Texts
 from bot.tickets.bans import BanList
 from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
@@ -71,6 +73,7 @@ class JobServices(Protocol):
     surges: SurgeWatch
     metrics: Metrics
     quality: QualityInspection
+    texts: Texts
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -180,6 +183,20 @@ def create_scheduler(
             hours=1,
             args=[services.session_factory, services.clock],
             id="delivered_updates",
+        )
+    if config.report.weekly or config.report.monthly:
+        scheduler.add_job(
+            deliver_reports,
+            late_orders_trigger(config.report.delivery_time, zone),
+            args=[
+                services.session_factory,
+                bot,
+                config,
+                services.clock,
+                services.roles,
+                services.texts,
+            ],
+            id="reports",
         )
     if config.qa.enabled:
         scheduler.add_job(
