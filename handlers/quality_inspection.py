@@ -78,9 +78,9 @@ async def save_comment(
 
 async def refuse(message: Message, customer: Customer, say: Say) -> None:
     log.warning("refused /qa from customer=%s", customer.id)
-    await message.answer(say("scorecard_staff_only"))
+    await message.answer(say("qa_staff_only"))
 
 
 async def refuse_button(query: CallbackQuery, customer: Customer, say: Say) -> None:
     log.warning("refused a quality inspection button from customer=%s", customer.id)
-    await query.answer(say("scorecard_staff_only"), show_alert=True)
+    await query.answer(say("qa_staff_only"), show_alert=True)

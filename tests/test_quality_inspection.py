@@ -206,9 +206,9 @@ async def test_a_supervisor_scores_with_buttons_and_the_score_reaches_the_scorec
     assert alert(bot) == "This inspection is not yours to score."
     customer = PrivateChat(dispatcher, bot, MEI, "en")
     [refused] = await customer.say("/qa")
-    assert refused.text == "Sorry, scorecards are for supervisors and admins."
+    assert refused.text == "Sorry, quality inspection is for supervisors and admins."
     assert await customer.press(theirs, "5") == []
-    assert alert(bot) == "Sorry, scorecards are for supervisors and admins."
+    assert alert(bot) == "Sorry, quality inspection is for supervisors and admins."
 
 
 def alert(bot: MockedBot) -> str | None:
