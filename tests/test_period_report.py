@@ -264,6 +264,7 @@ async def test_the_weekly_and_monthly_reports_reach_each_admin_in_their_language
         "Service report 2026-11-23 00:00 to 2026-11-30 00:00 (Asia/Shanghai)"
     )
     assert sent[ADMIN + 1].startswith("📊 周报：2026-11-23 至 2026-11-29\n\n服务报告：")
+    assert "Agent scorecards" not in sent[ADMIN]  # they come with the monthly report
     assert await deliver() == ([], {})  # once, however often the job runs that day
 
     clock.set(datetime(2026, 12, 1, 9, tzinfo=SHANGHAI))  # a Tuesday, the 1st
@@ -271,3 +272,6 @@ async def test_the_weekly_and_monthly_reports_reach_each_admin_in_their_language
     assert keys == ["report-monthly:2026-11-01"]
     assert "Conversations with the bot: 5 (before: 2; +3)" in sent[ADMIN].splitlines()
     assert "机器人会话：5（上期 2；+3）" in sent[ADMIN + 1].splitlines()
+    # with the month's scorecards: Alice, 0.6 × 80 (CSAT) + 0.4 × 100 (resolved on time)
+    assert "Agent scorecards 2026-11-01 00:00 to 2026-12-01 00:00 (Asia/Shanghai)" in sent[ADMIN]
+    assert sent[ADMIN].endswith("Top 1: Alice 88\nNo one below the target of 80.")

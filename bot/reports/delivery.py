@@ -1,5 +1,6 @@
-"""The weekly and monthly report, sent on their own to every admin in their language (the one
-they chose in their private chat, else the one they last wrote in, else the agents' group's).
+"""The weekly and monthly report (the monthly one with the agents' scorecards of the month),
+sent on their own to every admin in their language (the one they chose in their private chat,
+else the one they last wrote in, else the agents' group's).
 Each is claimed once (JobRun), so that replicas, or a run made up after a restart, send it once."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.clock import Clock
 from bot.config import Config
 from bot.reports.period_report import build_report, render_period_report
+from bot.reports.scorecards import render_scorecards, scorecards
 from bot.reports.service_report import whole_days
 from bot.schedule.business_hours import WEEKDAYS
 from bot.texts import Say, Texts
@@ -53,16 +55,22 @@ async def deliver_reports(
         async with session_factory() as session:
             if not await claim_run(session, key, now):
                 continue
-            report = await build_report(session, *whole_days(first, last, zone), zone)
+            since, until = whole_days(first, last, zone)
+            report = await build_report(session, since, until, zone)
+            # the month's appraisal (月度考核) comes with the monthly report
+            cards = await scorecards(session, since, until, config.report.scorecard)
             for admin in roles.with_role("admin"):
                 language = await language_of(session, "telegram", str(admin))
                 say = Say(texts, language or config.agents.language)
-                text = "\n\n".join(
-                    [
-                        say(f"report_delivered_{kind}", first=first, last=last),
-                        render_period_report(report, config, say),
-                    ]
-                )
+                parts = [
+                    say(f"report_delivered_{kind}", first=first, last=last),
+                    render_period_report(report, config, say),
+                ]
+                if kind == "monthly":
+                    parts.append(
+                        render_scorecards(cards, config.report.scorecard, since, until, zone, say)
+                    )
+                text = "\n\n".join(parts)
                 try:
                     await bot.send_message(admin, text)
                 except TelegramAPIError as error:
