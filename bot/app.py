@@ -534,6 +534,7 @@ async def connect_telegram(services: Services, bot: Bot) -> None:
         config.bot.default_language,
         config.agents.group_id,
         services.roles.with_role("admin"),
+        services.roles.with_role("supervisor"),
     )
     telegram = config.telegram
     if telegram.mode == "webhook":

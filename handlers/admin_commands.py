@@ -18,7 +18,7 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
-from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, set_admin_commands
+from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, set_staff_commands
 from bot.channels.filters import (
     command_or_document,
     has_document,
@@ -191,8 +191,8 @@ async def change_role(
         return
     log.info("admin=%s set the role of user=%s to %s", message.from_user.id, user_id, role)
     await session.commit()  # the role holds before the menus follow it
-    await set_admin_commands(
-        bot_of(message), say.texts, config.bot.default_language, user_id, role == "admin"
+    await set_staff_commands(
+        bot_of(message), say.texts, config.bot.default_language, user_id, role
     )
     await message.answer(say("role_set", user=user_id, role=say(f"role_{role}")))
 
