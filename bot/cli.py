@@ -47,6 +47,13 @@ def _day(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description="A customer-service bot.")
     parser.add_argument(
@@ -127,11 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--days", type=_days, metavar="N", help="1 to 366 (default: [report] days)"
     )
+    report.add_argument("--since", type=_date, metavar="DATE", help="first day, YYYY-MM-DD")
     report.add_argument(
-        "--since", type=date.fromisoformat, metavar="DATE", help="first day, YYYY-MM-DD"
-    )
-    report.add_argument(
-        "--until", type=date.fromisoformat, metavar="DATE", help="last day (included)"
+        "--until", type=_date, metavar="DATE", help="last day (included; default: today)"
     )
     shape = report.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="print one JSON document")

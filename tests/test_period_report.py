@@ -197,7 +197,10 @@ async def test_each_figure_beside_the_previous_period(
 
 
 def test_the_report_from_the_command_line_as_json_and_csv(
-    write_config: Callable[..., Path], kefu: Kefu, tmp_path: Path
+    write_config: Callable[..., Path],
+    kefu: Kefu,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     async def seeded() -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'kefu.db'}")
@@ -225,6 +228,9 @@ def test_the_report_from_the_command_line_as_json_and_csv(
     assert "figure,first_contact_percent,50,100" in rows
     wrong = kefu(config, "report", "--since", "2026-11-30", "--until", "2026-11-01")
     assert wrong.returncode == 2 and "--since DATE" in wrong.stderr
+    with pytest.raises(SystemExit):
+        kefu(config, "report", "--since", "November")
+    assert "'November' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
 
 
 async def test_the_weekly_and_monthly_reports_reach_each_admin_in_their_language(

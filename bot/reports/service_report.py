@@ -241,20 +241,12 @@ async def service_report(
 
 
 async def last_days_report(
-    session: AsyncSession,
-    config: Config,
-    now: datetime,
-    say: Say,
-    days: int | None = None,
-    since: datetime | None = None,
+    session: AsyncSession, config: Config, now: datetime, say: Say, days: int | None = None
 ) -> str:
-    """The report of the last `days` days (default [report] days), or from `since` to `now`,
-    in the shop's time zone and the reader's language, with how its tickets ended."""
+    """The report of the last `days` days (default [report] days), in the shop's time zone and
+    the reader's language, with how its tickets ended."""
     zone = config.hours.business_hours().zone
-    if since is None:
-        since, until = last_days(now, zone, days or config.report.days)
-    else:
-        until = now
+    since, until = last_days(now, zone, days or config.report.days)
     report = await service_report(session, since, until, zone, config.report, say)
     figures = await outcome_figures(session, since, until)
     return "\n".join([report, "", *outcome_lines(figures, say.texts, say.language)])
