@@ -189,12 +189,17 @@ async def agent_names(session: AsyncSession, agent_ids: list[int]) -> dict[int, 
     return {agent: names.get(agent) or str(agent) for agent in agent_ids}
 
 
-async def claim_run(session: AsyncSession, key: str, now: datetime) -> bool:
-    """True for the first (of all replicas) to claim the job run `key`; committed at once."""
+async def claim_run(
+    session: AsyncSession, key: str, now: datetime, *, commit: bool = True
+) -> bool:
+    """True for the first (of all replicas) to claim the job run `key`. Committed at once
+    unless `commit` is False: then the claim holds with whatever the caller commits next (a
+    replica claiming the same key meanwhile waits for that commit, and then is refused)."""
     try:
         async with session.begin_nested():
             session.add(JobRun(key=key, claimed_at=now))
     except IntegrityError:
         return False
-    await session.commit()
+    if commit:
+        await session.commit()
     return True

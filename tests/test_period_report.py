@@ -136,10 +136,13 @@ async def test_a_conversation_ending_in_a_fallback_or_a_thumbs_down_is_not_settl
 
 
 @pytest.fixture
-async def services(start_services: StartServices, clock: ManualClock) -> Services:
+async def services(start_services: StartServices, clock: ManualClock, database: str) -> Services:
+    """On SQLite, and on PostgreSQL when KEFU_TEST_DATABASE_URL is set."""
     clock.set(datetime(2026, 12, 2, 9, tzinfo=SHANGHAI))
     services = await start_services(
-        kb=TEST_KB, replace={"admins = []": f"admins = [{ADMIN}, {ADMIN + 1}]"}
+        kb=TEST_KB,
+        database=database,
+        replace={"admins = []": f"admins = [{ADMIN}, {ADMIN + 1}]"},
     )
     async with services.session_factory() as session:
         await seed(session)

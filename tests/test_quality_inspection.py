@@ -58,10 +58,12 @@ def test_the_week_inspected_is_the_seven_days_before_the_draw_day() -> None:
 
 
 @pytest.fixture
-async def services(start_services: StartServices, clock: ManualClock) -> Services:
+async def services(start_services: StartServices, clock: ManualClock, database: str) -> Services:
+    """On SQLite, and on PostgreSQL when KEFU_TEST_DATABASE_URL is set."""
     clock.set(MONDAY)
     services = await start_services(
         kb=TEST_KB,
+        database=database,
         replace={
             "supervisors = []": f"supervisors = [{SUPERVISOR}, {SECOND_SUPERVISOR}]",
             "agents = []": f"agents = [{ALICE}, {BEN}]",

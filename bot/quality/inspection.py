@@ -100,7 +100,8 @@ class QualityInspection:
         (a replica that drew it first keeps it). Reviewers take them in turn."""
         first, start, end = week_of(now, self.zone, self.config.day)
         week = first.isoformat()
-        if not await claim_run(session, f"qa:{week}", now):
+        # claimed with the draw itself: a draw cut off half way leaves the week to draw again
+        if not await claim_run(session, f"qa:{week}", now, commit=False):
             return []  # drawn already, here or by another replica
         drawn_before = select(QaReview.ticket_id)
         tickets = (
