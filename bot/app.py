@@ -60,6 +60,7 @@ from bot.orders.lookup import OrderLookup, OrderStatusService, OrdersUnavailable
 from bot.orders.providers import BuiltinOrders, OrdersProvider
 from bot.orders.returns import ReturnRequests
 from bot.privacy.customer_data import CustomerData
+from bot.quality.inspection import QualityInspection
 from bot.schedule.delivery import ComposerByKind, Delivery, RateLimiter, Schedule
 from bot.schedule.jobs import run_with, running_jobs
 from bot.texts import Say, Texts
@@ -89,6 +90,7 @@ from handlers import (
     customer_tickets,
     customer_urgent,
     errors,
+    quality_inspection,
 )
 from knowledge import KnowledgeBase, Matcher
 from storage.customers import language_of
@@ -142,6 +144,7 @@ class Services:
     forms: BaseStorage
     metrics: Metrics
     send_limit: SendLimit
+    quality: QualityInspection
 
     async def database_answers(self) -> None:
         """Returns when the database answers a query; raises whatever the driver raises when it
@@ -236,6 +239,9 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     editor = KnowledgeEditor(config, publisher, clock)
     broadcasts = Broadcasts(config, schedule, clock, texts)
     learning = Learning(config, clock, lambda: faq.knowledge_base, editor.publish, texts)
+    quality = QualityInspection(
+        config.qa, clock, hours.zone, roles, texts, handoff.transcripts, config.agents.language
+    )
     return Services(
         config=config,
         clock=clock,
@@ -304,6 +310,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
         metrics=metrics,
+        quality=quality,
         send_limit=create_send_limit(
             config.telegram.max_sends_per_second,
             config.telegram.redis_url.get_secret_value() if config.telegram.redis_url else None,
@@ -364,6 +371,7 @@ def create_dispatcher(
         urgent=services.urgent,
         incidents=services.incidents,
         broadcasts=services.broadcasts,
+        quality=services.quality,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -401,6 +409,7 @@ def create_dispatcher(
     )
     dispatcher.include_router(admin_incidents.create_router())
     dispatcher.include_router(admin_broadcasts.create_router())
+    dispatcher.include_router(quality_inspection.create_router())  # before /qa's refusal
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's
@@ -578,6 +587,7 @@ async def connect_telegram(services: Services, bot: Bot) -> None:
         config.bot.default_language,
         config.agents.group_id,
         services.roles.with_role("admin"),
+        services.roles.with_role("supervisor"),
     )
     telegram = config.telegram
     if telegram.mode == "webhook":

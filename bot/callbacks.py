@@ -168,3 +168,13 @@ class BroadcastStopCallback(CallbackData, prefix="bcstop"):
     """ "Stop these messages" under a broadcast."""
 
     id: RowId
+
+
+class QaCallback(CallbackData, prefix="qa"):
+    """A quality inspection's rubric: a score (1-5) for one criterion (0-4, in QA_CRITERIA's
+    order), the comment skipped, or a pending inspection opened again from /qa."""
+
+    review_id: RowId
+    action: Literal["score", "skip", "open"]
+    criterion: Annotated[int, Field(ge=0, le=4)] = 0
+    score: Annotated[int, Field(ge=0, le=5)] = 0

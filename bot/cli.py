@@ -50,6 +50,13 @@ def _day(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description="A customer-service bot.")
     parser.add_argument(
@@ -117,10 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     cancel = schedule_commands.add_parser("cancel", help="cancel a pending message")
     cancel.add_argument("id", type=int)
-    report = commands.add_parser("report", help="the service figures against their targets")
+    report = commands.add_parser(
+        "report", help="the service figures against their targets, or the agents' scorecards"
+    )
+    report.add_argument(
+        "what",
+        nargs="?",
+        choices=["service", "agents"],
+        default="service",
+        help="service: the service report (default); agents: the agents' scorecards",
+    )
     report.add_argument(
         "--days", type=_days, metavar="N", help="1 to 366 (default: [report] days)"
     )
+    report.add_argument("--since", type=_date, metavar="DATE", help="first day, YYYY-MM-DD")
+    report.add_argument(
+        "--until", type=_date, metavar="DATE", help="last day (included; default: today)"
+    )
+    shape = report.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print one JSON document")
+    shape.add_argument("--csv", action="store_true", help="print CSV")
     customers = commands.add_parser("customers", help="a customer's data, on their request")
     customers_commands = customers.add_subparsers(dest="customers_command", required=True)
     export = customers_commands.add_parser(
@@ -265,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schedule":
             return asyncio.run(schedule_command(config, args))
         if args.command == "report":
-            return asyncio.run(print_report(config, args.days))
+            return asyncio.run(print_report(config, args))
         if args.command == "customers" and args.customers_command == "import":
             return asyncio.run(import_customers_file(config, args.file))
         if args.command == "customers":
@@ -459,13 +482,75 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
             return 1
 
 
-async def print_report(config: Config, days: int | None) -> int:
-    from bot.reports.service_report import last_days_report
+def _period(config: Config, args: argparse.Namespace) -> tuple[datetime, datetime] | None:
+    """--days N, or --since DATE [--until DATE] (until today), in the shop's time zone."""
+    from bot.reports.service_report import MAX_DAYS, last_days, whole_days
+
+    zone = config.hours.business_hours().zone
+    now = SystemClock().now()
+    if args.since is None:
+        if args.until is not None:
+            return None
+        return last_days(now, zone, args.days or config.report.days)
+    until = args.until or now.astimezone(zone).date()
+    if args.days is not None or not 0 <= (until - args.since).days < MAX_DAYS:
+        return None
+    return whole_days(args.since, until, zone)
+
+
+async def print_report(config: Config, args: argparse.Namespace) -> int:
+    from bot.reports.period_report import (
+        build_report,
+        render_period_report,
+        report_csv,
+        report_json,
+    )
+    from bot.reports.scorecards import scorecard_report, scorecard_rows
     from storage.database import reading
 
+    period = _period(config, args)
+    if period is None:
+        print(
+            "kefu: give --days N, or --since DATE with an --until DATE after it, "
+            "at most 366 days apart",
+            file=sys.stderr,
+        )
+        return 2
+    since, until = period
     async with reading(config.database.url) as sessions, sessions() as session:
-        print(await last_days_report(session, config, SystemClock().now(), operator(config), days))
+        if args.what == "agents":
+            if args.json or args.csv:
+                rows = await scorecard_rows(session, config, since, until)
+                sys.stdout.write(_as_json(rows) if args.json else _as_csv(rows))
+            else:
+                print(await scorecard_report(session, config, since, until, operator(config)))
+            return 0
+        report = await build_report(session, since, until, config.hours.business_hours().zone)
+    if args.json:
+        sys.stdout.write(report_json(report))
+    elif args.csv:
+        sys.stdout.write(report_csv(report))
+    else:
+        print(render_period_report(report, config, operator(config)))
     return 0
+
+
+def _as_json(rows: Any) -> str:
+    import json
+
+    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+
+
+def _as_csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
 
 
 async def customers_command(config: Config, args: argparse.Namespace) -> int:

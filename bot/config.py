@@ -484,13 +484,51 @@ class NpsConfig(Section):
     min_days_between: float = Field(default=90.0, ge=0)
 
 
+# for a field named `time`
+time_of_day = time
+
+
+class ScorecardConfig(Section):
+    """How an agent's composite score is made (each part out of 100, weighted; a part with
+    nothing to measure leaves the others' weights to count alone), and the score expected."""
+
+    satisfaction_weight: float = Field(default=0.6, ge=0, le=1)
+    completion_weight: float = Field(default=0.4, ge=0, le=1)
+    quality_weight: float = Field(default=0.0, ge=0, le=1)
+    target: float = Field(default=80.0, ge=0, le=100)
+    top: int = Field(default=3, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ScorecardConfig:
+        if self.satisfaction_weight + self.completion_weight + self.quality_weight <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
 class ReportConfig(Section):
-    """The service standards the report holds the figures to, and its usual period."""
+    """The service standards the report holds the figures to, its usual period, and its
+    delivery to the admins (weekly on `weekly_day`, monthly on the 1st, at `delivery_time`)."""
 
     days: int = Field(default=7, ge=1, le=366)
     on_time_percent: float = Field(default=95.0, ge=0, le=100)
     satisfaction: float = Field(default=90.0, ge=0, le=100)
     first_contact_percent: float = Field(default=80.0, ge=0, le=100)
+    weekly: bool = True
+    monthly: bool = True
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    delivery_time: time = time(9, 0)
+    scorecard: ScorecardConfig = ScorecardConfig()
+
+
+class QaConfig(Section):
+    """Quality inspection (质检): each week on `day` at `time`, `sample_per_agent` tickets each
+    agent resolved in the week before are drawn and sent to the supervisors to score."""
+
+    enabled: bool = True
+    sample_per_agent: int = Field(default=5, ge=1, le=50)
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: time_of_day = time(10, 0)
+    seed: str = ""
 
 
 class FloodConfig(Section):
@@ -574,6 +612,7 @@ class Config(Section):
     revisits: RevisitsConfig = RevisitsConfig()
     nps: NpsConfig = NpsConfig()
     report: ReportConfig = ReportConfig()
+    qa: QaConfig = QaConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     broadcasts: BroadcastsConfig = BroadcastsConfig()

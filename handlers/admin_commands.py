@@ -18,8 +18,14 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import KnowledgeUploadCallback, LearnCallback
-from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, set_admin_commands
-from bot.channels.filters import command_or_document, has_document, is_admin, private_chat
+from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, set_staff_commands
+from bot.channels.filters import (
+    command_or_document,
+    has_document,
+    is_admin,
+    is_supervisor,
+    private_chat,
+)
 from bot.channels.replies import bot_of
 from bot.channels.telegram import FileDownloadFailed
 from bot.clock import Clock
@@ -27,7 +33,9 @@ from bot.config import Config
 from bot.knowledge_admin.editing import EditError, KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
 from bot.knowledge_admin.publishing import KnowledgePublisher, version_summary
-from bot.reports.service_report import MAX_DAYS, last_days_report, report_days
+from bot.reports.period_report import period_report
+from bot.reports.scorecards import scorecard_report
+from bot.reports.service_report import MAX_DAYS, parse_period
 from bot.schedule.delivery import Schedule, schedule_report
 from bot.texts import Say
 from bot.tickets.bans import Bans
@@ -51,6 +59,8 @@ def create_router() -> Router:
     router.message.register(list_roles, Command("roles"), is_admin)
     router.message.register(show_scheduled, Command("scheduled"), is_admin)
     router.message.register(show_report, Command("report"), is_admin)
+    router.message.register(show_scorecards, Command("scorecard"), is_supervisor)
+    router.message.register(refuse_scorecards, Command("scorecard"))
     router.message.register(show_learned, Command("learn"), is_admin)
     router.message.register(ban_customer, Command("ban"), is_admin)
     router.message.register(unban_customer, Command("unban"), is_admin)
@@ -189,8 +199,8 @@ async def change_role(
         return
     log.info("admin=%s set the role of user=%s to %s", message.from_user.id, user_id, role)
     await session.commit()  # the role holds before the menus follow it
-    await set_admin_commands(
-        bot_of(message), say.texts, config.bot.default_language, user_id, role == "admin"
+    await set_staff_commands(
+        bot_of(message), say.texts, config.bot.default_language, user_id, role
     )
     await message.answer(say("role_set", user=user_id, role=say(f"role_{role}")))
 
@@ -266,13 +276,38 @@ async def show_report(
     clock: Clock,
     say: Say,
 ) -> None:
-    """The service figures of the last N days (default [report] days) against the targets,
-    and how the tickets ended."""
-    days = report_days(command.args) if command.args else config.report.days
-    if days is None:
+    """The report of the last N days (default [report] days) or between two dates: the
+    figures against their targets and beside the previous period's, trends, distributions,
+    how the tickets ended and what customers wrote."""
+    zone = config.hours.business_hours().zone
+    period = parse_period(command.args, clock.now(), zone, config.report.days)
+    if period is None:
         await message.answer(say("report_usage", max=MAX_DAYS))
         return
-    await message.answer(await last_days_report(session, config, clock.now(), say, days))
+    await message.answer(await period_report(session, config, *period, say))
+
+
+async def show_scorecards(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    config: Config,
+    clock: Clock,
+    say: Say,
+) -> None:
+    """Each agent's figures and composite score over the last N days or between two dates,
+    the best first, with the top agents and those below target."""
+    zone = config.hours.business_hours().zone
+    period = parse_period(command.args, clock.now(), zone, config.report.days)
+    if period is None:
+        await message.answer(say("scorecard_usage", max=MAX_DAYS))
+        return
+    await message.answer(await scorecard_report(session, config, *period, say))
+
+
+async def refuse_scorecards(message: Message, customer: Customer, say: Say) -> None:
+    log.warning("refused /scorecard from customer=%s", customer.id)
+    await message.answer(say("scorecard_staff_only"))
 
 
 async def show_learned(

@@ -14,14 +14,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     OPEN_STATUSES,
+    AnswerVote,
     Conversation,
     Feedback,
     FeedbackKind,
+    Message,
     ScheduledMessage,
     ScheduledStatus,
     Ticket,
     TicketCategory,
 )
+
+FALLBACK = "fallback"  # knowledge.matcher.Decision.FALLBACK, as stored with the bot's answer
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class ServiceFigures:
     conversations: int
     handed_off: int  # conversations that became a ticket
     direct_tickets: int  # tickets the customer opened without asking the bot first (/human)
-    bot_alone: int
+    bot_alone: int  # conversations the bot settled alone: no ticket, no fallback at the end, no 👎
     tickets: int
     first_response_minutes_median: float | None
     first_response_on_time: int
@@ -39,6 +43,43 @@ class ServiceFigures:
     resolution_late: int
     reopened: int
     resolved_first_time: int  # resolved and never reopened
+    # conversations without a ticket that ended in a fallback or got a 👎: not settled
+    bot_unsettled: int = 0
+
+
+async def unsettled_conversations(
+    session: AsyncSession, since: datetime, until: datetime
+) -> set[int]:
+    """Conversations started in the period whose bot's last answer was a fallback, or in
+    which the customer marked an answer unhelpful (👎): the bot did not settle them."""
+    in_period = (
+        select(Conversation.id)
+        .where(Conversation.started_at >= since, Conversation.started_at < until)
+        .scalar_subquery()
+    )
+    answers = (
+        await session.exec(
+            select(Message.conversation_id, Message.decision)
+            .where(
+                col(Message.conversation_id).in_(in_period),
+                Message.direction == "out",
+                col(Message.decision).is_not(None),
+            )
+            .order_by(col(Message.created_at), col(Message.id))
+        )
+    ).all()
+    last: dict[int, str | None] = {}
+    for conversation_id, decision in answers:
+        last[conversation_id] = decision
+    unsettled = {conversation for conversation, decision in last.items() if decision == FALLBACK}
+    voted_down = (
+        await session.exec(
+            select(Message.conversation_id)
+            .join(AnswerVote, col(AnswerVote.message_id) == col(Message.id))
+            .where(col(Message.conversation_id).in_(in_period), col(AnswerVote.helpful).is_(False))
+        )
+    ).all()
+    return unsettled | set(voted_down)
 
 
 async def service_figures(
@@ -56,7 +97,9 @@ async def service_figures(
             select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)
         )
     ).all()
-    handed_off = len({t.conversation_id for t in tickets if t.conversation_id is not None})
+    handed = {t.conversation_id for t in tickets if t.conversation_id is not None}
+    handed_off = len(handed)
+    unsettled = len(await unsettled_conversations(session, since, until) - handed)
     responded = [t for t in tickets if t.first_response_at is not None]
     resolved = [t for t in tickets if t.resolved_at is not None]
     first_minutes = [
@@ -71,7 +114,7 @@ async def service_figures(
         conversations=conversations,
         handed_off=handed_off,
         direct_tickets=sum(1 for t in tickets if t.conversation_id is None),
-        bot_alone=max(conversations - handed_off, 0),
+        bot_alone=max(conversations - handed_off - unsettled, 0),
         tickets=len(tickets),
         first_response_minutes_median=statistics.median(first_minutes) if first_minutes else None,
         first_response_on_time=sum(
@@ -97,6 +140,7 @@ async def service_figures(
         ),
         reopened=sum(t.reopen_count for t in tickets),
         resolved_first_time=sum(1 for t in resolved if t.reopen_count == 0),
+        bot_unsettled=unsettled,
     )
 
 
@@ -255,4 +299,103 @@ async def live_figures(session: AsyncSession, now: datetime, late: timedelta) ->
         scheduled_pending=pending,
         scheduled_overdue=overdue,
         scheduled_uncertain=uncertain,
+    )
+
+
+# First-response time buckets, in minutes: "under 5", "5-15", ... "4 h and more".
+FIRST_RESPONSE_BUCKETS = (5, 15, 30, 60, 240)
+
+
+@dataclass(frozen=True)
+class Comment:
+    answered_at: datetime
+    ticket_id: int | None
+    agent_id: int | None
+    score: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class PeriodDetails:
+    """What a report over a period shows beside its headline figures: each day's volume and
+    satisfaction, how long first responses took, how customers scored, what they wrote."""
+
+    conversations_by_day: dict[str, int]
+    tickets_by_day: dict[str, int]
+    csat_by_day: dict[str, float]
+    first_response_buckets: list[int]  # one per FIRST_RESPONSE_BUCKETS limit, then the rest
+    waiting_for_first_response: int
+    csat_scores: dict[int, int]  # stars (1-5) -> answers
+    nps_groups: dict[str, int]  # detractors (0-6), passives (7-8), promoters (9-10)
+    complaints: int
+    comments: list[Comment]
+
+
+def _days_between(since: datetime, until: datetime, zone: ZoneInfo) -> list[str]:
+    first, last = (
+        since.astimezone(zone).date(),
+        (until - timedelta(microseconds=1)).astimezone(zone).date(),
+    )
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+async def period_details(
+    session: AsyncSession, since: datetime, until: datetime, zone: ZoneInfo
+) -> PeriodDetails:
+    days = _days_between(since, until, zone)
+    started = (
+        await session.exec(
+            select(Conversation.started_at).where(
+                Conversation.started_at >= since, Conversation.started_at < until
+            )
+        )
+    ).all()
+    tickets = (
+        await session.exec(
+            select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)
+        )
+    ).all()
+    answers = (
+        await session.exec(
+            select(Feedback)
+            .where(Feedback.answered_at >= since, Feedback.answered_at < until)
+            .order_by(col(Feedback.answered_at))
+        )
+    ).all()
+
+    def by_day(moments: Iterable[datetime]) -> dict[str, int]:
+        counts = dict.fromkeys(days, 0)
+        for moment in moments:
+            day = moment.astimezone(zone).date().isoformat()
+            counts[day] = counts.get(day, 0) + 1
+        return counts
+
+    buckets = [0] * (len(FIRST_RESPONSE_BUCKETS) + 1)
+    for ticket in tickets:
+        if ticket.first_response_at is None:
+            continue
+        minutes = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
+        buckets[sum(1 for limit in FIRST_RESPONSE_BUCKETS if minutes >= limit)] += 1
+    csat = [f for f in answers if f.kind == FeedbackKind.CSAT and f.score is not None]
+    nps = [f.score for f in answers if f.kind == FeedbackKind.NPS and f.score is not None]
+    return PeriodDetails(
+        conversations_by_day=by_day(started),
+        tickets_by_day=by_day(t.created_at for t in tickets),
+        csat_by_day=_grouped(
+            [(f.answered_at.astimezone(zone).date().isoformat(), f.score or 0) for f in csat]
+        ),
+        first_response_buckets=buckets,
+        waiting_for_first_response=sum(1 for t in tickets if t.first_response_at is None),
+        csat_scores={stars: sum(1 for f in csat if f.score == stars) for stars in range(1, 6)},
+        nps_groups={
+            "detractors": sum(1 for score in nps if score <= 6),
+            "passives": sum(1 for score in nps if 7 <= score <= 8),
+            "promoters": sum(1 for score in nps if score >= 9),
+        },
+        complaints=sum(1 for t in tickets if t.category == TicketCategory.COMPLAINT),
+        comments=[
+            Comment(f.answered_at, f.ticket_id, f.agent_id, f.score, f.comment)
+            for f in answers
+            if f.comment
+        ],
     )

@@ -547,3 +547,40 @@ class WebChatFile(SQLModel, table=True):
     size: int
     data: bytes = Field(sa_type=sa.LargeBinary)
     created_at: datetime = _time()
+
+
+# The rubric of a quality inspection (质检), in the order a supervisor scores it, 1-5 each.
+QA_CRITERIA = ("greeting", "accuracy", "courtesy", "compliance", "resolution")
+
+
+class QaReview(SQLModel, table=True):
+    """A resolved ticket drawn for quality inspection (质检) and, once a supervisor scored it,
+    the scores. A ticket is drawn at most once, ever (the unique ticket id is also the claim
+    that keeps two replicas from drawing it twice)."""
+
+    __table_args__ = (sa.UniqueConstraint("ticket_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
+    agent_id: int = Field(sa_type=sa.BigInteger, index=True)  # whose work is inspected
+    reviewer_id: int | None = Field(default=None, sa_type=sa.BigInteger)  # the supervisor
+    week: str = Field(max_length=10)  # the first day of the week it was drawn for, ISO
+    sampled_at: datetime = _time()
+    greeting: int | None = None
+    accuracy: int | None = None
+    courtesy: int | None = None
+    compliance: int | None = None
+    resolution: int | None = None
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    scored_at: datetime | None = _time(default=None, index=True)  # when the last score came
+
+    def scores(self) -> list[int | None]:
+        return [getattr(self, criterion) for criterion in QA_CRITERIA]
+
+
+class JobRun(SQLModel, table=True):
+    """A job done once a period, whichever replica comes first: its key names the job and
+    the period ("qa:2026-11-23", "report-weekly:2026-11-30"); inserting it is the claim."""
+
+    key: str = Field(primary_key=True, max_length=40)
+    claimed_at: datetime = _time()

@@ -65,6 +65,12 @@ FORGED = [
     "nps:1:11",
     "nps:1:5",
     f"nps:{HUGE}:5",
+    "qa:1:score:9:9",
+    f"qa:{HUGE}:score:0:1",
+    "qa:5:open:0:0",
+    "qa:5:score:0:3",
+    "qa:5:skip:0:0",
+    "qa:1:fly:0:0",
     "\x00faq:x",
 ]
 

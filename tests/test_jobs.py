@@ -67,6 +67,8 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
             "delivery",
             "knowledge_watch",
             "late_orders",
+            "quality_inspection",
+            "reports",
             "retention",
             "roles",
             "sla",
@@ -90,6 +92,10 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
         retention = jobs["retention"].trigger
         assert isinstance(retention, CronTrigger) and retention.timezone == SHANGHAI
         assert str(retention) == str(CronTrigger(hour=3, minute=30, second=0, timezone=SHANGHAI))
+        quality = jobs["quality_inspection"].trigger  # [qa] day and time
+        assert str(quality) == str(
+            CronTrigger(day_of_week="mon", hour=10, minute=0, second=0, timezone=SHANGHAI)
+        )
 
 
 async def test_a_role_changed_through_another_replica_holds_after_the_refresh(
@@ -150,7 +156,7 @@ async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when
         jobs = await job_ids(create_scheduler(services, ignore, MockedBot()))
     finally:
         await services.close()
-    assert jobs == ["delivery", "roles", "sla", "surges"]
+    assert jobs == ["delivery", "quality_inspection", "reports", "roles", "sla", "surges"]
 
 
 def add_gift_cards(kb_copy: Path) -> None:

@@ -105,12 +105,15 @@ def test_the_report_from_the_command_line(
     assert "First response on time: nothing to measure yet" in lines
     assert lines[lines.index("") - 1].startswith("No target missed; nothing to measure yet for ")
     # how tickets ended, in English as the rest of the command line
-    assert lines[lines.index("") + 1 :] == [
-        "Tickets opened in the period, by what they were about and how they ended:",
+    start = lines.index(
+        "Tickets opened in the period, by what they were about and how they ended:"
+    )
+    assert lines[start + 1 : start + 4] == [
         "By category: none",
         "By cause (of which complaints): none",
         "By remedy (of which complaints): none",
     ]
+    assert lines[-1] == "Survey comments: 0"
     with pytest.raises(SystemExit):
         main(["--config", str(config_path), "report", "--days", "0"])
     assert "not a number of days from 1 to 366" in capsys.readouterr().err

@@ -16,7 +16,13 @@ from aiogram.methods import AnswerCallbackQuery, DeleteMyCommands, SendMessage, 
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, InlineKeyboardMarkup, User
 
 from bot.app import Services
-from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, CUSTOMER_COMMANDS, set_commands
+from bot.channels.commands import (
+    ADMIN_COMMANDS,
+    AGENT_COMMANDS,
+    CUSTOMER_COMMANDS,
+    SUPERVISOR_COMMANDS,
+    set_commands,
+)
 from bot.clock import ManualClock
 from bot.tickets.sla import alert_breaches
 from tests.chat import AgentInGroup, PrivateChat
@@ -164,7 +170,7 @@ async def test_staff_read_their_private_chat_in_the_language_they_chose(
         f"客服：{ALICE}, {BEN}",
     ]
     [usage] = await admin.say("/report 0")
-    assert usage.text == "用法：/report [天数]，天数为 1 到 366。"
+    assert usage.text.startswith("用法：/report [天数]，天数为 1 到 366；")
 
     [choose] = await admin.say("/language")
     await admin.press(choose, "English")
@@ -191,16 +197,18 @@ async def test_a_chinese_admin_reads_the_report_in_chinese(
     )
     assert (
         "没有未达标项；暂无数据：首次接触解决率、首次回复按时率、按时解决率、满意度\n\n"
-        "本期创建的工单，按类别、原因和处理方式：" in report.text
+        "与上一期（2026-02-17 14:00 至 2026-02-24 00:00）对比：" in report.text
     )
-    assert report.text.endswith("按处理方式（其中投诉）：无")
+    assert "本期创建的工单，按类别、原因和处理方式：\n" in report.text
+    assert "按处理方式（其中投诉）：无\n" in report.text
+    assert report.text.endswith("调查评语：0 条")
 
 
 async def test_the_command_menus_come_from_the_catalogues_and_staff_ones_stay_in_staff_chats(
     services: Services,
 ) -> None:
     bot = MockedBot()
-    await set_commands(bot, services.texts, "zh", GROUP, [ADMIN])
+    await set_commands(bot, services.texts, "zh", GROUP, [ADMIN], [SUPERVISOR])
     menus = {
         (type(call.scope).__name__, getattr(call.scope, "chat_id", None), call.language_code): [
             (command.command, command.description) for command in call.commands
@@ -214,6 +222,8 @@ async def test_the_command_menus_come_from_the_catalogues_and_staff_ones_stay_in
         assert group == list(AGENT_COMMANDS)
         admin = [name for name, _ in menus["BotCommandScopeChat", ADMIN, language]]
         assert admin == [*CUSTOMER_COMMANDS, *ADMIN_COMMANDS]
+        chief = [name for name, _ in menus["BotCommandScopeChat", SUPERVISOR, language]]
+        assert chief == [*CUSTOMER_COMMANDS, *SUPERVISOR_COMMANDS]
     assert ("human", "联系人工客服") in menus["BotCommandScopeDefault", None, "zh"]
     assert ("human", "Talk to a person") in menus["BotCommandScopeDefault", None, "en"]
     assert ("report", "最近几天的服务报告") in menus["BotCommandScopeChat", ADMIN, None]
@@ -233,6 +243,14 @@ async def test_a_new_admin_gets_the_admins_menu_and_loses_it_with_the_role(
     assert {call.language_code for call in given} == {"zh", "en", None}
     assert all(call.scope == BotCommandScopeChat(chat_id=999) for call in given)
     assert "report" in [command.command for command in given[0].commands]
+
+    start = len(bot.recorder.requests)
+    await admin.say("/role 999 supervisor")
+    given = sent(bot, SetMyCommands, start)
+    assert [command.command for command in given[0].commands] == [
+        *CUSTOMER_COMMANDS,
+        *SUPERVISOR_COMMANDS,
+    ]
 
     start = len(bot.recorder.requests)
     await admin.say("/role 999 none")

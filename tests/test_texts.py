@@ -7,11 +7,14 @@ from pathlib import Path
 from bot.callbacks import TicketAction
 from bot.channels.commands import ADMIN_COMMANDS, AGENT_COMMANDS, CUSTOMER_COMMANDS
 from bot.orders.returns import RETURN_REASONS
+from bot.reports.period_report import COMPARED
 from bot.schedule.business_hours import WEEKDAYS
 from bot.texts import Texts
 from bot.tickets.roles import ROLES
 from knowledge.schema import LANGUAGES
+from storage.figures import FIRST_RESPONSE_BUCKETS
 from storage.models import (
+    QA_CRITERIA,
     ScheduledKind,
     ScheduledStatus,
     TicketCategory,
@@ -71,6 +74,11 @@ def test_every_text_the_code_asks_for_exists_in_both_languages() -> None:
         "report_name": ("first_contact", "first_response", "resolution", "satisfaction"),
         "kb_change": ("added", "changed", "removed", "none"),
         "return_reason": RETURN_REASONS,
+        "qa_criterion": QA_CRITERIA,
+        "qa_hint": QA_CRITERIA,
+        "report_figure": COMPARED,
+        "report_bucket": ("0", *map(str, FIRST_RESPONSE_BUCKETS), "waiting"),
+        "report_delivered": ("weekly", "monthly"),
         "learn_why": (
             "no_candidate",
             "already_approved",
@@ -106,6 +114,8 @@ def test_chinese_staff_texts_have_no_english_words() -> None:
             "roles",
             "team",
             "vip",
+            "scorecard",
+            "qa",
         )
         or key.startswith(("priority_", "role_", "reload_", "kb_change_", "command_"))
     ]

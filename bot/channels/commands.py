@@ -1,6 +1,7 @@
 """The command menus Telegram shows, from the catalogues in each language: customers' commands
 in every private chat; the agents' commands in the agents' group only; the admins' in each
-admin's private chat only, so that customers never see staff commands."""
+admin's private chat only, the supervisors' in each supervisor's, so that customers never see
+staff commands."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ CUSTOMER_COMMANDS = (
     "delete_me",
 )
 AGENT_COMMANDS = ("duty", "kb", "transcript")  # they work in the agents' group only
+# in a supervisor's private chat (an admin's menu has them too)
+SUPERVISOR_COMMANDS = ("scorecard", "qa")
 ADMIN_COMMANDS = (
     "reload",
     "kb_history",
@@ -37,6 +40,8 @@ ADMIN_COMMANDS = (
     "roles",
     "scheduled",
     "report",
+    "scorecard",
+    "qa",
     "learn",
     "ban",
     "unban",
@@ -54,7 +59,12 @@ def menu(texts: Texts, language: str, names: Sequence[str]) -> list[BotCommand]:
 
 
 async def set_commands(
-    bot: Bot, texts: Texts, default_language: str, group_id: int, admins: Sequence[int]
+    bot: Bot,
+    texts: Texts,
+    default_language: str,
+    group_id: int,
+    admins: Sequence[int],
+    supervisors: Sequence[int] = (),
 ) -> None:
     """Every menu, in each language (and, for apps in another language, in the default one).
     A chat Telegram refuses (an admin who never opened the bot, a group the bot is not in) is
@@ -70,6 +80,7 @@ async def set_commands(
             [(group_id, AGENT_COMMANDS)] if group_id else []
         )
         staff_chats += [(admin, CUSTOMER_COMMANDS + ADMIN_COMMANDS) for admin in admins]
+        staff_chats += [(chief, CUSTOMER_COMMANDS + SUPERVISOR_COMMANDS) for chief in supervisors]
         for chat_id, names in staff_chats:
             try:
                 await bot.set_my_commands(
@@ -81,19 +92,22 @@ async def set_commands(
                 log.warning("no command menu for chat=%s: %s", chat_id, type(error).__name__)
 
 
-async def set_admin_commands(
-    bot: Bot, texts: Texts, default_language: str, user_id: int, admin: bool
+async def set_staff_commands(
+    bot: Bot, texts: Texts, default_language: str, user_id: int, role: str
 ) -> None:
-    """A role changed: the admins' menu in that person's private chat, or no longer."""
+    """A role changed: the admins' or the supervisors' menu in that person's private chat, or
+    none of them any more."""
+    names = {
+        "admin": CUSTOMER_COMMANDS + ADMIN_COMMANDS,
+        "supervisor": CUSTOMER_COMMANDS + SUPERVISOR_COMMANDS,
+    }.get(role)
     for language_code in (*LANGUAGES, None):
         scope = BotCommandScopeChat(chat_id=user_id)
         try:
-            if admin:
+            if names:
                 language = language_code or default_language
                 await bot.set_my_commands(
-                    menu(texts, language, CUSTOMER_COMMANDS + ADMIN_COMMANDS),
-                    scope=scope,
-                    language_code=language_code,
+                    menu(texts, language, names), scope=scope, language_code=language_code
                 )
             else:
                 await bot.delete_my_commands(scope=scope, language_code=language_code)

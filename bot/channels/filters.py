@@ -60,3 +60,9 @@ async def asks_for_a_person(message: Message) -> bool:
 async def is_admin(event: TelegramObject, roles: RoleBook) -> bool:
     user = getattr(event, "from_user", None)
     return user is not None and roles.is_admin(user.id)
+
+
+async def is_supervisor(event: TelegramObject, roles: RoleBook) -> bool:
+    """A supervisor or an admin (an admin may do whatever a supervisor may)."""
+    user = getattr(event, "from_user", None)
+    return user is not None and roles.role_of(user.id) in ("supervisor", "admin")

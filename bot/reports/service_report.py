@@ -4,7 +4,7 @@ service falls short of them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +35,42 @@ def last_days(now: datetime, zone: ZoneInfo, days: int) -> tuple[datetime, datet
     """From the start of the day `days - 1` days ago (in the shop's time zone) until now."""
     today = now.astimezone(zone).date()
     return datetime.combine(today - timedelta(days=days - 1), time(), zone), now
+
+
+def whole_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """From the start of `first` to the end of `last` (both included), in the shop's zone."""
+    return (
+        datetime.combine(first, time(), zone),
+        datetime.combine(last + timedelta(days=1), time(), zone),
+    )
+
+
+def parse_period(
+    text: str | None, now: datetime, zone: ZoneInfo, default_days: int
+) -> tuple[datetime, datetime] | None:
+    """What a staff member asked for: nothing (the last `default_days` days), a number of days
+    ("30": the last 30 days, today included), or two dates ("2026-11-01 2026-11-30", both
+    included, at most MAX_DAYS days apart); None for anything else."""
+    parts = (text or "").split()
+    if not parts:
+        return last_days(now, zone, default_days)
+    if len(parts) == 1:
+        days = report_days(parts[0])
+        return last_days(now, zone, days) if days is not None else None
+    if len(parts) != 2:
+        return None
+    try:
+        first, last = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
+    except ValueError:
+        return None
+    if not timedelta(0) <= last - first < timedelta(days=MAX_DAYS):
+        return None
+    return whole_days(first, last, zone)
+
+
+def previous_period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The period of the same length just before."""
+    return since - (until - since), since
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -93,8 +129,10 @@ def render_report(
     targets: ReportConfig,
     title: str,
     say: Say,
+    agent_names: Mapping[int, str] | None = None,
 ) -> str:
     verdicts = _Verdicts(say)
+    names = agent_names or {}
     contacts = service.conversations + service.direct_tickets
     first_contact = _percent(
         min(service.bot_alone + service.resolved_first_time, contacts), contacts
@@ -155,7 +193,12 @@ def render_report(
     lines += [
         line
         for line in (
-            _worst(say, feedback.csat_by_agent, "report_lowest_agent"),
+            _worst(
+                say,
+                feedback.csat_by_agent,
+                "report_lowest_agent",
+                lambda agent: names.get(agent, str(agent)),
+            ),
             _worst(
                 say,
                 feedback.csat_by_category,

@@ -33,7 +33,10 @@ from bot.middlewares.redelivery import forget_delivered_updates
 from bot.orders.late import notify_late_orders
 from bot.orders.lookup import OrderStatusService
 from bot.privacy.retention import expire_old_texts, keeps_everything
+from bot.quality.inspection import QualityInspection
+from bot.reports.delivery import deliver_reports
 from bot.schedule.delivery import Delivery
+from bot.texts import Texts
 from bot.tickets.bans import BanList
 from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
@@ -69,6 +72,8 @@ class JobServices(Protocol):
     incidents: IncidentBoard
     surges: SurgeWatch
     metrics: Metrics
+    quality: QualityInspection
+    texts: Texts
 
 
 async def watch_knowledge(publisher: KnowledgePublisher, notify: Notify) -> None:
@@ -101,6 +106,13 @@ async def reload_knowledge(publisher: KnowledgePublisher, notify: Notify) -> Non
 def late_orders_trigger(at: time, zone: ZoneInfo) -> CronTrigger:
     """Once a day at `at` o'clock in the shop's time zone."""
     return CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=zone)
+
+
+def weekly_trigger(day: str, at: time, zone: ZoneInfo) -> CronTrigger:
+    """Once a week, on `day` ("mon".."sun") at `at` o'clock in the shop's time zone."""
+    return CronTrigger(
+        day_of_week=day, hour=at.hour, minute=at.minute, second=at.second, timezone=zone
+    )
 
 
 def create_scheduler(
@@ -182,6 +194,27 @@ def create_scheduler(
             hours=1,
             args=[services.session_factory, services.clock],
             id="delivered_updates",
+        )
+    if config.report.weekly or config.report.monthly:
+        scheduler.add_job(
+            deliver_reports,
+            late_orders_trigger(config.report.delivery_time, zone),
+            args=[
+                services.session_factory,
+                bot,
+                config,
+                services.clock,
+                services.roles,
+                services.texts,
+            ],
+            id="reports",
+        )
+    if config.qa.enabled:
+        scheduler.add_job(
+            services.quality.weekly,
+            weekly_trigger(config.qa.day, config.qa.time, zone),
+            args=[services.session_factory, bot],
+            id="quality_inspection",
         )
     if config.orders.provider == "builtin":  # the shop's API has no way to list late orders
         scheduler.add_job(

@@ -1,0 +1,1 @@
+"""Quality inspection (质检) of the agents' work."""
