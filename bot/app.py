@@ -71,11 +71,14 @@ from bot.tickets.roles import RoleBook
 from bot.tickets.transcript import Transcripts
 from bot.web.app import create_web_app, serving
 from bot.web.chat import ChatRoutes
+from bot.web.console.access import ConsoleAccess
+from bot.web.console.views import ConsoleRoutes
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
     admin_commands,
     admin_incidents,
     agents_group,
+    console,
     customer_feedback,
     customer_orders,
     customer_privacy,
@@ -133,6 +136,8 @@ class Services:
     forms: BaseStorage
     metrics: Metrics
     send_limit: SendLimit
+    console: ConsoleAccess
+    web_secret: str  # signs the web chat's and the console's cookies
 
     async def database_answers(self) -> None:
         """Returns when the database answers a query; raises whatever the driver raises when it
@@ -217,6 +222,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     returns = ReturnRequests(lookup, intake, handoff, faq, config.returns, texts)
     editor = KnowledgeEditor(config, publisher, clock)
     learning = Learning(config, clock, lambda: faq.knowledge_base, editor.publish, texts)
+    web_secret = web_secret_of(config)
     return Services(
         config=config,
         clock=clock,
@@ -271,11 +277,20 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         session_factory=session_factory,
         forms=create_form_storage(config, session_factory, clock),
         metrics=metrics,
+        console=ConsoleAccess(config, roles, clock, web_secret),
+        web_secret=web_secret,
         send_limit=create_send_limit(
             config.telegram.max_sends_per_second,
             config.telegram.redis_url.get_secret_value() if config.telegram.redis_url else None,
         ),
     )
+
+
+def web_secret_of(config: Config) -> str:
+    """[web] secret, else one made up for this run (said in the log once the web application
+    is served: cookies then do not outlive the process)."""
+    secret = config.web.secret.get_secret_value() if config.web.secret else ""
+    return secret or secrets.token_urlsafe(32)
 
 
 def create_form_storage(
@@ -328,6 +343,7 @@ def create_dispatcher(
         customer_data=services.customer_data,
         urgent=services.urgent,
         incidents=services.incidents,
+        console=services.console,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -364,6 +380,7 @@ def create_dispatcher(
         )
     )
     dispatcher.include_router(admin_incidents.create_router())
+    dispatcher.include_router(console.create_router())  # supervisors too, before admins' refusal
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's
@@ -401,9 +418,7 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
     web = services.config.web
     if not web.chat:
         return None
-    secret = web.secret.get_secret_value() if web.secret else ""
-    if not secret:
-        secret = secrets.token_urlsafe(32)
+    if web.secret is None:
         log.warning(
             "web chat: no [web] secret (or KEFU_WEB_SECRET): one was made up for this run, "
             "so visitors will not be recognised after a restart"
@@ -411,7 +426,21 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
     dispatcher = create_dispatcher(services, channel="web")
     web_chat = WebChat(dispatcher, services.session_factory, services.clock, telegram)
     services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
-    return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)
+    return ChatRoutes(
+        web_chat, services.config, services.texts, services.clock, services.web_secret
+    )
+
+
+def create_console(services: Services) -> ConsoleRoutes | None:
+    """The managers' console, or None when `[console] enabled` is off."""
+    if not services.config.console.enabled:
+        return None
+    if services.config.web.secret is None:
+        log.warning(
+            "console: no [web] secret (or KEFU_WEB_SECRET): one was made up for this run, "
+            "so everyone signed in must sign in again after a restart"
+        )
+    return ConsoleRoutes(services, services.console)
 
 
 async def run_web(services: Services) -> None:
@@ -419,7 +448,9 @@ async def run_web(services: Services) -> None:
     with no Telegram at all, until interrupted; of the timed jobs, those that write to no one
     (the knowledge-base watch, the retention of old texts)."""
     config = services.config
-    app = create_web_app(services, chat=create_web_chat(services))
+    app = create_web_app(
+        services, chat=create_web_chat(services), console=create_console(services)
+    )
 
     async def notify(result: PublishResult) -> None:
         log.info("knowledge base: %s", result.message())
@@ -480,7 +511,11 @@ async def run_telegram(services: Services) -> None:
     try:
         if config.telegram.mode == "webhook":
             app = create_web_app(
-                services, dispatcher=dispatcher, bot=bot, chat=create_web_chat(services, bot)
+                services,
+                dispatcher=dispatcher,
+                bot=bot,
+                chat=create_web_chat(services, bot),
+                console=create_console(services),
             )
             async with serving(app, config.web.host, config.web.port):
                 # set once kefu listens, so that Telegram's first post finds it; left in place
@@ -492,7 +527,11 @@ async def run_telegram(services: Services) -> None:
         async with contextlib.AsyncExitStack() as stack:
             if config.web.enabled:
                 try:
-                    app = create_web_app(services, chat=create_web_chat(services, bot))
+                    app = create_web_app(
+                        services,
+                        chat=create_web_chat(services, bot),
+                        console=create_console(services),
+                    )
                     await stack.enter_async_context(serving(app, config.web.host, config.web.port))
                 except OSError as error:  # customers are still served, by polling
                     log.error(

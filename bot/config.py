@@ -126,6 +126,23 @@ class WebConfig(Section):
     user_secret: SecretStr | None = None
     # the shops' pages that may embed the widget ("https://shop.example"); kefu's own always
     allowed_origins: list[str] = []
+    # the address people reach this application at (behind a proxy), for the links kefu gives
+    # (the console's sign-in links); empty: http://host:port
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_address(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"{value!r} is not an address such as https://kefu.shop.example")
+        return value.rstrip("/")
+
+    def base_url(self) -> str:
+        """Where this application is reached: public_url, else its own host and port."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @field_validator("allowed_origins")
     @classmethod
@@ -428,6 +445,17 @@ class ReportConfig(Section):
     first_contact_percent: float = Field(default=80.0, ge=0, le=100)
 
 
+class ConsoleConfig(Section):
+    """The managers' web console (/console): who signs in with a one-time link from /console
+    or `kefu console link`, for how long, and who reads customers' phones and addresses."""
+
+    enabled: bool = True
+    link_minutes: int = Field(default=10, ge=1, le=1440)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # roles that see phones and addresses unmasked; others read 138****8001
+    unmasked_roles: list[Literal["supervisor", "admin"]] = ["admin"]
+
+
 class FloodConfig(Section):
     messages_per_minute: int = Field(default=20, ge=1)
     burst: int = Field(default=10, ge=1)
@@ -500,6 +528,7 @@ class Config(Section):
     revisits: RevisitsConfig = RevisitsConfig()
     nps: NpsConfig = NpsConfig()
     report: ReportConfig = ReportConfig()
+    console: ConsoleConfig = ConsoleConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     incidents: IncidentsConfig = IncidentsConfig()
 

@@ -41,6 +41,7 @@ ADMIN_COMMANDS = (
     "ban",
     "unban",
     "incident",
+    "console",
 )
 
 

@@ -25,6 +25,7 @@ from storage.figures import live_figures
 if TYPE_CHECKING:
     from bot.app import Services
     from bot.web.chat import ChatRoutes
+    from bot.web.console.views import ConsoleRoutes
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,11 @@ def create_web_app(
     dispatcher: Dispatcher | None = None,
     bot: Bot | None = None,
     chat: ChatRoutes | None = None,
+    console: ConsoleRoutes | None = None,
 ) -> web.Application:
     """The operations endpoints always; the webhook when given the dispatcher and its bot (the
     application's startup and shutdown then start and stop the dispatcher's, and its jobs); the
-    web chat when given its routes."""
+    web chat and the managers' console when given their routes."""
     app = web.Application()
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
@@ -51,6 +53,8 @@ def create_web_app(
     app.router.add_get("/metrics", metrics)
     if chat is not None:
         chat.register(app)
+    if console is not None:
+        console.register(app)
     if dispatcher is not None and bot is not None:
         telegram = services.config.telegram
         assert telegram.webhook_secret is not None  # the config requires it in webhook mode
