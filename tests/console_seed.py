@@ -111,7 +111,8 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
             ticket.cause, ticket.remedy = causes[i % 4], remedies[i % 4]
             session.add(ticket)
     await session.flush()
-    parcel = next(t for t in tickets if t.resolved_at is not None)  # the first surveyed
+    # Mei's first resolved ticket (the first surveyed)
+    parcel = next(t for t in tickets if t.resolved_at and t.customer_id == customers[0].id)
     parcel.description = f"My parcel never came, call me on {PHONE}"
     parcel.order_number = "A1001"
     parcel.category = TicketCategory.SHIPPING
@@ -120,7 +121,7 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
     hostile.description = HOSTILE
     session.add(hostile)
     for at, actor, kind, detail in (
-        (parcel.created_at, "system", "created", ""),
+        (parcel.created_at, f"customer:{parcel.customer_id}", "created", "shipping, urgent"),
         (parcel.created_at + timedelta(minutes=1), "system", "assigned", f"agent:{AGENT_LIN}"),
         (
             parcel.created_at + timedelta(minutes=2),
@@ -168,7 +169,7 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
                 ticket_id=ticket.id,
                 agent_id=ticket.assigned_agent,
                 category=ticket.category,
-                score=(5, 4, 2, 5, 3)[i % 5],
+                score=5 if ticket is parcel else (5, 4, 2, 5, 3)[i % 5],
                 comment="Quick and kind" if ticket is parcel else None,
                 answered_at=(ticket.resolved_at or now) + timedelta(minutes=15),
             )

@@ -20,7 +20,7 @@ from bot.app import Services, create_console, create_dispatcher
 from bot.clock import ManualClock
 from bot.texts import Texts
 from bot.web.app import create_web_app
-from storage.models import KnowledgeVersion, StaffAccess, StaffRole, Ticket
+from storage.models import KnowledgeVersion, LearnedQuestion, StaffAccess, StaffRole, Ticket
 from tests.chat import PrivateChat
 from tests.conftest import Kefu, StartServices
 from tests.console_seed import ADDRESS, HOSTILE, PHONE, seed
@@ -38,8 +38,9 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
-async def services(start_services: StartServices, kb_copy: Path) -> Services:
-    return await start_services(kb=kb_copy, replace=ROLES)
+async def services(start_services: StartServices, kb_copy: Path, database: str) -> Services:
+    """On SQLite, and on PostgreSQL when KEFU_TEST_DATABASE_URL is set."""
+    return await start_services(kb=kb_copy, database=database, replace=ROLES)
 
 
 @pytest.fixture
@@ -248,7 +249,7 @@ async def test_reports_show_every_table_and_download_each_as_csv(
         in csv.headers["Content-Disposition"]
     )
     rows = (await csv.text()).lstrip("\ufeff").splitlines()
-    assert rows[0] == "Agent,satisfaction"
+    assert rows[0] == "Agent,Satisfaction (of 100)"
     assert {row.split(",")[0] for row in rows[1:]} == {"Lin", "Wang"}
     days = await client.get(
         "/console/reports.csv?table=volume_by_day&since=2026-02-17&until=2026-03-02"
@@ -360,3 +361,24 @@ def test_every_text_the_console_pages_ask_for_is_in_both_languages() -> None:
     assert len(used) > 80
     for language in ("zh", "en"):
         assert sorted(used - texts.keys(language)) == [], language
+
+
+async def test_an_admin_approves_a_learned_question_and_drafts_an_entry_for_a_gap(
+    client: Any, services: Services, seeded: dict[str, int], kb_copy: Path
+) -> None:
+    csrf = await sign_in(client, services, ADMIN)
+    gaps = await (await client.get("/console/gaps")).text()
+    assert "id: new_question_1" in gaps and "- do you ship to Mars" in gaps
+    async with services.session_factory() as session:
+        [waiting] = (await session.exec(select(LearnedQuestion))).all()
+    bad = await client.post(
+        "/console/gaps/learned", data={"csrf": csrf, "id": "one", "decision": "approve"}
+    )
+    assert bad.status == 400 and "could not be read" in await bad.text()
+    done = await client.post(
+        "/console/gaps/learned", data={"csrf": csrf, "id": str(waiting.id), "decision": "approve"}
+    )
+    assert f"#{waiting.id} approved and published." in await done.text()
+    assert "can i send it back" in (kb_copy / "learned.yaml").read_text(encoding="utf-8")
+    tried = await (await client.get("/console/knowledge?q=can+i+send+it+back")).text()
+    assert "The bot would: <strong>answer</strong> → <code>returns</code>" in tried

@@ -13,18 +13,13 @@ COLOURS = ("#2563eb", "#d97706", "#059669", "#dc2626")
 
 
 def _scale(top: float) -> float:
-    """A round top for the axis: 1, 2, 5 or 10 times a power of ten."""
-    if top <= 0:
-        return 1.0
+    """A top for the axis whose four grid steps are round: 1, 2, 2.5 or 5 times a power of
+    ten (counts of 3 get an axis of 0-4, scores of 90 one of 0-100)."""
+    quarter = max(top, 4) / 4
     power = 1.0
-    while power * 10 < top:
+    while power * 10 < quarter:
         power *= 10
-    while power > top and power > 1e-6:
-        power /= 10
-    for step in (1, 2, 5, 10):
-        if step * power >= top:
-            return step * power
-    return 10 * power
+    return 4 * next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= quarter)
 
 
 def _number(value: float) -> str:

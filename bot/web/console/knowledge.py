@@ -8,6 +8,7 @@ import difflib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.faq.answers import FaqService
@@ -15,7 +16,7 @@ from bot.knowledge_admin.editing import KnowledgeEditor
 from bot.knowledge_admin.learning import Learning
 from bot.texts import Say
 from knowledge import Entry
-from knowledge.gaps import Gap, group_questions
+from knowledge.gaps import Gap, group_questions, skeleton_entries
 from knowledge.matcher import Candidate, Match
 from storage.conversations import questions_to_review
 from storage.knowledge_versions import version_files
@@ -102,6 +103,11 @@ class GapsPage:
     days: int
     gaps: list[Gap]
     learned: list[LearnedQuestion] = field(default_factory=list)
+
+    def draft(self, gap: Gap) -> str:
+        """A new entry for the group to complete, as `kefu kb gaps --yaml` writes it."""
+        entries = skeleton_entries([gap])
+        return yaml.safe_dump(entries, allow_unicode=True, sort_keys=False)
 
 
 async def gaps_page(

@@ -134,11 +134,12 @@ async def overview(
             ],
         )
     )
+    satisfaction = [feedback.csat_by_day.get(day) for day in days]
     result.charts.append(
         line_chart(
             say("console_chart_satisfaction"),
             labels,
-            [(say("report_name_satisfaction"), [feedback.csat_by_day.get(day) for day in days])],
+            [(say("console_standard_satisfaction"), satisfaction)],
         )
     )
     return result
@@ -257,7 +258,7 @@ async def report_tables(session: AsyncSession, period: Period, say: Say) -> list
         Table(
             "satisfaction_by_agent",
             say("console_table_csat_agent"),
-            [say("console_agent"), say("report_name_satisfaction")],
+            [say("console_agent"), say("console_standard_satisfaction")],
             [
                 [names.get(agent) or str(agent), score]
                 for agent, score in feedback.csat_by_agent.items()
@@ -266,7 +267,7 @@ async def report_tables(session: AsyncSession, period: Period, say: Say) -> list
         Table(
             "satisfaction_by_category",
             say("console_table_csat_category"),
-            [say("console_category"), say("report_name_satisfaction")],
+            [say("console_category"), say("console_standard_satisfaction")],
             [
                 [say(f"category_{category}"), score]
                 for category, score in feedback.csat_by_category.items()
