@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlmodel import col, update
+from sqlmodel import col, delete, or_, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ConsoleLink, ConsoleSession
@@ -77,3 +77,12 @@ async def end_session(session: AsyncSession, token: str, now: datetime) -> None:
         row.ended_at = now
         session.add(row)
         await session.flush()
+
+
+async def forget_sign_ins(session: AsyncSession, before: datetime) -> int:
+    """Links and sessions that expired (or were ended) before `before`: nothing they could
+    open is left. How many rows went."""
+    links = await session.exec(delete(ConsoleLink).where(col(ConsoleLink.expires_at) < before))
+    ended = or_(col(ConsoleSession.expires_at) < before, col(ConsoleSession.ended_at) < before)
+    sessions = await session.exec(delete(ConsoleSession).where(ended))
+    return int(links.rowcount) + int(sessions.rowcount)

@@ -20,7 +20,17 @@ from bot.app import Services, create_console, create_dispatcher
 from bot.clock import ManualClock
 from bot.texts import Texts
 from bot.web.app import create_web_app
-from storage.models import KnowledgeVersion, LearnedQuestion, StaffAccess, StaffRole, Ticket
+from bot.web.console.access import forget_old_sign_ins
+from bot.web.console.reports import Table
+from storage.models import (
+    ConsoleLink,
+    ConsoleSession,
+    KnowledgeVersion,
+    LearnedQuestion,
+    StaffAccess,
+    StaffRole,
+    Ticket,
+)
 from tests.chat import PrivateChat
 from tests.conftest import Kefu, StartServices
 from tests.console_seed import ADDRESS, HOSTILE, PHONE, seed
@@ -382,3 +392,24 @@ async def test_an_admin_approves_a_learned_question_and_drafts_an_entry_for_a_ga
     assert "can i send it back" in (kb_copy / "learned.yaml").read_text(encoding="utf-8")
     tried = await (await client.get("/console/knowledge?q=can+i+send+it+back")).text()
     assert "The bot would: <strong>answer</strong> → <code>returns</code>" in tried
+
+
+async def test_links_and_sessions_are_forgotten_a_day_after_they_end(
+    client: Any, services: Services, clock: ManualClock
+) -> None:
+    await sign_in(client, services, ADMIN)  # a link spent, a session live
+    await link_token(services, SUPERVISOR)  # a link never used
+    assert await forget_old_sign_ins(services.session_factory, clock) == 0
+    clock.advance(timedelta(hours=13))  # the session and both links have expired
+    assert (await client.get("/console")).status == 401
+    assert await forget_old_sign_ins(services.session_factory, clock) == 0  # kept for a day
+    clock.advance(timedelta(days=1))
+    assert await forget_old_sign_ins(services.session_factory, clock) == 3
+    async with services.session_factory() as session:
+        assert (await session.exec(select(func.count()).select_from(ConsoleSession))).one() == 0
+        assert (await session.exec(select(func.count()).select_from(ConsoleLink))).one() == 0
+
+
+def test_a_csv_cell_that_reads_as_a_formula_stays_text() -> None:
+    table = Table("t", "T", ["Agent", "Score"], [["=HYPERLINK(1)", -3], ["Lin", 80.0]])
+    assert table.csv().splitlines() == ["Agent,Score", "'=HYPERLINK(1),-3", "Lin,80.0"]

@@ -20,11 +20,13 @@ from storage.console_access import (
     add_link,
     add_session,
     end_session,
+    forget_sign_ins,
     live_session,
     token_hash,
     use_link,
 )
 from storage.customers import language_of
+from storage.database import SessionFactory
 from storage.models import ConsoleLink, ConsoleSession
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 CONSOLE_ROLES = ("supervisor", "admin")
 LANGUAGES = ("zh", "en")
 SIGN_IN_PATH = "/console/sign-in"
+FORGET_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,11 @@ class ConsoleAccess:
 
     def _sign(self, purpose: str, value: str) -> str:
         return hmac.new(self.key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def forget_old_sign_ins(session_factory: SessionFactory, clock: Clock) -> int:
+    """The timed job: links and sessions ended a day ago or more are deleted."""
+    async with session_factory() as session:
+        count = await forget_sign_ins(session, clock.now() - FORGET_AFTER)
+        await session.commit()
+    return count

@@ -157,8 +157,16 @@ class Table:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(self.headers)
-        writer.writerows(self.rows)
+        writer.writerows([[_inert(cell) for cell in row] for row in self.rows])
         return out.getvalue()
+
+
+def _inert(cell: object) -> object:
+    """A text a spreadsheet would take for a formula (a name given by staff, "=1+1") is kept
+    as text."""
+    if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@")):
+        return "'" + cell
+    return cell
 
 
 def _buckets(say: Say, edges: tuple[int, ...], unit: str) -> list[str]:
