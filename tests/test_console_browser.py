@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,10 +21,11 @@ from bot.app import Services, create_console, create_dispatcher
 from bot.clock import ManualClock
 from bot.web.app import create_web_app, serving
 from tests.chat import PrivateChat
-from tests.conftest import StartServices
+from tests.conftest import ROOT, TEST_KB, StartServices
 from tests.console_seed import PHONE, seed
 from tests.mocked_bot import MockedBot
 from tests.test_web import free_port
+from tests.test_web_chat_browser import wait_until_healthy
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -217,3 +221,50 @@ async def test_an_expired_or_used_link_is_refused(
     clock.advance(timedelta(minutes=11))
     await page.goto(late)
     await expect(page.locator("#refused")).to_contain_text("has expired or was already used")
+
+
+async def test_kefu_web_serves_the_console_to_a_link_from_kefu_console_link(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The real processes: `kefu web` with no Telegram token, and a link printed on the server
+    for the first admin."""
+    port = free_port()
+    config = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    for old, new in {
+        'path = "knowledge/sample"': f'path = "{TEST_KB}"',
+        'url = "sqlite+aiosqlite:///data/kefu.db"': f'url = "sqlite+aiosqlite:///{tmp_path}/k.db"',
+        "port = 8080": f"port = {port}",
+        '# secret = ""': 'secret = "browser-console-secret"',
+        "admins = []": f"admins = [{ADMIN}]",
+        'language = "zh"': 'language = "en"',
+    }.items():
+        assert old in config
+        config = config.replace(old, new)
+    path = tmp_path / "config.toml"
+    path.write_text(config, encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    kefu = [sys.executable, "-m", "bot", "--config", str(path)]
+    with (tmp_path / "kefu.log").open("w") as log:
+        process = subprocess.Popen(
+            [*kefu, "web"], stdout=subprocess.DEVNULL, stderr=log, env=environment
+        )
+        try:
+            address = f"http://127.0.0.1:{port}"
+            wait_until_healthy(address, process)
+            printed = subprocess.run(
+                [*kefu, "console", "link", str(ADMIN)],
+                capture_output=True, text=True, env=environment, check=True, timeout=120,
+            )  # fmt: skip
+            link = printed.stdout.strip()
+            assert link.startswith(f"{address}/console/sign-in?token=")
+            page = await (await browser.new_context(locale="en-US")).new_page()
+            page.set_default_timeout(WAIT_MS)
+            await page.goto(link)
+            await page.click("#sign-in")
+            await expect(page.locator("h1")).to_have_text("Overview")
+            await page.click("text=Tickets")
+            await expect(page.locator("#count")).to_have_text("0 ticket(s), the newest first")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+    assert process.returncode == 0, (tmp_path / "kefu.log").read_text()
