@@ -431,8 +431,9 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
     )
 
 
-def create_console(services: Services) -> ConsoleRoutes | None:
-    """The managers' console, or None when `[console] enabled` is off."""
+def create_console(services: Services, telegram: Bot | None = None) -> ConsoleRoutes | None:
+    """The managers' console, or None when `[console] enabled` is off; it shows the photos on
+    tickets through `telegram` when kefu serves Telegram."""
     if not services.config.console.enabled:
         return None
     if services.config.web.secret is None:
@@ -440,7 +441,7 @@ def create_console(services: Services) -> ConsoleRoutes | None:
             "console: no [web] secret (or KEFU_WEB_SECRET): one was made up for this run, "
             "so everyone signed in must sign in again after a restart"
         )
-    return ConsoleRoutes(services, services.console)
+    return ConsoleRoutes(services, services.console, telegram)
 
 
 async def run_web(services: Services) -> None:
@@ -515,7 +516,7 @@ async def run_telegram(services: Services) -> None:
                 dispatcher=dispatcher,
                 bot=bot,
                 chat=create_web_chat(services, bot),
-                console=create_console(services),
+                console=create_console(services, bot),
             )
             async with serving(app, config.web.host, config.web.port):
                 # set once kefu listens, so that Telegram's first post finds it; left in place
@@ -530,7 +531,7 @@ async def run_telegram(services: Services) -> None:
                     app = create_web_app(
                         services,
                         chat=create_web_chat(services, bot),
-                        console=create_console(services),
+                        console=create_console(services, bot),
                     )
                     await stack.enter_async_context(serving(app, config.web.host, config.web.port))
                 except OSError as error:  # customers are still served, by polling

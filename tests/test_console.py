@@ -30,6 +30,7 @@ from storage.models import (
     StaffAccess,
     StaffRole,
     Ticket,
+    TicketEvent,
 )
 from tests.chat import PrivateChat
 from tests.conftest import Kefu, StartServices
@@ -413,3 +414,53 @@ async def test_links_and_sessions_are_forgotten_a_day_after_they_end(
 def test_a_csv_cell_that_reads_as_a_formula_stays_text() -> None:
     table = Table("t", "T", ["Agent", "Score"], [["=HYPERLINK(1)", -3], ["Lin", 80.0]])
     assert table.csv().splitlines() == ["Agent,Score", "'=HYPERLINK(1),-3", "Lin,80.0"]
+
+
+async def test_photos_sent_on_a_ticket_are_shown_from_telegram(
+    aiohttp_client: Callable[..., Any], services: Services, seeded: dict[str, int], bot: MockedBot
+) -> None:
+    async with services.session_factory() as session:
+        session.add(
+            TicketEvent(
+                ticket_id=seeded["parcel"], created_at=services.clock.now(),
+                actor="customer:1", kind="message", detail="the box", media="photo",
+                file_id="photo-1",
+            )
+        )  # fmt: skip
+        await session.commit()
+    bot.recorder.files["photo-1"] = b"\xff\xd8 a photo"
+    client = await aiohttp_client(
+        create_web_app(services, console=create_console(services, telegram=bot))
+    )
+    await sign_in(client, services, SUPERVISOR)
+    parcel = f"T-{seeded['parcel']:06d}"
+    text = await (await client.get(f"/console/tickets/{parcel}")).text()
+    assert f'src="/console/tickets/{parcel}/photo?file=photo-1"' in text
+    photo = await client.get(f"/console/tickets/{parcel}/photo?file=photo-1")
+    assert photo.status == 200 and await photo.read() == b"\xff\xd8 a photo"
+    assert photo.headers["Content-Type"] == "image/jpeg"
+    # only a photo of that ticket: another ticket's number, or a file id never sent on it
+    other = f"T-{seeded['hostile']:06d}"
+    assert (await client.get(f"/console/tickets/{other}/photo?file=photo-1")).status == 404
+    assert (await client.get(f"/console/tickets/{parcel}/photo?file=photo-2")).status == 404
+    client.session.cookie_jar.clear()
+    assert (await client.get(f"/console/tickets/{parcel}/photo?file=photo-1")).status == 401
+
+
+async def test_without_telegram_a_photo_is_its_caption(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    async with services.session_factory() as session:
+        session.add(
+            TicketEvent(
+                ticket_id=seeded["parcel"], created_at=services.clock.now(),
+                actor="customer:1", kind="message", detail="the box", media="photo",
+                file_id="photo-1",
+            )
+        )  # fmt: skip
+        await session.commit()
+    await sign_in(client, services, SUPERVISOR)
+    parcel = f"T-{seeded['parcel']:06d}"
+    text = await (await client.get(f"/console/tickets/{parcel}")).text()
+    assert "[photo] the box" in text and "<img" not in text
+    assert (await client.get(f"/console/tickets/{parcel}/photo?file=photo-1")).status == 404

@@ -28,6 +28,7 @@ from storage.models import (
     FeedbackKind,
     Ticket,
     TicketCategory,
+    TicketEvent,
     TicketPriority,
     TicketStatus,
     find_ticket_id,
@@ -131,6 +132,7 @@ class Line:
     kind: str  # "said", "note" or "change"
     text: str
     part: str  # "bot" or "ticket"
+    photo: str | None = None  # Telegram's file id of a photo sent on the ticket
 
 
 @dataclass
@@ -221,6 +223,20 @@ class TicketPages:
             surveys=[s for s in surveys if s.kind in (FeedbackKind.CSAT, FeedbackKind.REVISIT)],
         )
 
+    async def holds_photo(self, session: AsyncSession, number: str, file_id: str) -> bool:
+        """Whether a photo was sent on the ticket a number names: only those are shown."""
+        ticket_id = find_ticket_id(number)
+        if not ticket_id or ticket_id >= 2**31 or not file_id:
+            return False
+        found = await session.exec(
+            select(TicketEvent.id).where(
+                TicketEvent.ticket_id == ticket_id,
+                TicketEvent.file_id == file_id,
+                TicketEvent.media == "photo",
+            )
+        )
+        return found.first() is not None
+
     @staticmethod
     def _line(entry: Entry, who: Callable[[str], str], unmasking: Unmasking, say: Say) -> Line:
         name = who(entry.actor)
@@ -230,7 +246,9 @@ class TicketPages:
             if entry.media:
                 media = say("console_media", media=entry.media)
                 text = media if text == f"[{entry.media}]" else f"{media} {text}"
-            return Line(entry.at, name, "note" if entry.kind == "note" else "said", text, part)
+            kind = "note" if entry.kind == "note" else "said"
+            photo = entry.file_id if entry.media == "photo" else None
+            return Line(entry.at, name, kind, text, part, photo)
         detail = entry.text
         if entry.kind in ("assigned", "transferred") and detail.startswith("agent:"):
             detail = who(detail)

@@ -4,6 +4,7 @@ token on every POST), calls one function of bot/web/console and renders its temp
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from multidict import MultiDictProxy
@@ -64,9 +67,14 @@ Page = Callable[[web.Request, Visit], Awaitable[web.StreamResponse]]
 
 
 class ConsoleRoutes:
-    def __init__(self, services: Services, access: ConsoleAccess) -> None:
+    def __init__(
+        self, services: Services, access: ConsoleAccess, telegram: Bot | None = None
+    ) -> None:
+        """`telegram` fetches the photos sent on tickets; without it (`kefu web`) a photo is
+        shown as its caption."""
         self.services = services
         self.access = access
+        self.telegram = telegram
         self.zone = services.config.hours.business_hours().zone
         self.tickets = TicketPages(services.config, services.clock, services.order_status)
         self.templates = Environment(
@@ -88,6 +96,7 @@ class ConsoleRoutes:
         add_get("/console/reports.csv", self.page(self.report_csv))
         add_get("/console/tickets", self.page(self.tickets_page))
         add_get("/console/tickets/{number}", self.page(self.ticket_page))
+        add_get("/console/tickets/{number}/photo", self.page(self.ticket_photo))
         add_get("/console/knowledge", self.page(self.knowledge))
         add_post("/console/knowledge/rollback", self.page(self.roll_back, admin=True))
         add_get("/console/gaps", self.page(self.gaps))
@@ -297,7 +306,28 @@ class ConsoleRoutes:
             return self.render(
                 "refused.html", request, visit, visit.say, status=404, why="console_no_ticket"
             )
-        return self.render("ticket.html", request, visit, visit.say, story=story)
+        return self.render(
+            "ticket.html", request, visit, visit.say, story=story, photos=self.telegram is not None
+        )
+
+    async def ticket_photo(self, request: web.Request, visit: Visit) -> web.StreamResponse:
+        """A photo of a ticket's conversation, fetched from Telegram (which keeps the file)."""
+        number, file_id = request.match_info["number"], request.query.get("file", "")
+        if self.telegram is None or not await self.tickets.holds_photo(
+            visit.session, number, file_id
+        ):
+            return web.Response(status=404, headers=HEADERS)
+        try:
+            photo = await self.telegram.download(file_id, destination=io.BytesIO())
+        except (TelegramAPIError, OSError) as error:
+            log.warning("console: a ticket's photo could not be fetched: %s", type(error).__name__)
+            return web.Response(status=502, headers=HEADERS)
+        assert photo is not None  # the destination given
+        return web.Response(
+            body=photo.read(),
+            content_type="image/jpeg",  # what Telegram makes of every photo
+            headers={**HEADERS, "Cache-Control": "private, max-age=3600"},
+        )
 
     async def knowledge(self, request: web.Request, visit: Visit) -> web.Response:
         version = request.query.get("version", "")
