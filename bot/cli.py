@@ -551,12 +551,16 @@ async def console_link(config: Config, telegram_id: int) -> int:
     from bot.web.console.access import ConsoleAccess
     from storage.database import create_session_factory, migrate, open_engine
 
-    if not config.console.enabled:
-        print("kefu: the console is turned off ([console] enabled = false)", file=sys.stderr)
-        return 1
     clock = SystemClock()
     roles = RoleBook(config.roles, clock)
     access = ConsoleAccess(config, roles, clock, web_secret_of(config))
+    if not access.served():
+        print(
+            "kefu: the console is turned off ([console] enabled = false, or [web] enabled = "
+            "false)",
+            file=sys.stderr,
+        )
+        return 1
     async with open_engine(config.database.url) as engine:
         await migrate(engine)
         async with create_session_factory(engine)() as session:

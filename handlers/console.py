@@ -25,7 +25,7 @@ async def give_console_link(
     message: Message, session: AsyncSession, console: ConsoleAccess, config: Config, say: Say
 ) -> None:
     assert message.from_user is not None
-    if not config.console.enabled:
+    if not console.served():
         await message.answer(say("console_disabled"))
         return
     url = await console.new_link(session, message.from_user.id)

@@ -227,6 +227,7 @@ async def test_the_overview_shows_the_standards_beside_the_period_before(
     assert "2026-02-24 to 2026-03-02 (Asia/Shanghai), beside 2026-02-17 to 2026-02-23" in text
     for name in ("Settled at first contact", "First response on time", "Satisfaction (of 100)"):
         assert name in text
+    assert "<th>Period before</th><th>Today</th>" in text
     assert text.count('<svg class="chart"') == 2
     assert "<polyline" in text
     bad = await client.get("/console?since=2026-03-05&until=2026-03-01")
@@ -464,3 +465,23 @@ async def test_without_telegram_a_photo_is_its_caption(
     text = await (await client.get(f"/console/tickets/{parcel}")).text()
     assert "[photo] the box" in text and "<img" not in text
     assert (await client.get(f"/console/tickets/{parcel}/photo?file=photo-1")).status == 404
+
+
+CONSOLE_OFF = {"session_hours.\nenabled = true": "session_hours.\nenabled = false"}
+
+
+async def test_no_link_while_the_console_is_off(
+    start_services: StartServices, bot: MockedBot
+) -> None:
+    services = await start_services(replace={**ROLES, **CONSOLE_OFF})
+    dispatcher = create_dispatcher(services, jobs=False)
+    [told] = await PrivateChat(dispatcher, bot, ADMIN, "en").say("/console")
+    assert told.text.startswith("The web console is turned off ([console] enabled = false")
+    assert create_console(services) is None
+
+
+def test_no_link_from_the_command_line_while_the_console_is_off(
+    write_config: Callable[..., Path], kefu: Kefu
+) -> None:
+    ran = kefu(write_config(replace={**ROLES, **CONSOLE_OFF}), "console", "link", str(ADMIN))
+    assert ran.returncode == 1 and "the console is turned off" in ran.stderr

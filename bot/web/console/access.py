@@ -63,12 +63,17 @@ class ConsoleAccess:
         self.clock = clock
         self.key = secret.encode()
 
+    def served(self) -> bool:
+        """Whether the console is on and kefu serves the web application it is part of."""
+        web_on = self.config.web.enabled or self.config.telegram.mode == "webhook"
+        return self.config.console.enabled and web_on
+
     async def may_sign_in(self, session: AsyncSession, telegram_id: int) -> bool:
         return await self.roles.current(session, telegram_id) in CONSOLE_ROLES
 
     async def new_link(self, session: AsyncSession, telegram_id: int) -> str | None:
         """A sign-in link for an admin or a supervisor; None for anyone else."""
-        if not self.config.console.enabled or not await self.may_sign_in(session, telegram_id):
+        if not self.served() or not await self.may_sign_in(session, telegram_id):
             return None
         token = secrets.token_urlsafe(32)
         now = self.clock.now()

@@ -90,6 +90,7 @@ def period_from(query: dict[str, str], config: Config, now: datetime) -> Period:
 class Compared:
     now: Standard
     before: Standard
+    today: Standard
 
 
 @dataclass
@@ -113,13 +114,22 @@ async def overview(
     old_feedback = await feedback_figures(session, previous.since, previous.until, period.zone)
     now_standards = standards(service, feedback, config.report)
     old_standards = standards(old_service, old_feedback, config.report)
+    today = Period(*last_days(now, period.zone, 1), period.zone)
+    today_standards = standards(
+        await service_figures(session, today.since, today.until),
+        await feedback_figures(session, today.since, today.until, period.zone),
+        config.report,
+    )
     volume = await volume_figures(session, period.since, period.until, period.zone)
     days = list(volume.tickets_by_day)
     labels = [day[5:] for day in days]  # MM-DD
     result = Overview(
         period=period,
         previous=previous,
-        standards=[Compared(a, b) for a, b in zip(now_standards, old_standards, strict=True)],
+        standards=[
+            Compared(*three)
+            for three in zip(now_standards, old_standards, today_standards, strict=True)
+        ],
         service=service,
         previous_service=old_service,
         live=await live_figures(session, now, LATE_SCHEDULED),
