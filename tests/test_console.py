@@ -150,6 +150,7 @@ async def test_a_demoted_supervisor_loses_access_at_the_next_request(
 ) -> None:
     await sign_in(client, services, SUPERVISOR)
     assert (await client.get("/console/tickets")).status == 200
+    unused = await link_token(services, SUPERVISOR)
     # as /role does on another replica: this process's RoleBook has not heard of it
     async with services.session_factory() as session:
         change = StaffRole(
@@ -158,6 +159,9 @@ async def test_a_demoted_supervisor_loses_access_at_the_next_request(
         session.add(change)
         await session.commit()
     assert (await client.get("/console/tickets")).status == 401
+    assert services.roles.role_of(SUPERVISOR) == "agent"  # and this process knows now
+    refused = await client.post("/console/sign-in", data={"token": unused})
+    assert refused.status == 403
 
 
 async def test_a_supervisor_cannot_roll_back_the_knowledge_base(

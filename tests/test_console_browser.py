@@ -134,10 +134,10 @@ async def test_an_admin_signs_in_with_the_link_and_reads_every_page(
     assert "status=resolved" in page.url
     statuses = await page.locator("#tickets tbody .status").all_inner_texts()
     assert statuses and set(statuses) == {"resolved"}
+    await shot(page, folder, "tickets")
     await page.fill("#filters input[name=q]", "parcel never")
     await page.click("#filter")
     await expect(page.locator("#count")).to_have_text("1 ticket(s), the newest first")
-    await shot(page, folder, "tickets")
     await page.locator("#tickets tbody a").first.click()
     await expect(page.locator("#transcript")).to_contain_text("Carrier says lost in Hangzhou hub")
     await expect(page.locator("#order-phone")).to_have_text(PHONE)  # an admin reads it whole
