@@ -48,7 +48,7 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
     for n, (channel, external, name, language) in enumerate(
         [
             ("telegram", "7001", "Mei", "en"),
-            ("telegram", "7002", "张伟", "zh"),
+            ("telegram", "7002", "Wei", "zh"),  # Latin: the screenshots have no CJK font
             ("web", "9000001", None, "en"),
             ("telegram", "7003", "Ann", "en"),
         ]
