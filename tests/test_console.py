@@ -489,3 +489,21 @@ def test_no_link_from_the_command_line_while_the_console_is_off(
 ) -> None:
     ran = kefu(write_config(replace={**ROLES, **CONSOLE_OFF}), "console", "link", str(ADMIN))
     assert ran.returncode == 1 and "the console is turned off" in ran.stderr
+
+
+async def test_odd_queries_get_a_page_not_an_error(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    await sign_in(client, services, SUPERVISOR)
+    for path in (
+        "/console/tickets?status=bogus&priority=%00&agent=99999999999999999999&since=yesterday",
+        "/console/tickets?q=%25_%5C&category=<b>",
+        "/console/knowledge?version=abc&q=" + "x" * 5000,
+        "/console/gaps?days=-1",
+        "/console/reports?since=2026-13-45",
+    ):
+        response = await client.get(path)
+        assert response.status == 200, path
+    assert "could not be read" in await (await client.get("/console?until=soon")).text()
+    assert (await client.get("/console/tickets/not-a-number")).status == 404
+    assert (await client.get("/console/tickets/T-99999999999")).status == 404
