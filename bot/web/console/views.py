@@ -24,7 +24,13 @@ from bot.texts import Say
 from bot.tickets.labels import category_label, priority_label, status_label
 from bot.web.console.access import LANGUAGES, SIGN_IN_PATH, ConsoleAccess, Staff
 from bot.web.console.knowledge import decided_text, gaps_page, knowledge_page
-from bot.web.console.reports import PeriodError, overview, period_from, report_tables
+from bot.web.console.reports import (
+    Period,
+    PeriodError,
+    overview,
+    period_from,
+    report_tables,
+)
 from bot.web.console.tickets import TicketPages, ticket_filter, ticket_list
 from storage.customers import language_of
 from storage.models import TicketCategory, TicketPriority, TicketStatus
@@ -231,7 +237,8 @@ class ConsoleRoutes:
 
     # pages
 
-    def _period(self, request: web.Request, visit: Visit) -> tuple[Any, str | None]:
+    def _period(self, request: web.Request, visit: Visit) -> tuple[Period, str | None]:
+        """The period asked for, or the usual one with why the one asked for was not taken."""
         try:
             query = dict(request.query)
             return period_from(query, self.services.config, self.services.clock.now()), None
