@@ -1,7 +1,8 @@
 """kefu's one web application, built by one factory for production and tests alike: the
 Telegram webhook (in webhook mode) and the operations endpoints, `/healthz` (the process
 answers), `/readyz` (the database, Redis when configured, and the knowledge base are there) and
-`/metrics` (Prometheus); and the web chat (bot/web/chat.py) when given its routes."""
+`/metrics` (Prometheus); and the web chat (bot/web/chat.py) and the managers' console
+(bot/web/console/) when given their routes."""
 
 from __future__ import annotations
 
