@@ -75,12 +75,15 @@ from bot.tickets.transcript import Transcripts
 from bot.tickets.vip import VipTiers
 from bot.web.app import create_web_app, serving
 from bot.web.chat import ChatRoutes
+from bot.web.console.access import ConsoleAccess
+from bot.web.console.views import ConsoleRoutes
 from bot.web.metrics import CountUpdates, Metrics
 from handlers import (
     admin_broadcasts,
     admin_commands,
     admin_incidents,
     agents_group,
+    console,
     customer_feedback,
     customer_news,
     customer_orders,
@@ -145,6 +148,8 @@ class Services:
     metrics: Metrics
     send_limit: SendLimit
     quality: QualityInspection
+    console: ConsoleAccess
+    web_secret: str  # signs the web chat's and the console's cookies
 
     async def database_answers(self) -> None:
         """Returns when the database answers a query; raises whatever the driver raises when it
@@ -242,6 +247,7 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
     quality = QualityInspection(
         config.qa, clock, hours.zone, roles, texts, handoff.transcripts, config.agents.language
     )
+    web_secret = web_secret_of(config)
     return Services(
         config=config,
         clock=clock,
@@ -311,11 +317,20 @@ async def create_services(config: Config, clock: Clock | None = None) -> Service
         forms=create_form_storage(config, session_factory, clock),
         metrics=metrics,
         quality=quality,
+        console=ConsoleAccess(config, roles, clock, web_secret),
+        web_secret=web_secret,
         send_limit=create_send_limit(
             config.telegram.max_sends_per_second,
             config.telegram.redis_url.get_secret_value() if config.telegram.redis_url else None,
         ),
     )
+
+
+def web_secret_of(config: Config) -> str:
+    """[web] secret, else one made up for this run (said in the log once the web application
+    is served: cookies then do not outlive the process)."""
+    secret = config.web.secret.get_secret_value() if config.web.secret else ""
+    return secret or secrets.token_urlsafe(32)
 
 
 def create_form_storage(
@@ -372,6 +387,7 @@ def create_dispatcher(
         incidents=services.incidents,
         broadcasts=services.broadcasts,
         quality=services.quality,
+        console=services.console,
     )
     dispatcher.update.outer_middleware(NameTheUpdate())
     dispatcher.update.outer_middleware(CountUpdates(services.metrics))
@@ -410,6 +426,7 @@ def create_dispatcher(
     dispatcher.include_router(admin_incidents.create_router())
     dispatcher.include_router(admin_broadcasts.create_router())
     dispatcher.include_router(quality_inspection.create_router())  # before /qa's refusal
+    dispatcher.include_router(console.create_router())  # supervisors too, before admins' refusal
     dispatcher.include_router(admin_commands.create_router())
     dispatcher.include_router(agents_group.create_router())
     dispatcher.include_router(customer_privacy.create_router())  # in any form, before intake's
@@ -448,9 +465,7 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
     web = services.config.web
     if not web.chat:
         return None
-    secret = web.secret.get_secret_value() if web.secret else ""
-    if not secret:
-        secret = secrets.token_urlsafe(32)
+    if web.secret is None:
         log.warning(
             "web chat: no [web] secret (or KEFU_WEB_SECRET): one was made up for this run, "
             "so visitors will not be recognised after a restart"
@@ -467,7 +482,22 @@ def create_web_chat(services: Services, telegram: Bot | None = None) -> ChatRout
         concurrency=services.config.database.pool_size,
     )
     services.handoff.channel_bots["web"] = web_chat.bot  # agents' replies reach the page
-    return ChatRoutes(web_chat, services.config, services.texts, services.clock, secret)
+    return ChatRoutes(
+        web_chat, services.config, services.texts, services.clock, services.web_secret
+    )
+
+
+def create_console(services: Services, telegram: Bot | None = None) -> ConsoleRoutes | None:
+    """The managers' console, or None when `[console] enabled` is off; it shows the photos on
+    tickets through `telegram` when kefu serves Telegram."""
+    if not services.config.console.enabled:
+        return None
+    if services.config.web.secret is None:
+        log.warning(
+            "console: no [web] secret (or KEFU_WEB_SECRET): one was made up for this run, "
+            "so everyone signed in must sign in again after a restart"
+        )
+    return ConsoleRoutes(services, services.console, telegram)
 
 
 async def run_web(services: Services) -> None:
@@ -477,7 +507,7 @@ async def run_web(services: Services) -> None:
     configured (no `kefu run` to send them), the web visitors' surveys and revisits."""
     config = services.config
     routes = create_web_chat(services)
-    app = create_web_app(services, chat=routes)
+    app = create_web_app(services, chat=routes, console=create_console(services))
     web_bot = routes.web.bot if routes is not None and not config.telegram.enabled else None
 
     async def notify(result: PublishResult) -> None:
@@ -542,7 +572,11 @@ async def run_telegram(services: Services) -> None:
     try:
         if config.telegram.mode == "webhook":
             app = create_web_app(
-                services, dispatcher=dispatcher, bot=bot, chat=create_web_chat(services, bot)
+                services,
+                dispatcher=dispatcher,
+                bot=bot,
+                chat=create_web_chat(services, bot),
+                console=create_console(services, bot),
             )
             async with serving(app, config.web.host, config.web.port):
                 # set once kefu listens, so that Telegram's first post finds it; left in place
@@ -554,7 +588,11 @@ async def run_telegram(services: Services) -> None:
         async with contextlib.AsyncExitStack() as stack:
             if config.web.enabled:
                 try:
-                    app = create_web_app(services, chat=create_web_chat(services, bot))
+                    app = create_web_app(
+                        services,
+                        chat=create_web_chat(services, bot),
+                        console=create_console(services, bot),
+                    )
                     await stack.enter_async_context(serving(app, config.web.host, config.web.port))
                 except OSError as error:  # customers are still served, by polling
                     log.error(

@@ -1,5 +1,5 @@
 """The command line: `kefu run | web | chat | ask | kb ... | orders | schedule | report |
-customers | tickets | incident | broadcast | audit | db ...`."""
+customers | tickets | incident | broadcast | console | audit | db ...`."""
 
 from __future__ import annotations
 
@@ -224,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, about in (("status", "how one went"), ("cancel", "stop one being sent")):
         broadcast_commands.add_parser(name, help=about).add_argument("id", type=int)
     broadcast_commands.add_parser("list", help="the latest broadcasts")
+    console = commands.add_parser("console", help="the managers' web console")
+    console_commands = console.add_subparsers(dest="console_command", required=True)
+    link = console_commands.add_parser(
+        "link", help="print a one-time sign-in link for an admin or a supervisor"
+    )
+    link.add_argument("telegram_id", type=int, metavar="TELEGRAM_USER_ID")
     database = commands.add_parser("db", help="the database's schema")
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("upgrade", help="migrate the database to the newest schema")
@@ -301,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(broadcast_command(config, args))
         if args.command == "tickets":
             return asyncio.run(tickets_command(config, args))
+        if args.command == "console":
+            return asyncio.run(console_link(config, args.telegram_id))
         if args.command == "audit":
             return asyncio.run(print_audit(config, args.since, args.customer))
         if args.command == "orders":
@@ -801,6 +809,41 @@ async def tickets_command(config: Config, args: argparse.Namespace) -> int:
             )
             await session.commit()
     sys.stdout.write(text)
+    return 0
+
+
+async def console_link(config: Config, telegram_id: int) -> int:
+    """`kefu console link ID`: a sign-in link as /console gives one, for the first admin or a
+    shop without Telegram yet."""
+    from bot.app import web_secret_of
+    from bot.tickets.roles import RoleBook
+    from bot.web.console.access import ConsoleAccess
+    from storage.database import create_session_factory, migrate, open_engine
+
+    clock = SystemClock()
+    roles = RoleBook(config.roles, clock)
+    access = ConsoleAccess(config, roles, clock, web_secret_of(config))
+    if not access.served():
+        print(
+            "kefu: the console is turned off ([console] enabled = false, or [web] enabled = "
+            "false)",
+            file=sys.stderr,
+        )
+        return 1
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            url = await access.new_link(session, telegram_id)
+            await session.commit()
+    if url is None:
+        print(
+            f"kefu: {telegram_id} is neither an admin nor a supervisor (add them to [roles] "
+            "admins or supervisors, or give the role with /role)",
+            file=sys.stderr,
+        )
+        return 1
+    print(url)
+    print(f"It works once, within {config.console.link_minutes} minutes.", file=sys.stderr)
     return 0
 
 

@@ -138,6 +138,24 @@ class WebConfig(Section):
     # of the connection's; only when every request comes through that proxy
     trust_forwarded_for: bool = False
 
+    # the address people reach this application at (behind a proxy), for the links kefu gives
+    # (the console's sign-in links); empty: http://host:port
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_address(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"{value!r} is not an address such as https://kefu.shop.example")
+        return value.rstrip("/")
+
+    def base_url(self) -> str:
+        """Where this application is reached: public_url, else its own host and port."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins_are_origins(cls, origins: list[str]) -> list[str]:
@@ -531,6 +549,17 @@ class QaConfig(Section):
     seed: str = ""
 
 
+class ConsoleConfig(Section):
+    """The managers' web console (/console): who signs in with a one-time link from /console
+    or `kefu console link`, for how long, and who reads customers' phones and addresses."""
+
+    enabled: bool = True
+    link_minutes: int = Field(default=10, ge=1, le=1440)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # roles that see phones and addresses unmasked; others read 138****8001
+    unmasked_roles: list[Literal["supervisor", "admin"]] = ["admin"]
+
+
 class FloodConfig(Section):
     messages_per_minute: int = Field(default=20, ge=1)
     burst: int = Field(default=10, ge=1)
@@ -613,6 +642,7 @@ class Config(Section):
     nps: NpsConfig = NpsConfig()
     report: ReportConfig = ReportConfig()
     qa: QaConfig = QaConfig()
+    console: ConsoleConfig = ConsoleConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     broadcasts: BroadcastsConfig = BroadcastsConfig()

@@ -16,6 +16,7 @@ from storage.models import (
     OPEN_STATUSES,
     AnswerVote,
     Conversation,
+    Customer,
     Feedback,
     FeedbackKind,
     Message,
@@ -398,4 +399,94 @@ async def period_details(
             for f in answers
             if f.comment
         ],
+    )
+
+
+# Where the distributions of response and resolution times are cut: a ticket falls in the first
+# bucket its time is within; the last bucket holds the rest.
+FIRST_RESPONSE_MINUTES = (5, 15, 30, 60, 120, 240)
+RESOLUTION_HOURS = (1, 4, 8, 24, 48, 72)
+
+
+def _bucketed(values: Iterable[float], edges: tuple[int, ...]) -> list[int]:
+    counts = [0] * (len(edges) + 1)
+    for value in values:
+        counts[next((i for i, edge in enumerate(edges) if value <= edge), len(edges))] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class VolumeFigures:
+    """How much came in over a period, in the shop's time zone: conversations and tickets by
+    day (every day of the period, quiet ones too) and by hour of the day, tickets by category
+    and channel, conversations by channel, and how long first responses (minutes) and
+    resolutions (hours) took, counted in the buckets of FIRST_RESPONSE_MINUTES and
+    RESOLUTION_HOURS."""
+
+    conversations_by_day: dict[str, int]
+    tickets_by_day: dict[str, int]
+    conversations_by_hour: list[int]
+    tickets_by_hour: list[int]
+    tickets_by_category: dict[str, int]
+    tickets_by_channel: dict[str, int]
+    conversations_by_channel: dict[str, int]
+    first_response_buckets: list[int]
+    resolution_buckets: list[int]
+
+
+async def volume_figures(
+    session: AsyncSession, since: datetime, until: datetime, zone: ZoneInfo
+) -> VolumeFigures:
+    started = (
+        await session.exec(
+            select(Conversation.started_at, Customer.channel)
+            .join(Customer, col(Customer.id) == col(Conversation.customer_id))
+            .where(Conversation.started_at >= since, Conversation.started_at < until)
+        )
+    ).all()
+    tickets = (
+        await session.exec(
+            select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)
+        )
+    ).all()
+    days = _days_between(since, until, zone)
+    conversations_by_day = dict.fromkeys(days, 0)
+    tickets_by_day = dict.fromkeys(days, 0)
+    conversations_by_hour, tickets_by_hour = [0] * 24, [0] * 24
+    conversations_by_channel: dict[str, int] = {}
+    for moment, channel in started:
+        local = moment.astimezone(zone)
+        day = local.date().isoformat()
+        conversations_by_day[day] = conversations_by_day.get(day, 0) + 1
+        conversations_by_hour[local.hour] += 1
+        conversations_by_channel[channel] = conversations_by_channel.get(channel, 0) + 1
+    by_category: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
+    for ticket in tickets:
+        local = ticket.created_at.astimezone(zone)
+        day = local.date().isoformat()
+        tickets_by_day[day] = tickets_by_day.get(day, 0) + 1
+        tickets_by_hour[local.hour] += 1
+        by_category[str(ticket.category)] = by_category.get(str(ticket.category), 0) + 1
+        by_channel[ticket.channel] = by_channel.get(ticket.channel, 0) + 1
+    first_minutes = [
+        (t.first_response_at - t.created_at).total_seconds() / 60
+        for t in tickets
+        if t.first_response_at
+    ]
+    resolution_hours = [
+        (t.resolved_at - t.created_at).total_seconds() / 3600 for t in tickets if t.resolved_at
+    ]
+    return VolumeFigures(
+        conversations_by_day=conversations_by_day,
+        tickets_by_day=tickets_by_day,
+        conversations_by_hour=conversations_by_hour,
+        tickets_by_hour=tickets_by_hour,
+        tickets_by_category=dict(sorted(by_category.items(), key=lambda item: -item[1])),
+        tickets_by_channel=dict(sorted(by_channel.items(), key=lambda item: -item[1])),
+        conversations_by_channel=dict(
+            sorted(conversations_by_channel.items(), key=lambda item: -item[1])
+        ),
+        first_response_buckets=_bucketed(first_minutes, FIRST_RESPONSE_MINUTES),
+        resolution_buckets=_bucketed(resolution_hours, RESOLUTION_HOURS),
     )

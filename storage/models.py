@@ -584,3 +584,27 @@ class JobRun(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=40)
     claimed_at: datetime = _time()
+
+
+class ConsoleLink(SQLModel, table=True):
+    """A one-time sign-in link to the web console, given to a member of staff by /console or
+    `kefu console link`: only its token's SHA-256 is kept; it opens one session, once, before
+    it expires."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    telegram_id: int = Field(sa_type=sa.BigInteger)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    used_at: datetime | None = _time(default=None)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session, named by its cookie's token (kept as its SHA-256); ended by
+    logging out or by time. The role is not kept: it is read afresh at each request."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    telegram_id: int = Field(sa_type=sa.BigInteger, index=True)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    ended_at: datetime | None = _time(default=None)
+    language: str | None = Field(default=None, max_length=8)  # chosen in the console

@@ -64,6 +64,7 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
     async with paused(scheduler):
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert sorted(jobs) == [
+            "console_sign_ins",
             "delivery",
             "knowledge_watch",
             "late_orders",
@@ -86,6 +87,7 @@ async def test_every_timed_job_is_on_the_one_scheduler(services: Services) -> No
             "knowledge_watch": timedelta(seconds=2),  # [knowledge] watch_interval
             "roles": timedelta(seconds=5),
             "surges": timedelta(seconds=60),
+            "console_sign_ins": timedelta(hours=1),
         }
         late = jobs["late_orders"].trigger
         assert isinstance(late, CronTrigger) and late.timezone == SHANGHAI
@@ -135,7 +137,11 @@ async def test_a_role_changed_through_another_replica_holds_after_the_refresh(
 
 
 async def test_the_terminal_runs_only_the_jobs_that_send_nothing(services: Services) -> None:
-    assert await job_ids(create_scheduler(services, ignore)) == ["knowledge_watch", "retention"]
+    assert await job_ids(create_scheduler(services, ignore)) == [
+        "console_sign_ins",
+        "knowledge_watch",
+        "retention",
+    ]
 
 
 async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when_asked(
@@ -149,6 +155,7 @@ async def test_late_orders_only_with_the_builtin_provider_and_the_rest_only_when
             "keep_message_text_days = 365": "keep_message_text_days = 0",
             "keep_ticket_text_days = 365": "keep_ticket_text_days = 0",
             "keep_unanswered_days = 365": "keep_unanswered_days = 0",
+            "session_hours.\nenabled = true": "session_hours.\nenabled = false",
         }
     )
     services = await create_services(load_config(path, environ={}), clock=clock)

@@ -49,6 +49,7 @@ ADMIN_COMMANDS = (
     "team",
     "vip",
     "broadcast",
+    "console",
 )
 
 

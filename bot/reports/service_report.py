@@ -4,6 +4,7 @@ service falls short of them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,6 +78,50 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
+def first_contact_percent(service: ServiceFigures) -> float | None:
+    """Settled at first contact: by the bot alone, or the ticket resolved without reopening."""
+    contacts = service.conversations + service.direct_tickets
+    return _percent(min(service.bot_alone + service.resolved_first_time, contacts), contacts)
+
+
+@dataclass(frozen=True)
+class Standard:
+    """One figure of a period held to its service standard (NPS has none)."""
+
+    name: str  # first_contact, first_response, resolution, satisfaction, nps
+    value: float | None
+    target: float | None
+    unit: str
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.target is None:
+            return None
+        return self.value >= self.target
+
+
+def standards(
+    service: ServiceFigures, feedback: FeedbackFigures, targets: ReportConfig
+) -> list[Standard]:
+    on_time = targets.on_time_percent
+    first_response = _percent(
+        service.first_response_on_time,
+        service.first_response_on_time + service.first_response_late,
+    )
+    resolution = _percent(
+        service.resolution_on_time, service.resolution_on_time + service.resolution_late
+    )
+    return [
+        Standard(
+            "first_contact", first_contact_percent(service), targets.first_contact_percent, "%"
+        ),
+        Standard("first_response", first_response, on_time, "%"),
+        Standard("resolution", resolution, on_time, "%"),
+        Standard("satisfaction", feedback.csat, targets.satisfaction, ""),
+        Standard("nps", feedback.nps, None, ""),
+    ]
+
+
 class _Verdicts:
     """Which figures fell short of their targets, and which had nothing to measure yet."""
 
@@ -133,10 +178,7 @@ def render_report(
 ) -> str:
     verdicts = _Verdicts(say)
     names = agent_names or {}
-    contacts = service.conversations + service.direct_tickets
-    first_contact = _percent(
-        min(service.bot_alone + service.resolved_first_time, contacts), contacts
-    )
+    first_contact = first_contact_percent(service)
     first_response_median = (
         say("report_median_minutes", minutes=f"{service.first_response_minutes_median:.0f}")
         if service.first_response_minutes_median is not None

@@ -42,6 +42,7 @@ from bot.tickets.handoff import Handoff
 from bot.tickets.lifecycle import TicketService
 from bot.tickets.roles import RoleBook
 from bot.tickets.sla import check_sla
+from bot.web.console.access import forget_old_sign_ins
 from bot.web.metrics import Metrics
 from storage.database import SessionFactory
 
@@ -144,6 +145,14 @@ def create_scheduler(
             late_orders_trigger(config.privacy.retention_time, zone),
             args=[services.session_factory, services.clock, config.privacy],
             id="retention",
+        )
+    if config.console.enabled:  # writes no message: runs under `kefu web` too
+        scheduler.add_job(
+            forget_old_sign_ins,
+            "interval",
+            hours=1,
+            args=[services.session_factory, services.clock],
+            id="console_sign_ins",
         )
     if bot is None:
         if web_bot is not None:

@@ -43,6 +43,15 @@ class RoleBook:
         else:
             self._roles[user_id] = role
 
+    async def current(self, session: AsyncSession, user_id: int) -> str | None:
+        """The role as the database holds it now, for a check that must not lag behind a change
+        made through another process (the console's, at every request)."""
+        change = await session.get(StaffRole, user_id)
+        if change is None:
+            return self._configured.get(user_id)
+        self._apply(user_id, change.role)
+        return None if change.role == "none" else change.role
+
     def role_of(self, user_id: int) -> str | None:
         return self._roles.get(user_id)
 

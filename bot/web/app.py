@@ -1,7 +1,8 @@
 """kefu's one web application, built by one factory for production and tests alike: the
 Telegram webhook (in webhook mode) and the operations endpoints, `/healthz` (the process
 answers), `/readyz` (the database, Redis when configured, and the knowledge base are there) and
-`/metrics` (Prometheus); and the web chat (bot/web/chat.py) when given its routes."""
+`/metrics` (Prometheus); and the web chat (bot/web/chat.py) and the managers' console
+(bot/web/console/) when given their routes."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from storage.figures import live_figures
 if TYPE_CHECKING:
     from bot.app import Services
     from bot.web.chat import ChatRoutes
+    from bot.web.console.views import ConsoleRoutes
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,11 @@ def create_web_app(
     dispatcher: Dispatcher | None = None,
     bot: Bot | None = None,
     chat: ChatRoutes | None = None,
+    console: ConsoleRoutes | None = None,
 ) -> web.Application:
     """The operations endpoints always; the webhook when given the dispatcher and its bot (the
     application's startup and shutdown then start and stop the dispatcher's, and its jobs); the
-    web chat when given its routes."""
+    web chat and the managers' console when given their routes."""
     app = web.Application()
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
@@ -52,6 +55,8 @@ def create_web_app(
     app.router.add_get("/metrics", metrics)
     if chat is not None:
         chat.register(app)
+    if console is not None:
+        console.register(app)
     if dispatcher is not None and bot is not None:
         telegram = services.config.telegram
         assert telegram.webhook_secret is not None  # the config requires it in webhook mode
