@@ -252,31 +252,24 @@ class Intake:
             log.warning("customer=%s asked a supervisor on a ticket not theirs", customer.id)
             return None
         if ticket.status not in OPEN_STATUSES:
-            return Reply(
-                self.texts(
-                    "tickets_line",
-                    language,
-                    number=ticket.number,
-                    category=self.texts(f"category_{ticket.category}", language),
-                    status=self.texts(f"status_{ticket.status}", language),
-                )
-            )
+            return Reply(self._ticket_line(ticket, language))
         return await self._supervisor(session, bot, ticket, language)
+
+    def _ticket_line(self, ticket: Ticket, language: str) -> str:
+        """ "T-000123 · shipping · in progress", in the customer's language."""
+        return self.texts(
+            "tickets_line",
+            language,
+            number=ticket.number,
+            category=self.texts(f"category_{ticket.category}", language),
+            status=self.texts(f"status_{ticket.status}", language),
+        )
 
     async def ticket_list(self, session: AsyncSession, customer: Customer, language: str) -> Reply:
         found = await self.tickets.tickets_of(session, customer)
         if not found:
             return Reply(self.texts("tickets_none", language))
-        lines = [
-            self.texts(
-                "tickets_line",
-                language,
-                number=ticket.number,
-                category=self.texts(f"category_{ticket.category}", language),
-                status=self.texts(f"status_{ticket.status}", language),
-            )
-            for ticket in found
-        ]
+        lines = [self._ticket_line(ticket, language) for ticket in found]
         buttons = [
             [
                 InlineKeyboardButton(
@@ -301,15 +294,7 @@ class Intake:
         ticket = await session.get(Ticket, ticket_id) if ticket_id < 2**31 else None
         if ticket is None or ticket.customer_id != customer.id:
             return Reply(self.texts("ticket_not_yours", language, number=f"T-{ticket_id:06d}"))
-        return Reply(
-            self.texts(
-                "tickets_line",
-                language,
-                number=ticket.number,
-                category=self.texts(f"category_{ticket.category}", language),
-                status=self.texts(f"status_{ticket.status}", language),
-            )
-        )
+        return Reply(self._ticket_line(ticket, language))
 
     async def mark_solved(
         self, session: AsyncSession, bot: Bot, customer: Customer, ticket_id: int, language: str
