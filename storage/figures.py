@@ -29,6 +29,55 @@ from storage.models import (
 FALLBACK = "fallback"  # knowledge.matcher.Decision.FALLBACK, as stored with the bot's answer
 
 
+# Where the distributions of response and resolution times are cut: a ticket falls in the first
+# bucket its time is within; the last bucket holds the rest.
+FIRST_RESPONSE_MINUTES = (5, 15, 30, 60, 120, 240)
+RESOLUTION_HOURS = (1, 4, 8, 24, 48, 72)
+
+
+def _bucketed(values: Iterable[float], edges: tuple[int, ...]) -> list[int]:
+    counts = [0] * (len(edges) + 1)
+    for value in values:
+        counts[next((i for i, edge in enumerate(edges) if value <= edge), len(edges))] += 1
+    return counts
+
+
+def first_response_minutes(tickets: Iterable[Ticket]) -> list[float]:
+    """Minutes from opening to an agent's first response, of the tickets that had one."""
+    return [
+        (t.first_response_at - t.created_at).total_seconds() / 60
+        for t in tickets
+        if t.first_response_at is not None
+    ]
+
+
+def resolution_hours(tickets: Iterable[Ticket]) -> list[float]:
+    """Hours from opening to resolution, of the tickets resolved."""
+    return [
+        (t.resolved_at - t.created_at).total_seconds() / 3600
+        for t in tickets
+        if t.resolved_at is not None
+    ]
+
+
+def responded_on_time(ticket: Ticket) -> bool:
+    return (
+        ticket.first_response_at is not None
+        and ticket.first_response_at <= ticket.first_response_due
+    )
+
+
+def responded_late(ticket: Ticket, until: datetime) -> bool:
+    """Answered after its due time, or still waiting past it at the period's end."""
+    if ticket.first_response_at is not None:
+        return ticket.first_response_at > ticket.first_response_due
+    return ticket.first_response_due < until
+
+
+def resolved_on_time(ticket: Ticket) -> bool:
+    return ticket.resolved_at is not None and ticket.resolved_at <= ticket.resolution_due
+
+
 @dataclass(frozen=True)
 class ServiceFigures:
     conversations: int
@@ -103,14 +152,8 @@ async def service_figures(
     unsettled = len(await unsettled_conversations(session, since, until) - handed)
     responded = [t for t in tickets if t.first_response_at is not None]
     resolved = [t for t in tickets if t.resolved_at is not None]
-    first_minutes = [
-        (t.first_response_at - t.created_at).total_seconds() / 60
-        for t in responded
-        if t.first_response_at
-    ]
-    resolution_hours = [
-        (t.resolved_at - t.created_at).total_seconds() / 3600 for t in resolved if t.resolved_at
-    ]
+    first_minutes = first_response_minutes(responded)
+    hours = resolution_hours(resolved)
     return ServiceFigures(
         conversations=conversations,
         handed_off=handed_off,
@@ -118,21 +161,10 @@ async def service_figures(
         bot_alone=max(conversations - handed_off - unsettled, 0),
         tickets=len(tickets),
         first_response_minutes_median=statistics.median(first_minutes) if first_minutes else None,
-        first_response_on_time=sum(
-            1
-            for t in responded
-            if t.first_response_at and t.first_response_at <= t.first_response_due
-        ),
-        first_response_late=sum(
-            1
-            for t in tickets
-            if (t.first_response_at or until) > t.first_response_due
-            and (t.first_response_at is not None or t.first_response_due <= until)
-        ),
-        resolution_hours_median=statistics.median(resolution_hours) if resolution_hours else None,
-        resolution_on_time=sum(
-            1 for t in resolved if t.resolved_at and t.resolved_at <= t.resolution_due
-        ),
+        first_response_on_time=sum(map(responded_on_time, responded)),
+        first_response_late=sum(responded_late(t, until) for t in tickets),
+        resolution_hours_median=statistics.median(hours) if hours else None,
+        resolution_on_time=sum(map(resolved_on_time, resolved)),
         resolution_late=sum(
             1
             for t in tickets
@@ -303,10 +335,6 @@ async def live_figures(session: AsyncSession, now: datetime, late: timedelta) ->
     )
 
 
-# First-response time buckets, in minutes: "under 5", "5-15", ... "4 h and more".
-FIRST_RESPONSE_BUCKETS = (5, 15, 30, 60, 240)
-
-
 @dataclass(frozen=True)
 class Comment:
     answered_at: datetime
@@ -324,7 +352,7 @@ class PeriodDetails:
     conversations_by_day: dict[str, int]
     tickets_by_day: dict[str, int]
     csat_by_day: dict[str, float]
-    first_response_buckets: list[int]  # one per FIRST_RESPONSE_BUCKETS limit, then the rest
+    first_response_buckets: list[int]  # one per FIRST_RESPONSE_MINUTES limit, then the rest
     waiting_for_first_response: int
     csat_scores: dict[int, int]  # stars (1-5) -> answers
     nps_groups: dict[str, int]  # detractors (0-6), passives (7-8), promoters (9-10)
@@ -371,12 +399,6 @@ async def period_details(
             counts[day] = counts.get(day, 0) + 1
         return counts
 
-    buckets = [0] * (len(FIRST_RESPONSE_BUCKETS) + 1)
-    for ticket in tickets:
-        if ticket.first_response_at is None:
-            continue
-        minutes = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
-        buckets[sum(1 for limit in FIRST_RESPONSE_BUCKETS if minutes >= limit)] += 1
     csat = [f for f in answers if f.kind == FeedbackKind.CSAT and f.score is not None]
     nps = [f.score for f in answers if f.kind == FeedbackKind.NPS and f.score is not None]
     return PeriodDetails(
@@ -385,7 +407,7 @@ async def period_details(
         csat_by_day=_grouped(
             [(f.answered_at.astimezone(zone).date().isoformat(), f.score or 0) for f in csat]
         ),
-        first_response_buckets=buckets,
+        first_response_buckets=_bucketed(first_response_minutes(tickets), FIRST_RESPONSE_MINUTES),
         waiting_for_first_response=sum(1 for t in tickets if t.first_response_at is None),
         csat_scores={stars: sum(1 for f in csat if f.score == stars) for stars in range(1, 6)},
         nps_groups={
@@ -400,19 +422,6 @@ async def period_details(
             if f.comment
         ],
     )
-
-
-# Where the distributions of response and resolution times are cut: a ticket falls in the first
-# bucket its time is within; the last bucket holds the rest.
-FIRST_RESPONSE_MINUTES = (5, 15, 30, 60, 120, 240)
-RESOLUTION_HOURS = (1, 4, 8, 24, 48, 72)
-
-
-def _bucketed(values: Iterable[float], edges: tuple[int, ...]) -> list[int]:
-    counts = [0] * (len(edges) + 1)
-    for value in values:
-        counts[next((i for i, edge in enumerate(edges) if value <= edge), len(edges))] += 1
-    return counts
 
 
 @dataclass(frozen=True)
@@ -469,14 +478,6 @@ async def volume_figures(
         tickets_by_hour[local.hour] += 1
         by_category[str(ticket.category)] = by_category.get(str(ticket.category), 0) + 1
         by_channel[ticket.channel] = by_channel.get(ticket.channel, 0) + 1
-    first_minutes = [
-        (t.first_response_at - t.created_at).total_seconds() / 60
-        for t in tickets
-        if t.first_response_at
-    ]
-    resolution_hours = [
-        (t.resolved_at - t.created_at).total_seconds() / 3600 for t in tickets if t.resolved_at
-    ]
     return VolumeFigures(
         conversations_by_day=conversations_by_day,
         tickets_by_day=tickets_by_day,
@@ -487,6 +488,6 @@ async def volume_figures(
         conversations_by_channel=dict(
             sorted(conversations_by_channel.items(), key=lambda item: -item[1])
         ),
-        first_response_buckets=_bucketed(first_minutes, FIRST_RESPONSE_MINUTES),
-        resolution_buckets=_bucketed(resolution_hours, RESOLUTION_HOURS),
+        first_response_buckets=_bucketed(first_response_minutes(tickets), FIRST_RESPONSE_MINUTES),
+        resolution_buckets=_bucketed(resolution_hours(tickets), RESOLUTION_HOURS),
     )

@@ -11,6 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.figures import (
+    first_response_minutes,
+    resolution_hours,
+    resolved_on_time,
+    responded_late,
+    responded_on_time,
+)
 from storage.models import (
     AgentDuty,
     Customer,
@@ -121,35 +128,12 @@ async def agent_figures(
         figures[agent] = AgentFigures(
             agent_id=agent,
             handled=len(own),
-            first_response_minutes_median=_median(
-                [
-                    (t.first_response_at - t.created_at).total_seconds() / 60
-                    for t in responded
-                    if t.first_response_at
-                ]
-            ),
-            first_response_on_time=sum(
-                1
-                for t in responded
-                if t.first_response_at and t.first_response_at <= t.first_response_due
-            ),
-            first_response_late=sum(
-                1
-                for t in own
-                if (t.first_response_at or until) > t.first_response_due
-                and (t.first_response_at is not None or t.first_response_due <= until)
-            ),
+            first_response_minutes_median=_median(first_response_minutes(responded)),
+            first_response_on_time=sum(map(responded_on_time, responded)),
+            first_response_late=sum(responded_late(t, until) for t in own),
             resolved=len(resolved),
-            resolution_hours_median=_median(
-                [
-                    (t.resolved_at - t.created_at).total_seconds() / 3600
-                    for t in resolved
-                    if t.resolved_at
-                ]
-            ),
-            resolution_on_time=sum(
-                1 for t in resolved if t.resolved_at and t.resolved_at <= t.resolution_due
-            ),
+            resolution_hours_median=_median(resolution_hours(resolved)),
+            resolution_on_time=sum(map(resolved_on_time, resolved)),
             resolution_late=sum(
                 1
                 for t in own

@@ -184,9 +184,9 @@ async def test_each_figure_beside_the_previous_period(
     assert "2026-11-10 · 5 · 2 · 80" in lines
     assert lines[trend + 30] == "2026-11-30 · 0 · 0 · –"
     assert (
-        "First responses: under 5 min 1, 5-15 min 0, 15-30 min 1, 30-60 min 0, 1-4 h 0, "
-        "4 h or more 0, not answered yet 0"
-    ) in lines
+        "First responses: ≤ 5 min: 1, ≤ 15 min: 0, ≤ 30 min: 1, ≤ 60 min: 0, ≤ 120 min: 0, "
+        "≤ 240 min: 0, > 240 min: 0, not answered yet: 0"
+    ) in lines  # the same buckets as the console's
     assert "Survey scores: 1★ 0, 2★ 0, 3★ 0, 4★ 1, 5★ 0" in lines
     assert "By cause (of which complaints): Product quality 1 (1), not given 1 (0)" in lines
     assert lines[-2:] == ["Survey comments: 1", "4★ T-000001 · Alice: Fast, thanks"]
@@ -195,6 +195,7 @@ async def test_each_figure_beside_the_previous_period(
     chinese = PrivateChat(dispatcher, bot, ADMIN + 1, "zh")
     [report] = await chinese.say("/report 2026-11-01 2026-11-30")
     assert "首次接触解决率 %：50（上期 100；-50）" in report.text.splitlines()
+    assert "≤ 5 分钟：1" in report.text and "尚未响应：0" in report.text
     [usage] = await admin.say("/report 2026-11-30 2026-11-01")
     assert usage.text.startswith("Usage: /report [days], with days from 1 to 366, or /report")
 

@@ -20,7 +20,7 @@ from bot.reports.outcomes import outcome_lines
 from bot.reports.service_report import previous_period, render_report
 from bot.texts import Say
 from storage.figures import (
-    FIRST_RESPONSE_BUCKETS,
+    FIRST_RESPONSE_MINUTES,
     FeedbackFigures,
     OutcomeFigures,
     PeriodDetails,
@@ -54,6 +54,13 @@ COMPARED = (
     "nps",
     "revisits_not_solved",
 )
+
+
+def bucket_labels(say: Say, edges: tuple[int, ...], unit: str) -> list[str]:
+    """The labels of a distribution cut at `edges` (storage.figures: a value falls in the first
+    bucket it is within, the last holds the rest): "≤ 5 min", ..., "> 240 min"."""
+    labels = [say("bucket_up_to", limit=edge, unit=unit) for edge in edges]
+    return [*labels, say("bucket_over", limit=edges[-1], unit=unit)]
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -198,11 +205,10 @@ def render_period_report(report: Report, config: Config, say: Say) -> str:
             )
         )
     separator = say("report_list_separator")
+    labels = bucket_labels(say, FIRST_RESPONSE_MINUTES, say("unit_minutes"))
     buckets = [
-        say(f"report_bucket_{lower}", count=count)
-        for lower, count in zip(
-            [0, *FIRST_RESPONSE_BUCKETS], details.first_response_buckets, strict=True
-        )
+        say("report_bucket", label=label, count=count)
+        for label, count in zip(labels, details.first_response_buckets, strict=True)
     ]
     buckets.append(say("report_bucket_waiting", count=details.waiting_for_first_response))
     lines += [
@@ -252,7 +258,10 @@ def report_data(report: Report) -> dict[str, Any]:
     ]
     details["first_response_buckets"] = dict(
         zip(
-            [*(f"under_{limit}_min" for limit in FIRST_RESPONSE_BUCKETS), "longer"],
+            [
+                *(f"up_to_{limit}_min" for limit in FIRST_RESPONSE_MINUTES),
+                f"over_{FIRST_RESPONSE_MINUTES[-1]}_min",
+            ],
             now.details.first_response_buckets,
             strict=True,
         )

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Config
+from bot.reports.period_report import bucket_labels
 from bot.reports.service_report import MAX_DAYS, Standard, last_days, standards
 from bot.texts import Say
 from bot.tickets.outcomes import outcome_label
@@ -179,11 +180,6 @@ def _inert(cell: object) -> object:
     return cell
 
 
-def _buckets(say: Say, edges: tuple[int, ...], unit: str) -> list[str]:
-    labels = [say("console_bucket_up_to", limit=edge, unit=unit) for edge in edges]
-    return [*labels, say("console_bucket_over", limit=edges[-1], unit=unit)]
-
-
 def _counts_rows(say: Say, part: str, counts: Counts) -> list[list[object]]:
     ordered = sorted(counts.items(), key=lambda item: (item[0] is None, -item[1][0]))
     return [
@@ -206,8 +202,8 @@ async def report_tables(session: AsyncSession, period: Period, say: Say) -> list
     conversations, tickets = say("console_conversations"), say("console_tickets")
     days = list(volume.tickets_by_day)
     hours = [f"{hour:02d}" for hour in range(24)]
-    minutes = _buckets(say, FIRST_RESPONSE_MINUTES, say("console_unit_minutes"))
-    hour_buckets = _buckets(say, RESOLUTION_HOURS, say("console_unit_hours"))
+    minutes = bucket_labels(say, FIRST_RESPONSE_MINUTES, say("unit_minutes"))
+    hour_buckets = bucket_labels(say, RESOLUTION_HOURS, say("unit_hours"))
     categories = {
         say(f"category_{key}"): count for key, count in volume.tickets_by_category.items()
     }
