@@ -11,6 +11,7 @@ import knowledge.matcher
 from knowledge import Decision, KnowledgeBase, Matcher, load_knowledge_base
 from knowledge.evaluation import evaluate, load_cases
 from knowledge.matcher import MatchSettings, answer_threshold_for
+from knowledge.schema import Entry
 from knowledge.semantic import CachedEncoder, UniversalSentenceEncoder, semantic_available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +53,17 @@ def test_a_paraphrase_finds_its_entry(matcher: Matcher, text: str, entry_id: str
     assert match.entry_id == entry_id, match
 
 
-@pytest.mark.parametrize(
-    "text", ["open uber", "who won the match yesterday", "translate good morning into french"]
-)
+@pytest.mark.parametrize("text", ["open uber", "who won the match yesterday"])
 def test_one_shared_word_carries_no_answer(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision is Decision.FALLBACK
+
+
+def test_a_greeting_inside_another_request_is_at_most_offered(matcher: Matcher) -> None:
+    # It does hold one of `greeting`'s questions, "good morning", word for word: since the blend
+    # counts an entry's closest question, `greeting` may be offered (score 44), never answered.
+    match = matcher.match("translate good morning into french")
+    assert match.decision is not Decision.ANSWER
+    assert [candidate.entry_id for candidate in match.candidates] in ([], ["greeting"])
 
 
 @pytest.mark.parametrize("text", ["i don't want a refund", "我不要退货", "never mind the refund"])
@@ -150,3 +157,55 @@ def test_the_check_in_meaning_keeps_what_the_characters_answer_rightly(
     assert checked.answered_correct >= characters.answered_correct
     assert checked.answered_wrong <= characters.answered_wrong
     assert checked.oos_fallback == 1.0
+
+
+class _PlacedEncoder:
+    """Sentence vectors placed by hand, so that only the blend decides the ranking."""
+
+    name = "placed"
+
+    def __init__(self, vectors: dict[str, tuple[float, float, float]]) -> None:
+        self.vectors = vectors
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        rows = [self.vectors.get(text, (0.0, 0.0, 0.0)) for text in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), 3)
+
+
+@pytest.mark.parametrize("nearest_weight", [knowledge.matcher.NEAREST_WEIGHT, 0.0])
+def test_a_paraphrase_of_one_question_finds_its_entry_though_another_centroid_is_nearer(
+    monkeypatch: pytest.MonkeyPatch, nearest_weight: float
+) -> None:
+    # "gamma one" means what "alpha one" means. The alpha entry's other question pulls its
+    # centroid a little away (cosine 0.95), while the beta entry's two questions sit either side
+    # of the message (centroid cosine 1.0, each question only 0.6): the closest question is what
+    # tells them apart. The words are no help: "one" is in one question of each.
+    monkeypatch.setattr(knowledge.matcher, "NEAREST_WEIGHT", nearest_weight)
+    entries = {
+        entry: Entry(entry, "test", {"en": (f"{entry} one", f"{entry} two")}, {"en": entry})
+        for entry in ("alpha", "beta")
+    }
+    encoder = _PlacedEncoder(
+        {
+            "gamma one": (1.0, 0.0, 0.0),
+            "alpha one": (1.0, 0.0, 0.0),
+            "alpha two": (0.8, 0.6, 0.0),
+            "beta one": (0.6, 0.8, 0.0),
+            "beta two": (0.6, -0.8, 0.0),
+        }
+    )
+    matcher = Matcher(KnowledgeBase(entries), encoder=CachedEncoder(encoder))
+    assert matcher.semantic
+    best = matcher.rank("gamma one")[0].entry_id
+    # Without the closest question's term (the blend before), the nearer centroid wins.
+    assert best == ("alpha" if nearest_weight else "beta")
+
+
+@pytest.mark.parametrize("text", ["我不要退货", "我不想退货了"])
+def test_a_negation_in_chinese_is_not_answered_by_an_entry_negated_only_in_english(
+    sample: KnowledgeBase, encoder: CachedEncoder, text: str
+) -> None:
+    # `returns` has "can i return it if i dont like it", but no Chinese question with 不要 or 不想:
+    # judged at the shipped threshold, not at the higher one this knowledge base earns.
+    assert "returns" in {q.entry_id for q in Matcher(sample, encoder=encoder).rank(text)[:1]}
+    assert Matcher(sample, encoder=encoder).match(text).decision is not Decision.ANSWER
