@@ -203,7 +203,7 @@ async def test_a_failed_download_is_told_to_the_admin_and_no_log_line_holds_the_
         await bot.session.close()
     assert TOKEN in fake.tokens  # the requests did carry it
     # an admin whose app tells no language reads the default one (Chinese); the cause as given
-    assert "「faq.yaml」无法下载（the file's download answered 404）：请重新发送" in reply["text"]
+    assert "「faq.yaml」无法下载（Telegram 返回 404）：请重新发送" in reply["text"]
     formatter = logging.Formatter("%(name)s %(message)s")
     logged = "\n".join(formatter.format(record) for record in caplog.records)
     assert "getFile" in logged or "getfile" in logged.lower()  # the log did see the requests
