@@ -22,6 +22,7 @@ from storage.models import (
     Message,
     Order,
     OrderStatus,
+    QaReview,
     ScheduledKind,
     ScheduledMessage,
     ScheduledStatus,
@@ -37,6 +38,8 @@ AGENT_LIN, AGENT_WANG = 501, 502
 PHONE = "13800138001"
 ADDRESS = "88 Example Road, Shanghai"
 HOSTILE = "<script>alert('x')</script> my parcel"
+REVIEWER = 901  # the supervisor who scores quality inspections
+QA_COMMENT = "Kind <b>and</b> quick"
 
 
 async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
@@ -213,6 +216,34 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
             last_confirmed_at=now - timedelta(days=1),
         )
     )
+    lins = [t for t in tickets if t.resolved_at and t.assigned_agent == AGENT_LIN]
+    wangs = [t for t in tickets if t.resolved_at and t.assigned_agent == AGENT_WANG]
+    session.add(
+        QaReview(
+            ticket_id=lins[-1].id or 0,
+            agent_id=AGENT_LIN,
+            reviewer_id=REVIEWER,
+            week=f"{(now - timedelta(days=7)).date()}",
+            sampled_at=now - timedelta(days=2),
+            greeting=5,
+            accuracy=4,
+            courtesy=5,
+            compliance=4,
+            resolution=5,
+            comment=QA_COMMENT,
+            scored_at=now - timedelta(days=1),
+        )
+    )
+    session.add(
+        QaReview(
+            ticket_id=wangs[-1].id or 0,
+            agent_id=AGENT_WANG,
+            reviewer_id=REVIEWER,
+            week=f"{(now - timedelta(days=7)).date()}",
+            sampled_at=now - timedelta(days=2),
+            greeting=3,
+        )
+    )
     await add_version(
         session,
         files={"shop.yaml": "entries: []\n"},
@@ -228,7 +259,12 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
         now=now - timedelta(days=2),
     )
     await session.commit()
-    return {"parcel": parcel.id or 0, "hostile": hostile.id or 0}
+    return {
+        "parcel": parcel.id or 0,
+        "hostile": hostile.id or 0,
+        "qa_scored": lins[-1].id or 0,
+        "qa_pending": wangs[-1].id or 0,
+    }
 
 
 async def _ticket(

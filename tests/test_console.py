@@ -5,6 +5,8 @@ in Telegram through the real dispatcher, and `kefu console link`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -34,7 +36,7 @@ from storage.models import (
 )
 from tests.chat import PrivateChat
 from tests.conftest import Kefu, StartServices
-from tests.console_seed import ADDRESS, HOSTILE, PHONE, seed
+from tests.console_seed import ADDRESS, HOSTILE, PHONE, QA_COMMENT, seed
 from tests.mocked_bot import MockedBot
 
 ADMIN, SUPERVISOR, AGENT, CUSTOMER = 900, 901, 902, 7001
@@ -507,3 +509,87 @@ async def test_odd_queries_get_a_page_not_an_error(
     assert "could not be read" in await (await client.get("/console?until=soon")).text()
     assert (await client.get("/console/tickets/not-a-number")).status == 404
     assert (await client.get("/console/tickets/T-99999999999")).status == 404
+
+
+SCORECARD_LINE = re.compile(
+    r"^\d+\. (?P<name>\w+): (?P<score>[\d.–]+) · tickets (?P<handled>\d+) · .*"
+    r"CSAT (?P<csat>[\d.–]+) \((?P<answers>\d+) answers\) · QA (?P<qa>[\d.–]+) "
+    r"\((?P<reviews>\d+) reviews\)$"
+)
+
+
+async def test_the_agents_page_shows_the_scorecards_of_scorecard_and_the_qa_results(
+    client: Any, services: Services, seeded: dict[str, int], bot: MockedBot
+) -> None:
+    """The same period as /scorecard with no days (the last [report] days): the same agents,
+    order, composite and figures; QA scored with its rubric, QA waiting, both linked."""
+    dispatcher = create_dispatcher(services, jobs=False)
+    [told] = await PrivateChat(dispatcher, bot, SUPERVISOR, "en").say("/scorecard")
+    in_telegram = [
+        m.groupdict() for line in told.text.splitlines() if (m := SCORECARD_LINE.match(line))
+    ]
+    assert {agent["name"] for agent in in_telegram} == {"Lin", "Wang"}
+
+    await sign_in(client, services, SUPERVISOR)
+    page = await client.get("/console/agents")
+    assert page.status == 200
+    text = await page.text()
+    assert "2026-02-24 to 2026-03-02 (Asia/Shanghai), beside 2026-02-17 to 2026-02-23" in text
+    download = await client.get("/console/agents.csv?since=2026-02-24&until=2026-03-02")
+    assert download.status == 200 and download.headers["Content-Type"].startswith("text/csv")
+    assert "kefu-agents-2026-02-24-2026-03-02.csv" in download.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO((await download.text()).lstrip("\ufeff"))))
+    assert [row["Agent"] for row in rows] == [agent["name"] for agent in in_telegram]
+    for row, agent in zip(rows, in_telegram, strict=True):
+        for column, told_as in (
+            ("Score", "score"),
+            ("Tickets", "handled"),
+            ("CSAT", "csat"),
+            ("CSAT answers", "answers"),
+            ("QA", "qa"),
+            ("QA reviews", "reviews"),
+        ):
+            assert _number(row[column]) == _number(agent[told_as]), column
+        assert row["Tickets (period before)"] != ""  # both worked the week before too
+    lin = next(row for row in rows if row["Agent"] == "Lin")
+    assert lin["QA"] == "92.0" and lin["QA reviews"] == "1"  # (5+4+5+4+5)/5 × 20
+    # the page shows the same, with the top N and those below target marked
+    for row in rows:
+        shown = text.split(f"<td>{row['Agent']}</td>")[1].split("</tr>")[0]
+        assert f"<strong>{float(row['Score']):g}<br>" in shown
+        if row["Top"] == "yes":
+            assert "top 3" in shown
+        if row["Below target"] == "yes":
+            assert "below 80" in shown
+    assert any(row["Top"] == "yes" for row in rows)
+
+    scored = text.split('id="qa-scored"')[1]
+    number = f"T-{seeded['qa_scored']:06d}"
+    assert f'<a href="/console/tickets/{number}">{number}</a>' in scored
+    assert "Kind &lt;b&gt;and&lt;/b&gt; quick" in scored and QA_COMMENT not in text
+    assert "<strong>92</strong>" in scored
+    pending = text.split('id="qa-pending"')[1].split('id="qa-scored"')[0]
+    waiting = f"T-{seeded['qa_pending']:06d}"
+    assert f'href="/console/tickets/{waiting}"' in pending and "1/5" in pending
+    opened = await client.get(f"/console/tickets/{number}")
+    assert opened.status == 200
+
+
+def _number(text: str) -> float | None:
+    return None if text in ("", "–") else float(text)
+
+
+async def test_the_agents_page_in_chinese_and_without_a_session(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    assert (await client.get("/console/agents")).status == 401
+    assert (await client.get("/console/agents.csv")).status == 401
+    csrf = await sign_in(client, services, ADMIN)
+    await client.post("/console/language", data={"to": "zh", "next": "/console", "csrf": csrf})
+    text = await (await client.get("/console/agents")).text()
+    assert "坐席考核" in text and "待评分的质检（1）" in text and "评语" in text
+    download = await client.get("/console/agents.csv")
+    header = (await download.text()).lstrip("\ufeff").splitlines()[0]
+    assert header.startswith("名次,客服,综合得分,综合得分（上一周期）")
+    wrong = await client.get("/console/agents.csv?since=2026-03-05&until=2026-03-01")
+    assert wrong.status == 400

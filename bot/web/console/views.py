@@ -23,17 +23,19 @@ from bot.knowledge_admin.editing import EditError
 from bot.texts import Say
 from bot.tickets.labels import category_label, priority_label, status_label
 from bot.web.console.access import LANGUAGES, SIGN_IN_PATH, ConsoleAccess, Staff
+from bot.web.console.agents import agents_page, agents_table, figure
 from bot.web.console.knowledge import decided_text, gaps_page, knowledge_page
 from bot.web.console.reports import (
     Period,
     PeriodError,
+    Table,
     overview,
     period_from,
     report_tables,
 )
 from bot.web.console.tickets import TicketPages, ticket_filter, ticket_list
 from storage.customers import language_of
-from storage.models import TicketCategory, TicketPriority, TicketStatus
+from storage.models import QA_CRITERIA, TicketCategory, TicketPriority, TicketStatus
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -100,6 +102,8 @@ class ConsoleRoutes:
         add_post("/console/language", self.page(self.choose_language))
         add_get("/console/reports", self.page(self.reports_page))
         add_get("/console/reports.csv", self.page(self.report_csv))
+        add_get("/console/agents", self.page(self.agents))
+        add_get("/console/agents.csv", self.page(self.agents_csv))
         add_get("/console/tickets", self.page(self.tickets_page))
         add_get("/console/tickets/{number}", self.page(self.ticket_page))
         add_get("/console/tickets/{number}/photo", self.page(self.ticket_photo))
@@ -277,9 +281,12 @@ class ConsoleRoutes:
             return self.render(
                 "refused.html", request, visit, visit.say, status=404, why="console_no_table"
             )
-        file_name = f"kefu-{name}-{period.first_day}-{period.last_day}.csv"
+        return self.csv_file(tables[name], period)
+
+    def csv_file(self, table: Table, period: Period) -> web.Response:
+        file_name = f"kefu-{table.name}-{period.first_day}-{period.last_day}.csv"
         return web.Response(
-            body="\ufeff".encode() + tables[name].csv().encode(),  # a BOM: Excel reads UTF-8
+            body="\ufeff".encode() + table.csv().encode(),  # a BOM: Excel reads UTF-8
             content_type="text/csv",
             charset="utf-8",
             headers={
@@ -287,6 +294,29 @@ class ConsoleRoutes:
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}",
             },
         )
+
+    async def agents(self, request: web.Request, visit: Visit) -> web.Response:
+        period, problem = self._period(request, visit)
+        found = await agents_page(visit.session, self.services.config.report.scorecard, period)
+        return self.render(
+            "agents.html",
+            request,
+            visit,
+            visit.say,
+            view=found,
+            period=period,
+            problem=problem,
+            query=f"since={period.first_day}&until={period.last_day}",
+            figure=figure,
+            criteria=QA_CRITERIA,
+        )
+
+    async def agents_csv(self, request: web.Request, visit: Visit) -> web.Response:
+        period, problem = self._period(request, visit)
+        if problem:
+            return self.render("refused.html", request, visit, visit.say, status=400, why=problem)
+        found = await agents_page(visit.session, self.services.config.report.scorecard, period)
+        return self.csv_file(agents_table(found, visit.say), period)
 
     async def tickets_page(self, request: web.Request, visit: Visit) -> web.Response:
         wanted = ticket_filter(dict(request.query), self.zone)
