@@ -38,6 +38,20 @@ AGENT_LIN, AGENT_WANG = 501, 502
 PHONE = "13800138001"
 ADDRESS = "88 Example Road, Shanghai"
 HOSTILE = "<script>alert('x')</script> my parcel"
+# The teams the seeded tickets are in, as the config's [teams] gives them (TEAMS_CONFIG replaces
+# lines of config.example.toml)
+TEAMS = {"order": "logistics", "shipping": "logistics", "product_quality": "after_sales"}
+TEAMS_CONFIG = {
+    "categories = {}": (
+        'categories = { order = "logistics", shipping = "logistics", '
+        'product_quality = "after_sales" }'
+    ),
+    '# logistics = { zh = "物流组", en = "Logistics" }': (
+        'logistics = { zh = "物流组", en = "Logistics" }\n'
+        'after_sales = { zh = "售后组", en = "After-sales" }'
+    ),
+}
+VIP = "A"  # Mei's tier
 REVIEWER = 901  # the supervisor who scores quality inspections
 QA_COMMENT = "Kind <b>and</b> quick"
 
@@ -61,6 +75,7 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
             external_id=external,
             first_name=name,
             username="mei_li" if n == 0 else None,
+            vip_tier=VIP if n == 0 else None,
             language=language,
             first_seen=now - timedelta(days=20),
             last_seen=now,
@@ -109,16 +124,18 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
                 tickets.append(
                     await _ticket(session, customer, conversation, started, day, k, categories)
                 )
+    parcel = next(t for t in tickets if t.resolved_at and t.customer_id == customers[0].id)
+    parcel.category = TicketCategory.SHIPPING
     for i, ticket in enumerate(tickets):
+        ticket.team = TEAMS.get(ticket.category)
+        ticket.vip_tier = VIP if ticket.customer_id == customers[0].id else None
         if ticket.resolved_at is not None:
             ticket.cause, ticket.remedy = causes[i % 4], remedies[i % 4]
             session.add(ticket)
     await session.flush()
     # Mei's first resolved ticket (the first surveyed)
-    parcel = next(t for t in tickets if t.resolved_at and t.customer_id == customers[0].id)
     parcel.description = f"My parcel never came, call me on {PHONE}"
     parcel.order_number = "A1001"
-    parcel.category = TicketCategory.SHIPPING
     session.add(parcel)
     hostile = tickets[0]
     hostile.description = HOSTILE

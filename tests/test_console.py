@@ -36,7 +36,7 @@ from storage.models import (
 )
 from tests.chat import PrivateChat
 from tests.conftest import Kefu, StartServices
-from tests.console_seed import ADDRESS, HOSTILE, PHONE, QA_COMMENT, seed
+from tests.console_seed import ADDRESS, HOSTILE, PHONE, QA_COMMENT, TEAMS_CONFIG, VIP, seed
 from tests.mocked_bot import MockedBot
 
 ADMIN, SUPERVISOR, AGENT, CUSTOMER = 900, 901, 902, 7001
@@ -46,6 +46,7 @@ ROLES = {
     "agents = []": f"agents = [{AGENT}]",
     '# secret = ""': 'secret = "console-test-secret"',
     'language = "zh"': 'language = "en"',  # staff who never chose read the agents' language
+    **TEAMS_CONFIG,
 }
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -593,3 +594,50 @@ async def test_the_agents_page_in_chinese_and_without_a_session(
     assert header.startswith("名次,客服,综合得分,综合得分（上一周期）")
     wrong = await client.get("/console/agents.csv?since=2026-03-05&until=2026-03-01")
     assert wrong.status == 400
+
+
+async def test_tickets_show_and_filter_by_team_and_show_the_vip_tier(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    await sign_in(client, services, SUPERVISOR)
+    async with services.session_factory() as session:
+        logistics = (
+            await session.exec(select(func.count()).where(Ticket.team == "logistics"))
+        ).one()
+    assert logistics > 0
+    listed = await (await client.get("/console/tickets?team=logistics")).text()
+    assert f"{logistics} ticket(s)" in listed
+    assert '<option value="logistics" selected>Logistics</option>' in listed
+    body = listed.split("<tbody>")[1]
+    assert "<td>Logistics</td>" in body and "After-sales" not in body
+    assert f"<td>{VIP}</td>" in body  # Mei's tier
+    unknown = await (await client.get("/console/tickets?team=<b>nobody</b>")).text()
+    assert "&lt;b&gt;" not in unknown  # an unknown team is no filter and is not echoed
+    parcel = await (await client.get(f"/console/tickets/T-{seeded['parcel']:06d}")).text()
+    assert '<dd id="team">Logistics</dd>' in parcel and f'<dd id="vip">{VIP}</dd>' in parcel
+
+
+async def test_reports_add_tickets_and_satisfaction_by_team_with_csv(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    await sign_in(client, services, SUPERVISOR)
+    period = "since=2026-02-17&until=2026-03-02"
+    text = await (await client.get(f"/console/reports?{period}")).text()
+    assert "Tickets by team" in text and "Satisfaction by team" in text
+    async with services.session_factory() as session:
+        tickets = (await session.exec(select(Ticket))).all()
+    by_team: dict[str, int] = {}
+    for ticket in tickets:
+        name = {"logistics": "Logistics", "after_sales": "After-sales"}.get(ticket.team or "")
+        by_team[name or "No team"] = by_team.get(name or "No team", 0) + 1
+    volume = await client.get(f"/console/reports.csv?table=volume_by_team&{period}")
+    rows = list(csv.reader(io.StringIO((await volume.text()).lstrip("\ufeff"))))
+    assert rows[0] == ["Team", "Tickets", "Resolved"]
+    assert {row[0]: int(row[1]) for row in rows[1:]} == by_team
+    assert [row[0] for row in rows[1:]][-1] == "No team"
+    csat = await client.get(f"/console/reports.csv?table=satisfaction_by_team&{period}")
+    rows = list(csv.reader(io.StringIO((await csat.text()).lstrip("\ufeff"))))
+    assert rows[0] == ["Team", "Satisfaction (of 100)", "Answers"]
+    assert "Logistics" in {row[0] for row in rows[1:]}
+    for row in rows[1:]:
+        assert 20 <= float(row[1]) <= 100 and int(row[2]) > 0

@@ -22,7 +22,7 @@ from bot.clock import ManualClock
 from bot.web.app import create_web_app, serving
 from tests.chat import PrivateChat
 from tests.conftest import ROOT, TEST_KB, StartServices
-from tests.console_seed import PHONE, seed
+from tests.console_seed import PHONE, TEAMS_CONFIG, seed
 from tests.mocked_bot import MockedBot
 from tests.test_web import free_port
 from tests.test_web_chat_browser import wait_until_healthy
@@ -62,6 +62,7 @@ async def console(
             '# secret = ""': 'secret = "browser-console-secret"',
             'public_url = ""': f'public_url = "{address}"',
             'language = "zh"': 'language = "en"',
+            **TEAMS_CONFIG,
         },
     )
     async with services.session_factory() as session:

@@ -32,6 +32,7 @@ from bot.web.console.reports import (
     overview,
     period_from,
     report_tables,
+    team_label,
 )
 from bot.web.console.tickets import TicketPages, ticket_filter, ticket_list
 from storage.customers import language_of
@@ -169,6 +170,7 @@ class ConsoleRoutes:
             category=lambda value: category_label(say, value),
             priority=lambda value: priority_label(say, value),
             status=lambda value: status_label(say, value),
+            team=lambda value: team_label(say, self.services.config.teams, value),
             **context,
         )
         return web.Response(
@@ -258,7 +260,7 @@ class ConsoleRoutes:
 
     async def reports_page(self, request: web.Request, visit: Visit) -> web.Response:
         period, problem = self._period(request, visit)
-        tables = await report_tables(visit.session, period, visit.say)
+        tables = await report_tables(visit.session, period, visit.say, self.services.config.teams)
         query = f"since={period.first_day}&until={period.last_day}"
         return self.render(
             "reports.html",
@@ -276,7 +278,9 @@ class ConsoleRoutes:
         if problem:
             return self.render("refused.html", request, visit, visit.say, status=400, why=problem)
         name = request.query.get("table", "")
-        tables = {t.name: t for t in await report_tables(visit.session, period, visit.say)}
+        teams = self.services.config.teams
+        found = await report_tables(visit.session, period, visit.say, teams)
+        tables = {t.name: t for t in found}
         if name not in tables:
             return self.render(
                 "refused.html", request, visit, visit.say, status=404, why="console_no_table"
@@ -319,7 +323,8 @@ class ConsoleRoutes:
         return self.csv_file(agents_table(found, visit.say), period)
 
     async def tickets_page(self, request: web.Request, visit: Visit) -> web.Response:
-        wanted = ticket_filter(dict(request.query), self.zone)
+        teams = self.services.config.teams.ids
+        wanted = ticket_filter(dict(request.query), self.zone, teams)
         found = await ticket_list(
             visit.session, wanted, visit.staff, self.services.config, visit.say
         )
@@ -333,6 +338,7 @@ class ConsoleRoutes:
             statuses=list(TicketStatus),
             priorities=list(TicketPriority),
             categories=list(TicketCategory),
+            teams=teams,
         )
 
     async def ticket_page(self, request: web.Request, visit: Visit) -> web.Response:
