@@ -27,6 +27,7 @@ from bot.web.console.reports import Table
 from storage.models import (
     ConsoleLink,
     ConsoleSession,
+    Incident,
     KnowledgeVersion,
     LearnedQuestion,
     StaffAccess,
@@ -641,3 +642,73 @@ async def test_reports_add_tickets_and_satisfaction_by_team_with_csv(
     assert "Logistics" in {row[0] for row in rows[1:]}
     for row in rows[1:]:
         assert 20 <= float(row[1]) <= 100 and int(row[2]) > 0
+
+
+async def test_an_admin_starts_and_ends_an_incident_notice_from_the_console(
+    client: Any, services: Services, clock: ManualClock
+) -> None:
+    csrf = await sign_in(client, services, ADMIN)
+    page = await (await client.get("/console/incidents")).text()
+    assert "No notice is in force." in page and 'id="start-form"' in page
+    assert 'value="returns"' in page  # the knowledge base's entries to choose from
+    form = {"csrf": csrf, "zh": "暴雨，发货延迟", "en": "Storm: deliveries <b>late</b>"}
+    started = await client.post(
+        "/console/incidents/start", data={**form, "hours": "6", "entries": "returns"}
+    )
+    assert started.status == 200
+    text = await started.text()
+    assert "is shown until" in text and "before the answers of returns and the fallback" in text
+    assert "Storm: deliveries &lt;b&gt;late&lt;/b&gt;" in text and "<b>late" not in text
+    [incident] = services.incidents.in_force()
+    assert incident.started_by == f"admin:{ADMIN}" and incident.entries == "returns"
+    assert services.incidents.notice("returns", "zh") == "📢 暴雨，发货延迟"
+    assert services.incidents.notice("shipping", "en") is None
+
+    for refused_form, says in (
+        ({**form, "hours": "0"}, "The hours must be a number more than 0 and at most 336."),
+        ({**form, "hours": "nan"}, "The hours must be a number more than 0 and at most 336."),
+        ({**form, "hours": "2", "en": "x" * 1001}, "has 1001 characters; a notice may have"),
+        ({**form, "hours": "2", "zh": " "}, "A notice needs its text in Chinese and in English."),
+        ({**form, "hours": "2", "entries": "nosuch"}, "No such knowledge-base entry: nosuch."),
+    ):
+        refused = await client.post("/console/incidents/start", data=refused_form)
+        assert refused.status == 400
+        assert says in await refused.text()
+    assert len(services.incidents.in_force()) == 1
+    without = await client.post("/console/incidents/start", data={**form, "csrf": ""})
+    assert without.status == 403 and "did not come from the console" in await without.text()
+    assert len(services.incidents.in_force()) == 1
+
+    clock.advance(timedelta(hours=1))
+    ended = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
+    assert f"Ended: #{incident.id}." in await ended.text()
+    assert services.incidents.in_force() == []
+    async with services.session_factory() as session:
+        row = await session.get(Incident, incident.id)
+    assert row is not None and row.ended_by == f"admin:{ADMIN}"
+    listed = await (await client.get("/console/incidents")).text()
+    assert f"by admin:{ADMIN}" in listed and f'id="end-{incident.id}"' not in listed
+    again = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
+    assert "No notice is in force." in await again.text()
+
+
+async def test_a_supervisor_reads_the_incidents_and_cannot_start_or_end_one(
+    client: Any, services: Services
+) -> None:
+    async with services.session_factory() as session:
+        incident = await services.incidents.start(
+            session, zh="缺货", en="Out of stock", hours=4, by="cli"
+        )
+        await session.commit()
+    csrf = await sign_in(client, services, SUPERVISOR)
+    page = await (await client.get("/console/incidents")).text()
+    assert "Out of stock" in page and "in force" in page
+    assert "Only admins may start or end a notice." in page
+    assert 'id="start-form"' not in page and f'id="end-{incident.id}"' not in page
+    ended = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
+    assert ended.status == 403 and "Only admins may do this." in await ended.text()
+    started = await client.post(
+        "/console/incidents/start", data={"csrf": csrf, "zh": "a", "en": "b", "hours": "1"}
+    )
+    assert started.status == 403
+    assert [i.id for i in services.incidents.in_force()] == [incident.id]

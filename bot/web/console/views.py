@@ -19,11 +19,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.incidents.notices import IncidentRefused, describe
 from bot.knowledge_admin.editing import EditError
 from bot.texts import Say
 from bot.tickets.labels import category_label, priority_label, status_label
 from bot.web.console.access import LANGUAGES, SIGN_IN_PATH, ConsoleAccess, Staff
 from bot.web.console.agents import agents_page, agents_table, figure
+from bot.web.console.incidents import incidents_page, start_from_form
 from bot.web.console.knowledge import decided_text, gaps_page, knowledge_page
 from bot.web.console.reports import (
     Period,
@@ -108,6 +110,9 @@ class ConsoleRoutes:
         add_get("/console/tickets", self.page(self.tickets_page))
         add_get("/console/tickets/{number}", self.page(self.ticket_page))
         add_get("/console/tickets/{number}/photo", self.page(self.ticket_photo))
+        add_get("/console/incidents", self.page(self.incidents))
+        add_post("/console/incidents/start", self.page(self.start_incident, admin=True))
+        add_post("/console/incidents/end", self.page(self.end_incident, admin=True))
         add_get("/console/knowledge", self.page(self.knowledge))
         add_post("/console/knowledge/rollback", self.page(self.roll_back, admin=True))
         add_get("/console/gaps", self.page(self.gaps))
@@ -371,6 +376,75 @@ class ConsoleRoutes:
             content_type="image/jpeg",  # what Telegram makes of every photo
             headers={**HEADERS, "Cache-Control": "private, max-age=3600"},
         )
+
+    async def incidents(
+        self,
+        request: web.Request,
+        visit: Visit,
+        *,
+        told: str = "",
+        refused: bool = False,
+        status: int = 200,
+    ) -> web.Response:
+        services = self.services
+        found = await incidents_page(
+            visit.session,
+            services.clock.now(),
+            services.faq.knowledge_base.entries.keys(),
+            visit.say,
+            services.config.hours.business_hours().local,
+        )
+        form = visit.form if refused and visit.form is not None else {}
+        return self.render(
+            "incidents.html",
+            request,
+            visit,
+            visit.say,
+            status=status,
+            view=found,
+            told=told,
+            refused=refused,
+            form=form,
+            chosen=visit.form.getall("entries", []) if refused and visit.form else [],
+        )
+
+    async def start_incident(self, request: web.Request, visit: Visit) -> web.Response:
+        assert visit.form is not None
+        form, say = visit.form, visit.say
+        try:
+            incident = await start_from_form(
+                self.services.incidents,
+                visit.session,
+                zh=str(form.get("zh", "")),
+                en=str(form.get("en", "")),
+                hours=str(form.get("hours", ""))[:20],
+                entries=[str(entry) for entry in form.getall("entries", [])],
+                by=visit.staff.actor,
+            )
+        except IncidentRefused as refusal:
+            key = "console_incident_needs_both" if refusal.key == "incident_needs_both" else None
+            told = say(key) if key else say(refusal.key, **refusal.values)
+            return await self.incidents(request, visit, told=told, refused=True, status=400)
+        await visit.session.commit()
+        local = self.services.config.hours.business_hours().local
+        told = say("incident_started", **describe(incident, say, local))
+        return await self.incidents(request, visit, told=told)
+
+    async def end_incident(self, request: web.Request, visit: Visit) -> web.Response:
+        assert visit.form is not None
+        raw = str(visit.form.get("id", ""))
+        if not raw.isdigit() or len(raw) > 9:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=400, why="console_bad_form"
+            )
+        ended = await self.services.incidents.end(visit.session, visit.staff.actor, int(raw))
+        await visit.session.commit()
+        told = (
+            visit.say("incident_ended", numbers=", ".join(f"#{n}" for n in ended))
+            if ended
+            else visit.say("incident_none_in_force")
+        )
+        return await self.incidents(request, visit, told=told)
 
     async def knowledge(self, request: web.Request, visit: Visit) -> web.Response:
         version = request.query.get("version", "")
