@@ -30,6 +30,8 @@ from storage.models import (
     Incident,
     KnowledgeVersion,
     LearnedQuestion,
+    ScheduledMessage,
+    ScheduledStatus,
     StaffAccess,
     StaffRole,
     Ticket,
@@ -712,3 +714,55 @@ async def test_a_supervisor_reads_the_incidents_and_cannot_start_or_end_one(
     )
     assert started.status == 403
     assert [i.id for i in services.incidents.in_force()] == [incident.id]
+
+
+async def test_an_admin_reads_the_broadcasts_and_cancels_one_in_progress(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    async with services.session_factory() as session:
+        draft, _ = await services.broadcasts.draft(
+            session, "everyone", "仓库停电，发货延迟", "Warehouse <i>outage</i>", "cli"
+        )
+        assert draft.id is not None
+        sending = await services.broadcasts.send(session, draft.id, "cli")
+        await session.commit()
+        number, recipients = draft.id, sending.recipients
+    assert recipients == 4  # the seeded customers, on Telegram and the web
+
+    csrf = await sign_in(client, services, SUPERVISOR)
+    assert 'href="/console/broadcasts"' not in await (await client.get("/console")).text()
+    for path in ("/console/broadcasts", f"/console/broadcasts/{number}"):
+        refused = await client.get(path)
+        assert refused.status == 403 and "Only admins may do this." in await refused.text()
+    cancel = f"/console/broadcasts/{number}/cancel"
+    assert (await client.post(cancel, data={"csrf": csrf})).status == 403
+    client.session.cookie_jar.clear()
+
+    csrf = await sign_in(client, services, ADMIN)
+    listed = await (await client.get("/console/broadcasts")).text()
+    row = listed.split(f'data-broadcast="{number}"')[1].split("</tr>")[0]
+    assert "being sent" in row and "everyone" in row
+    assert '<td class="number">4</td>' in row  # recipients, and waiting
+    page = await (await client.get(f"/console/broadcasts/{number}")).text()
+    assert 'data-count="waiting">4<' in page and 'data-count="delivered">0<' in page
+    assert "Warehouse &lt;i&gt;outage&lt;/i&gt;" in page and 'id="cancel"' in page
+    assert (await client.post(cancel, data={})).status == 403  # no CSRF token
+    done = await client.post(cancel, data={"csrf": csrf})
+    text = await done.text()
+    assert done.status == 200 and f"Broadcast #{number} is cancelled" in text
+    assert 'data-count="cancelled">4<' in text and 'data-count="waiting">0<' in text
+    assert f"admin:{ADMIN}" in text.split('id="cancelled"')[1] and 'id="cancel"' not in text
+    async with services.session_factory() as session:
+        waiting = (
+            await session.exec(
+                select(func.count()).where(
+                    ScheduledMessage.broadcast_id == number,
+                    ScheduledMessage.status == ScheduledStatus.PENDING,
+                )
+            )
+        ).one()
+    assert waiting == 0
+    again = await client.post(cancel, data={"csrf": csrf})
+    assert "is no longer being sent" in await again.text()
+    assert (await client.get("/console/broadcasts/999")).status == 404
+    assert (await client.post("/console/broadcasts/999/cancel", data={"csrf": csrf})).status == 404

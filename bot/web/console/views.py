@@ -19,12 +19,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.incidents.broadcasts import BroadcastRefused
 from bot.incidents.notices import IncidentRefused, describe
 from bot.knowledge_admin.editing import EditError
 from bot.texts import Say
 from bot.tickets.labels import category_label, priority_label, status_label
 from bot.web.console.access import LANGUAGES, SIGN_IN_PATH, ConsoleAccess, Staff
 from bot.web.console.agents import agents_page, agents_table, figure
+from bot.web.console.broadcasts import broadcast_row, broadcast_rows
 from bot.web.console.incidents import incidents_page, start_from_form
 from bot.web.console.knowledge import decided_text, gaps_page, knowledge_page
 from bot.web.console.reports import (
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 COOKIE = "kefu_console"
 GAP_DAYS = (1, 7, 30, 90)
+BROADCAST_COUNTS = ("recipients", "delivered", "failed", "unreachable", "waiting", "cancelled")
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -113,6 +116,9 @@ class ConsoleRoutes:
         add_get("/console/incidents", self.page(self.incidents))
         add_post("/console/incidents/start", self.page(self.start_incident, admin=True))
         add_post("/console/incidents/end", self.page(self.end_incident, admin=True))
+        add_get("/console/broadcasts", self.page(self.broadcasts, admin=True))
+        add_get("/console/broadcasts/{id}", self.page(self.broadcast, admin=True))
+        add_post("/console/broadcasts/{id}/cancel", self.page(self.cancel_broadcast, admin=True))
         add_get("/console/knowledge", self.page(self.knowledge))
         add_post("/console/knowledge/rollback", self.page(self.roll_back, admin=True))
         add_get("/console/gaps", self.page(self.gaps))
@@ -445,6 +451,53 @@ class ConsoleRoutes:
             else visit.say("incident_none_in_force")
         )
         return await self.incidents(request, visit, told=told)
+
+    async def broadcasts(self, request: web.Request, visit: Visit) -> web.Response:
+        rows = await broadcast_rows(visit.session, self.services.broadcasts, visit.say)
+        return self.render(
+            "broadcasts.html", request, visit, visit.say, rows=rows, counts=BROADCAST_COUNTS
+        )
+
+    async def broadcast(self, request: web.Request, visit: Visit, told: str = "") -> web.Response:
+        raw = request.match_info["id"]
+        row = None
+        if raw.isdigit() and len(raw) < 10:
+            row = await broadcast_row(visit.session, self.services.broadcasts, int(raw), visit.say)
+        if row is None:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
+            )
+        return self.render(
+            "broadcast.html",
+            request,
+            visit,
+            visit.say,
+            row=row,
+            counts=BROADCAST_COUNTS,
+            told=told,
+        )
+
+    async def cancel_broadcast(self, request: web.Request, visit: Visit) -> web.Response:
+        raw = request.match_info["id"]
+        if not raw.isdigit() or len(raw) >= 10:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
+            )
+        number = int(raw)
+        row = await broadcast_row(visit.session, self.services.broadcasts, number, visit.say)
+        if row is not None and not row.cancellable:  # all sent, or cancelled already
+            told = visit.say("console_broadcast_not_in_progress", number=number)
+            return await self.broadcast(request, visit, told=told)
+        try:
+            await self.services.broadcasts.cancel(visit.session, number, visit.staff.actor)
+        except BroadcastRefused as refused:
+            await visit.session.rollback()
+            return await self.broadcast(
+                request, visit, told=visit.say(refused.key, **refused.values)
+            )
+        await visit.session.commit()
+        told = visit.say("console_broadcast_cancelled_now", number=number)
+        return await self.broadcast(request, visit, told=told)
 
     async def knowledge(self, request: web.Request, visit: Visit) -> web.Response:
         version = request.query.get("version", "")
