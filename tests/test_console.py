@@ -766,3 +766,48 @@ async def test_an_admin_reads_the_broadcasts_and_cancels_one_in_progress(
     assert "is no longer being sent" in await again.text()
     assert (await client.get("/console/broadcasts/999")).status == 404
     assert (await client.post("/console/broadcasts/999/cancel", data={"csrf": csrf})).status == 404
+
+
+async def test_an_admin_writes_previews_and_sends_a_broadcast_once(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    csrf = await sign_in(client, services, ADMIN)
+    form = {"csrf": csrf, "segment": "open_tickets", "zh": "系统维护", "en": "Maintenance"}
+    for wrong, says in (
+        ({**form, "segment": "colour=red"}, "I cannot read &#34;colour=red&#34; as a condition."),
+        ({**form, "en": ""}, "needs both a Chinese and an English text"),
+        ({**form, "zh": "长" * 4097}, "has 4097 characters"),
+    ):
+        refused = await client.post("/console/broadcasts/draft", data=wrong)
+        assert refused.status == 400 and says in await refused.text()
+    assert (
+        await client.post("/console/broadcasts/draft", data={**form, "csrf": ""})
+    ).status == 403
+    drafted = await client.post("/console/broadcasts/draft", data=form)
+    assert drafted.status == 200 and drafted.url.path == "/console/broadcasts/1"
+    page = await drafted.text()
+    assert "draft, not sent" in page and 'id="send"' in page
+    async with services.session_factory() as session:
+        audience = await services.broadcasts.audience(session, "open_tickets")
+    assert audience.reachable > 0
+    assert f"Recipients: {audience.reachable} (" in page  # the preview's count
+    assert await broadcasts_scheduled(services) == 0  # nothing in the schedule before Send
+
+    sent = await client.post("/console/broadcasts/1/send", data={"csrf": csrf})
+    text = await sent.text()
+    assert f"Broadcast #1 is on its way (recipients: {audience.reachable})" in text
+    assert "being sent" in text and 'id="send"' not in text
+    again = await client.post("/console/broadcasts/1/send", data={"csrf": csrf})
+    assert "Broadcast #1 has already been sent." in await again.text()
+    assert await broadcasts_scheduled(services) == audience.reachable  # once each
+
+    client.session.cookie_jar.clear()
+    csrf = await sign_in(client, services, SUPERVISOR)
+    refused = await client.post("/console/broadcasts/draft", data={**form, "csrf": csrf})
+    assert refused.status == 403
+
+
+async def broadcasts_scheduled(services: Services) -> int:
+    async with services.session_factory() as session:
+        count = select(func.count()).where(col(ScheduledMessage.broadcast_id).is_not(None))
+        return int((await session.exec(count)).one())

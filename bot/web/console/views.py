@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.incidents.broadcasts import BroadcastRefused
+from bot.incidents.broadcasts import TEXT_LIMIT, BroadcastRefused
 from bot.incidents.notices import IncidentRefused, describe
 from bot.knowledge_admin.editing import EditError
 from bot.texts import Say
@@ -118,6 +118,8 @@ class ConsoleRoutes:
         add_post("/console/incidents/end", self.page(self.end_incident, admin=True))
         add_get("/console/broadcasts", self.page(self.broadcasts, admin=True))
         add_get("/console/broadcasts/{id}", self.page(self.broadcast, admin=True))
+        add_post("/console/broadcasts/draft", self.page(self.draft_broadcast, admin=True))
+        add_post("/console/broadcasts/{id}/send", self.page(self.send_broadcast, admin=True))
         add_post("/console/broadcasts/{id}/cancel", self.page(self.cancel_broadcast, admin=True))
         add_get("/console/knowledge", self.page(self.knowledge))
         add_post("/console/knowledge/rollback", self.page(self.roll_back, admin=True))
@@ -455,7 +457,15 @@ class ConsoleRoutes:
     async def broadcasts(self, request: web.Request, visit: Visit) -> web.Response:
         rows = await broadcast_rows(visit.session, self.services.broadcasts, visit.say)
         return self.render(
-            "broadcasts.html", request, visit, visit.say, rows=rows, counts=BROADCAST_COUNTS
+            "broadcasts.html",
+            request,
+            visit,
+            visit.say,
+            rows=rows,
+            counts=BROADCAST_COUNTS,
+            told="",
+            form={},
+            limit=TEXT_LIMIT,
         )
 
     async def broadcast(self, request: web.Request, visit: Visit, told: str = "") -> web.Response:
@@ -467,6 +477,11 @@ class ConsoleRoutes:
             return self.render(
                 "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
             )
+        preview = ""
+        if row.status == "draft":  # how many it would reach if sent now
+            service = self.services.broadcasts
+            audience = await service.audience(visit.session, row.broadcast.segment)
+            preview = service.preview_text(visit.say, row.broadcast, audience)
         return self.render(
             "broadcast.html",
             request,
@@ -475,7 +490,57 @@ class ConsoleRoutes:
             row=row,
             counts=BROADCAST_COUNTS,
             told=told,
+            preview=preview,
         )
+
+    async def draft_broadcast(self, request: web.Request, visit: Visit) -> web.StreamResponse:
+        """The form's segment and texts as a draft (as /broadcast makes one), then its page:
+        the preview with the count, and Send."""
+        assert visit.form is not None
+        form = visit.form
+        try:
+            draft, _ = await self.services.broadcasts.draft(
+                visit.session,
+                str(form.get("segment", ""))[:500],
+                str(form.get("zh", "")),
+                str(form.get("en", "")),
+                visit.staff.actor,
+            )
+        except BroadcastRefused as refused:
+            await visit.session.rollback()
+            rows = await broadcast_rows(visit.session, self.services.broadcasts, visit.say)
+            return self.render(
+                "broadcasts.html",
+                request,
+                visit,
+                visit.say,
+                status=400,
+                rows=rows,
+                counts=BROADCAST_COUNTS,
+                told=visit.say(refused.key, **refused.values),
+                form=form,
+                limit=TEXT_LIMIT,
+            )
+        await visit.session.commit()
+        return see_other(f"/console/broadcasts/{draft.id}")
+
+    async def send_broadcast(self, request: web.Request, visit: Visit) -> web.Response:
+        """Send, once: a second press (or another replica's) finds it sent and is told so."""
+        raw = request.match_info["id"]
+        if not raw.isdigit() or len(raw) >= 10:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
+            )
+        number = int(raw)
+        try:
+            sent = await self.services.broadcasts.send(visit.session, number, visit.staff.actor)
+        except BroadcastRefused as refused:
+            return await self.broadcast(
+                request, visit, told=visit.say(refused.key, **refused.values)
+            )
+        await visit.session.commit()
+        told = visit.say("console_broadcast_on_its_way", number=number, count=sent.recipients)
+        return await self.broadcast(request, visit, told=told)
 
     async def cancel_broadcast(self, request: web.Request, visit: Visit) -> web.Response:
         raw = request.match_info["id"]
