@@ -662,6 +662,9 @@ async def test_an_admin_starts_and_ends_an_incident_notice_from_the_console(
     assert "is shown until" in text and "before the answers of returns and the fallback" in text
     assert "Storm: deliveries &lt;b&gt;late&lt;/b&gt;" in text and "<b>late" not in text
     [incident] = services.incidents.in_force()
+    assert started.url.path_qs == f"/console/incidents?started={incident.id}"  # after a 303
+    assert "is shown until" in await (await client.get(started.url.path_qs)).text()  # a reload
+    assert len(services.incidents.in_force()) == 1  # starts nothing more
     assert incident.started_by == f"admin:{ADMIN}" and incident.entries == "returns"
     assert services.incidents.notice("returns", "zh") == "📢 暴雨，发货延迟"
     assert services.incidents.notice("shipping", "en") is None

@@ -402,6 +402,17 @@ class ConsoleRoutes:
             visit.say,
             services.config.hours.business_hours().local,
         )
+        started = request.query.get("started", "")
+        if not told and started.isdigit():  # back from the form that started it
+            local = services.config.hours.business_hours().local
+            for notice in found.notices:
+                if str(notice.incident.id) == started:
+                    told = visit.say(
+                        "incident_started", **describe(notice.incident, visit.say, local)
+                    )
+        ended = request.query.get("ended", "")
+        if not told and ended.isdigit():
+            told = visit.say("incident_ended", numbers=f"#{ended}")
         form = visit.form if refused and visit.form is not None else {}
         return self.render(
             "incidents.html",
@@ -416,7 +427,8 @@ class ConsoleRoutes:
             chosen=visit.form.getall("entries", []) if refused and visit.form else [],
         )
 
-    async def start_incident(self, request: web.Request, visit: Visit) -> web.Response:
+    async def start_incident(self, request: web.Request, visit: Visit) -> web.StreamResponse:
+        """Started, then back to the page (a reload does not start it again)."""
         assert visit.form is not None
         form, say = visit.form, visit.say
         try:
@@ -434,11 +446,9 @@ class ConsoleRoutes:
             told = say(key) if key else say(refusal.key, **refusal.values)
             return await self.incidents(request, visit, told=told, refused=True, status=400)
         await visit.session.commit()
-        local = self.services.config.hours.business_hours().local
-        told = say("incident_started", **describe(incident, say, local))
-        return await self.incidents(request, visit, told=told)
+        return see_other(f"/console/incidents?started={incident.id}")
 
-    async def end_incident(self, request: web.Request, visit: Visit) -> web.Response:
+    async def end_incident(self, request: web.Request, visit: Visit) -> web.StreamResponse:
         assert visit.form is not None
         raw = str(visit.form.get("id", ""))
         if not raw.isdigit() or len(raw) > 9:
@@ -447,12 +457,9 @@ class ConsoleRoutes:
             )
         ended = await self.services.incidents.end(visit.session, visit.staff.actor, int(raw))
         await visit.session.commit()
-        told = (
-            visit.say("incident_ended", numbers=", ".join(f"#{n}" for n in ended))
-            if ended
-            else visit.say("incident_none_in_force")
-        )
-        return await self.incidents(request, visit, told=told)
+        if not ended:  # ended already, by someone else or by its hours
+            return await self.incidents(request, visit, told=visit.say("incident_none_in_force"))
+        return see_other(f"/console/incidents?ended={ended[0]}")
 
     async def broadcasts(self, request: web.Request, visit: Visit) -> web.Response:
         rows = await broadcast_rows(visit.session, self.services.broadcasts, visit.say)
