@@ -685,6 +685,8 @@ async def test_an_admin_starts_and_ends_an_incident_notice_from_the_console(
     assert len(services.incidents.in_force()) == 1
 
     clock.advance(timedelta(hours=1))
+    forged = await client.post("/console/incidents/end", data={"id": incident.id})
+    assert forged.status == 403 and len(services.incidents.in_force()) == 1
     ended = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
     assert f"Ended: #{incident.id}." in await ended.text()
     assert services.incidents.in_force() == []
@@ -717,6 +719,13 @@ async def test_a_supervisor_reads_the_incidents_and_cannot_start_or_end_one(
     )
     assert started.status == 403
     assert [i.id for i in services.incidents.in_force()] == [incident.id]
+    await client.post("/console/language", data={"to": "zh", "next": "/console", "csrf": csrf})
+    chinese = await (await client.get("/console/incidents")).text()
+    assert (
+        "事件公告" in chinese
+        and "生效中" in chinese
+        and "只有管理员可以发布或结束公告。" in chinese
+    )
 
 
 async def test_an_admin_reads_the_broadcasts_and_cancels_one_in_progress(
@@ -796,6 +805,8 @@ async def test_an_admin_writes_previews_and_sends_a_broadcast_once(
     assert f"Recipients: {audience.reachable} (" in page  # the preview's count
     assert await broadcasts_scheduled(services) == 0  # nothing in the schedule before Send
 
+    forged = await client.post("/console/broadcasts/1/send", data={"csrf": "0" * 32})
+    assert forged.status == 403 and await broadcasts_scheduled(services) == 0
     sent = await client.post("/console/broadcasts/1/send", data={"csrf": csrf})
     text = await sent.text()
     assert f"Broadcast #1 is on its way (recipients: {audience.reachable})" in text
