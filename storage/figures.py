@@ -491,3 +491,54 @@ async def volume_figures(
         first_response_buckets=_bucketed(first_response_minutes(tickets), FIRST_RESPONSE_MINUTES),
         resolution_buckets=_bucketed(resolution_hours(tickets), RESOLUTION_HOURS),
     )
+
+
+@dataclass(frozen=True)
+class TeamFigures:
+    """Tickets opened in a period by the team that holds them (None: no team), how many of
+    those are resolved, and satisfaction (CSAT answered in the period) by the ticket's team."""
+
+    tickets_by_team: dict[str | None, int]
+    resolved_by_team: dict[str | None, int]
+    csat_by_team: dict[str | None, float]
+    csat_answers_by_team: dict[str | None, int]
+
+
+async def team_figures(session: AsyncSession, since: datetime, until: datetime) -> TeamFigures:
+    opened = (
+        await session.exec(
+            select(Ticket.team, Ticket.resolved_at).where(
+                Ticket.created_at >= since, Ticket.created_at < until
+            )
+        )
+    ).all()
+    tickets: dict[str | None, int] = {}
+    resolved: dict[str | None, int] = {}
+    for team, resolved_at in opened:
+        tickets[team] = tickets.get(team, 0) + 1
+        resolved[team] = resolved.get(team, 0) + (resolved_at is not None)
+    answers = (
+        await session.exec(
+            select(Ticket.team, Feedback.score)
+            .join(Ticket, col(Ticket.id) == col(Feedback.ticket_id))
+            .where(
+                Feedback.kind == FeedbackKind.CSAT,
+                Feedback.answered_at >= since,
+                Feedback.answered_at < until,
+                col(Feedback.score).is_not(None),
+            )
+        )
+    ).all()
+    scores: dict[str | None, list[int]] = {}
+    for team, score in answers:
+        scores.setdefault(team, []).append(score or 0)
+
+    def order(key: str | None) -> tuple[bool, str]:
+        return key is None, key or ""
+
+    return TeamFigures(
+        tickets_by_team={key: tickets[key] for key in sorted(tickets, key=order)},
+        resolved_by_team={key: resolved[key] for key in sorted(resolved, key=order)},
+        csat_by_team={key: _out_of_100(scores[key]) for key in sorted(scores, key=order)},
+        csat_answers_by_team={key: len(scores[key]) for key in sorted(scores, key=order)},
+    )

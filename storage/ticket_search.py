@@ -1,5 +1,5 @@
 """Finding tickets for the console's list: by words (a ticket or order number, the description,
-the customer's name) and by status, priority, agent, category and when they were opened."""
+the customer's name) and by status, priority, agent, category, team and when they were opened."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class TicketFilter:
     priority: TicketPriority | None = None
     agent: int | None = None
     category: TicketCategory | None = None
+    team: str | None = None  # an id of [teams]
     since: datetime | None = None
     until: datetime | None = None
 
@@ -39,6 +40,8 @@ async def find_tickets(
         statement = statement.where(Ticket.assigned_agent == wanted.agent)
     if wanted.category is not None:
         statement = statement.where(Ticket.category == wanted.category)
+    if wanted.team is not None:
+        statement = statement.where(Ticket.team == wanted.team)
     if wanted.since is not None:
         statement = statement.where(Ticket.created_at >= wanted.since)
     if wanted.until is not None:

@@ -22,6 +22,7 @@ from storage.models import (
     Message,
     Order,
     OrderStatus,
+    QaReview,
     ScheduledKind,
     ScheduledMessage,
     ScheduledStatus,
@@ -37,6 +38,22 @@ AGENT_LIN, AGENT_WANG = 501, 502
 PHONE = "13800138001"
 ADDRESS = "88 Example Road, Shanghai"
 HOSTILE = "<script>alert('x')</script> my parcel"
+# The teams the seeded tickets are in, as the config's [teams] gives them (TEAMS_CONFIG replaces
+# lines of config.example.toml)
+TEAMS = {"order": "logistics", "shipping": "logistics", "product_quality": "after_sales"}
+TEAMS_CONFIG = {
+    "categories = {}": (
+        'categories = { order = "logistics", shipping = "logistics", '
+        'product_quality = "after_sales" }'
+    ),
+    '# logistics = { zh = "物流组", en = "Logistics" }': (
+        'logistics = { zh = "物流组", en = "Logistics" }\n'
+        'after_sales = { zh = "售后组", en = "After-sales" }'
+    ),
+}
+VIP = "A"  # Mei's tier
+REVIEWER = 901  # the supervisor who scores quality inspections
+QA_COMMENT = "Kind <b>and</b> quick"
 
 
 async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
@@ -58,6 +75,7 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
             external_id=external,
             first_name=name,
             username="mei_li" if n == 0 else None,
+            vip_tier=VIP if n == 0 else None,
             language=language,
             first_seen=now - timedelta(days=20),
             last_seen=now,
@@ -106,16 +124,18 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
                 tickets.append(
                     await _ticket(session, customer, conversation, started, day, k, categories)
                 )
+    parcel = next(t for t in tickets if t.resolved_at and t.customer_id == customers[0].id)
+    parcel.category = TicketCategory.SHIPPING
     for i, ticket in enumerate(tickets):
+        ticket.team = TEAMS.get(ticket.category)
+        ticket.vip_tier = VIP if ticket.customer_id == customers[0].id else None
         if ticket.resolved_at is not None:
             ticket.cause, ticket.remedy = causes[i % 4], remedies[i % 4]
             session.add(ticket)
     await session.flush()
     # Mei's first resolved ticket (the first surveyed)
-    parcel = next(t for t in tickets if t.resolved_at and t.customer_id == customers[0].id)
     parcel.description = f"My parcel never came, call me on {PHONE}"
     parcel.order_number = "A1001"
-    parcel.category = TicketCategory.SHIPPING
     session.add(parcel)
     hostile = tickets[0]
     hostile.description = HOSTILE
@@ -213,6 +233,34 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
             last_confirmed_at=now - timedelta(days=1),
         )
     )
+    lins = [t for t in tickets if t.resolved_at and t.assigned_agent == AGENT_LIN]
+    wangs = [t for t in tickets if t.resolved_at and t.assigned_agent == AGENT_WANG]
+    session.add(
+        QaReview(
+            ticket_id=lins[-1].id or 0,
+            agent_id=AGENT_LIN,
+            reviewer_id=REVIEWER,
+            week=f"{(now - timedelta(days=7)).date()}",
+            sampled_at=now - timedelta(days=2),
+            greeting=5,
+            accuracy=4,
+            courtesy=5,
+            compliance=4,
+            resolution=5,
+            comment=QA_COMMENT,
+            scored_at=now - timedelta(days=1),
+        )
+    )
+    session.add(
+        QaReview(
+            ticket_id=wangs[-1].id or 0,
+            agent_id=AGENT_WANG,
+            reviewer_id=REVIEWER,
+            week=f"{(now - timedelta(days=7)).date()}",
+            sampled_at=now - timedelta(days=2),
+            greeting=3,
+        )
+    )
     await add_version(
         session,
         files={"shop.yaml": "entries: []\n"},
@@ -228,7 +276,12 @@ async def seed(session: AsyncSession, now: datetime) -> dict[str, int]:
         now=now - timedelta(days=2),
     )
     await session.commit()
-    return {"parcel": parcel.id or 0, "hostile": hostile.id or 0}
+    return {
+        "parcel": parcel.id or 0,
+        "hostile": hostile.id or 0,
+        "qa_scored": lins[-1].id or 0,
+        "qa_pending": wangs[-1].id or 0,
+    }
 
 
 async def _ticket(

@@ -5,6 +5,8 @@ in Telegram through the real dispatcher, and `kefu console link`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,8 +27,11 @@ from bot.web.console.reports import Table
 from storage.models import (
     ConsoleLink,
     ConsoleSession,
+    Incident,
     KnowledgeVersion,
     LearnedQuestion,
+    ScheduledMessage,
+    ScheduledStatus,
     StaffAccess,
     StaffRole,
     Ticket,
@@ -34,7 +39,7 @@ from storage.models import (
 )
 from tests.chat import PrivateChat
 from tests.conftest import Kefu, StartServices
-from tests.console_seed import ADDRESS, HOSTILE, PHONE, seed
+from tests.console_seed import ADDRESS, HOSTILE, PHONE, QA_COMMENT, TEAMS_CONFIG, VIP, seed
 from tests.mocked_bot import MockedBot
 
 ADMIN, SUPERVISOR, AGENT, CUSTOMER = 900, 901, 902, 7001
@@ -44,6 +49,7 @@ ROLES = {
     "agents = []": f"agents = [{AGENT}]",
     '# secret = ""': 'secret = "console-test-secret"',
     'language = "zh"': 'language = "en"',  # staff who never chose read the agents' language
+    **TEAMS_CONFIG,
 }
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -507,3 +513,315 @@ async def test_odd_queries_get_a_page_not_an_error(
     assert "could not be read" in await (await client.get("/console?until=soon")).text()
     assert (await client.get("/console/tickets/not-a-number")).status == 404
     assert (await client.get("/console/tickets/T-99999999999")).status == 404
+
+
+SCORECARD_LINE = re.compile(
+    r"^\d+\. (?P<name>\w+): (?P<score>[\d.–]+) · tickets (?P<handled>\d+) · .*"
+    r"CSAT (?P<csat>[\d.–]+) \((?P<answers>\d+) answers\) · QA (?P<qa>[\d.–]+) "
+    r"\((?P<reviews>\d+) reviews\)$"
+)
+
+
+async def test_the_agents_page_shows_the_scorecards_of_scorecard_and_the_qa_results(
+    client: Any, services: Services, seeded: dict[str, int], bot: MockedBot
+) -> None:
+    """The same period as /scorecard with no days (the last [report] days): the same agents,
+    order, composite and figures; QA scored with its rubric, QA waiting, both linked."""
+    dispatcher = create_dispatcher(services, jobs=False)
+    [told] = await PrivateChat(dispatcher, bot, SUPERVISOR, "en").say("/scorecard")
+    in_telegram = [
+        m.groupdict() for line in told.text.splitlines() if (m := SCORECARD_LINE.match(line))
+    ]
+    assert {agent["name"] for agent in in_telegram} == {"Lin", "Wang"}
+
+    await sign_in(client, services, SUPERVISOR)
+    page = await client.get("/console/agents")
+    assert page.status == 200
+    text = await page.text()
+    assert "2026-02-24 to 2026-03-02 (Asia/Shanghai), beside 2026-02-17 to 2026-02-23" in text
+    download = await client.get("/console/agents.csv?since=2026-02-24&until=2026-03-02")
+    assert download.status == 200 and download.headers["Content-Type"].startswith("text/csv")
+    assert "kefu-agents-2026-02-24-2026-03-02.csv" in download.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO((await download.text()).lstrip("\ufeff"))))
+    assert [row["Agent"] for row in rows] == [agent["name"] for agent in in_telegram]
+    for row, agent in zip(rows, in_telegram, strict=True):
+        for column, told_as in (
+            ("Score", "score"),
+            ("Tickets", "handled"),
+            ("CSAT", "csat"),
+            ("CSAT answers", "answers"),
+            ("QA", "qa"),
+            ("QA reviews", "reviews"),
+        ):
+            assert _number(row[column]) == _number(agent[told_as]), column
+        assert row["Tickets (period before)"] != ""  # both worked the week before too
+    lin = next(row for row in rows if row["Agent"] == "Lin")
+    assert lin["QA"] == "92.0" and lin["QA reviews"] == "1"  # (5+4+5+4+5)/5 × 20
+    # the page shows the same, with the top N and those below target marked
+    for row in rows:
+        shown = text.split(f"<td>{row['Agent']}</td>")[1].split("</tr>")[0]
+        assert f"<strong>{float(row['Score']):g}<br>" in shown
+        if row["Top"] == "yes":
+            assert "top 3" in shown
+        if row["Below target"] == "yes":
+            assert "below 80" in shown
+    assert any(row["Top"] == "yes" for row in rows)
+
+    scored = text.split('id="qa-scored"')[1]
+    number = f"T-{seeded['qa_scored']:06d}"
+    assert f'<a href="/console/tickets/{number}">{number}</a>' in scored
+    assert "Kind &lt;b&gt;and&lt;/b&gt; quick" in scored and QA_COMMENT not in text
+    assert "<strong>92</strong>" in scored
+    pending = text.split('id="qa-pending"')[1].split('id="qa-scored"')[0]
+    waiting = f"T-{seeded['qa_pending']:06d}"
+    assert f'href="/console/tickets/{waiting}"' in pending and "1/5" in pending
+    opened = await client.get(f"/console/tickets/{number}")
+    assert opened.status == 200
+
+
+def _number(text: str) -> float | None:
+    return None if text in ("", "–") else float(text)
+
+
+async def test_the_agents_page_in_chinese_and_without_a_session(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    assert (await client.get("/console/agents")).status == 401
+    assert (await client.get("/console/agents.csv")).status == 401
+    csrf = await sign_in(client, services, ADMIN)
+    await client.post("/console/language", data={"to": "zh", "next": "/console", "csrf": csrf})
+    text = await (await client.get("/console/agents")).text()
+    assert "坐席考核" in text and "待评分的质检（1）" in text and "评语" in text
+    download = await client.get("/console/agents.csv")
+    header = (await download.text()).lstrip("\ufeff").splitlines()[0]
+    assert header.startswith("名次,客服,综合得分,综合得分（上一周期）")
+    wrong = await client.get("/console/agents.csv?since=2026-03-05&until=2026-03-01")
+    assert wrong.status == 400
+
+
+async def test_tickets_show_and_filter_by_team_and_show_the_vip_tier(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    await sign_in(client, services, SUPERVISOR)
+    async with services.session_factory() as session:
+        logistics = (
+            await session.exec(select(func.count()).where(Ticket.team == "logistics"))
+        ).one()
+    assert logistics > 0
+    listed = await (await client.get("/console/tickets?team=logistics")).text()
+    assert f"{logistics} ticket(s)" in listed
+    assert '<option value="logistics" selected>Logistics</option>' in listed
+    body = listed.split("<tbody>")[1]
+    assert "<td>Logistics</td>" in body and "After-sales" not in body
+    assert f"<td>{VIP}</td>" in body  # Mei's tier
+    unknown = await (await client.get("/console/tickets?team=<b>nobody</b>")).text()
+    assert "&lt;b&gt;" not in unknown  # an unknown team is no filter and is not echoed
+    parcel = await (await client.get(f"/console/tickets/T-{seeded['parcel']:06d}")).text()
+    assert '<dd id="team">Logistics</dd>' in parcel and f'<dd id="vip">{VIP}</dd>' in parcel
+
+
+async def test_reports_add_tickets_and_satisfaction_by_team_with_csv(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    await sign_in(client, services, SUPERVISOR)
+    period = "since=2026-02-17&until=2026-03-02"
+    text = await (await client.get(f"/console/reports?{period}")).text()
+    assert "Tickets by team" in text and "Satisfaction by team" in text
+    async with services.session_factory() as session:
+        tickets = (await session.exec(select(Ticket))).all()
+    by_team: dict[str, int] = {}
+    for ticket in tickets:
+        name = {"logistics": "Logistics", "after_sales": "After-sales"}.get(ticket.team or "")
+        by_team[name or "No team"] = by_team.get(name or "No team", 0) + 1
+    volume = await client.get(f"/console/reports.csv?table=volume_by_team&{period}")
+    rows = list(csv.reader(io.StringIO((await volume.text()).lstrip("\ufeff"))))
+    assert rows[0] == ["Team", "Tickets", "Resolved"]
+    assert {row[0]: int(row[1]) for row in rows[1:]} == by_team
+    assert [row[0] for row in rows[1:]][-1] == "No team"
+    csat = await client.get(f"/console/reports.csv?table=satisfaction_by_team&{period}")
+    rows = list(csv.reader(io.StringIO((await csat.text()).lstrip("\ufeff"))))
+    assert rows[0] == ["Team", "Satisfaction (of 100)", "Answers"]
+    assert "Logistics" in {row[0] for row in rows[1:]}
+    for row in rows[1:]:
+        assert 20 <= float(row[1]) <= 100 and int(row[2]) > 0
+
+
+async def test_an_admin_starts_and_ends_an_incident_notice_from_the_console(
+    client: Any, services: Services, clock: ManualClock
+) -> None:
+    csrf = await sign_in(client, services, ADMIN)
+    page = await (await client.get("/console/incidents")).text()
+    assert "No notice is in force." in page and 'id="start-form"' in page
+    assert 'value="returns"' in page  # the knowledge base's entries to choose from
+    form = {"csrf": csrf, "zh": "暴雨，发货延迟", "en": "Storm: deliveries <b>late</b>"}
+    started = await client.post(
+        "/console/incidents/start", data={**form, "hours": "6", "entries": "returns"}
+    )
+    assert started.status == 200
+    text = await started.text()
+    assert "is shown until" in text and "before the answers of returns and the fallback" in text
+    assert "Storm: deliveries &lt;b&gt;late&lt;/b&gt;" in text and "<b>late" not in text
+    [incident] = services.incidents.in_force()
+    assert started.url.path_qs == f"/console/incidents?started={incident.id}"  # after a 303
+    assert "is shown until" in await (await client.get(started.url.path_qs)).text()  # a reload
+    assert len(services.incidents.in_force()) == 1  # starts nothing more
+    assert incident.started_by == f"admin:{ADMIN}" and incident.entries == "returns"
+    assert services.incidents.notice("returns", "zh") == "📢 暴雨，发货延迟"
+    assert services.incidents.notice("shipping", "en") is None
+
+    for refused_form, says in (
+        ({**form, "hours": "0"}, "The hours must be a number more than 0 and at most 336."),
+        ({**form, "hours": "nan"}, "The hours must be a number more than 0 and at most 336."),
+        ({**form, "hours": "2", "en": "x" * 1001}, "has 1001 characters; a notice may have"),
+        ({**form, "hours": "2", "zh": " "}, "A notice needs its text in Chinese and in English."),
+        ({**form, "hours": "2", "entries": "nosuch"}, "No such knowledge-base entry: nosuch."),
+    ):
+        refused = await client.post("/console/incidents/start", data=refused_form)
+        assert refused.status == 400
+        assert says in await refused.text()
+    assert len(services.incidents.in_force()) == 1
+    without = await client.post("/console/incidents/start", data={**form, "csrf": ""})
+    assert without.status == 403 and "did not come from the console" in await without.text()
+    assert len(services.incidents.in_force()) == 1
+
+    clock.advance(timedelta(hours=1))
+    forged = await client.post("/console/incidents/end", data={"id": incident.id})
+    assert forged.status == 403 and len(services.incidents.in_force()) == 1
+    ended = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
+    assert f"Ended: #{incident.id}." in await ended.text()
+    assert services.incidents.in_force() == []
+    async with services.session_factory() as session:
+        row = await session.get(Incident, incident.id)
+    assert row is not None and row.ended_by == f"admin:{ADMIN}"
+    listed = await (await client.get("/console/incidents")).text()
+    assert f"by admin:{ADMIN}" in listed and f'id="end-{incident.id}"' not in listed
+    again = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
+    assert "No notice is in force." in await again.text()
+
+
+async def test_a_supervisor_reads_the_incidents_and_cannot_start_or_end_one(
+    client: Any, services: Services
+) -> None:
+    async with services.session_factory() as session:
+        incident = await services.incidents.start(
+            session, zh="缺货", en="Out of stock", hours=4, by="cli"
+        )
+        await session.commit()
+    csrf = await sign_in(client, services, SUPERVISOR)
+    page = await (await client.get("/console/incidents")).text()
+    assert "Out of stock" in page and "in force" in page
+    assert "Only admins may start or end a notice." in page
+    assert 'id="start-form"' not in page and f'id="end-{incident.id}"' not in page
+    ended = await client.post("/console/incidents/end", data={"csrf": csrf, "id": incident.id})
+    assert ended.status == 403 and "Only admins may do this." in await ended.text()
+    started = await client.post(
+        "/console/incidents/start", data={"csrf": csrf, "zh": "a", "en": "b", "hours": "1"}
+    )
+    assert started.status == 403
+    assert [i.id for i in services.incidents.in_force()] == [incident.id]
+    await client.post("/console/language", data={"to": "zh", "next": "/console", "csrf": csrf})
+    chinese = await (await client.get("/console/incidents")).text()
+    assert (
+        "事件公告" in chinese
+        and "生效中" in chinese
+        and "只有管理员可以发布或结束公告。" in chinese
+    )
+
+
+async def test_an_admin_reads_the_broadcasts_and_cancels_one_in_progress(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    async with services.session_factory() as session:
+        draft, _ = await services.broadcasts.draft(
+            session, "everyone", "仓库停电，发货延迟", "Warehouse <i>outage</i>", "cli"
+        )
+        assert draft.id is not None
+        sending = await services.broadcasts.send(session, draft.id, "cli")
+        await session.commit()
+        number, recipients = draft.id, sending.recipients
+    assert recipients == 4  # the seeded customers, on Telegram and the web
+
+    csrf = await sign_in(client, services, SUPERVISOR)
+    assert 'href="/console/broadcasts"' not in await (await client.get("/console")).text()
+    for path in ("/console/broadcasts", f"/console/broadcasts/{number}"):
+        refused = await client.get(path)
+        assert refused.status == 403 and "Only admins may do this." in await refused.text()
+    cancel = f"/console/broadcasts/{number}/cancel"
+    assert (await client.post(cancel, data={"csrf": csrf})).status == 403
+    client.session.cookie_jar.clear()
+
+    csrf = await sign_in(client, services, ADMIN)
+    listed = await (await client.get("/console/broadcasts")).text()
+    row = listed.split(f'data-broadcast="{number}"')[1].split("</tr>")[0]
+    assert "being sent" in row and "everyone" in row
+    assert '<td class="number">4</td>' in row  # recipients, and waiting
+    page = await (await client.get(f"/console/broadcasts/{number}")).text()
+    assert 'data-count="waiting">4<' in page and 'data-count="delivered">0<' in page
+    assert "Warehouse &lt;i&gt;outage&lt;/i&gt;" in page and 'id="cancel"' in page
+    assert (await client.post(cancel, data={})).status == 403  # no CSRF token
+    done = await client.post(cancel, data={"csrf": csrf})
+    text = await done.text()
+    assert done.status == 200 and f"Broadcast #{number} is cancelled" in text
+    assert 'data-count="cancelled">4<' in text and 'data-count="waiting">0<' in text
+    assert f"admin:{ADMIN}" in text.split('id="cancelled"')[1] and 'id="cancel"' not in text
+    async with services.session_factory() as session:
+        waiting = (
+            await session.exec(
+                select(func.count()).where(
+                    ScheduledMessage.broadcast_id == number,
+                    ScheduledMessage.status == ScheduledStatus.PENDING,
+                )
+            )
+        ).one()
+    assert waiting == 0
+    again = await client.post(cancel, data={"csrf": csrf})
+    assert "is no longer being sent" in await again.text()
+    assert (await client.get("/console/broadcasts/999")).status == 404
+    assert (await client.post("/console/broadcasts/999/cancel", data={"csrf": csrf})).status == 404
+
+
+async def test_an_admin_writes_previews_and_sends_a_broadcast_once(
+    client: Any, services: Services, seeded: dict[str, int]
+) -> None:
+    csrf = await sign_in(client, services, ADMIN)
+    form = {"csrf": csrf, "segment": "open_tickets", "zh": "系统维护", "en": "Maintenance"}
+    for wrong, says in (
+        ({**form, "segment": "colour=red"}, "I cannot read &#34;colour=red&#34; as a condition."),
+        ({**form, "en": ""}, "needs both a Chinese and an English text"),
+        ({**form, "zh": "长" * 4097}, "has 4097 characters"),
+    ):
+        refused = await client.post("/console/broadcasts/draft", data=wrong)
+        assert refused.status == 400 and says in await refused.text()
+    assert (
+        await client.post("/console/broadcasts/draft", data={**form, "csrf": ""})
+    ).status == 403
+    drafted = await client.post("/console/broadcasts/draft", data=form)
+    assert drafted.status == 200 and drafted.url.path == "/console/broadcasts/1"
+    page = await drafted.text()
+    assert "draft, not sent" in page and 'id="send"' in page
+    async with services.session_factory() as session:
+        audience = await services.broadcasts.audience(session, "open_tickets")
+    assert audience.reachable > 0
+    assert f"Recipients: {audience.reachable} (" in page  # the preview's count
+    assert await broadcasts_scheduled(services) == 0  # nothing in the schedule before Send
+
+    forged = await client.post("/console/broadcasts/1/send", data={"csrf": "0" * 32})
+    assert forged.status == 403 and await broadcasts_scheduled(services) == 0
+    sent = await client.post("/console/broadcasts/1/send", data={"csrf": csrf})
+    text = await sent.text()
+    assert f"Broadcast #1 is on its way (recipients: {audience.reachable})" in text
+    assert "being sent" in text and 'id="send"' not in text
+    again = await client.post("/console/broadcasts/1/send", data={"csrf": csrf})
+    assert "Broadcast #1 has already been sent." in await again.text()
+    assert await broadcasts_scheduled(services) == audience.reachable  # once each
+
+    client.session.cookie_jar.clear()
+    csrf = await sign_in(client, services, SUPERVISOR)
+    refused = await client.post("/console/broadcasts/draft", data={**form, "csrf": csrf})
+    assert refused.status == 403
+
+
+async def broadcasts_scheduled(services: Services) -> int:
+    async with services.session_factory() as session:
+        count = select(func.count()).where(col(ScheduledMessage.broadcast_id).is_not(None))
+        return int((await session.exec(count)).one())

@@ -22,7 +22,7 @@ from bot.clock import ManualClock
 from bot.web.app import create_web_app, serving
 from tests.chat import PrivateChat
 from tests.conftest import ROOT, TEST_KB, StartServices
-from tests.console_seed import PHONE, seed
+from tests.console_seed import PHONE, TEAMS_CONFIG, seed
 from tests.mocked_bot import MockedBot
 from tests.test_web import free_port
 from tests.test_web_chat_browser import wait_until_healthy
@@ -62,6 +62,7 @@ async def console(
             '# secret = ""': 'secret = "browser-console-secret"',
             'public_url = ""': f'public_url = "{address}"',
             'language = "zh"': 'language = "en"',
+            **TEAMS_CONFIG,
         },
     )
     async with services.session_factory() as session:
@@ -155,6 +156,55 @@ async def test_an_admin_signs_in_with_the_link_and_reads_every_page(
     await expect(page.locator("pre.diff")).to_be_visible()  # the version shown stays
     await shot(page, folder, "knowledge")
 
+    # the agents: scorecards beside the period before, the top marked; QA scored and waiting
+    await page.click("text=Agents")
+    await expect(page.locator("h1")).to_have_text("Agents")
+    await expect(page.locator("#scorecards")).to_contain_text("Lin")
+    assert await page.locator("#scorecards tr.top").count() >= 1
+    await expect(page.locator("#qa-scored")).to_contain_text("Kind <b>and</b> quick")
+    await expect(page.locator("#qa-pending tbody tr")).to_have_count(1)
+    async with page.expect_download() as waiting:
+        await page.click("#scorecards a.csv")
+    assert (await waiting.value).suggested_filename.startswith("kefu-agents-")
+    await shot(page, folder, "agents")
+
+    # an incident notice started and ended, as /incident would
+    await page.click("text=Incidents")
+    await page.fill("#zh", "暴雨：华东地区发货延迟 1-2 天")
+    await page.fill("#en", "Heavy rain: deliveries in East China are 1-2 days late")
+    await page.fill("#hours", "12")
+    await page.check("input[name=entries][value=returns]")
+    await page.click("#start-incident")
+    await expect(page.locator("#told")).to_contain_text("is shown until")
+    [incident] = services.incidents.in_force()
+    assert incident.started_by == f"admin:{ADMIN}" and incident.entries == "returns"
+    await expect(page.locator(f"#end-{incident.id}")).to_be_visible()
+    await shot(page, folder, "incidents")
+    await page.click(f"#end-{incident.id}")
+    await expect(page.locator("#told")).to_have_text(f"Ended: #{incident.id}.")
+    assert services.incidents.in_force() == []
+
+    # a broadcast on its way, and its report
+    async with services.session_factory() as session:
+        draft, _ = await services.broadcasts.draft(
+            session,
+            "contacted=30",
+            "仓库盘点，周六不发货",
+            "Stocktaking: no dispatch on Saturday",
+            "cli",
+        )
+        assert draft.id is not None
+        await services.broadcasts.send(session, draft.id, "cli")
+        await session.commit()
+    await page.click("text=Broadcasts")
+    await expect(page.locator("#broadcasts tbody tr")).to_have_count(1)
+    await shot(page, folder, "broadcasts")
+    await page.click(f"#broadcasts a >> text=#{draft.id}")
+    await expect(page.locator("#status")).to_have_text("being sent")
+    await page.click("#cancel")
+    await expect(page.locator("#status")).to_have_text("cancelled")
+    await expect(page.locator("[data-count=cancelled]")).not_to_have_text("0")
+
     await page.click("text=Gaps and learning")
     await expect(page.locator("#gaps")).to_contain_text("do you ship to Mars")
     await expect(page.locator("#learned")).to_contain_text("can i send it back")
@@ -192,6 +242,20 @@ async def test_a_supervisor_reads_masked_and_cannot_roll_back(
     )
     assert refused.status == 403
     assert "Only admins may do this." in await refused.text()
+    # nor end an incident: the page shows no button, and the server refuses the form
+    async with services.session_factory() as session:
+        incident = await services.incidents.start(
+            session, zh="缺货", en="Out of stock", hours=2, by="cli"
+        )
+        await session.commit()
+    await page.goto(f"{address}/console/incidents")
+    await expect(page.locator("#admins-only")).to_be_visible()
+    await expect(page.locator(f"#end-{incident.id}")).to_have_count(0)
+    ended = await page.request.post(
+        f"{address}/console/incidents/end", form={"csrf": csrf or "", "id": str(incident.id)}
+    )
+    assert ended.status == 403
+    assert [i.id for i in services.incidents.in_force()] == [incident.id]
 
 
 async def test_a_post_without_the_forms_token_is_refused(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Config
+from bot.config import Config, TeamsConfig
 from bot.reports.period_report import bucket_labels
 from bot.reports.service_report import MAX_DAYS, Standard, last_days, standards
 from bot.texts import Say
@@ -30,6 +30,7 @@ from storage.figures import (
     live_figures,
     outcome_figures,
     service_figures,
+    team_figures,
     volume_figures,
 )
 
@@ -194,8 +195,15 @@ def _counts_rows(say: Say, part: str, counts: Counts) -> list[list[object]]:
     ]
 
 
-async def report_tables(session: AsyncSession, period: Period, say: Say) -> list[Table]:
+def team_label(say: Say, teams: TeamsConfig, team: str | None) -> str:
+    return teams.name(team, say.language) if team else say("console_no_team")
+
+
+async def report_tables(
+    session: AsyncSession, period: Period, say: Say, teams: TeamsConfig
+) -> list[Table]:
     volume = await volume_figures(session, period.since, period.until, period.zone)
+    by_team = await team_figures(session, period.since, period.until)
     feedback = await feedback_figures(session, period.since, period.until, period.zone)
     outcomes = await outcome_figures(session, period.since, period.until)
     names = await agent_names(session)
@@ -276,6 +284,29 @@ async def report_tables(session: AsyncSession, period: Period, say: Say) -> list
             [
                 [names.get(agent) or str(agent), score]
                 for agent, score in feedback.csat_by_agent.items()
+            ],
+        ),
+        Table(
+            "volume_by_team",
+            say("console_table_by_team"),
+            [say("console_team"), tickets, say("console_resolved")],
+            [
+                [team_label(say, teams, team), count, by_team.resolved_by_team.get(team, 0)]
+                for team, count in by_team.tickets_by_team.items()
+            ],
+            bar_chart(
+                say("console_table_by_team"),
+                [team_label(say, teams, team) for team in by_team.tickets_by_team],
+                list(by_team.tickets_by_team.values()),
+            ),
+        ),
+        Table(
+            "satisfaction_by_team",
+            say("console_table_csat_team"),
+            [say("console_team"), say("console_standard_satisfaction"), say("console_answers")],
+            [
+                [team_label(say, teams, team), score, by_team.csat_answers_by_team[team]]
+                for team, score in by_team.csat_by_team.items()
             ],
         ),
         Table(

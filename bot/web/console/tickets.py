@@ -67,9 +67,9 @@ def _choice(value: str, kind: type[TicketStatus | TicketPriority | TicketCategor
         return None
 
 
-def ticket_filter(query: dict[str, str], zone: ZoneInfo) -> TicketFilter:
-    """What the list's form asks for; a value that does not read is left out (the form shows
-    what it was read as)."""
+def ticket_filter(query: dict[str, str], zone: ZoneInfo, teams: list[str]) -> TicketFilter:
+    """What the list's form asks for; a value that does not read (a team not in `teams`, the
+    ids of [teams]) is left out (the form shows what it was read as)."""
 
     def day(name: str, shift: int) -> datetime | None:
         try:
@@ -85,6 +85,7 @@ def ticket_filter(query: dict[str, str], zone: ZoneInfo) -> TicketFilter:
         priority=_choice(query.get("priority", ""), TicketPriority),  # type: ignore[arg-type]
         category=_choice(query.get("category", ""), TicketCategory),  # type: ignore[arg-type]
         agent=int(agent) if agent.isdigit() and len(agent) < 19 else None,
+        team=query.get("team") if query.get("team") in teams else None,
         since=day("since", 0),
         until=day("until", 1),
     )

@@ -19,21 +19,28 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.incidents.broadcasts import TEXT_LIMIT, BroadcastRefused
+from bot.incidents.notices import IncidentRefused, describe
 from bot.knowledge_admin.editing import EditError
 from bot.texts import Say
 from bot.tickets.labels import category_label, priority_label, status_label
 from bot.web.console.access import LANGUAGES, SIGN_IN_PATH, ConsoleAccess, Staff
+from bot.web.console.agents import agents_page, agents_table, figure
+from bot.web.console.broadcasts import broadcast_row, broadcast_rows
+from bot.web.console.incidents import incidents_page, start_from_form
 from bot.web.console.knowledge import decided_text, gaps_page, knowledge_page
 from bot.web.console.reports import (
     Period,
     PeriodError,
+    Table,
     overview,
     period_from,
     report_tables,
+    team_label,
 )
 from bot.web.console.tickets import TicketPages, ticket_filter, ticket_list
 from storage.customers import language_of
-from storage.models import TicketCategory, TicketPriority, TicketStatus
+from storage.models import QA_CRITERIA, TicketCategory, TicketPriority, TicketStatus
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 COOKIE = "kefu_console"
 GAP_DAYS = (1, 7, 30, 90)
+BROADCAST_COUNTS = ("recipients", "delivered", "failed", "unreachable", "waiting", "cancelled")
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -100,9 +108,19 @@ class ConsoleRoutes:
         add_post("/console/language", self.page(self.choose_language))
         add_get("/console/reports", self.page(self.reports_page))
         add_get("/console/reports.csv", self.page(self.report_csv))
+        add_get("/console/agents", self.page(self.agents))
+        add_get("/console/agents.csv", self.page(self.agents_csv))
         add_get("/console/tickets", self.page(self.tickets_page))
         add_get("/console/tickets/{number}", self.page(self.ticket_page))
         add_get("/console/tickets/{number}/photo", self.page(self.ticket_photo))
+        add_get("/console/incidents", self.page(self.incidents))
+        add_post("/console/incidents/start", self.page(self.start_incident, admin=True))
+        add_post("/console/incidents/end", self.page(self.end_incident, admin=True))
+        add_get("/console/broadcasts", self.page(self.broadcasts, admin=True))
+        add_get("/console/broadcasts/{id}", self.page(self.broadcast, admin=True))
+        add_post("/console/broadcasts/draft", self.page(self.draft_broadcast, admin=True))
+        add_post("/console/broadcasts/{id}/send", self.page(self.send_broadcast, admin=True))
+        add_post("/console/broadcasts/{id}/cancel", self.page(self.cancel_broadcast, admin=True))
         add_get("/console/knowledge", self.page(self.knowledge))
         add_post("/console/knowledge/rollback", self.page(self.roll_back, admin=True))
         add_get("/console/gaps", self.page(self.gaps))
@@ -165,6 +183,7 @@ class ConsoleRoutes:
             category=lambda value: category_label(say, value),
             priority=lambda value: priority_label(say, value),
             status=lambda value: status_label(say, value),
+            team=lambda value: team_label(say, self.services.config.teams, value),
             **context,
         )
         return web.Response(
@@ -254,7 +273,7 @@ class ConsoleRoutes:
 
     async def reports_page(self, request: web.Request, visit: Visit) -> web.Response:
         period, problem = self._period(request, visit)
-        tables = await report_tables(visit.session, period, visit.say)
+        tables = await report_tables(visit.session, period, visit.say, self.services.config.teams)
         query = f"since={period.first_day}&until={period.last_day}"
         return self.render(
             "reports.html",
@@ -272,14 +291,19 @@ class ConsoleRoutes:
         if problem:
             return self.render("refused.html", request, visit, visit.say, status=400, why=problem)
         name = request.query.get("table", "")
-        tables = {t.name: t for t in await report_tables(visit.session, period, visit.say)}
+        teams = self.services.config.teams
+        found = await report_tables(visit.session, period, visit.say, teams)
+        tables = {t.name: t for t in found}
         if name not in tables:
             return self.render(
                 "refused.html", request, visit, visit.say, status=404, why="console_no_table"
             )
-        file_name = f"kefu-{name}-{period.first_day}-{period.last_day}.csv"
+        return self.csv_file(tables[name], period)
+
+    def csv_file(self, table: Table, period: Period) -> web.Response:
+        file_name = f"kefu-{table.name}-{period.first_day}-{period.last_day}.csv"
         return web.Response(
-            body="\ufeff".encode() + tables[name].csv().encode(),  # a BOM: Excel reads UTF-8
+            body="\ufeff".encode() + table.csv().encode(),  # a BOM: Excel reads UTF-8
             content_type="text/csv",
             charset="utf-8",
             headers={
@@ -288,8 +312,32 @@ class ConsoleRoutes:
             },
         )
 
+    async def agents(self, request: web.Request, visit: Visit) -> web.Response:
+        period, problem = self._period(request, visit)
+        found = await agents_page(visit.session, self.services.config.report.scorecard, period)
+        return self.render(
+            "agents.html",
+            request,
+            visit,
+            visit.say,
+            view=found,
+            period=period,
+            problem=problem,
+            query=f"since={period.first_day}&until={period.last_day}",
+            figure=figure,
+            criteria=QA_CRITERIA,
+        )
+
+    async def agents_csv(self, request: web.Request, visit: Visit) -> web.Response:
+        period, problem = self._period(request, visit)
+        if problem:
+            return self.render("refused.html", request, visit, visit.say, status=400, why=problem)
+        found = await agents_page(visit.session, self.services.config.report.scorecard, period)
+        return self.csv_file(agents_table(found, visit.say), period)
+
     async def tickets_page(self, request: web.Request, visit: Visit) -> web.Response:
-        wanted = ticket_filter(dict(request.query), self.zone)
+        teams = self.services.config.teams.ids
+        wanted = ticket_filter(dict(request.query), self.zone, teams)
         found = await ticket_list(
             visit.session, wanted, visit.staff, self.services.config, visit.say
         )
@@ -303,6 +351,7 @@ class ConsoleRoutes:
             statuses=list(TicketStatus),
             priorities=list(TicketPriority),
             categories=list(TicketCategory),
+            teams=teams,
         )
 
     async def ticket_page(self, request: web.Request, visit: Visit) -> web.Response:
@@ -335,6 +384,192 @@ class ConsoleRoutes:
             content_type="image/jpeg",  # what Telegram makes of every photo
             headers={**HEADERS, "Cache-Control": "private, max-age=3600"},
         )
+
+    async def incidents(
+        self,
+        request: web.Request,
+        visit: Visit,
+        *,
+        told: str = "",
+        refused: bool = False,
+        status: int = 200,
+    ) -> web.Response:
+        services = self.services
+        found = await incidents_page(
+            visit.session,
+            services.clock.now(),
+            services.faq.knowledge_base.entries.keys(),
+            visit.say,
+            services.config.hours.business_hours().local,
+        )
+        started = request.query.get("started", "")
+        if not told and started.isdigit():  # back from the form that started it
+            local = services.config.hours.business_hours().local
+            for notice in found.notices:
+                if str(notice.incident.id) == started:
+                    told = visit.say(
+                        "incident_started", **describe(notice.incident, visit.say, local)
+                    )
+        ended = request.query.get("ended", "")
+        if not told and ended.isdigit():
+            told = visit.say("incident_ended", numbers=f"#{ended}")
+        form = visit.form if refused and visit.form is not None else {}
+        return self.render(
+            "incidents.html",
+            request,
+            visit,
+            visit.say,
+            status=status,
+            view=found,
+            told=told,
+            refused=refused,
+            form=form,
+            chosen=visit.form.getall("entries", []) if refused and visit.form else [],
+        )
+
+    async def start_incident(self, request: web.Request, visit: Visit) -> web.StreamResponse:
+        """Started, then back to the page (a reload does not start it again)."""
+        assert visit.form is not None
+        form, say = visit.form, visit.say
+        try:
+            incident = await start_from_form(
+                self.services.incidents,
+                visit.session,
+                zh=str(form.get("zh", "")),
+                en=str(form.get("en", "")),
+                hours=str(form.get("hours", ""))[:20],
+                entries=[str(entry) for entry in form.getall("entries", [])],
+                by=visit.staff.actor,
+            )
+        except IncidentRefused as refusal:
+            key = "console_incident_needs_both" if refusal.key == "incident_needs_both" else None
+            told = say(key) if key else say(refusal.key, **refusal.values)
+            return await self.incidents(request, visit, told=told, refused=True, status=400)
+        await visit.session.commit()
+        return see_other(f"/console/incidents?started={incident.id}")
+
+    async def end_incident(self, request: web.Request, visit: Visit) -> web.StreamResponse:
+        assert visit.form is not None
+        raw = str(visit.form.get("id", ""))
+        if not raw.isdigit() or len(raw) > 9:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=400, why="console_bad_form"
+            )
+        ended = await self.services.incidents.end(visit.session, visit.staff.actor, int(raw))
+        await visit.session.commit()
+        if not ended:  # ended already, by someone else or by its hours
+            return await self.incidents(request, visit, told=visit.say("incident_none_in_force"))
+        return see_other(f"/console/incidents?ended={ended[0]}")
+
+    async def broadcasts(self, request: web.Request, visit: Visit) -> web.Response:
+        rows = await broadcast_rows(visit.session, self.services.broadcasts, visit.say)
+        return self.render(
+            "broadcasts.html",
+            request,
+            visit,
+            visit.say,
+            rows=rows,
+            counts=BROADCAST_COUNTS,
+            told="",
+            form={},
+            limit=TEXT_LIMIT,
+        )
+
+    async def broadcast(self, request: web.Request, visit: Visit, told: str = "") -> web.Response:
+        raw = request.match_info["id"]
+        row = None
+        if raw.isdigit() and len(raw) < 10:
+            row = await broadcast_row(visit.session, self.services.broadcasts, int(raw), visit.say)
+        if row is None:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
+            )
+        preview = ""
+        if row.status == "draft":  # how many it would reach if sent now
+            service = self.services.broadcasts
+            audience = await service.audience(visit.session, row.broadcast.segment)
+            preview = service.preview_text(visit.say, row.broadcast, audience)
+        return self.render(
+            "broadcast.html",
+            request,
+            visit,
+            visit.say,
+            row=row,
+            counts=BROADCAST_COUNTS,
+            told=told,
+            preview=preview,
+        )
+
+    async def draft_broadcast(self, request: web.Request, visit: Visit) -> web.StreamResponse:
+        """The form's segment and texts as a draft (as /broadcast makes one), then its page:
+        the preview with the count, and Send."""
+        assert visit.form is not None
+        form = visit.form
+        try:
+            draft, _ = await self.services.broadcasts.draft(
+                visit.session,
+                str(form.get("segment", ""))[:500],
+                str(form.get("zh", "")),
+                str(form.get("en", "")),
+                visit.staff.actor,
+            )
+        except BroadcastRefused as refused:
+            await visit.session.rollback()
+            rows = await broadcast_rows(visit.session, self.services.broadcasts, visit.say)
+            return self.render(
+                "broadcasts.html",
+                request,
+                visit,
+                visit.say,
+                status=400,
+                rows=rows,
+                counts=BROADCAST_COUNTS,
+                told=visit.say(refused.key, **refused.values),
+                form=form,
+                limit=TEXT_LIMIT,
+            )
+        await visit.session.commit()
+        return see_other(f"/console/broadcasts/{draft.id}")
+
+    async def send_broadcast(self, request: web.Request, visit: Visit) -> web.Response:
+        """Send, once: a second press (or another replica's) finds it sent and is told so."""
+        raw = request.match_info["id"]
+        if not raw.isdigit() or len(raw) >= 10:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
+            )
+        number = int(raw)
+        try:
+            sent = await self.services.broadcasts.send(visit.session, number, visit.staff.actor)
+        except BroadcastRefused as refused:
+            return await self.broadcast(
+                request, visit, told=visit.say(refused.key, **refused.values)
+            )
+        await visit.session.commit()
+        told = visit.say("console_broadcast_on_its_way", number=number, count=sent.recipients)
+        return await self.broadcast(request, visit, told=told)
+
+    async def cancel_broadcast(self, request: web.Request, visit: Visit) -> web.Response:
+        raw = request.match_info["id"]
+        if not raw.isdigit() or len(raw) >= 10:
+            return self.render(
+                "refused.html", request, visit, visit.say, status=404, why="console_no_broadcast"
+            )
+        number = int(raw)
+        row = await broadcast_row(visit.session, self.services.broadcasts, number, visit.say)
+        if row is not None and not row.cancellable:  # all sent, or cancelled already
+            told = visit.say("console_broadcast_not_in_progress", number=number)
+            return await self.broadcast(request, visit, told=told)
+        try:
+            await self.services.broadcasts.cancel(visit.session, number, visit.staff.actor)
+        except BroadcastRefused as refused:
+            await visit.session.rollback()
+            return await self.broadcast(
+                request, visit, told=visit.say(refused.key, **refused.values)
+            )
+        await visit.session.commit()
+        told = visit.say("console_broadcast_cancelled_now", number=number)
+        return await self.broadcast(request, visit, told=told)
 
     async def knowledge(self, request: web.Request, visit: Visit) -> web.Response:
         version = request.query.get("version", "")
