@@ -347,15 +347,20 @@ async def test_a_visit_waiting_for_another_update_of_the_customer_sees_what_it_c
         await first.flush()
         waiting = asyncio.create_task(arrive(second, "telegram", "9", now=now, form_key="fsm:9"))
         async with engine.connect() as watcher:
-            while not (
-                await watcher.execute(
+            for _ in range(1000):  # until the second waits for the customer's row (10 s at most)
+                waits = await watcher.execute(
                     text(
                         "SELECT count(*) FROM pg_stat_activity"
                         " WHERE wait_event_type = 'Lock' AND datname = current_database()"
                     )
                 )
-            ).scalar_one():
-                await asyncio.sleep(0.01)  # until the second waits for the customer's row
+                if waits.scalar_one():
+                    break
+                # pg_stat_activity is read once per transaction: a new one sees it anew
+                await watcher.rollback()
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the second update never waited for the customer's row")
         await first.commit()
         arrival = await waiting
         assert arrival.has_open_ticket
