@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--min-top1", type=float, metavar="X", help="exit non-zero when top1 is below X"
     )
+    evaluation.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the figures in the database, for the console (the configured knowledge base)",
+    )
     gaps = kb_commands.add_parser("gaps", help="what customers asked that got no good answer")
     gaps.add_argument("--since", default="7d", help="how far back: 24h, 7d, 2w (default: 7d)")
     gaps.add_argument("--limit", type=int, default=20, help="how many groups (default: 20)")
@@ -344,7 +349,13 @@ def run_kb_command(config: Config, args: argparse.Namespace) -> int:
         return knowledge_admin.test_question(config, args.text, as_json=args.json)
     if args.kb_command == "eval":
         return knowledge_admin.run_evaluation(
-            config, args.kb, args.cases, as_json=args.json, min_top1=args.min_top1
+            config,
+            args.kb,
+            args.cases,
+            as_json=args.json,
+            min_top1=args.min_top1,
+            keep=args.keep,
+            clock=SystemClock(),
         )
     if args.kb_command == "learn":
         return learn(config, args)

@@ -1,4 +1,4 @@
-"""The history of published knowledge bases."""
+"""The history of published knowledge bases, and what `kefu kb eval` measured of them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import KnowledgeVersion
+from storage.models import KnowledgeEvaluation, KnowledgeVersion
 
 
 async def add_version(
@@ -30,3 +30,26 @@ async def recent_versions(session: AsyncSession, limit: int = 10) -> list[Knowle
 def version_files(version: KnowledgeVersion) -> dict[str, str]:
     files: dict[str, str] = json.loads(version.files)
     return files
+
+
+async def add_evaluation(
+    session: AsyncSession, *, cases: str, entries: int, figures: dict[str, object], now: datetime
+) -> None:
+    session.add(
+        KnowledgeEvaluation(
+            evaluated_at=now,
+            cases=cases[-200:],
+            entries=entries,
+            figures=json.dumps(figures, ensure_ascii=False),
+        )
+    )
+
+
+async def latest_evaluation(session: AsyncSession) -> KnowledgeEvaluation | None:
+    statement = select(KnowledgeEvaluation).order_by(col(KnowledgeEvaluation.id).desc()).limit(1)
+    return (await session.exec(statement)).first()
+
+
+def evaluation_figures(evaluation: KnowledgeEvaluation) -> dict[str, object]:
+    figures: dict[str, object] = json.loads(evaluation.figures)
+    return figures

@@ -209,6 +209,17 @@ class KnowledgeVersion(SQLModel, table=True):
     files: str = Field(sa_type=sa.Text)  # JSON object: file name -> file text
 
 
+class KnowledgeEvaluation(SQLModel, table=True):
+    """`kefu kb eval` of the configured knowledge base on a file of cases: what it measured,
+    for the console's knowledge-base page."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluated_at: datetime = _time(index=True)
+    cases: str = Field(max_length=200)  # the cases file's name
+    entries: int  # how many entries the knowledge base had
+    figures: str = Field(sa_type=sa.Text)  # JSON: knowledge.evaluation.Evaluation.as_dict()
+
+
 class Ticket(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)

@@ -5,21 +5,25 @@ in Telegram through the real dispatcher, and `kefu console link`."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiogram.types import LinkPreviewOptions
+from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, func, select
 
-from bot.app import Services, create_console, create_dispatcher
+from bot.app import Services, create_console, create_dispatcher, create_services
 from bot.clock import ManualClock
+from bot.config import load_config
+from bot.knowledge_admin.publishing import KnowledgeChange, Publication
 from bot.texts import Texts
 from bot.web.app import create_web_app
 from bot.web.console.access import forget_old_sign_ins
@@ -825,3 +829,54 @@ async def broadcasts_scheduled(services: Services) -> int:
     async with services.session_factory() as session:
         count = select(func.count()).where(col(ScheduledMessage.broadcast_id).is_not(None))
         return int((await session.exec(count)).one())
+
+
+def test_the_knowledge_page_shows_the_latest_kb_eval(
+    write_config: Callable[..., Path], kefu: Kefu, tmp_path: Path
+) -> None:
+    """`kefu kb eval` of the configured knowledge base is kept; the page shows its figures, and
+    says when the knowledge base was published again since."""
+    path = write_config(replace=ROLES)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "- {text: how do i return an item, expect: returns}\n"
+        "- {text: what is the capital of peru, expect: null}\n",
+        encoding="utf-8",
+    )
+    ran = kefu(path, "kb", "eval", "--cases", str(cases), "--keep")
+    assert ran.returncode == 0, ran.stderr
+
+    async def pages() -> tuple[str, str]:
+        clock = ManualClock(datetime.now(UTC))  # `kefu kb eval` went by the system clock
+        services = await create_services(load_config(path, environ={}), clock=clock)
+        try:
+            app = create_web_app(services, console=create_console(services))
+            async with TestClient(TestServer(app)) as client:
+                await sign_in(client, services, SUPERVISOR)
+                before = await (await client.get("/console/knowledge")).text()
+                async with services.session_factory() as session:
+                    session.add(
+                        KnowledgeVersion(
+                            created_at=clock.now() + timedelta(days=1),
+                            author="telegram:900",
+                            summary=Publication("upload", {"file": "faq.yaml"}).summary(
+                                KnowledgeChange(changed=["returns"])
+                            ),
+                            files="{}",
+                        )
+                    )
+                    await session.commit()
+                after = await (await client.get("/console/knowledge")).text()
+        finally:
+            await services.close()
+        return before, after
+
+    before, after = asyncio.run(pages())
+    evaluation = before.split('id="evaluation"')[1].split("</section>")[0]
+    assert "on cases.yaml, with " in evaluation
+    assert 'Cases: in scope / out of scope</th><td class="number">1 / 1' in evaluation
+    assert 'Answered rightly</th><td class="number">100.0%' in evaluation
+    assert 'Out of scope: fell back</th><td class="number">100.0%' in evaluation
+    assert 'id="evaluation-stale"' not in before
+    assert 'id="evaluation-stale"' in after
+    assert "upload faq.yaml: changed 1: returns" in after  # the version, in the reader's words

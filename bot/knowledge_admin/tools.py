@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
@@ -22,6 +23,7 @@ from knowledge.gaps import group_questions, skeleton_entries
 from knowledge.learning import LEARNED_FILE
 from storage.conversations import questions_to_review
 from storage.database import create_session_factory, migrate, open_engine, reading
+from storage.knowledge_versions import add_evaluation
 from storage.learned_questions import waiting_questions
 from storage.models import LearnedQuestion
 from storage.privacy import REMOVED
@@ -85,7 +87,15 @@ def run_evaluation(
     *,
     as_json: bool,
     min_top1: float | None,
+    keep: bool,
+    clock: Clock,
 ) -> int:
+    """The figures of a knowledge base on a file of cases; with `keep`, those of the configured
+    one are also kept in the database, where the console's knowledge-base page shows the latest
+    (without it, no database is opened: the knowledge base can be checked anywhere)."""
+    if keep and kb_path is not None:
+        print("kefu: --keep keeps the figures of the configured knowledge base", file=sys.stderr)
+        return 2
     target = Path(kb_path) if kb_path else config.knowledge.path
     try:
         knowledge_base = load_knowledge_base(target, config.placeholders())
@@ -94,6 +104,8 @@ def run_evaluation(
         print(error, file=sys.stderr)
         return 1
     figures = result.as_dict()
+    if keep:
+        asyncio.run(_record_evaluation(config, clock, cases_path, len(knowledge_base), figures))
     if as_json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -115,6 +127,18 @@ def run_evaluation(
         print(f"top1 {result.top1:.3f} is below --min-top1 {min_top1}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _record_evaluation(
+    config: Config, clock: Clock, cases: str, entries: int, figures: dict[str, object]
+) -> None:
+    async with open_engine(config.database.url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            await add_evaluation(
+                session, cases=Path(cases).name, entries=entries, figures=figures, now=clock.now()
+            )
+            await session.commit()
 
 
 _PERIOD = re.compile(r"^(\d+)([hdw])$")

@@ -19,8 +19,8 @@ from knowledge import Entry
 from knowledge.gaps import Gap, group_questions, skeleton_entries
 from knowledge.matcher import Candidate, Match
 from storage.conversations import questions_to_review
-from storage.knowledge_versions import version_files
-from storage.models import KnowledgeVersion, LearnedQuestion
+from storage.knowledge_versions import evaluation_figures, latest_evaluation, version_files
+from storage.models import KnowledgeEvaluation, KnowledgeVersion, LearnedQuestion
 from storage.privacy import REMOVED
 
 MAX_QUESTION = 500
@@ -52,6 +52,17 @@ class KnowledgePage:
     trial: Trial | None
     versions: list[KnowledgeVersion]
     change: Change | None = None
+    evaluation: KnowledgeEvaluation | None = None
+    figures: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def changed_since_evaluation(self) -> bool:
+        """A version was published after the latest evaluation: its figures may be stale."""
+        return bool(
+            self.evaluation
+            and self.versions
+            and self.versions[0].created_at > self.evaluation.evaluated_at
+        )
 
 
 def try_question(faq: FaqService, question: str) -> Trial | None:
@@ -89,7 +100,10 @@ async def knowledge_page(
         entries=list(faq.knowledge_base.entries.values()),
         trial=try_question(faq, question),
         versions=versions[:HISTORY_SHOWN],
+        evaluation=await latest_evaluation(session),
     )
+    if page.evaluation is not None:
+        page.figures = evaluation_figures(page.evaluation)
     if version_id is not None:
         found = [i for i, v in enumerate(versions) if v.id == version_id]
         if found:

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.incidents.broadcasts import TEXT_LIMIT, BroadcastRefused
 from bot.incidents.notices import IncidentRefused, describe
 from bot.knowledge_admin.editing import EditError
+from bot.knowledge_admin.publishing import version_summary
 from bot.texts import Say
 from bot.tickets.labels import category_label, priority_label, status_label
 from bot.web.console.access import LANGUAGES, SIGN_IN_PATH, ConsoleAccess, Staff
@@ -184,6 +185,7 @@ class ConsoleRoutes:
             priority=lambda value: priority_label(say, value),
             status=lambda value: status_label(say, value),
             team=lambda value: team_label(say, self.services.config.teams, value),
+            summary=lambda value: version_summary(value, say),
             **context,
         )
         return web.Response(
