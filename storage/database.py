@@ -32,6 +32,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.sqlite_driver import OneTripDBAPI
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
 # What Alembic compares besides tables, columns and indexes; env.py's autogenerate uses the same,
@@ -97,6 +98,8 @@ def create_engine(
     # hide_parameters: the statements' values (customers' words, phones) stay out of logs and
     # error messages, at every log level; the drivers' own debug lines are cut down likewise
     keep_values_out_of_driver_logs()
+    if sqlite and parsed.get_driver_name() == "aiosqlite":
+        options["module"] = OneTripDBAPI()  # a statement in one trip to aiosqlite's thread
     engine = create_async_engine(url, pool_pre_ping=not sqlite, hide_parameters=True, **options)
     if file:
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
