@@ -44,7 +44,9 @@ class _Ran:
         """The real cursor was closed on the thread that ran it."""
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
+def _on_the_thread(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> _Outcome:
     cursor = connection.cursor()
     try:
         if many:
@@ -80,7 +82,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
             description, rowcount, lastrowid, rows = await connection._execute(
-                _run, connection._conn, operation, parameters, many
+                _on_the_thread, connection._conn, operation, parameters, many
             )
         ran: _Ran = self._cursor  # type: ignore[assignment]
         ran.description, ran.rowcount, ran.lastrowid = description, rowcount, lastrowid
