@@ -222,6 +222,10 @@ def write_config(folder: Path, api_server: str, database_url: str) -> Path:
         "messages_per_minute = 20": "messages_per_minute = 1000000",
         "burst = 10": "burst = 1000000",
         "port = 8080": "port = 0",  # the operations endpoints on any free port
+        # Telegram's 30 messages a second per bot capped every burst at about 25 a second
+        # since the send limit came in: the fake server has no such limit, nor has the echo
+        # bot, so kefu's own work is measured without it (against Telegram it is the ceiling)
+        "max_sends_per_second = 30": "max_sends_per_second = 1000000",
     }
     for old, new in replacements.items():
         if old not in config:

@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import BroadcastCallback
-from bot.channels.filters import is_admin, plain_text, private_chat
+from bot.channels.filters import command_or_form, is_admin, plain_text, private_chat
 from bot.incidents.broadcasts import BroadcastForm, Broadcasts
 from bot.texts import Say
 from storage.models import Customer
@@ -18,7 +18,10 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="admin_broadcasts")
-    router.message.filter(private_chat)
+    router.message.filter(
+        private_chat,
+        command_or_form(BroadcastForm.segment, BroadcastForm.text_zh, BroadcastForm.text_en),
+    )
     router.callback_query.filter(private_chat)
     router.message.register(broadcast, Command("broadcast"), is_admin)
     router.message.register(take_segment, StateFilter(BroadcastForm.segment), plain_text, is_admin)

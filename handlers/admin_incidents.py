@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.filters import is_admin, private_chat
+from bot.channels.filters import could_be_a_command, is_admin, private_chat
 from bot.config import Config
 from bot.incidents.notices import IncidentBoard, answer_command
 from bot.texts import Say
@@ -15,7 +15,7 @@ from bot.texts import Say
 
 def create_router() -> Router:
     router = Router(name="admin_incidents")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, could_be_a_command)
     router.message.register(incident, Command("incident"), is_admin)
     return router
 

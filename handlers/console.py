@@ -8,7 +8,7 @@ from aiogram.filters import Command
 from aiogram.types import LinkPreviewOptions, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.filters import private_chat
+from bot.channels.filters import could_be_a_command, private_chat
 from bot.config import Config
 from bot.texts import Say
 from bot.web.console.access import ConsoleAccess
@@ -16,7 +16,7 @@ from bot.web.console.access import ConsoleAccess
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, could_be_a_command)
     router.message.register(give_console_link, Command("console"))
     return router
 

@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import NpsCallback, RevisitCallback, SurveyCallback, SurveySkipCallback
-from bot.channels.filters import plain_text, private_chat
+from bot.channels.filters import command_or_form, plain_text, private_chat
 from bot.channels.replies import bot_of
 from bot.followups.answers import FeedbackAnswers, SurveyForm
 from storage.models import Customer
@@ -17,7 +17,7 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="customer_feedback")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, command_or_form(SurveyForm.comment))
     router.callback_query.filter(private_chat)
     router.message.register(stop_surveys, Command("stop_surveys"))
     router.message.register(start_surveys, Command("start_surveys"))

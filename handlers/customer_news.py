@@ -8,14 +8,14 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import BroadcastStopCallback
-from bot.channels.filters import private_chat
+from bot.channels.filters import could_be_a_command, private_chat
 from bot.incidents.broadcasts import Broadcasts
 from storage.models import Customer
 
 
 def create_router() -> Router:
     router = Router(name="customer_news")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, could_be_a_command)
     router.callback_query.filter(private_chat)
     router.message.register(stop_news, Command("stop_news"))
     router.message.register(start_news, Command("start_news"))

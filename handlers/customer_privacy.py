@@ -10,14 +10,14 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import EraseCallback
-from bot.channels.filters import private_chat
+from bot.channels.filters import could_be_a_command, private_chat
 from bot.privacy.customer_data import CustomerData
 from storage.models import Customer
 
 
 def create_router() -> Router:
     router = Router(name="customer_privacy")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, could_be_a_command)
     router.callback_query.filter(private_chat)
     router.message.register(send_my_data, Command("my_data"))
     router.message.register(ask_to_erase, Command("delete_me"))

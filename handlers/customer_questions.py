@@ -23,10 +23,11 @@ def create_router() -> Router:
     router.message.filter(private_chat)
     router.callback_query.filter(private_chat)
 
+    # a question first: the commonest message, and one no command filter below could match
+    router.message.register(answer_question, plain_text)
     router.message.register(show_start, CommandStart())
     router.message.register(show_help, Command("help"))
     router.message.register(ask_language, Command("language"))
-    router.message.register(answer_question, plain_text)
     router.message.register(show_help, a_command)
     router.message.register(refuse_unsupported)
     router.callback_query.register(answer_entry, EntryCallback.filter())

@@ -15,7 +15,7 @@ from bot.callbacks import (
     ReturnItemCallback,
     ReturnReasonCallback,
 )
-from bot.channels.filters import photo_or_text, private_chat
+from bot.channels.filters import command_or_form, photo_or_text, private_chat
 from bot.channels.replies import Pressed, bot_of, press_then
 from bot.orders.returns import ReturnForm, ReturnRequests
 from storage.models import Customer
@@ -23,7 +23,7 @@ from storage.models import Customer
 
 def create_router() -> Router:
     router = Router(name="customer_returns")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, command_or_form(ReturnForm.extras))
     router.callback_query.filter(private_chat)
     router.message.register(ask_which_order, Command("return"))
     router.callback_query.register(choose_order, ReturnCallback.filter())

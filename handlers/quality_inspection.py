@@ -12,7 +12,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import QaCallback
-from bot.channels.filters import is_supervisor, plain_text, private_chat
+from bot.channels.filters import command_or_form, is_supervisor, plain_text, private_chat
 from bot.quality.inspection import QaForm, QualityInspection
 from bot.texts import Say
 from storage.models import Customer
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def create_router() -> Router:
     router = Router(name="quality_inspection")
-    router.message.filter(private_chat)
+    router.message.filter(private_chat, command_or_form(QaForm.comment))
     router.callback_query.filter(private_chat)
     router.message.register(list_pending, Command("qa"), is_supervisor)
     router.message.register(refuse, Command("qa"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 import tomllib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
+    DisconnectionError,
     InterfaceError,
     OperationalError,
     SQLAlchemyError,
@@ -32,6 +34,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.sqlite_driver import OneTripDBAPI
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
 # What Alembic compares besides tables, columns and indexes; env.py's autogenerate uses the same,
@@ -97,10 +100,39 @@ def create_engine(
     # hide_parameters: the statements' values (customers' words, phones) stay out of logs and
     # error messages, at every log level; the drivers' own debug lines are cut down likewise
     keep_values_out_of_driver_logs()
-    engine = create_async_engine(url, pool_pre_ping=not sqlite, hide_parameters=True, **options)
+    if sqlite and parsed.get_driver_name() == "aiosqlite":
+        options["module"] = OneTripDBAPI()  # a statement in one trip to aiosqlite's thread
+    engine = create_async_engine(url, hide_parameters=True, **options)
     if file:
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
+    if not sqlite:
+        event.listen(engine.sync_engine.pool, "checkin", _note_returned)
+        event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
     return engine
+
+
+# A pooled connection back in use within this many seconds is not pinged first. SQLAlchemy's
+# pool_pre_ping pinged on every checkout: on asyncpg that is BEGIN, a query and ROLLBACK, three
+# round trips of the eight and a half a FAQ question made. A connection that broke while busy
+# fails its update's first statement instead; that update is held and handled again
+# (bot/channels/update_runs.py), and SQLAlchemy drops the pool's older connections with it.
+PING_AFTER_IDLE_SECONDS = 2.0
+_RETURNED = "kefu_returned_at"
+
+
+def _note_returned(dbapi_connection: Any, record: Any) -> None:
+    record.info[_RETURNED] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    returned = record.info.get(_RETURNED)
+    if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+        return  # just connected, or just used
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        # the pool drops this connection and checks out (or opens) another
+        raise DisconnectionError("a pooled connection no longer answers") from error
 
 
 class _ValuesOutOfLog(logging.Filter):

@@ -129,6 +129,9 @@ async def test_a_customer_chats_with_the_running_bot(
         fake.push_group_message(GROUP, thread, "We found it!", user_id=AGENT)
         _, copy = await fake.wait_for(lambda method, params: method == "copymessage", start=start)
         assert (int(copy["chat_id"]), int(copy["from_chat_id"])) == (CHAT, GROUP)
+        # the reply is put on record once it has reached the customer, in the same update;
+        # an agent asks for the transcript after that, not in the same millisecond
+        await reply_recorded(database)
 
         # /transcript in the topic: the whole conversation on record, as a file in the topic
         start = len(fake.sent)
@@ -157,3 +160,12 @@ async def test_a_customer_chats_with_the_running_bot(
     with sqlite3.connect(database) as connection:
         votes_stored = connection.execute("select entry_id, helpful from answervote").fetchall()
     assert votes_stored == [("refund_time", 1)]
+
+
+async def reply_recorded(database: Path) -> None:
+    for _ in range(100):
+        with sqlite3.connect(database) as connection:
+            if connection.execute("select 1 from ticketevent where kind = 'reply'").fetchone():
+                return
+        await asyncio.sleep(0.05)
+    pytest.fail("the agent's reply was never put on record")

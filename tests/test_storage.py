@@ -17,6 +17,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, func, select
 
+import storage.database
 from bot.clock import ManualClock
 from storage.conversations import record_message, record_unanswered, record_vote
 from storage.customers import arrive, choose_language, find_customer, touch_customer
@@ -26,6 +27,7 @@ from storage.database import (
     create_engine,
     create_session_factory,
     current_revision,
+    database_away,
     head_revision,
     migrate,
     schema_differences,
@@ -417,3 +419,37 @@ async def test_replicas_starting_together_on_postgresql_migrate_once() -> None:
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+@pytest.mark.parametrize("idle", [True, False])
+async def test_a_pooled_connection_is_pinged_only_after_it_sat_idle(
+    idle: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection whose server process ended while it sat in the pool is replaced before
+    use; one back in use at once is not pinged (three round trips on asyncpg), so its death
+    shows in the statement, which the caller holds and runs again (update_runs.py)."""
+    if not POSTGRES_URL:
+        pytest.skip("KEFU_TEST_DATABASE_URL is not set")
+    monkeypatch.setattr(storage.database, "PING_AFTER_IDLE_SECONDS", 0.0 if idle else 3600.0)
+    engine = create_engine(POSTGRES_URL, pool_size=1)
+    other = create_engine(POSTGRES_URL)
+    try:
+        async with engine.connect() as connection:
+            pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with other.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.1)
+        if idle:
+            async with engine.connect() as connection:
+                again = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            assert again != pid
+        else:
+            with pytest.raises(sa.exc.DBAPIError) as failed:
+                async with engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+            assert database_away(failed.value)
+            async with engine.connect() as connection:  # the broken one was dropped
+                assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+        await other.dispose()

@@ -4,6 +4,9 @@ every `F` magic filter) in a worker thread, a hop that costs far more than these
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.tickets.handoff import wants_a_person
@@ -35,6 +38,24 @@ async def command_or_document(message: Message) -> bool:
     check instead of one per handler."""
     text = message.text or message.caption or ""
     return text.startswith("/") or message.document is not None
+
+
+async def could_be_a_command(message: Message) -> bool:
+    """What aiogram's Command filter could match: a text or a caption starting with "/". A
+    router whose messages are all commands lets every other message past in this one check
+    instead of one per handler (a customer's question walks through every router)."""
+    return (message.text or message.caption or "").startswith("/")
+
+
+def command_or_form(*states: State) -> Callable[..., Awaitable[bool]]:
+    """Like `could_be_a_command`, for a router whose other messages are answers to its own
+    forms: a command, or a message while the sender is in one of these states."""
+    names = frozenset(state.state for state in states)
+
+    async def command_or_in_form(message: Message, raw_state: str | None = None) -> bool:
+        return raw_state in names or (message.text or message.caption or "").startswith("/")
+
+    return command_or_in_form
 
 
 async def has_photo(message: Message) -> bool:
