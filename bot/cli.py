@@ -20,7 +20,7 @@ from bot.knowledge_admin import tools as knowledge_admin
 from bot.middlewares.log_context import JsonLines, UpdateOnRecord
 from bot.texts import Say, Texts
 from knowledge import KnowledgeBaseError
-from storage.database import DatabaseUnreachable, SchemaNotCurrent
+from storage.database import DatabaseUnreachable, SchemaNotCurrent, migrated_session
 
 if TYPE_CHECKING:
     from bot.tickets.vip import VipTiers
@@ -397,19 +397,16 @@ def learn(config: Config, args: argparse.Namespace) -> int:
 
 async def import_orders_file(config: Config, file: str) -> int:
     from bot.orders.csv_import import OrderImportError, import_orders, read_orders_csv
-    from storage.database import create_session_factory, migrate, open_engine
 
     try:
         rows = read_orders_csv(file)
     except OrderImportError as error:
         print(f"{error}\n{len(error.problems)} error(s): nothing was imported", file=sys.stderr)
         return 1
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            result = await import_orders(session, rows)
-            await _vip_tiers(config).from_orders(session, rows)
-            await session.commit()
+    async with migrated_session(config.database.url) as session:
+        result = await import_orders(session, rows)
+        await _vip_tiers(config).from_orders(session, rows)
+        await session.commit()
     print(f"{file}: {result.summary()}")
     return 0
 
@@ -427,7 +424,6 @@ async def import_customers_file(config: Config, file: str) -> int:
     """`kefu customers import FILE.csv`: the whole file checked first, nothing changed if any
     line is wrong; customers not seen yet are added with their tier."""
     from bot.tickets.vip import CustomerImportError
-    from storage.database import create_session_factory, migrate, open_engine
 
     vip = _vip_tiers(config)
     try:
@@ -435,11 +431,9 @@ async def import_customers_file(config: Config, file: str) -> int:
     except CustomerImportError as error:
         print(f"{error}\n{len(error.problems)} error(s): nothing was imported", file=sys.stderr)
         return 1
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            result = await vip.import_rows(session, rows)
-            await session.commit()
+    async with migrated_session(config.database.url) as session:
+        result = await vip.import_rows(session, rows)
+        await session.commit()
     print(f"{file}: {result.summary()}")
     return 0
 
@@ -448,27 +442,24 @@ async def team_command(config: Config, args: argparse.Namespace) -> int:
     """`kefu team list|add|remove`: as /team, done by "cli" (0 as the admin's id)."""
     from bot.tickets.roles import RoleBook
     from bot.tickets.teams import Teams
-    from storage.database import create_session_factory, migrate, open_engine
 
     clock = SystemClock()
     roles = RoleBook(config.roles, clock)
     teams = Teams(config.teams, roles, clock)
     say = operator(config)
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            await roles.load(session)
-            if args.team_command == "list":
-                rows = await teams.listing(session, say.language)
-                for team, name, members in rows:
-                    print(say("team_line", team=team, name=name, members=members))
-                if not rows:
-                    print(say("team_none"))
-                return 0
-            arguments = f"{args.team_command} {args.team} {args.user}"
-            change = await teams.command(session, 0, arguments, say.language)
-            assert change is not None
-            await session.commit()
+    async with migrated_session(config.database.url) as session:
+        await roles.load(session)
+        if args.team_command == "list":
+            rows = await teams.listing(session, say.language)
+            for team, name, members in rows:
+                print(say("team_line", team=team, name=name, members=members))
+            if not rows:
+                print(say("team_none"))
+            return 0
+        arguments = f"{args.team_command} {args.team} {args.user}"
+        change = await teams.command(session, 0, arguments, say.language)
+        assert change is not None
+        await session.commit()
     if change.key in ("team_unknown", "team_user_unknown", "team_not_staff", "team_usage"):
         print(f"kefu: {change.told(say)}", file=sys.stderr)
         return 1
@@ -483,7 +474,7 @@ def operator(config: Config) -> Say:
 
 async def schedule_command(config: Config, args: argparse.Namespace) -> int:
     from bot.schedule.delivery import PENDING_ONLY, STATUSES, Schedule, schedule_report
-    from storage.database import create_session_factory, migrate, open_engine, reading
+    from storage.database import reading
 
     schedule = Schedule(config.schedule, SystemClock(), config.hours.business_hours().zone, "cli")
     if args.schedule_command == "list":
@@ -491,14 +482,12 @@ async def schedule_command(config: Config, args: argparse.Namespace) -> int:
         async with reading(config.database.url) as sessions, sessions() as session:
             print(await schedule_report(session, schedule, operator(config), statuses, args.limit))
         return 0
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            if await schedule.cancel(session, args.id, "cancelled by an admin"):
-                print(f"#{args.id} cancelled")
-                return 0
-            print(f"kefu: #{args.id} is not a pending scheduled message", file=sys.stderr)
-            return 1
+    async with migrated_session(config.database.url) as session:
+        if await schedule.cancel(session, args.id, "cancelled by an admin"):
+            print(f"#{args.id} cancelled")
+            return 0
+        print(f"kefu: #{args.id} is not a pending scheduled message", file=sys.stderr)
+        return 1
 
 
 def _period(config: Config, args: argparse.Namespace) -> tuple[datetime, datetime] | None:
@@ -636,41 +625,38 @@ async def incident_command(config: Config, args: argparse.Namespace) -> int:
     from bot.incidents.notices import IncidentBoard, IncidentRefused, describe
     from bot.texts import Say, Texts
     from storage import incidents
-    from storage.database import create_session_factory, migrate, open_engine
 
     clock = SystemClock()
     say = Say(Texts.load(config.business.placeholders()), "en")
     local = config.hours.business_hours().local
     entries = [e for e in getattr(args, "entries", "").split(",") if e.strip()]
     board = IncidentBoard(clock, lambda: load_knowledge(config).entries.keys() if entries else ())
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            if args.incident_command == "start":
-                try:
-                    incident = await board.start(
-                        session,
-                        zh=args.zh,
-                        en=args.en,
-                        hours=args.hours,
-                        entries=entries,
-                        by="cli",
-                    )
-                except IncidentRefused as refused:
-                    print(f"kefu: {say(refused.key, **refused.values)}", file=sys.stderr)
-                    return 2
-                await session.commit()
-                print(say("incident_started", **describe(incident, say, local)))
-                return 0
-            if args.incident_command == "end":
-                ended = await board.end(session, "cli", args.id)
-                await session.commit()
-                if not ended:
-                    print(f"kefu: {say('incident_none_in_force')}", file=sys.stderr)
-                    return 1
-                print(say("incident_ended", numbers=", ".join(f"#{n}" for n in ended)))
-                return 0
-            listed = await incidents.recent(session, clock.now() - timedelta(days=30))
+    async with migrated_session(config.database.url) as session:
+        if args.incident_command == "start":
+            try:
+                incident = await board.start(
+                    session,
+                    zh=args.zh,
+                    en=args.en,
+                    hours=args.hours,
+                    entries=entries,
+                    by="cli",
+                )
+            except IncidentRefused as refused:
+                print(f"kefu: {say(refused.key, **refused.values)}", file=sys.stderr)
+                return 2
+            await session.commit()
+            print(say("incident_started", **describe(incident, say, local)))
+            return 0
+        if args.incident_command == "end":
+            ended = await board.end(session, "cli", args.id)
+            await session.commit()
+            if not ended:
+                print(f"kefu: {say('incident_none_in_force')}", file=sys.stderr)
+                return 1
+            print(say("incident_ended", numbers=", ".join(f"#{n}" for n in ended)))
+            return 0
+        listed = await incidents.recent(session, clock.now() - timedelta(days=30))
     if not listed:
         print("No notice in force or ended in the last 30 days.")
     for incident in listed:
@@ -715,7 +701,6 @@ async def broadcast_command(config: Config, args: argparse.Namespace) -> int:
     from bot.incidents.broadcasts import BroadcastRefused, Broadcasts, check_texts
     from bot.schedule.delivery import Schedule
     from bot.texts import Say, Texts
-    from storage.database import create_session_factory, migrate, open_engine
 
     clock = SystemClock()
     texts = Texts.load(config.business.placeholders())
@@ -723,48 +708,46 @@ async def broadcast_command(config: Config, args: argparse.Namespace) -> int:
     zone = config.hours.business_hours().zone
     broadcasts = Broadcasts(config, Schedule(config.schedule, clock, zone, "cli"), clock, texts)
     command = args.broadcast_command
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            try:
-                if command == "preview":
-                    if args.zh is not None or args.en is not None:
-                        check_texts(args.zh or "", args.en or "")
-                    segment = segment_of(args)
-                    audience = await broadcasts.audience(session, segment)
-                    print(
-                        say(
-                            "broadcast_cli_preview",
-                            segment=segment,
-                            count=f"{audience.reachable:,}",
-                            zh=f"{audience.zh:,}",
-                            en=f"{audience.en:,}",
-                            opted_out=audience.opted_out,
-                            unreachable=audience.unreachable,
-                            banned=audience.banned,
-                        )
+    async with migrated_session(config.database.url) as session:
+        try:
+            if command == "preview":
+                if args.zh is not None or args.en is not None:
+                    check_texts(args.zh or "", args.en or "")
+                segment = segment_of(args)
+                audience = await broadcasts.audience(session, segment)
+                print(
+                    say(
+                        "broadcast_cli_preview",
+                        segment=segment,
+                        count=f"{audience.reachable:,}",
+                        zh=f"{audience.zh:,}",
+                        en=f"{audience.en:,}",
+                        opted_out=audience.opted_out,
+                        unreachable=audience.unreachable,
+                        banned=audience.banned,
                     )
-                    return 0
-                if command == "send":
-                    draft, _ = await broadcasts.draft(
-                        session, segment_of(args), args.zh, args.en, "cli"
-                    )
-                    assert draft.id is not None
-                    sent = await broadcasts.send(session, draft.id, "cli")
-                    await session.commit()
-                    print(say("broadcast_on_its_way", number=sent.id, count=sent.recipients))
-                    return 0
-                if command == "cancel":
-                    await broadcasts.cancel(session, args.id, "cli")
-                    await session.commit()
-                if command in ("status", "cancel"):
-                    print(broadcasts.report_text(say, *await broadcasts.report(session, args.id)))
-                    return 0
-                print(broadcasts.list_text(say, await broadcasts.recent(session, 30)))
+                )
                 return 0
-            except BroadcastRefused as refused:
-                print(f"kefu: {say(refused.key, **refused.values)}", file=sys.stderr)
-                return 2
+            if command == "send":
+                draft, _ = await broadcasts.draft(
+                    session, segment_of(args), args.zh, args.en, "cli"
+                )
+                assert draft.id is not None
+                sent = await broadcasts.send(session, draft.id, "cli")
+                await session.commit()
+                print(say("broadcast_on_its_way", number=sent.id, count=sent.recipients))
+                return 0
+            if command == "cancel":
+                await broadcasts.cancel(session, args.id, "cli")
+                await session.commit()
+            if command in ("status", "cancel"):
+                print(broadcasts.report_text(say, *await broadcasts.report(session, args.id)))
+                return 0
+            print(broadcasts.list_text(say, await broadcasts.recent(session, 30)))
+            return 0
+        except BroadcastRefused as refused:
+            print(f"kefu: {say(refused.key, **refused.values)}", file=sys.stderr)
+            return 2
 
 
 async def tickets_command(config: Config, args: argparse.Namespace) -> int:
@@ -773,7 +756,6 @@ async def tickets_command(config: Config, args: argparse.Namespace) -> int:
     from bot.texts import Texts
     from bot.tickets.archive import export_tickets
     from bot.tickets.transcript import Transcripts
-    from storage.database import create_session_factory, migrate, open_engine
     from storage.models import Ticket, find_ticket_id
     from storage.privacy import record_access
 
@@ -785,40 +767,36 @@ async def tickets_command(config: Config, args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"kefu: --since: {error}", file=sys.stderr)
             return 2
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            if since is not None:
-                content, count = await export_tickets(
-                    session, since, args.format, actor="cli", now=now
-                )
-                await session.commit()
-                if args.out:
-                    Path(args.out).write_text(content, encoding="utf-8")
-                    print(f"{count} tickets written to {args.out}")
-                else:
-                    sys.stdout.write(content)
-                return 0
-            ticket_id = find_ticket_id(args.number)
-            ticket = (
-                await session.get(Ticket, ticket_id) if ticket_id and ticket_id < 2**31 else None
-            )
-            if ticket is None:
-                print(f"kefu: there is no ticket {args.number}", file=sys.stderr)
-                return 1
-            zone = config.hours.business_hours().zone
-            transcripts = Transcripts(Texts.load(config.business.placeholders()), zone)
-            language = args.language or config.bot.default_language
-            text = await transcripts.render(session, ticket, language)
-            await record_access(
-                session,
-                actor="cli",
-                customer_id=ticket.customer_id,
-                kind="transcript",
-                detail=ticket.number,
-                now=now,
+    async with migrated_session(config.database.url) as session:
+        if since is not None:
+            content, count = await export_tickets(
+                session, since, args.format, actor="cli", now=now
             )
             await session.commit()
+            if args.out:
+                Path(args.out).write_text(content, encoding="utf-8")
+                print(f"{count} tickets written to {args.out}")
+            else:
+                sys.stdout.write(content)
+            return 0
+        ticket_id = find_ticket_id(args.number)
+        ticket = await session.get(Ticket, ticket_id) if ticket_id and ticket_id < 2**31 else None
+        if ticket is None:
+            print(f"kefu: there is no ticket {args.number}", file=sys.stderr)
+            return 1
+        zone = config.hours.business_hours().zone
+        transcripts = Transcripts(Texts.load(config.business.placeholders()), zone)
+        language = args.language or config.bot.default_language
+        text = await transcripts.render(session, ticket, language)
+        await record_access(
+            session,
+            actor="cli",
+            customer_id=ticket.customer_id,
+            kind="transcript",
+            detail=ticket.number,
+            now=now,
+        )
+        await session.commit()
     sys.stdout.write(text)
     return 0
 
@@ -829,7 +807,6 @@ async def console_link(config: Config, telegram_id: int) -> int:
     from bot.app import web_secret_of
     from bot.tickets.roles import RoleBook
     from bot.web.console.access import ConsoleAccess
-    from storage.database import create_session_factory, migrate, open_engine
 
     clock = SystemClock()
     roles = RoleBook(config.roles, clock)
@@ -841,11 +818,9 @@ async def console_link(config: Config, telegram_id: int) -> int:
             file=sys.stderr,
         )
         return 1
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            url = await access.new_link(session, telegram_id)
-            await session.commit()
+    async with migrated_session(config.database.url) as session:
+        url = await access.new_link(session, telegram_id)
+        await session.commit()
     if url is None:
         print(
             f"kefu: {telegram_id} is neither an admin nor a supervisor (add them to [roles] "

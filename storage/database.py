@@ -294,6 +294,16 @@ async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+@asynccontextmanager
+async def migrated_session(url: str) -> AsyncIterator[AsyncSession]:
+    """A session on `url`'s database, brought to the current schema first: what a command run
+    on the server needs (DatabaseUnreachable when the database does not answer)."""
+    async with open_engine(url) as engine:
+        await migrate(engine)
+        async with create_session_factory(engine)() as session:
+            yield session
+
+
 def _is_missing_sqlite_file(url: str) -> bool:
     try:
         parsed = make_url(url)

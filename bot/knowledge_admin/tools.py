@@ -22,7 +22,7 @@ from knowledge.evaluation import CasesError, evaluate, find_conflicts, load_case
 from knowledge.gaps import group_questions, skeleton_entries
 from knowledge.learning import LEARNED_FILE
 from storage.conversations import questions_to_review
-from storage.database import create_session_factory, migrate, open_engine, reading
+from storage.database import migrated_session, reading
 from storage.knowledge_versions import add_evaluation
 from storage.learned_questions import waiting_questions
 from storage.models import LearnedQuestion
@@ -132,13 +132,11 @@ def run_evaluation(
 async def _record_evaluation(
     config: Config, clock: Clock, cases: str, entries: int, figures: dict[str, object]
 ) -> None:
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            await add_evaluation(
-                session, cases=Path(cases).name, entries=entries, figures=figures, now=clock.now()
-            )
-            await session.commit()
+    async with migrated_session(config.database.url) as session:
+        await add_evaluation(
+            session, cases=Path(cases).name, entries=entries, figures=figures, now=clock.now()
+        )
+        await session.commit()
 
 
 _PERIOD = re.compile(r"^(\d+)([hdw])$")
@@ -262,17 +260,15 @@ async def decide_learned(
     edits: dict[int, str],
 ) -> int:
     """Approve (written to learned.yaml, validated, recorded as a version) and reject."""
-    async with open_engine(config.database.url) as engine:
-        await migrate(engine)
-        async with create_session_factory(engine)() as session:
-            decided = await _learning(config, clock).decide(
-                session, approve=approve, reject=reject, by="cli", edits=edits
-            )
-            if decided.result is not None and not decided.result.ok:
-                print("Not published: the knowledge base would not validate.", file=sys.stderr)
-                print("\n".join(decided.result.errors), file=sys.stderr)
-                return 1
-            await session.commit()
+    async with migrated_session(config.database.url) as session:
+        decided = await _learning(config, clock).decide(
+            session, approve=approve, reject=reject, by="cli", edits=edits
+        )
+        if decided.result is not None and not decided.result.ok:
+            print("Not published: the knowledge base would not validate.", file=sys.stderr)
+            print("\n".join(decided.result.errors), file=sys.stderr)
+            return 1
+        await session.commit()
     for question in decided.approved:
         print(f"approved #{question.id} for {question.entry_id}: {question.text}")
     for question in decided.rejected:
