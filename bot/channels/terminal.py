@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.base import BaseSession
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -37,11 +36,13 @@ from aiogram.types import (
     User,
 )
 
+from bot.channels.own_session import OwnChannelSession
+
 TERMINAL_TOKEN = "1:terminal"
 BOT_USER = User(id=1, is_bot=True, first_name="kefu", username="kefu_bot")
 
 
-class TerminalSession(BaseSession):
+class TerminalSession(OwnChannelSession):
     """Answers the bot's API calls locally and shows the messages on a text stream."""
 
     def __init__(self, output: TextIO, chat: Chat) -> None:
@@ -51,20 +52,6 @@ class TerminalSession(BaseSession):
         self._message_ids = itertools.count(1)
         self.buttons: list[InlineKeyboardButton] = []
         self.button_message: Message | None = None
-
-    async def close(self) -> None:
-        return None
-
-    async def stream_content(  # pragma: no cover - the terminal never downloads files
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        raise NotImplementedError("the terminal channel has no files")
-        yield b""
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None

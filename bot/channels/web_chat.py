@@ -21,12 +21,11 @@ import io
 import itertools
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -56,6 +55,7 @@ from aiogram.types import (
     User,
 )
 
+from bot.channels.own_session import OwnChannelSession
 from bot.channels.web_push import ReplicaPush
 from bot.clock import Clock
 from storage.database import SessionFactory, unit_of_work
@@ -166,27 +166,13 @@ class FileTooLarge(TelegramBadRequest):
         self.limit_mb = limit_mb
 
 
-class WebSession(BaseSession):
+class WebSession(OwnChannelSession):
     """Answers the bot's requests for web visitors: keeps the message and pushes it to the
     visitor's open pages."""
 
     def __init__(self, chat: WebChat) -> None:
         super().__init__()
         self.web = chat
-
-    async def close(self) -> None:
-        return None
-
-    async def stream_content(  # pragma: no cover - visitors' files are never downloaded
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        raise NotImplementedError("the web chat has no files to download")
-        yield b""
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
